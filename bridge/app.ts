@@ -1,0 +1,78 @@
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { BridgeConfig } from './config.ts';
+import { ServerEndpoint } from './endpoint.ts';
+import { createMcpServer, listen } from './http.ts';
+import type { Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetricsServer } from './metrics-server.ts';
+
+export interface RunningBridge {
+  readonly url: string;
+  readonly metricsUrl: string;
+  readonly endpoints: ReadonlyMap<string, ServerEndpoint>;
+  readonly metrics: Metrics;
+  /** Stop taking sessions, let in-flight requests finish within the grace period, then end every child. */
+  drain(graceSeconds?: number): Promise<void>;
+}
+
+function urlOf(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export async function startBridge(config: BridgeConfig, log: Logger): Promise<RunningBridge> {
+  const metrics = createMetrics();
+  const instance =
+    config.instance ??
+    hostname()
+      .replace(/[^A-Za-z0-9-]/g, '-')
+      .slice(0, 63);
+  const endpoints = new Map(
+    config.servers.map((server) => [server.name, new ServerEndpoint(server, { metrics, log, instance })]),
+  );
+  let state: 'serving' | 'draining' | 'stopped' = 'serving';
+  const ready = () => state === 'serving' && [...endpoints.values()].every((e) => e.ready);
+  const mcp = createMcpServer({ endpoints, metrics, log, ready });
+  const metricsServer = createMetricsServer(metrics);
+  const [address, metricsAddress] = await Promise.all([
+    listen(mcp, config.listen.port, config.listen.host),
+    listen(metricsServer, config.metrics.port, config.metrics.host),
+  ]).catch(async (error: Error) => {
+    await Promise.all([closeServer(mcp), closeServer(metricsServer)]);
+    throw error;
+  });
+  for (const endpoint of endpoints.values()) endpoint.start();
+  const reaper = setInterval(() => {
+    for (const endpoint of endpoints.values()) endpoint.reapIdle();
+  }, 1000);
+  reaper.unref();
+
+  return {
+    url: urlOf(config.listen.host, address.port),
+    metricsUrl: `${urlOf(config.metrics.host, metricsAddress.port)}/metrics`,
+    endpoints,
+    metrics,
+    async drain(graceSeconds = config.drainSeconds) {
+      if (state !== 'serving') return;
+      state = 'draining';
+      for (const endpoint of endpoints.values()) endpoint.stopAccepting();
+      const deadline = Date.now() + graceSeconds * 1000;
+      while (Date.now() < deadline && [...endpoints.values()].some((e) => e.busy)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      clearInterval(reaper);
+      await Promise.all([...endpoints.values()].map((e) => e.close()));
+      mcp.closeAllConnections();
+      await Promise.all([closeServer(mcp), closeServer(metricsServer)]);
+      state = 'stopped';
+    },
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

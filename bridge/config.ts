@@ -1,0 +1,156 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const ServerName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-", at most 63 characters');
+
+const Headers = z.record(z.string(), z.string()).default({});
+
+export const StdioTransportSchema = z
+  .object({
+    type: z.literal('stdio'),
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+    env: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Only these (plus PATH, HOME, USER, ...) reach the child'),
+    cwd: z.string().optional().describe('Working directory, relative to the config file (default: its folder)'),
+  })
+  .strict();
+
+export const HttpTransportSchema = z
+  .object({ type: z.literal('streamable-http'), url: z.url(), headers: Headers })
+  .strict();
+
+export const SseTransportSchema = z
+  .object({ type: z.literal('sse'), url: z.url(), headers: Headers })
+  .strict();
+
+export const TransportSchema = z.discriminatedUnion('type', [
+  StdioTransportSchema,
+  HttpTransportSchema,
+  SseTransportSchema,
+]);
+
+export const LimitsSchema = z
+  .object({
+    maxBodyBytes: z
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
+    maxLineBytes: z
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    maxSessions: z.int().min(1).max(100_000).default(256),
+    requestTimeoutSeconds: z.number().positive().max(3600).default(120),
+    idleTimeoutSeconds: z.number().positive().max(86_400).default(900),
+  })
+  .strict();
+
+export const ServerSchema = z
+  .object({
+    name: ServerName,
+    transport: TransportSchema,
+    sessions: z.enum(['isolated', 'shared']).default('isolated'),
+    pool: z
+      .int()
+      .min(0)
+      .max(64)
+      .default(2)
+      .describe('stdio children started ahead of demand (isolated mode)'),
+    limits: LimitsSchema.prefault({}),
+  })
+  .strict();
+
+const Endpoint = (port: number) =>
+  z
+    .object({ host: z.string().default('127.0.0.1'), port: z.int().min(0).max(65_535).default(port) })
+    .strict()
+    .prefault({});
+
+export const BridgeConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    version: z.literal(1),
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,63}$/)
+      .optional()
+      .describe('Names this bridge in session ids'),
+    listen: Endpoint(8080),
+    metrics: Endpoint(9464),
+    drainSeconds: z.number().min(0).max(600).default(10),
+    servers: z.array(ServerSchema).min(1),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.servers.forEach((server, i) => {
+      if (seen.has(server.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', i, 'name'],
+          message: `duplicate server name "${server.name}"`,
+        });
+      }
+      seen.add(server.name);
+    });
+  });
+
+export type BridgeConfig = z.output<typeof BridgeConfigSchema>;
+export type ServerConfig = BridgeConfig['servers'][number];
+export type TransportConfig = ServerConfig['transport'];
+
+export class ConfigError extends Error {
+  readonly source: string;
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(`${source}: invalid bridge configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+/** `servers[1].transport.command`: the path a person would type to find the field. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+export function parseConfig(input: unknown, source = 'config'): BridgeConfig {
+  const result = BridgeConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const message = issue.message.endsWith('received undefined') ? 'required' : issue.message;
+    return `${fieldPath(issue.path) || '(root)'}: ${message}`;
+  });
+  throw new ConfigError(source, problems);
+}
+
+export async function loadConfig(file: string): Promise<BridgeConfig> {
+  const text = await readFile(file, 'utf8');
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(file, [`not valid YAML or JSON: ${(error as Error).message}`]);
+  }
+  const config = parseConfig(document, file);
+  for (const server of config.servers) {
+    if (server.transport.type === 'stdio') server.transport.cwd = resolve(dirname(file), server.transport.cwd ?? '.');
+  }
+  return config;
+}
+
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(BridgeConfigSchema, { io: 'input', unrepresentable: 'any' });
+}

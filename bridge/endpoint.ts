@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRefusal } from '../shared/errors.ts';
+import type { Channel } from './channel.ts';
+import type { ServerConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
+import { Multiplexer } from './multiplex.ts';
+import { WarmPool } from './pool.ts';
+import { type ServerContext, Session } from './session.ts';
+import { type UpstreamFactory, upstreamFactory } from './upstream.ts';
+
+export type Outcome = { ok: true } | { ok: false; refusal: HttpRefusal };
+
+const refuse = (refusal: HttpRefusal): Outcome => ({ ok: false, refusal });
+
+/**
+ * One configured MCP server: its sessions, where their channels come from (a warm
+ * pool, a fresh connection, or a multiplexer), its limits and its lifecycle.
+ */
+export class ServerEndpoint {
+  private readonly sessions = new Map<string, Session>();
+  private readonly opening = new Set<Session>();
+  private readonly ctx: ServerContext;
+  private readonly factory: UpstreamFactory;
+  private readonly pool: WarmPool | undefined;
+  private readonly mux: Multiplexer | undefined;
+  private state: 'serving' | 'draining' = 'serving';
+
+  constructor(config: ServerConfig, deps: { metrics: Metrics; log: Logger; instance: string }) {
+    this.ctx = {
+      config,
+      metrics: deps.metrics,
+      log: deps.log.child({ server: config.name }),
+      names: new KnownNames(),
+      newSessionId: () => `${deps.instance}.${randomUUID()}`,
+    };
+    this.factory = upstreamFactory(config, deps.log, deps.metrics);
+    if (config.sessions === 'shared') this.mux = new Multiplexer(this.factory);
+    else if (config.transport.type === 'stdio' && config.pool > 0) {
+      this.pool = new WarmPool(config.pool, this.factory, config.name, deps);
+    }
+  }
+
+  get name(): string {
+    return this.ctx.config.name;
+  }
+
+  get limits(): ServerConfig['limits'] {
+    return this.ctx.config.limits;
+  }
+
+  get ready(): boolean {
+    return this.state === 'serving' && !(this.pool?.crashLooping ?? false);
+  }
+
+  get openSessions(): number {
+    return this.sessions.size + this.opening.size;
+  }
+
+  start(): void {
+    this.pool?.fill();
+  }
+
+  /** An HTTP request for `/<server>/mcp`, its JSON body (POST) already read and parsed. */
+  async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<Outcome> {
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session = this.sessions.get(sessionId);
+      if (!session) return refuse({ kind: 'unknown_session' });
+      await session.handle(req, res, body);
+      return { ok: true };
+    }
+    if (req.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
+    if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
+    if (this.openSessions >= this.ctx.config.limits.maxSessions) {
+      return refuse({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
+    }
+    return this.open(req, res, body);
+  }
+
+  private async open(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<Outcome> {
+    let channel: Channel;
+    try {
+      channel = await this.channel();
+    } catch (error) {
+      this.ctx.log.log('error', 'cannot reach MCP server', { error: (error as Error).message });
+      return refuse({ kind: 'upstream_unavailable' });
+    }
+    const session = new Session(this.ctx, channel, {
+      onInitialized: (s) => this.admit(s),
+      onEnd: (s, reason) => this.ended(s, reason),
+    });
+    this.opening.add(session);
+    try {
+      await session.handle(req, res, body);
+    } finally {
+      this.opening.delete(session);
+    }
+    if (session.id === undefined || !this.sessions.has(session.id)) await session.end('client');
+    return { ok: true };
+  }
+
+  private channel(): Promise<Channel> {
+    if (this.mux) return this.mux.open();
+    if (this.pool) return this.pool.take();
+    return this.factory();
+  }
+
+  private admit(session: Session): void {
+    if (session.id === undefined) return;
+    this.sessions.set(session.id, session);
+    this.gauges(1);
+  }
+
+  private ended(session: Session, reason: SessionEnd): void {
+    if (session.id === undefined || this.sessions.get(session.id) !== session) return;
+    this.sessions.delete(session.id);
+    this.gauges(-1);
+    this.ctx.metrics.sessionsEnded.inc({ server: this.name, reason });
+  }
+
+  private gauges(delta: number): void {
+    const { config, metrics } = this.ctx;
+    metrics.activeConnections.inc({ server: config.name, transport: config.transport.type }, delta);
+    metrics.sessions.inc({ server: config.name, mode: config.sessions }, delta);
+    if (config.transport.type === 'stdio' && config.sessions === 'isolated') {
+      metrics.children.inc({ server: config.name, state: 'busy' }, delta);
+    }
+  }
+
+  /** Ends sessions with no traffic for longer than the idle timeout. */
+  reapIdle(now = Date.now()): void {
+    const limit = this.ctx.config.limits.idleTimeoutSeconds * 1000;
+    for (const session of this.sessions.values()) {
+      if (session.idleFor(now) > limit) void session.end('idle');
+    }
+  }
+
+  get busy(): boolean {
+    return [...this.sessions.values()].some((s) => s.busy) || this.opening.size > 0;
+  }
+
+  /** Stop taking sessions; in-flight requests may still finish. */
+  stopAccepting(): void {
+    this.state = 'draining';
+  }
+
+  async close(): Promise<void> {
+    this.state = 'draining';
+    await Promise.all([...this.sessions.values()].map((s) => s.end('drain')));
+    await Promise.all([this.pool?.close(), this.mux?.close()]);
+  }
+}
+
+function isInitialize(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'initialize';
+}

@@ -1,0 +1,120 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type HttpRefusal, toWire } from '../shared/errors.ts';
+import type { ServerEndpoint } from './endpoint.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface HttpDeps {
+  endpoints: ReadonlyMap<string, ServerEndpoint>;
+  metrics: Metrics;
+  log: Logger;
+  ready: () => boolean;
+}
+
+const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
+
+type Body = { ok: true; value: unknown; bytes: number } | { ok: false; refusal: HttpRefusal };
+
+/** Reads a JSON body, refusing it as soon as it passes `limit` bytes, whatever Content-Length claims. */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<Body> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return { ok: false, refusal: { kind: 'body_too_large', limit } };
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > limit) {
+      req.resume();
+      return { ok: false, refusal: { kind: 'body_too_large', limit } };
+    }
+    chunks.push(chunk);
+  }
+  try {
+    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')), bytes };
+  } catch {
+    return { ok: false, refusal: { kind: 'invalid_json' } };
+  }
+}
+
+export function sendRefusal(res: ServerResponse, refusal: HttpRefusal): void {
+  const wire = toWire(refusal);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  // An oversized body is not read to its end: close the connection instead.
+  const headers = refusal.kind === 'body_too_large' ? { ...wire.headers, connection: 'close' } : wire.headers;
+  res.writeHead(wire.status, headers).end(JSON.stringify(wire.body));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+export function createMcpServer(deps: HttpDeps): Server {
+  const server = createServer((req, res) => {
+    route(req, res, deps).catch((error: Error) => {
+      deps.log.log('error', 'request failed', { error: error.message });
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.end();
+    });
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0; // SSE streams are long-lived; idle sessions are reaped instead
+  return server;
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (path === '/healthz') return sendJson(res, 200, { status: 'alive' });
+  if (path === '/readyz') {
+    const ready = deps.ready();
+    return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+  }
+  const match = mcpPath.exec(path);
+  const name = match?.[1];
+  if (name === undefined) return refuse(res, deps, '', { kind: 'not_found' });
+  const endpoint = deps.endpoints.get(name);
+  if (!endpoint) return refuse(res, deps, '', { kind: 'unknown_server', server: name });
+  if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+    return refuse(res, deps, name, { kind: 'method_not_allowed', allow: 'GET, POST, DELETE' });
+  }
+  let body: unknown;
+  if (req.method === 'POST') {
+    const read = await readJsonBody(req, endpoint.limits.maxBodyBytes);
+    if (!read.ok) return refuse(res, deps, name, read.refusal);
+    deps.metrics.bytes.inc({ server: name, direction: 'in' }, read.bytes);
+    body = read.value;
+  }
+  countBytesOut(req, res, name, deps.metrics);
+  const outcome = await endpoint.handle(req, res, body);
+  if (!outcome.ok) refuse(res, deps, name, outcome.refusal);
+}
+
+function refuse(res: ServerResponse, deps: HttpDeps, server: string, refusal: HttpRefusal): void {
+  deps.metrics.rejected.inc({ server, reason: refusal.kind });
+  sendRefusal(res, refusal);
+}
+
+/** Bytes written on the socket while this response was open (HTTP/1.1: one response at a time). */
+function countBytesOut(req: IncomingMessage, res: ServerResponse, server: string, metrics: Metrics): void {
+  const socket = req.socket;
+  const before = socket.bytesWritten;
+  res.once('close', () =>
+    metrics.bytes.inc({ server, direction: 'out' }, Math.max(0, socket.bytesWritten - before)),
+  );
+}
+
+export function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

@@ -1,0 +1,167 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric the bridge exports: names, labels and the bounded sets their values
+ * come from. `toolhive_mcp_*` keep ToolHive's names and label names so that the lab's
+ * queries, dashboards and alerts work unchanged. Documented in docs/metrics.md.
+ */
+
+/** Fine enough for a bridge: 100 µs up to 5 minutes (ToolHive's start at 10 ms). */
+export const durationBuckets = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+  120, 300,
+];
+
+/** MCP methods that may appear as `mcp_method`; anything else is `other`. */
+export const knownMethods = new Set([
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'completion/complete',
+  'logging/setLevel',
+  'tasks/get',
+  'tasks/list',
+  'tasks/result',
+  'tasks/cancel',
+]);
+
+export type Status = 'success' | 'error';
+/** HTTP-equivalent outcome of one exchange: 200 answered (even with an error), 502 upstream gone, 504 timed out. */
+export type StatusCode = '200' | '502' | '504';
+export type SessionEnd = 'client' | 'idle' | 'upstream_exit' | 'drain';
+export type ChildExit = 'crash' | 'closed' | 'spawn_error';
+export type DroppedLine = 'not_json' | 'too_long' | 'stderr_rate';
+export type ChildState = 'warm' | 'busy';
+
+export function boundedMethod(method: string): string {
+  return knownMethods.has(method) ? method : 'other';
+}
+
+const maxNamesPerFamily = 1000;
+
+/**
+ * The tool, prompt and resource names a server listed itself: only those may become
+ * label values, so a client cannot blow up cardinality by calling made-up names.
+ */
+export class KnownNames {
+  private readonly families = new Map<string, Set<string>>();
+  learn(method: string, names: readonly string[]): void {
+    const family = familyOf(method);
+    if (family === undefined) return;
+    const known = this.families.get(family) ?? new Set<string>();
+    this.families.set(family, known);
+    for (const name of names) {
+      if (known.size >= maxNamesPerFamily) return;
+      known.add(name);
+    }
+  }
+  bound(method: string, name: string | undefined): string {
+    if (name === undefined) return '';
+    const family = familyOf(method);
+    return family !== undefined && this.families.get(family)?.has(name) ? name : 'other';
+  }
+}
+
+function familyOf(method: string): string | undefined {
+  const family = method.split('/')[0];
+  return family === 'tools' || family === 'prompts' || family === 'resources' ? family : undefined;
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const exchange = ['server', 'transport', 'mcp_method', 'mcp_resource_id', 'status', 'status_code'] as const;
+  return {
+    registry,
+    requests: new Counter({
+      name: 'toolhive_mcp_requests_total',
+      help: 'MCP requests answered, by server, method, tool/prompt/resource and outcome',
+      labelNames: exchange,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'toolhive_mcp_request_duration_seconds',
+      help: 'Time from a request reaching the bridge to its answer leaving it',
+      labelNames: exchange,
+      buckets: durationBuckets,
+      registers,
+    }),
+    toolCalls: new Counter({
+      name: 'toolhive_mcp_tool_calls_total',
+      help: 'tools/call requests by tool and outcome (isError results count as error)',
+      labelNames: ['server', 'tool', 'status'] as const,
+      registers,
+    }),
+    activeConnections: new Gauge({
+      name: 'toolhive_mcp_active_connections',
+      help: 'Open MCP sessions',
+      labelNames: ['server', 'transport'] as const,
+      registers,
+    }),
+    sessions: new Gauge({
+      name: 'mcp_bridge_sessions',
+      help: 'Open MCP sessions by server and session mode',
+      labelNames: ['server', 'mode'] as const,
+      registers,
+    }),
+    sessionsEnded: new Counter({
+      name: 'mcp_bridge_sessions_ended_total',
+      help: 'Sessions ended, by reason',
+      labelNames: ['server', 'reason'] as const,
+      registers,
+    }),
+    children: new Gauge({
+      name: 'mcp_bridge_child_processes',
+      help: 'stdio child processes by state (warm: in the pool; busy: serving sessions)',
+      labelNames: ['server', 'state'] as const,
+      registers,
+    }),
+    childSpawns: new Counter({
+      name: 'mcp_bridge_child_spawns_total',
+      help: 'stdio child processes started',
+      labelNames: ['server'] as const,
+      registers,
+    }),
+    childExits: new Counter({
+      name: 'mcp_bridge_child_exits_total',
+      help: 'stdio child processes ended, by reason',
+      labelNames: ['server', 'reason'] as const,
+      registers,
+    }),
+    poolReady: new Gauge({
+      name: 'mcp_bridge_pool_ready',
+      help: 'Warm children ready to take a new session',
+      labelNames: ['server'] as const,
+      registers,
+    }),
+    rejected: new Counter({
+      name: 'mcp_bridge_rejected_requests_total',
+      help: 'HTTP requests refused before reaching a server, by reason',
+      labelNames: ['server', 'reason'] as const,
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'mcp_bridge_bytes_total',
+      help: 'JSON-RPC bytes relayed, by direction (in: from clients, out: to clients)',
+      labelNames: ['server', 'direction'] as const,
+      registers,
+    }),
+    droppedLines: new Counter({
+      name: 'mcp_bridge_child_dropped_lines_total',
+      help: 'Lines from a child that were dropped, by reason',
+      labelNames: ['server', 'reason'] as const,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

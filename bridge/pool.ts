@@ -1,0 +1,112 @@
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { Upstream, UpstreamFactory } from './upstream.ts';
+
+const maxBackoffMs = 30_000;
+const crashLoopFailures = 3;
+
+/**
+ * Children started ahead of demand, so that opening a session does not wait for a
+ * process to boot. A child that dies while warm is replaced after a backoff that
+ * grows with consecutive failures, so that a crash-looping command never spins.
+ */
+export class WarmPool {
+  private readonly warm: Upstream[] = [];
+  private starting = 0;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private state: 'filling' | 'backoff' | 'closed' = 'filling';
+  private readonly size: number;
+  private readonly spawn: UpstreamFactory;
+  private readonly server: string;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+
+  constructor(size: number, spawn: UpstreamFactory, server: string, deps: { metrics: Metrics; log: Logger }) {
+    this.size = size;
+    this.spawn = spawn;
+    this.server = server;
+    this.metrics = deps.metrics;
+    this.log = deps.log;
+  }
+
+  get ready(): number {
+    return this.warm.length;
+  }
+
+  /** True while children keep dying before they are used (the command is broken). */
+  get crashLooping(): boolean {
+    return this.failures >= crashLoopFailures;
+  }
+
+  fill(): void {
+    while (this.state === 'filling' && this.warm.length + this.starting < this.size) {
+      this.starting += 1;
+      this.spawn().then(
+        (upstream) => this.started(upstream),
+        (error: Error) => {
+          this.starting -= 1;
+          this.log.log('error', 'child failed to start', { server: this.server, error: error.message });
+          this.backOff();
+        },
+      );
+    }
+  }
+
+  /** A started child for a new session: a warm one if there is one, else one started now. */
+  async take(): Promise<Upstream> {
+    const upstream = this.warm.shift();
+    this.report();
+    this.fill();
+    if (upstream) {
+      upstream.onexit = undefined;
+      this.failures = 0;
+      return upstream;
+    }
+    return this.spawn();
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+    clearTimeout(this.retryTimer);
+    const children = this.warm.splice(0);
+    for (const child of children) child.onexit = undefined;
+    this.report();
+    await Promise.all(children.map((child) => child.close()));
+  }
+
+  private started(upstream: Upstream): void {
+    this.starting -= 1;
+    if (this.state === 'closed') {
+      void upstream.close();
+      return;
+    }
+    upstream.onexit = () => {
+      const index = this.warm.indexOf(upstream);
+      if (index !== -1) this.warm.splice(index, 1);
+      this.report();
+      this.log.log('warn', 'warm child exited before use', { server: this.server, pid: upstream.pid });
+      this.backOff();
+    };
+    this.warm.push(upstream);
+    this.report();
+  }
+
+  private backOff(): void {
+    if (this.state !== 'filling') return;
+    this.failures += 1;
+    this.state = 'backoff';
+    const delay = Math.min(maxBackoffMs, 250 * 2 ** (this.failures - 1));
+    this.retryTimer = setTimeout(() => {
+      if (this.state !== 'backoff') return;
+      this.state = 'filling';
+      this.fill();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private report(): void {
+    this.metrics.poolReady.set({ server: this.server }, this.warm.length);
+    this.metrics.children.set({ server: this.server, state: 'warm' }, this.warm.length);
+  }
+}

@@ -1,0 +1,65 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from './log.ts';
+
+export interface StderrLimits {
+  maxLineChars: number;
+  linesPerSecond: number;
+}
+
+export const defaultStderrLimits: StderrLimits = { maxLineChars: 2048, linesPerSecond: 100 };
+
+/** Splits a text stream into lines, keeping at most `maxChars` of each: memory stays bounded whatever the child writes. */
+export function boundedLines(
+  stream: Readable,
+  maxChars: number,
+  onLine: (line: string, truncated: boolean) => void,
+) {
+  let pending = '';
+  let truncated = false;
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf('\n', start);
+      if (!truncated) {
+        pending += chunk.slice(start, newline === -1 ? undefined : newline);
+        if (pending.length > maxChars) {
+          pending = pending.slice(0, maxChars);
+          truncated = true;
+        }
+      }
+      if (newline === -1) return;
+      onLine(pending.replace(/\r$/, ''), truncated);
+      pending = '';
+      truncated = false;
+      start = newline + 1;
+    }
+  });
+}
+
+/**
+ * Child stderr goes to the bridge's log one line at a time, each line truncated and
+ * the rate capped, so that a chatty or hostile child cannot flood the log.
+ */
+export function forwardStderr(
+  stream: Readable,
+  log: Logger,
+  onDropped: () => void,
+  limits: StderrLimits = defaultStderrLimits,
+): void {
+  let windowStart = 0;
+  let inWindow = 0;
+  boundedLines(stream, limits.maxLineChars, (line, truncated) => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      inWindow = 0;
+    }
+    inWindow += 1;
+    if (inWindow > limits.linesPerSecond) {
+      onDropped();
+      return;
+    }
+    log.log('info', 'child stderr', { line, truncated });
+  });
+}

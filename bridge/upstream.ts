@@ -1,0 +1,148 @@
+import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '../shared/jsonrpc.ts';
+import type { ServerConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import { forwardStderr } from './stderr.ts';
+
+export type ExitReason = 'crash' | 'closed';
+
+/**
+ * One connection to an MCP server, whatever carries it: a spawned stdio child, or a
+ * client session with a Streamable HTTP or SSE server. Built on the SDK's client transports.
+ */
+export class Upstream {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onexit?: (reason: ExitReason, detail: string) => void;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private exitDetail = 'the MCP server closed the connection';
+  private readonly transport: Transport;
+  private readonly server: string;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly isChild: boolean;
+  readonly pid: number | undefined;
+
+  constructor(transport: Transport, server: string, deps: { log: Logger; metrics: Metrics }, pid?: number) {
+    this.transport = transport;
+    this.server = server;
+    this.metrics = deps.metrics;
+    this.log = deps.log;
+    this.pid = pid;
+    this.isChild = transport instanceof StdioClientTransport;
+    transport.onmessage = (message) => this.onmessage?.(message);
+    transport.onerror = (error) => this.failed(error);
+    transport.onclose = () => this.exited();
+  }
+
+  get open(): boolean {
+    return this.state === 'open';
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(new Error('upstream closed'));
+    return this.transport.send(message);
+  }
+
+  setProtocolVersion(version: string): void {
+    this.transport.setProtocolVersion?.(version);
+  }
+
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    if (this.transport instanceof StreamableHTTPClientTransport) {
+      await this.transport.terminateSession().catch(() => undefined);
+    }
+    await this.transport.close();
+    this.exited();
+  }
+
+  private failed(error: Error): void {
+    const text = error.message;
+    if (text.includes('ReadBuffer exceeded')) {
+      this.metrics.droppedLines.inc({ server: this.server, reason: 'too_long' });
+      this.exitDetail = 'the MCP server wrote a message larger than the line limit';
+    } else if (error instanceof SyntaxError || error.name === 'ZodError') {
+      this.metrics.droppedLines.inc({ server: this.server, reason: 'not_json' });
+    } else {
+      this.log.log('warn', 'upstream error', { server: this.server, error: text.slice(0, 300) });
+    }
+  }
+
+  private exited(): void {
+    if (this.state === 'closed') return;
+    const reason: ExitReason = this.state === 'closing' ? 'closed' : 'crash';
+    this.state = 'closed';
+    if (this.isChild) this.metrics.childExits.inc({ server: this.server, reason });
+    this.onexit?.(reason, this.exitDetail);
+  }
+}
+
+const setpriv = '/usr/bin/setpriv';
+
+/**
+ * On Linux the child is started through util-linux `setpriv --pdeathsig KILL`, which
+ * execs the command with a parent-death signal: if the bridge dies, even by SIGKILL,
+ * the kernel kills its children. No orphans, and no extra process per child.
+ */
+export function commandLine(command: string, args: readonly string[]): [string, string[]] {
+  if (process.platform === 'linux' && existsSync(setpriv)) {
+    return [setpriv, ['--pdeathsig', 'KILL', '--', command, ...args]];
+  }
+  return [command, [...args]];
+}
+
+export type UpstreamFactory = () => Promise<Upstream>;
+
+export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metrics): UpstreamFactory {
+  const t = server.transport;
+  const deps = { log, metrics };
+  switch (t.type) {
+    case 'stdio':
+      return async () => {
+        const [command, args] = commandLine(t.command, t.args);
+        const transport = new StdioClientTransport({
+          command,
+          args,
+          env: t.env,
+          cwd: t.cwd,
+          stderr: 'pipe',
+          maxBufferSize: server.limits.maxLineBytes,
+        });
+        const stderr = transport.stderr as Readable | null;
+        if (stderr) {
+          forwardStderr(stderr, log.child({ server: server.name }), () =>
+            metrics.droppedLines.inc({ server: server.name, reason: 'stderr_rate' }),
+          );
+        }
+        metrics.childSpawns.inc({ server: server.name });
+        try {
+          await transport.start();
+        } catch (error) {
+          metrics.childExits.inc({ server: server.name, reason: 'spawn_error' });
+          throw error;
+        }
+        return new Upstream(transport, server.name, deps, transport.pid ?? undefined);
+      };
+    case 'streamable-http':
+      return async () => {
+        const transport = new StreamableHTTPClientTransport(new URL(t.url), {
+          requestInit: { headers: t.headers },
+        });
+        await transport.start();
+        return new Upstream(transport, server.name, deps);
+      };
+    case 'sse':
+      return async () => {
+        const transport = new SSEClientTransport(new URL(t.url), { requestInit: { headers: t.headers } });
+        await transport.start();
+        return new Upstream(transport, server.name, deps);
+      };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Every way the gateway refuses an HTTP request, as one union, and the one place
+ * that turns each kind into its wire form (HTTP status + JSON-RPC error body).
+ */
+export type HttpRefusal =
+  | { kind: 'body_too_large'; limit: number }
+  | { kind: 'invalid_json' }
+  | { kind: 'invalid_message'; detail: string }
+  | { kind: 'missing_session' }
+  | { kind: 'unknown_session' }
+  | { kind: 'unknown_server'; server: string }
+  | { kind: 'too_many_sessions'; retryAfterSeconds: number }
+  | { kind: 'draining'; retryAfterSeconds: number }
+  | { kind: 'upstream_unavailable' }
+  | { kind: 'method_not_allowed'; allow: string }
+  | { kind: 'not_found' };
+
+export type RefusalKind = HttpRefusal['kind'];
+
+export const refusalKinds: readonly RefusalKind[] = [
+  'body_too_large',
+  'invalid_json',
+  'invalid_message',
+  'missing_session',
+  'unknown_session',
+  'unknown_server',
+  'too_many_sessions',
+  'draining',
+  'upstream_unavailable',
+  'method_not_allowed',
+  'not_found',
+];
+
+export interface WireError {
+  status: number;
+  headers: Record<string, string>;
+  body: { jsonrpc: '2.0'; id: null; error: { code: number; message: string } };
+}
+
+function wire(
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): WireError {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: { jsonrpc: '2.0', id: null, error: { code, message } },
+  };
+}
+
+export function toWire(refusal: HttpRefusal): WireError {
+  switch (refusal.kind) {
+    case 'body_too_large':
+      return wire(413, -32600, `Request body exceeds the limit of ${refusal.limit} bytes`);
+    case 'invalid_json':
+      return wire(400, -32700, 'Parse error: the body is not valid JSON');
+    case 'invalid_message':
+      return wire(400, -32600, `Invalid Request: ${refusal.detail}`);
+    case 'missing_session':
+      return wire(400, -32000, 'Bad Request: Mcp-Session-Id header is required (send initialize first)');
+    case 'unknown_session':
+      return wire(404, -32001, 'Session not found: it ended or never existed; initialize a new session');
+    case 'unknown_server':
+      return wire(404, -32601, `No MCP server named "${refusal.server}" is served here`);
+    case 'too_many_sessions':
+      return wire(503, -32000, 'Too many sessions for this server; retry later', {
+        'retry-after': String(refusal.retryAfterSeconds),
+      });
+    case 'draining':
+      return wire(503, -32000, 'The bridge is shutting down; retry on another instance', {
+        'retry-after': String(refusal.retryAfterSeconds),
+      });
+    case 'upstream_unavailable':
+      return wire(502, -32004, 'The MCP server could not be started or reached; retry later');
+    case 'method_not_allowed':
+      return wire(405, -32000, 'Method not allowed', { allow: refusal.allow });
+    case 'not_found':
+      return wire(404, -32601, 'Not found: MCP endpoints are served at /<server>/mcp');
+    default:
+      return assertNever(refusal);
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}

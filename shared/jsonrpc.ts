@@ -1,0 +1,84 @@
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+
+export type { JSONRPCMessage, JSONRPCRequest, RequestId };
+
+/** Error codes the gateway itself answers with, in the JSON-RPC "server error" range. */
+export const GatewayErrorCode = {
+  ConnectionClosed: -32000,
+  RequestTimeout: -32001,
+  UpstreamExited: -32003,
+  UpstreamUnavailable: -32004,
+} as const;
+
+export type MessageKind = 'request' | 'notification' | 'response' | 'error';
+
+export function kindOf(message: JSONRPCMessage): MessageKind {
+  if (isJSONRPCRequest(message)) return 'request';
+  if (isJSONRPCNotification(message)) return 'notification';
+  if (isJSONRPCResultResponse(message)) return 'response';
+  if (isJSONRPCErrorResponse(message)) return 'error';
+  throw new TypeError('not a JSON-RPC message');
+}
+
+export function errorResponse(id: RequestId, code: number, message: string): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, error: { code, message } };
+}
+
+export function notification(method: string, params?: Record<string, unknown>): JSONRPCMessage {
+  return params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
+}
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+/** The `params` object of a request or notification, if it has one. */
+export function paramsOf(message: JSONRPCMessage): Record<string, unknown> | undefined {
+  return 'params' in message ? record(message.params) : undefined;
+}
+
+export function resultOf(message: JSONRPCMessage): Record<string, unknown> | undefined {
+  return 'result' in message ? record(message.result) : undefined;
+}
+
+/** The progress token a request asks progress notifications to carry, if any. */
+export function progressTokenOf(message: JSONRPCMessage): string | number | undefined {
+  const token = record(paramsOf(message)?._meta)?.progressToken;
+  return typeof token === 'string' || typeof token === 'number' ? token : undefined;
+}
+
+/** The name of the tool, prompt or resource a request is about (`tools/call`, `prompts/get`, `resources/read`). */
+export function resourceIdOf(message: JSONRPCMessage): string | undefined {
+  if (!isJSONRPCRequest(message)) return undefined;
+  const params = paramsOf(message);
+  const key = message.method === 'resources/read' ? 'uri' : 'name';
+  const value = params?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A tool result that reports failure in-band (`isError: true`) is a failure, not a success. */
+export function isFailure(message: JSONRPCMessage): boolean {
+  return isJSONRPCErrorResponse(message) || resultOf(message)?.isError === true;
+}
+
+/** Names listed by a `tools/list`, `prompts/list` or `resources/list` result. */
+export function listedNames(method: string, result: Record<string, unknown> | undefined): string[] {
+  const field = { 'tools/list': 'tools', 'prompts/list': 'prompts', 'resources/list': 'resources' }[method];
+  const items = field === undefined ? undefined : result?.[field];
+  if (!Array.isArray(items)) return [];
+  const key = method === 'resources/list' ? 'uri' : 'name';
+  return items.flatMap((item) => {
+    const name = record(item)?.[key];
+    return typeof name === 'string' ? [name] : [];
+  });
+}

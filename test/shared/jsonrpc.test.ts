@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { toWire } from '../../shared/errors.ts';
+import {
+  errorResponse,
+  isFailure,
+  kindOf,
+  listedNames,
+  progressTokenOf,
+  resourceIdOf,
+} from '../../shared/jsonrpc.ts';
+
+describe('jsonrpc', () => {
+  it('classifies the four kinds of message', () => {
+    expect(kindOf({ jsonrpc: '2.0', id: 1, method: 'ping' })).toBe('request');
+    expect(kindOf({ jsonrpc: '2.0', method: 'notifications/initialized' })).toBe('notification');
+    expect(kindOf({ jsonrpc: '2.0', id: 1, result: {} })).toBe('response');
+    expect(kindOf(errorResponse(1, -32601, 'nope'))).toBe('error');
+  });
+
+  it('reads the tool, prompt or resource a request is about', () => {
+    expect(resourceIdOf({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } })).toBe(
+      'echo',
+    );
+    expect(resourceIdOf({ jsonrpc: '2.0', id: 1, method: 'prompts/get', params: { name: 'p' } })).toBe('p');
+    expect(
+      resourceIdOf({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri: 'test://a' } }),
+    ).toBe('test://a');
+    expect(
+      resourceIdOf({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 7 } }),
+    ).toBeUndefined();
+  });
+
+  it('finds progress tokens of either type', () => {
+    const request = (token: string | number) => ({
+      jsonrpc: '2.0' as const,
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'x', _meta: { progressToken: token } },
+    });
+    expect(progressTokenOf(request('t'))).toBe('t');
+    expect(progressTokenOf(request(3))).toBe(3);
+    expect(progressTokenOf(request({} as unknown as string))).toBeUndefined();
+  });
+
+  it('counts isError tool results and JSON-RPC errors as failures', () => {
+    expect(isFailure({ jsonrpc: '2.0', id: 1, result: { content: [], isError: true } })).toBe(true);
+    expect(isFailure(errorResponse(1, -32602, 'bad'))).toBe(true);
+    expect(isFailure({ jsonrpc: '2.0', id: 1, result: { content: [] } })).toBe(false);
+  });
+
+  it('lists the names a list result carries, ignoring malformed entries', () => {
+    expect(listedNames('tools/list', { tools: [{ name: 'a' }, { name: 2 }, null, { name: 'b' }] })).toEqual([
+      'a',
+      'b',
+    ]);
+    expect(listedNames('resources/list', { resources: [{ uri: 'x://1', name: 'one' }] })).toEqual(['x://1']);
+    expect(listedNames('ping', {})).toEqual([]);
+  });
+});
+
+describe('errors', () => {
+  it('maps each refusal to one status and a JSON-RPC error body', () => {
+    expect(toWire({ kind: 'body_too_large', limit: 10 }).status).toBe(413);
+    expect(toWire({ kind: 'unknown_session' }).status).toBe(404);
+    expect(toWire({ kind: 'missing_session' }).status).toBe(400);
+    const busy = toWire({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
+    expect(busy.status).toBe(503);
+    expect(busy.headers['retry-after']).toBe('5');
+    expect(busy.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000 } });
+  });
+});
