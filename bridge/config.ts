@@ -18,7 +18,10 @@ export const StdioTransportSchema = z
       .record(z.string(), z.string())
       .default({})
       .describe('Only these (plus PATH, HOME, USER, ...) reach the child'),
-    cwd: z.string().optional().describe('Working directory, relative to the config file (default: its folder)'),
+    cwd: z
+      .string()
+      .optional()
+      .describe('Working directory, relative to the config file (default: its folder)'),
   })
   .strict();
 
@@ -146,7 +149,8 @@ export async function loadConfig(file: string): Promise<BridgeConfig> {
   }
   const config = parseConfig(document, file);
   for (const server of config.servers) {
-    if (server.transport.type === 'stdio') server.transport.cwd = resolve(dirname(file), server.transport.cwd ?? '.');
+    if (server.transport.type === 'stdio')
+      server.transport.cwd = resolve(dirname(file), server.transport.cwd ?? '.');
   }
   return config;
 }

@@ -21,6 +21,7 @@ export class Upstream {
   onexit?: (reason: ExitReason, detail: string) => void;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private exitDetail = 'the MCP server closed the connection';
+  private overflowed = false;
   private readonly transport: Transport;
   private readonly server: string;
   private readonly metrics: Metrics;
@@ -66,6 +67,8 @@ export class Upstream {
   private failed(error: Error): void {
     const text = error.message;
     if (text.includes('ReadBuffer exceeded')) {
+      if (this.overflowed) return; // the rest of that line, arriving while the SDK closes the child
+      this.overflowed = true;
       this.metrics.droppedLines.inc({ server: this.server, reason: 'too_long' });
       this.exitDetail = 'the MCP server wrote a message larger than the line limit';
     } else if (error instanceof SyntaxError || error.name === 'ZodError') {

@@ -22,10 +22,18 @@ async function main(): Promise<void> {
   for (const name of bridge.endpoints.keys()) {
     const url = `${bridge.url}/${name}/mcp`;
     lines.push(`  ${name.padEnd(12)} ${url}`);
-    lines.push(`    inspect:   npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list`);
-    lines.push(`    (or the Inspector UI: npx @modelcontextprotocol/inspector, Transport "Streamable HTTP", URL above)`);
+    lines.push(
+      `    inspect:   npx @modelcontextprotocol/inspector --cli ${url} --transport http --method tools/list`,
+    );
+    lines.push(
+      `    (or the Inspector UI: npx @modelcontextprotocol/inspector, Transport "Streamable HTTP", URL above)`,
+    );
   }
-  lines.push('', `Prometheus metrics: ${bridge.metricsUrl}`, `  curl -s ${bridge.metricsUrl} | grep toolhive_mcp`);
+  lines.push(
+    '',
+    `Prometheus metrics: ${bridge.metricsUrl}`,
+    `  curl -s ${bridge.metricsUrl} | grep toolhive_mcp`,
+  );
   lines.push('', 'Ctrl-C stops the bridge and every server process it started.', '');
   console.log(lines.join('\n'));
   const stop = () => {

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  fixture,
+  initializeRequest,
+  metricsText,
+  post,
+  sample,
+  startTestBridge,
+  type TestBridge,
+} from '../helpers/bridge.ts';
+
+describe('bad input gets a clear error and the bridge stays up', () => {
+  let bridge: TestBridge;
+  let url: URL;
+  let sessionId: string;
+
+  beforeAll(async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { maxBodyBytes: 64 * 1024 } },
+    ]);
+    url = bridge.mcpUrl('fixture');
+    const init = await post(url, initializeRequest);
+    sessionId = init.headers.get('mcp-session-id') ?? '';
+    await init.text();
+  });
+  afterAll(() => bridge?.drain());
+
+  const withSession = () => ({ 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' });
+
+  async function refusal(response: Response) {
+    const body = (await response.json()) as { error?: { code: number; message: string } };
+    return { status: response.status, code: body.error?.code, message: body.error?.message ?? '' };
+  }
+
+  it('answers invalid JSON with 400 and a parse error', async () => {
+    expect(await refusal(await post(url, '{"jsonrpc": "2.0", "id": 1,', withSession()))).toMatchObject({
+      status: 400,
+      code: -32700,
+    });
+  });
+
+  it('answers a body that is JSON but not JSON-RPC with 400', async () => {
+    const result = await refusal(await post(url, { hello: 'world' }, withSession()));
+    expect(result.status).toBe(400);
+    expect(result.code).toBeLessThan(-32000);
+  });
+
+  it('refuses an oversized body with 413 without reading it all', async () => {
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'ping',
+      params: { pad: 'x'.repeat(200 * 1024) },
+    });
+    const result = await refusal(await post(url, big, withSession()));
+    expect(result).toMatchObject({ status: 413, message: expect.stringContaining('65536 bytes') });
+  });
+
+  it('answers an unknown session with 404 and a missing one with 400', async () => {
+    const unknown = await post(
+      url,
+      { jsonrpc: '2.0', id: 3, method: 'ping' },
+      { 'mcp-session-id': 'test.nope' },
+    );
+    expect(await refusal(unknown)).toMatchObject({ status: 404, code: -32001 });
+    const missing = await post(url, { jsonrpc: '2.0', id: 4, method: 'ping' });
+    expect(await refusal(missing)).toMatchObject({
+      status: 400,
+      message: expect.stringContaining('Mcp-Session-Id'),
+    });
+  });
+
+  it('answers a wrong HTTP method with 405 and an Allow header', async () => {
+    const response = await fetch(url, { method: 'PUT', body: '{}' });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, POST, DELETE');
+  });
+
+  it('answers an unknown MCP method with the JSON-RPC method-not-found error', async () => {
+    const response = await post(url, { jsonrpc: '2.0', id: 5, method: 'tools/destroy' }, withSession());
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('"code":-32601');
+  });
+
+  it('answers unknown servers and paths with 404', async () => {
+    expect((await post(new URL('/nope/mcp', bridge.url), initializeRequest)).status).toBe(404);
+    expect((await fetch(new URL('/favicon.ico', bridge.url))).status).toBe(404);
+  });
+
+  it('is still alive and counted every refusal by reason', async () => {
+    expect((await fetch(new URL('/healthz', bridge.url))).status).toBe(200);
+    const ping = await post(url, { jsonrpc: '2.0', id: 6, method: 'ping' }, withSession());
+    expect(await ping.text()).toContain('"result":{}');
+    const text = await metricsText(bridge);
+    for (const reason of ['invalid_json', 'body_too_large', 'unknown_session', 'missing_session']) {
+      expect(sample(text, 'mcp_bridge_rejected_requests_total', { reason })).toBeGreaterThanOrEqual(1);
+    }
+  });
+});

@@ -1,0 +1,166 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  connect,
+  fixture,
+  initializeRequest,
+  metricsText,
+  post,
+  sample,
+  startTestBridge,
+  type TestBridge,
+  until,
+} from '../helpers/bridge.ts';
+
+let bridge: TestBridge | undefined;
+const clients: Client[] = [];
+
+async function open(server = 'fixture'): Promise<Client> {
+  const client = await connect((bridge as TestBridge).mcpUrl(server));
+  clients.push(client);
+  return client;
+}
+
+function pidOf(text: string): number {
+  return Number(text.split('@')[1]);
+}
+
+async function echo(client: Client, tag: string): Promise<string> {
+  const result = await client.callTool({ name: 'fault_echo', arguments: { tag } });
+  return (result.content as { text: string }[])[0]?.text ?? '';
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  await bridge?.drain();
+  bridge = undefined;
+});
+
+describe('child process lifecycle', () => {
+  it('a crash fails that session at once; other sessions are untouched; the pool refills', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 2 }]);
+    const [victim, bystander] = [await open(), await open()];
+    const victimSession = (victim.transport as StreamableHTTPClientTransport).sessionId ?? '';
+    const started = Date.now();
+    const error = await victim.callTool({ name: 'fault_crash', arguments: {} }).catch((e: Error) => e);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(String(error)).toMatch(/closed the connection.*initialize a new one/);
+    expect(await echo(bystander, 'still here')).toMatch(/^still here@/);
+    const later = await post(
+      bridge.mcpUrl('fixture'),
+      { jsonrpc: '2.0', id: 7, method: 'ping' },
+      { 'mcp-session-id': victimSession },
+    );
+    expect(later.status).toBe(404);
+    await until(() => bridge?.endpoints.get('fixture') && sampleReady(bridge), 'pool refilled');
+    const text = await metricsText(bridge);
+    expect(sample(text, 'mcp_bridge_child_exits_total', { reason: 'crash' })).toBe(1);
+    expect(sample(text, 'mcp_bridge_sessions_ended_total', { reason: 'upstream_exit' })).toBe(1);
+    expect(
+      sample(text, 'toolhive_mcp_requests_total', { mcp_method: 'tools/call', status_code: '502' }),
+    ).toBe(1);
+  });
+
+  it('a request the child never answers gets a timeout error and the session lives on', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { requestTimeoutSeconds: 2 } },
+    ]);
+    const client = await open();
+    const error = await client
+      .callTool({ name: 'fault_hang', arguments: {} }, undefined, { timeout: 10_000 })
+      .catch((e: Error) => e);
+    expect(String(error)).toContain('Request timed out after 2 s');
+    expect(await echo(client, 'after')).toMatch(/^after@/);
+  });
+
+  it('a non-JSON line on stdout is dropped and counted; the session survives', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 1 }]);
+    const client = await open();
+    const result = await client.callTool({ name: 'fault_garbage', arguments: {} });
+    expect(result.content).toEqual([{ type: 'text', text: 'answered after garbage' }]);
+    expect(
+      sample(await metricsText(bridge), 'mcp_bridge_child_dropped_lines_total', { reason: 'not_json' }),
+    ).toBe(1);
+  });
+
+  it('a line larger than the cap ends the session with a clear error', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { maxLineBytes: 64 * 1024 } },
+    ]);
+    const client = await open();
+    const error = await client
+      .callTool({ name: 'fault_big', arguments: { bytes: 256 * 1024 } })
+      .catch((e: Error) => e);
+    expect(String(error)).toContain('larger than the line limit');
+    expect(
+      sample(await metricsText(bridge), 'mcp_bridge_child_dropped_lines_total', { reason: 'too_long' }),
+    ).toBe(1);
+  });
+
+  it('child stderr reaches the log line by line, truncated and rate-capped', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 1 }]);
+    const client = await open();
+    await client.callTool({ name: 'fault_stderr', arguments: { lines: 500, chars: 10_000 } });
+    const lines = await until(() => {
+      const found = bridge?.logs.filter((l) => l.includes('"child stderr"')) ?? [];
+      return found.length >= 100 ? found : undefined;
+    }, 'stderr lines');
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThan(2500);
+    await until(
+      async () => sample(await metricsText(bridge as TestBridge), 'mcp_bridge_child_dropped_lines_total') > 0,
+      'rate cap',
+    );
+  });
+
+  it('refuses sessions past the limit with 503 and Retry-After', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { maxSessions: 2 } },
+    ]);
+    await open();
+    await open();
+    const third = await post(bridge.mcpUrl('fixture'), initializeRequest);
+    expect(third.status).toBe(503);
+    expect(third.headers.get('retry-after')).toBe('5');
+  });
+
+  it('reaps idle sessions and ends their children', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { idleTimeoutSeconds: 0.3 } },
+    ]);
+    const client = await open();
+    const pid = pidOf(await echo(client, 'idle'));
+    await until(() => !alive(pid), 'idle child ended', 8000);
+    const text = await metricsText(bridge);
+    expect(sample(text, 'mcp_bridge_sessions_ended_total', { reason: 'idle' })).toBe(1);
+    expect(sample(text, 'toolhive_mcp_active_connections')).toBe(0);
+  });
+
+  it('a crash-looping command backs off and /readyz says so', async () => {
+    const broken = { ...fixture, args: [...fixture.args, '--exit-at-start'] };
+    bridge = await startTestBridge([{ name: 'broken', transport: broken, pool: 2 }]);
+    const url = new URL('/readyz', bridge.url);
+    await until(async () => (await fetch(url)).status === 503, 'not ready');
+    const spawnsAfterReady = sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Backoff doubles: at most a few more attempts in a second, never a spin.
+    expect(
+      sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total') - spawnsAfterReady,
+    ).toBeLessThan(6);
+    expect((await fetch(new URL('/healthz', bridge.url))).status).toBe(200);
+  });
+});
+
+function sampleReady(b: TestBridge | undefined): Promise<boolean> {
+  if (!b) return Promise.resolve(false);
+  return metricsText(b).then((t) => sample(t, 'mcp_bridge_pool_ready', { server: 'fixture' }) === 2);
+}
