@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
+import { loopbackHosts } from '../shared/origin.ts';
 import type { BridgeConfig } from './config.ts';
 import { ServerEndpoint } from './endpoint.ts';
 import { createMcpServer, listen } from './http.ts';
@@ -14,6 +15,10 @@ export interface RunningBridge {
   readonly metrics: Metrics;
   /** Stop taking sessions, let in-flight requests finish within the grace period, then end every child. */
   drain(graceSeconds?: number): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function urlOf(host: string, port: number): string {
@@ -32,7 +37,11 @@ export async function startBridge(config: BridgeConfig, log: Logger): Promise<Ru
   );
   let state: 'serving' | 'draining' | 'stopped' = 'serving';
   const ready = () => state === 'serving' && [...endpoints.values()].every((e) => e.ready);
-  const mcp = createMcpServer({ endpoints, metrics, log, ready });
+  const origins = {
+    allowedHosts: config.listen.allowedHosts ?? (isLoopback(config.listen.host) ? [...loopbackHosts] : ['*']),
+    allowedOrigins: config.listen.allowedOrigins,
+  };
+  const mcp = createMcpServer({ endpoints, metrics, log, ready, origins });
   const metricsServer = createMetricsServer(metrics);
   const [address, metricsAddress] = await Promise.all([
     listen(mcp, config.listen.port, config.listen.host),

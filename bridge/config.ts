@@ -78,6 +78,29 @@ const Endpoint = (port: number) =>
     .strict()
     .prefault({});
 
+const HostName = z.union([
+  z.literal('*'),
+  z.string().regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/, 'a host name without port, or "*"'),
+]);
+
+const Listen = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.int().min(0).max(65_535).default(8080),
+    allowedHosts: z
+      .array(HostName)
+      .optional()
+      .describe(
+        'Host header names served (DNS rebinding protection); default: loopback names on a loopback address, else "*"',
+      ),
+    allowedOrigins: z
+      .array(z.url())
+      .default([])
+      .describe('Browser origins allowed to call the MCP endpoints'),
+  })
+  .strict()
+  .prefault({});
+
 export const BridgeConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -87,7 +110,7 @@ export const BridgeConfigSchema = z
       .regex(/^[A-Za-z0-9-]{1,63}$/)
       .optional()
       .describe('Names this bridge in session ids'),
-    listen: Endpoint(8080),
+    listen: Listen,
     metrics: Endpoint(9464),
     drainSeconds: z.number().min(0).max(600).default(10),
     servers: z.array(ServerSchema).min(1),

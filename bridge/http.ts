@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
+import { checkOrigin, type OriginPolicy } from '../shared/origin.ts';
 import type { ServerEndpoint } from './endpoint.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -10,6 +11,7 @@ export interface HttpDeps {
   metrics: Metrics;
   log: Logger;
   ready: () => boolean;
+  origins: OriginPolicy;
 }
 
 const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
@@ -75,6 +77,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
     const ready = deps.ready();
     return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
   }
+  const verdict = checkOrigin(deps.origins, req.headers.host, req.headers.origin);
+  if (verdict !== 'ok') return refuse(res, deps, '', { kind: verdict });
   const match = mcpPath.exec(path);
   const name = match?.[1];
   if (name === undefined) return refuse(res, deps, '', { kind: 'not_found' });

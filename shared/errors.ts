@@ -12,6 +12,8 @@ export type HttpRefusal =
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
   | { kind: 'upstream_unavailable' }
+  | { kind: 'forbidden_host' }
+  | { kind: 'forbidden_origin' }
   | { kind: 'method_not_allowed'; allow: string }
   | { kind: 'not_found' };
 
@@ -27,6 +29,8 @@ export const refusalKinds: readonly RefusalKind[] = [
   'too_many_sessions',
   'draining',
   'upstream_unavailable',
+  'forbidden_host',
+  'forbidden_origin',
   'method_not_allowed',
   'not_found',
 ];
@@ -74,6 +78,10 @@ export function toWire(refusal: HttpRefusal): WireError {
       });
     case 'upstream_unavailable':
       return wire(502, -32004, 'The MCP server could not be started or reached; retry later');
+    case 'forbidden_host':
+      return wire(403, -32000, 'Forbidden: this Host is not served here (DNS rebinding protection)');
+    case 'forbidden_origin':
+      return wire(403, -32000, 'Forbidden: requests from this browser Origin are not allowed');
     case 'method_not_allowed':
       return wire(405, -32000, 'Method not allowed', { allow: refusal.allow });
     case 'not_found':

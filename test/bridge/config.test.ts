@@ -19,7 +19,7 @@ function problems(input: unknown): string[] {
 describe('bridge configuration', () => {
   it('fills in defaults for a minimal config', () => {
     const config = parseConfig({ version: 1, servers: [{ name: 'echo', transport: stdio }] });
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8080, allowedOrigins: [] });
     expect(config.servers[0]).toMatchObject({ sessions: 'isolated', pool: 2, limits: { maxSessions: 256 } });
   });
 
