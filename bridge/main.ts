@@ -26,6 +26,12 @@ async function main(): Promise<void> {
   const config = await loadConfig(values.config);
   if (values.port !== undefined) config.listen.port = Number(values.port);
   if (values['metrics-port'] !== undefined) config.metrics.port = Number(values['metrics-port']);
+  // One stray failure must not take every session down with the process: log it and go on.
+  process.on('unhandledRejection', (reason) => {
+    log.log('error', 'unhandled rejection', {
+      error: reason instanceof Error ? reason.message : String(reason),
+    });
+  });
   const bridge = await startBridge(config, log);
   log.log('info', 'bridge listening', {
     url: bridge.url,

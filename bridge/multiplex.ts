@@ -97,7 +97,7 @@ export class Multiplexer {
     for (const [childId, origin] of this.pending) {
       if (origin.port !== port) continue;
       this.pending.delete(childId);
-      void this.toUpstream({
+      this.bestEffort({
         jsonrpc: '2.0',
         method: 'notifications/cancelled',
         params: { requestId: childId },
@@ -159,6 +159,11 @@ export class Multiplexer {
     return this.toUpstream(message);
   }
 
+  /** For messages nobody waits on (cancellations, refusals): a failure to send has no one to tell. */
+  private bestEffort(message: JSONRPCMessage): void {
+    this.toUpstream(message).catch(() => undefined);
+  }
+
   private async toUpstream(message: JSONRPCMessage): Promise<void> {
     const upstream = await this.connect();
     return upstream.send(message);
@@ -207,7 +212,7 @@ export class Multiplexer {
   private serverRequest(message: JSONRPCMessage & { id: RequestId; method: string }): void {
     const port = this.latestPort();
     if (!port) {
-      void this.toUpstream(
+      this.bestEffort(
         errorResponse(message.id, GatewayErrorCode.ConnectionClosed, 'no client session to ask'),
       );
       return;

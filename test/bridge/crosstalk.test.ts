@@ -57,7 +57,7 @@ describe.each(['isolated', 'shared'] as const)(
           return tokens;
         }),
       );
-      seen.forEach((tokens, s) => expect(tokens).toEqual([s, s, s]));
+      expect(seen).toEqual(seen.map((_, s) => [s, s, s]));
     });
   },
 );

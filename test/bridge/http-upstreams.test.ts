@@ -1,0 +1,79 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connect,
+  everythingServer,
+  metricsText,
+  sample,
+  startTestBridge,
+  type TestBridge,
+} from '../helpers/bridge.ts';
+import { freePort, type Started, startProcess } from '../helpers/process.ts';
+
+/** server-everything in its own HTTP modes, proxied by the bridge with the SDK's client transports. */
+describe.each([
+  { type: 'streamable-http', mode: 'streamableHttp', path: '/mcp', ready: /listening on port/ },
+  { type: 'sse', mode: 'sse', path: '/sse', ready: /running on port/ },
+] as const)('a $type upstream behind the bridge', ({ type, mode, path, ready }) => {
+  let upstream: Started;
+  let bridge: TestBridge;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    const port = await freePort();
+    upstream = await startProcess(process.execPath, [everythingServer, mode], ready, {
+      env: { ...process.env, PORT: String(port) },
+    });
+    bridge = await startTestBridge([
+      { name: 'remote', transport: { type, url: `http://127.0.0.1:${port}${path}` } },
+      {
+        name: 'remote-shared',
+        transport: { type, url: `http://127.0.0.1:${port}${path}` },
+        sessions: 'shared',
+      },
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await bridge?.drain();
+    await upstream?.stop();
+  });
+
+  it.each(['remote', 'remote-shared'])('serves %s with the same Streamable HTTP interface', async (name) => {
+    const client = await connect(bridge.mcpUrl(name));
+    clients.push(client);
+    expect(client.getServerVersion()?.name).toBe('mcp-servers/everything');
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((m) => client.callTool({ name: 'echo', arguments: { message: `${name}-${m}` } })),
+    );
+    expect(results.map((r) => (r.content as { text: string }[])[0]?.text)).toEqual(
+      ['a', 'b', 'c'].map((m) => `Echo: ${name}-${m}`),
+    );
+  });
+
+  it('relays progress from the upstream', async () => {
+    const client = await connect(bridge.mcpUrl('remote'));
+    clients.push(client);
+    const progress: number[] = [];
+    await client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(progress).toEqual([1, 2]);
+  });
+
+  it('labels metrics with the upstream transport, and tools by name once the server listed them', async () => {
+    const client = await connect(bridge.mcpUrl('remote'));
+    clients.push(client);
+    const before = await metricsText(bridge);
+    expect(sample(before, 'toolhive_mcp_tool_calls_total', { server: 'remote', tool: 'other' })).toBe(4);
+    await client.listTools();
+    await client.callTool({ name: 'echo', arguments: { message: 'named' } });
+    const text = await metricsText(bridge);
+    expect(sample(text, 'toolhive_mcp_tool_calls_total', { server: 'remote', tool: 'echo' })).toBe(1);
+    expect(sample(text, 'toolhive_mcp_requests_total', { transport: type, mcp_method: 'tools/call' })).toBe(
+      8,
+    );
+  });
+});

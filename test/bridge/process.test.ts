@@ -1,0 +1,107 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, fixtureServer, initializeRequest, post, repo, until } from '../helpers/bridge.ts';
+import { type Started, startProcess } from '../helpers/process.ts';
+
+let bridge: Started | undefined;
+const clients: Client[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  await bridge?.stop();
+  bridge = undefined;
+});
+
+/** The bridge as its container runs it: `node bridge/main.ts --config FILE`, as a process of its own. */
+async function startBridgeProcess(drainSeconds: number, serverArgs: string[] = []): Promise<{ url: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bridge-'));
+  const config = join(dir, 'bridge.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      version: 1,
+      listen: { port: 0 },
+      metrics: { port: 0 },
+      drainSeconds,
+      servers: [
+        {
+          name: 'fixture',
+          transport: { type: 'stdio', command: process.execPath, args: [fixtureServer, ...serverArgs] },
+        },
+      ],
+    }),
+  );
+  bridge = await startProcess(
+    process.execPath,
+    [join(repo, 'bridge/main.ts'), '--config', config],
+    /"listening"/,
+  );
+  const line =
+    bridge
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"listening"')) ?? '{}';
+  return JSON.parse(line) as { url: string };
+}
+
+function childrenOf(pid: number): number[] {
+  const tasks = `/proc/${pid}/task/${pid}/children`;
+  return readFileSync(tasks, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exited(started: Started): Promise<number | null> {
+  const child = started.child;
+  if (child.exitCode !== null) return child.exitCode;
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe('the bridge process', () => {
+  it('on SIGTERM finishes in-flight calls, takes no new session, and exits leaving no child', async () => {
+    const { url } = await startBridgeProcess(10);
+    const client = await connect(new URL('/fixture/mcp', url));
+    clients.push(client);
+    const started = bridge as Started;
+    const pid = started.child.pid ?? 0;
+    const children = await until(
+      () => (childrenOf(pid).length >= 3 ? childrenOf(pid) : undefined),
+      'pool + session',
+    );
+    const call = client.callTool({ name: 'fault_sleep', arguments: { ms: 1500 } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const t0 = Date.now();
+    started.child.kill('SIGTERM');
+    await until(() => started.output().includes('draining'), 'draining');
+    const refused = await post(new URL('/fixture/mcp', url), initializeRequest);
+    expect(refused.status).toBe(503);
+    expect((await call).content).toEqual([{ type: 'text', text: 'slept 1500' }]);
+    expect(await exited(started)).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await until(() => children.every((c) => !alive(c)), 'children gone', 5000);
+  });
+
+  it('when killed with SIGKILL takes its children with it (no orphans)', async () => {
+    await startBridgeProcess(1, ['--linger']);
+    const started = bridge as Started;
+    const pid = started.child.pid ?? 0;
+    const children = await until(
+      () => (childrenOf(pid).length >= 2 ? childrenOf(pid) : undefined),
+      'warm pool',
+    );
+    started.child.kill('SIGKILL');
+    await exited(started);
+    await until(() => children.every((c) => !alive(c)), 'children killed with the bridge', 5000);
+  });
+});
