@@ -1,0 +1,243 @@
+/**
+ * `npm run bench`: the same stdio MCP server (server-everything) and the same SDK client,
+ * reached (1) directly over stdio, (2) through our bridge, (3) through supergateway
+ * (stateful Streamable HTTP) and (4) through mcp-proxy, measured in one run.
+ * Figures drift with the machine's load; the ratios within one run are what to read.
+ */
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
+import { treeRss } from './tree.ts';
+
+const repo = join(import.meta.dirname, '..');
+const node = process.execPath;
+const server = [join(repo, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'];
+const quick = process.argv.includes('--quick');
+const latencyCalls = quick ? 100 : 500;
+const throughputSeconds = quick ? 1 : 3;
+const setupSamples = quick ? 4 : 10;
+
+interface Target {
+  name: string;
+  url?: string;
+  /** The gateway's own process (undefined: direct, the client spawns the server itself). */
+  process?: Started;
+  connect(): Promise<Client>;
+}
+
+async function client(transport: StdioClientTransport | StreamableHTTPClientTransport): Promise<Client> {
+  const c = new Client({ name: 'bench', version: '1.0.0' });
+  await c.connect(transport);
+  return c;
+}
+
+async function httpTarget(
+  name: string,
+  start: (port: number) => Promise<Started>,
+  path: string,
+): Promise<Target> {
+  const port = await freePort();
+  const started = await start(port);
+  const url = `http://127.0.0.1:${port}${path}`;
+  return {
+    name,
+    url,
+    process: started,
+    connect: () => client(new StreamableHTTPClientTransport(new URL(url))),
+  };
+}
+
+async function targets(): Promise<Target[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-'));
+  const config = join(dir, 'bridge.json');
+  const direct: Target = {
+    name: 'direct stdio',
+    connect: () => client(new StdioClientTransport({ command: node, args: server, stderr: 'ignore' })),
+  };
+  const bridge = await httpTarget(
+    'our bridge',
+    async (port) => {
+      writeFileSync(
+        config,
+        JSON.stringify({
+          version: 1,
+          listen: { port },
+          metrics: { port: 0 },
+          servers: [
+            { name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 },
+            { name: 'shared', transport: { type: 'stdio', command: node, args: server }, sessions: 'shared' },
+          ],
+        }),
+      );
+      return startProcess(node, [join(repo, 'bridge/main.ts'), '--config', config], /"listening"/, {
+        env: { ...process.env, LOG_LEVEL: 'warn' },
+      });
+    },
+    '/everything/mcp',
+  );
+  const supergateway = await httpTarget(
+    'supergateway',
+    (port) =>
+      startProcess(
+        node,
+        [
+          join(repo, 'node_modules/supergateway/dist/index.js'),
+          ...['--stdio', `${node} ${server.join(' ')}`, '--outputTransport', 'streamableHttp', '--stateful'],
+          ...['--port', String(port), '--logLevel', 'info'],
+        ],
+        /Listening on port|listening/i,
+      ),
+    '/mcp',
+  );
+  const mcpProxy = await httpTarget(
+    'mcp-proxy',
+    (port) =>
+      startProcess(
+        node,
+        [
+          join(repo, 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs'),
+          ...['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', node, ...server],
+        ],
+        /listening|starting/i,
+      ),
+    '/mcp',
+  );
+  const shared: Target = {
+    name: 'our bridge, shared',
+    process: bridge.process,
+    connect: () =>
+      client(
+        new StreamableHTTPClientTransport(new URL((bridge.url ?? '').replace('/everything/', '/shared/'))),
+      ),
+  };
+  return [direct, bridge, shared, supergateway, mcpProxy];
+}
+
+const echo = (c: Client, message: string) => c.callTool({ name: 'echo', arguments: { message } });
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function latency(c: Client, calls: number, message: string): Promise<{ p50: number; p99: number }> {
+  // Warm the JIT of every process on the path: a gateway runs for days, its warm speed is what counts.
+  const warmup = Math.min(quick ? 300 : 1000, calls * 2);
+  for (let i = 0; i < warmup; i++) await echo(c, message);
+  const samples: number[] = [];
+  for (let i = 0; i < calls; i++) samples.push(await timed(() => echo(c, message)));
+  samples.sort((a, b) => a - b);
+  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
+}
+
+async function throughput(clients: Client[], seconds: number): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  let calls = 0;
+  await Promise.all(
+    clients.map(async (c, i) => {
+      while (performance.now() < deadline) {
+        await echo(c, `s${i}`);
+        calls += 1;
+      }
+    }),
+  );
+  return calls / seconds;
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Ends a session the way a well-behaved client does: DELETE for HTTP, then close. */
+async function end(c: Client): Promise<void> {
+  const transport = c.transport;
+  if (transport instanceof StreamableHTTPClientTransport)
+    await transport.terminateSession().catch(() => undefined);
+  await c.close();
+}
+
+async function measure(target: Target) {
+  await settle(2000); // let the target finish starting (warm pools, first child) before timing it
+  const first = await target.connect();
+  const lat = await latency(first, latencyCalls, 'yardstick');
+  // A peer that cannot carry 1 MiB at all shows n/a.
+  const big = await latency(first, quick ? 5 : 20, 'x'.repeat(1024 * 1024)).catch(() => ({
+    p50: Number.NaN,
+  }));
+  const root = target.process?.child.pid ?? process.pid;
+  const rss1 = treeRss(root);
+  const rates: Record<number, number> = {};
+  const sessions: Client[] = [first];
+  for (const n of [1, 8, 32]) {
+    while (sessions.length < n) sessions.push(await target.connect());
+    await settle(1000);
+    rates[n] = await throughput(sessions.slice(0, n), throughputSeconds);
+  }
+  const rssPerSession = (treeRss(root) - rss1) / 31;
+  await Promise.all(sessions.map(end));
+  const setups: number[] = [];
+  for (let i = 0; i < setupSamples; i++) {
+    await settle(500); // a session arriving every half second
+    let c: Client | undefined;
+    setups.push(await timed(async () => (c = await target.connect())));
+    if (c) await end(c);
+  }
+  setups.sort((a, b) => a - b);
+  return { p50: lat.p50, p99: lat.p99, bigP50: big.p50, rates, setup: quantile(setups, 0.5), rssPerSession };
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+async function main(): Promise<void> {
+  const all = await targets();
+  const results: Record<string, Awaited<ReturnType<typeof measure>>> = {};
+  try {
+    for (const target of all) {
+      console.error(`measuring ${target.name}…`);
+      results[target.name] = await measure(target);
+    }
+  } finally {
+    await Promise.all([...new Set(all.map((t) => t.process))].map((p) => p?.stop()));
+  }
+  const direct = results['direct stdio'];
+  const rows = Object.entries(results).map(([name, r]) => ({
+    target: name,
+    'p50 ms': fmt(r.p50, 3),
+    'p99 ms': fmt(r.p99, 3),
+    'added p50 ms': name === 'direct stdio' ? '-' : fmt(r.p50 - (direct?.p50 ?? 0), 3),
+    '1 MiB p50 ms': fmt(r.bigP50, 1),
+    'calls/s @1': fmt(r.rates[1] ?? 0, 0),
+    'calls/s @8': fmt(r.rates[8] ?? 0, 0),
+    'calls/s @32': fmt(r.rates[32] ?? 0, 0),
+    'setup p50 ms': fmt(r.setup, 1),
+    'RSS/session MiB': fmt(r.rssPerSession / 2 ** 20, 1),
+  }));
+  console.table(rows);
+  const peers = ['supergateway', 'mcp-proxy'].flatMap((n) => results[n] ?? []);
+  if (!direct || peers.length === 0) return;
+  const added = (r: (typeof peers)[number]) => r.p50 - direct.p50;
+  const bestAdded = Math.min(...peers.map(added));
+  const bestRate = Math.max(...peers.map((r) => r.rates[32] ?? 0));
+  const bestSetup = Math.min(...peers.map((r) => r.setup));
+  for (const name of ['our bridge', 'our bridge, shared']) {
+    const ours = results[name];
+    if (!ours) continue;
+    console.log(`\n${name}, against the best peer:`);
+    console.log(`  added p50 latency ratio:     ${fmt(added(ours) / bestAdded)}  (target <= 0.5)`);
+    console.log(`  calls/s at 32 sessions ratio: ${fmt((ours.rates[32] ?? 0) / bestRate)}  (target >= 2)`);
+    console.log(`  session setup p50 ratio:      ${fmt(ours.setup / bestSetup)}  (target <= 0.2)`);
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
