@@ -20,7 +20,8 @@ const refuse = (refusal: HttpRefusal): Outcome => ({ ok: false, refusal });
  */
 export class ServerEndpoint {
   private readonly sessions = new Map<string, Session>();
-  private readonly opening = new Set<Session>();
+  /** Sessions being opened: counted against the limit before their channel is ready. */
+  private opening = 0;
   private readonly ctx: ServerContext;
   private readonly factory: UpstreamFactory;
   private readonly pool: WarmPool | undefined;
@@ -55,7 +56,7 @@ export class ServerEndpoint {
   }
 
   get openSessions(): number {
-    return this.sessions.size + this.opening.size;
+    return this.sessions.size + this.opening;
   }
 
   start(): void {
@@ -80,25 +81,34 @@ export class ServerEndpoint {
   }
 
   private async open(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<Outcome> {
-    let channel: Channel;
+    // The slot is taken before the channel is ready, so that a burst cannot overshoot the limit.
+    this.opening += 1;
+    let reserved = true;
+    const release = () => {
+      if (reserved) this.opening -= 1;
+      reserved = false;
+    };
     try {
-      channel = await this.channel();
-    } catch (error) {
-      this.ctx.log.log('error', 'cannot reach MCP server', { error: (error as Error).message });
-      return refuse({ kind: 'upstream_unavailable' });
-    }
-    const session = new Session(this.ctx, channel, {
-      onInitialized: (s) => this.admit(s),
-      onEnd: (s, reason) => this.ended(s, reason),
-    });
-    this.opening.add(session);
-    try {
+      let channel: Channel;
+      try {
+        channel = await this.channel();
+      } catch (error) {
+        this.ctx.log.log('error', 'cannot reach MCP server', { error: (error as Error).message });
+        return refuse({ kind: 'upstream_unavailable' });
+      }
+      const session = new Session(this.ctx, channel, {
+        onInitialized: (s) => {
+          release();
+          this.admit(s);
+        },
+        onEnd: (s, reason) => this.ended(s, reason),
+      });
       await session.handle(req, res, body);
+      if (session.id === undefined || !this.sessions.has(session.id)) await session.end('client');
+      return { ok: true };
     } finally {
-      this.opening.delete(session);
+      release();
     }
-    if (session.id === undefined || !this.sessions.has(session.id)) await session.end('client');
-    return { ok: true };
   }
 
   private channel(): Promise<Channel> {
@@ -138,7 +148,7 @@ export class ServerEndpoint {
   }
 
   get busy(): boolean {
-    return [...this.sessions.values()].some((s) => s.busy) || this.opening.size > 0;
+    return [...this.sessions.values()].some((s) => s.busy) || this.opening > 0;
   }
 
   /** Stop taking sessions; in-flight requests may still finish. */

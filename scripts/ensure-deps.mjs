@@ -12,6 +12,15 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== digest) {
   console.error('Installing dependencies (npm ci)…');
   const npm = process.env.npm_execpath;
   const [command, args] = npm ? [process.execPath, [npm, 'ci']] : ['npm', ['ci']];
-  execFileSync(command, [...args, '--no-audit', '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
+  const install = () =>
+    execFileSync(command, [...args, '--no-audit', '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
+  try {
+    install();
+  } catch {
+    console.error(
+      'npm ci failed; trying once more (an interrupted earlier install can leave node_modules half-written)…',
+    );
+    install();
+  }
   writeFileSync(stamp, digest);
 }

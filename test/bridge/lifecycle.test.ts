@@ -12,6 +12,7 @@ import {
   type TestBridge,
   until,
 } from '../helpers/bridge.ts';
+import { alive } from '../helpers/process.ts';
 
 let bridge: TestBridge | undefined;
 const clients: Client[] = [];
@@ -29,15 +30,6 @@ function pidOf(text: string): number {
 async function echo(client: Client, tag: string): Promise<string> {
   const result = await client.callTool({ name: 'fault_echo', arguments: { tag } });
   return (result.content as { text: string }[])[0]?.text ?? '';
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 afterEach(async () => {
@@ -122,15 +114,15 @@ describe('child process lifecycle', () => {
     );
   });
 
-  it('refuses sessions past the limit with 503 and Retry-After', async () => {
+  it('refuses sessions past the limit with 503 and Retry-After, also in a burst', async () => {
     bridge = await startTestBridge([
       { name: 'fixture', transport: fixture, pool: 1, limits: { maxSessions: 2 } },
     ]);
-    await open();
-    await open();
-    const third = await post(bridge.mcpUrl('fixture'), initializeRequest);
-    expect(third.status).toBe(503);
-    expect(third.headers.get('retry-after')).toBe('5');
+    const url = bridge.mcpUrl('fixture');
+    const responses = await Promise.all(Array.from({ length: 5 }, () => post(url, initializeRequest)));
+    await Promise.all(responses.map((r) => r.text()));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 503, 503, 503]);
+    expect(responses.find((r) => r.status === 503)?.headers.get('retry-after')).toBe('5');
   });
 
   it('reaps idle sessions and ends their children', async () => {

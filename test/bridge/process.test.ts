@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, fixtureServer, initializeRequest, post, repo, until } from '../helpers/bridge.ts';
-import { type Started, startProcess } from '../helpers/process.ts';
+import { alive, type Started, startProcess } from '../helpers/process.ts';
 
 let bridge: Started | undefined;
 const clients: Client[] = [];
@@ -51,15 +51,6 @@ async function startBridgeProcess(drainSeconds: number, serverArgs: string[] = [
 function childrenOf(pid: number): number[] {
   const tasks = `/proc/${pid}/task/${pid}/children`;
   return readFileSync(tasks, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function exited(started: Started): Promise<number | null> {

@@ -59,3 +59,13 @@ export async function startProcess(
   });
   return { child, output: () => output, stop };
 }
+
+/** Whether a process with this PID still exists (signal 0 probes without sending). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
