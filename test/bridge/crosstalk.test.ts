@@ -1,6 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, fixture, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+import { connect, fixture, startTestBridge, type TestBridge, until } from '../helpers/bridge.ts';
 
 const sessions = 16;
 const callsPerSession = 25;
@@ -45,6 +45,23 @@ describe.each(['isolated', 'shared'] as const)(
         });
       });
       expect(pids.size).toBe(mode === 'isolated' ? sessions : 1);
+    });
+
+    it("delivers a client's cancellation to the call it names", async () => {
+      const [caller, observer] = clients as [Client, Client];
+      const abort = new AbortController();
+      const call = caller.callTool({ name: 'fault_wait_for_cancel', arguments: {} }, undefined, {
+        signal: abort.signal,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      abort.abort('changed my mind');
+      await expect(call).rejects.toThrow();
+      const target = mode === 'shared' ? observer : caller;
+      const counted = await until(async () => {
+        const n = textOf(await target.callTool({ name: 'fault_cancelled', arguments: {} }));
+        return n === '1' ? n : undefined;
+      }, 'cancellation reached the server');
+      expect(counted).toBe('1');
     });
 
     it('keeps progress notifications with the request that asked for them', async () => {
