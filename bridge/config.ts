@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { describeIssues } from '../shared/validation.ts';
 
 const ServerName = z
   .string()
@@ -145,21 +146,10 @@ export class ConfigError extends Error {
   }
 }
 
-/** `servers[1].transport.command`: the path a person would type to find the field. */
-export function fieldPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
-    .join('');
-}
-
 export function parseConfig(input: unknown, source = 'config'): BridgeConfig {
   const result = BridgeConfigSchema.safeParse(input);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const message = issue.message.endsWith('received undefined') ? 'required' : issue.message;
-    return `${fieldPath(issue.path) || '(root)'}: ${message}`;
-  });
-  throw new ConfigError(source, problems);
+  throw new ConfigError(source, describeIssues(result.error));
 }
 
 export async function loadConfig(file: string): Promise<BridgeConfig> {

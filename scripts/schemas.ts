@@ -1,10 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { configJsonSchema } from '../bridge/config.ts';
+import { ServerDocumentSchema } from '../shared/document.ts';
 
 /** The generated JSON Schemas that editors and CI use. `npm run schemas` rewrites them. */
 export const schemas: Record<string, () => unknown> = {
   'bridge-config.schema.json': configJsonSchema,
+  'server.schema.json': () => z.toJSONSchema(ServerDocumentSchema, { io: 'input', unrepresentable: 'any' }),
 };
 
 export function render(make: () => unknown): string {

@@ -1,0 +1,106 @@
+import type { Rule, ServerDocument } from './document.ts';
+import { anyMatches } from './glob.ts';
+
+/** Who is asking, as the edge authenticated them. */
+export interface Principal {
+  readonly subject: string;
+  readonly groups: readonly string[];
+  readonly method: 'api_key' | 'jwt' | 'anonymous';
+}
+
+export type Kind = 'tools' | 'prompts' | 'resources';
+
+export type Verdict =
+  | { allowed: true }
+  | { allowed: false; reason: 'no_access' | 'denied' | 'not_allowed' | 'unknown_name' };
+
+const allow: Verdict = { allowed: true };
+
+export function mayConnect(doc: ServerDocument, principal: Principal): boolean {
+  if (principal.method === 'anonymous') return doc.access.anonymous;
+  if (doc.access.principals.includes(principal.subject)) return true;
+  return principal.groups.some((group) => doc.access.groups.includes(group));
+}
+
+function applies(grant: ServerDocument['policy']['grants'][number], principal: Principal): boolean {
+  if (principal.method === 'anonymous') return false;
+  return (
+    grant.principals.includes(principal.subject) || grant.groups.some((g) => principal.groups.includes(g))
+  );
+}
+
+/** The rules that speak to this principal for this kind; `undefined`: the kind is not filtered at all. */
+function rulesFor(doc: ServerDocument, principal: Principal, kind: Kind): Rule[] | undefined {
+  const grants = doc.policy.grants.filter((grant) => applies(grant, principal));
+  if (kind === 'tools') return [doc.policy.tools, ...grants.map((g) => g.tools)];
+  const filtered = doc.policy[kind] !== undefined || doc.policy.grants.some((g) => g[kind] !== undefined);
+  if (!filtered) return undefined;
+  return [doc.policy[kind], ...grants.map((g) => g[kind])].filter((r): r is Rule => r !== undefined);
+}
+
+/**
+ * The one predicate: may this principal see and use this tool, prompt or resource (by its
+ * real name)? Default deny; a deny in any rule that applies wins over every allow.
+ */
+export function decide(doc: ServerDocument, principal: Principal, kind: Kind, name: string): Verdict {
+  if (!mayConnect(doc, principal)) return { allowed: false, reason: 'no_access' };
+  const rules = rulesFor(doc, principal, kind);
+  if (rules === undefined) return allow;
+  if (rules.some((rule) => anyMatches(rule.deny, name))) return { allowed: false, reason: 'denied' };
+  if (rules.some((rule) => anyMatches(rule.allow, name))) return allow;
+  return { allowed: false, reason: 'not_allowed' };
+}
+
+/** The name clients see for a real tool name. */
+export function exposedName(doc: ServerDocument, real: string): string {
+  return doc.policy.overrides[real]?.name ?? real;
+}
+
+/** The real name behind an exposed one; a real name hidden by a rename is not callable by it. */
+export function realName(doc: ServerDocument, exposed: string): string | undefined {
+  for (const [real, override] of Object.entries(doc.policy.overrides)) {
+    if ((override.name ?? real) === exposed) return real;
+  }
+  const renamedAway = doc.policy.overrides[exposed]?.name;
+  return renamedAway !== undefined && renamedAway !== exposed ? undefined : exposed;
+}
+
+export interface ListedTool {
+  name: string;
+  description?: string;
+  [key: string]: unknown;
+}
+
+/** What `tools/list` shows this principal: allowed tools only, under their exposed names. */
+export function visibleTools<T extends ListedTool>(
+  doc: ServerDocument,
+  principal: Principal,
+  tools: readonly T[],
+): T[] {
+  return tools.flatMap((tool) => {
+    // A tool whose name another tool was renamed to is shadowed: that name calls the other one.
+    if (realName(doc, exposedName(doc, tool.name)) !== tool.name) return [];
+    if (!decide(doc, principal, 'tools', tool.name).allowed) return [];
+    const override = doc.policy.overrides[tool.name];
+    if (override === undefined) return [tool];
+    return [
+      {
+        ...tool,
+        name: override.name ?? tool.name,
+        ...(override.description ? { description: override.description } : {}),
+      },
+    ];
+  });
+}
+
+export type CallGate =
+  | { allowed: true; realName: string }
+  | { allowed: false; reason: Exclude<Verdict, { allowed: true }>['reason'] };
+
+/** Whether `tools/call` of an exposed name passes, and the real name to forward. Same predicate as the list. */
+export function gateCall(doc: ServerDocument, principal: Principal, exposed: string): CallGate {
+  const real = realName(doc, exposed);
+  if (real === undefined) return { allowed: false, reason: 'unknown_name' };
+  const verdict = decide(doc, principal, 'tools', real);
+  return verdict.allowed ? { allowed: true, realName: real } : verdict;
+}

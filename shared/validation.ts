@@ -1,0 +1,16 @@
+import type { z } from 'zod';
+
+/** `servers[1].transport.command`: the path a person would type to find the field. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+/** One line per problem, each naming its field: `servers[0].name: required`. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const message = issue.message.endsWith('received undefined') ? 'required' : issue.message;
+    return `${fieldPath(issue.path) || '(root)'}: ${message}`;
+  });
+}

@@ -1,0 +1,242 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseDocument, type ServerDocument } from '../../shared/document.ts';
+import { globMatches } from '../../shared/glob.ts';
+import { decide, gateCall, type Principal, realName, visibleTools } from '../../shared/policy.ts';
+
+function doc(input: Record<string, unknown>): ServerDocument {
+  const parsed = parseDocument({
+    version: 1,
+    name: 'openshift',
+    upstream: { url: 'https://bridge.test/openshift/mcp' },
+    ...input,
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+  return parsed.document;
+}
+
+const viewer: Principal = { subject: 'alice', groups: ['viewers'], method: 'api_key' };
+const operator: Principal = { subject: 'bob', groups: ['viewers', 'operators'], method: 'jwt' };
+const stranger: Principal = { subject: 'eve', groups: ['guests'], method: 'api_key' };
+const anonymous: Principal = { subject: 'anonymous', groups: [], method: 'anonymous' };
+
+const openshift = doc({
+  access: { groups: ['viewers'] },
+  policy: {
+    tools: { allow: ['pods_list', 'pods_log', 'namespaces_list', 'events_list'], deny: ['pods_exec'] },
+    grants: [
+      { groups: ['operators'], tools: { allow: ['pods_delete', 'resources_*'], deny: ['resources_delete'] } },
+    ],
+    overrides: { pods_log: { name: 'read_pod_log', description: 'Read a pod log' } },
+  },
+});
+const tools = [
+  'pods_list',
+  'pods_log',
+  'pods_delete',
+  'pods_exec',
+  'namespaces_list',
+  'resources_delete',
+  'resources_get',
+].map((name) => ({ name, description: `real ${name}` }));
+
+describe('glob patterns', () => {
+  it.each([
+    ['pods_*', 'pods_list', true],
+    ['pods_*', 'pods_', true],
+    ['pods_*', 'pod_list', false],
+    ['*', 'anything', true],
+    ['p?ds', 'pods', true],
+    ['p?ds', 'pds', false],
+    ['*_delete', 'resources_delete', true],
+    ['Pods_*', 'pods_list', false],
+    ['a*b*c', 'aXXbYYc', true],
+    ['a*b*c', 'aXXbYY', false],
+  ])('%s ~ %s is %s', (pattern, name, expected) => {
+    expect(globMatches(pattern, name)).toBe(expected);
+  });
+
+  it('a pattern without wildcards matches only itself', () => {
+    fc.assert(
+      fc.property(
+        fc.string().filter((s) => !/[*?]/.test(s)),
+        fc.string(),
+        (pattern, name) => {
+          expect(globMatches(pattern, name)).toBe(pattern === name);
+        },
+      ),
+    );
+  });
+});
+
+describe('the policy of a read-only OpenShift server (the lab)', () => {
+  it('lists only read tools for a viewer, renamed where overridden', () => {
+    expect(visibleTools(openshift, viewer, tools).map((t) => t.name)).toEqual([
+      'pods_list',
+      'read_pod_log',
+      'namespaces_list',
+    ]);
+    expect(visibleTools(openshift, viewer, tools).find((t) => t.name === 'read_pod_log')?.description).toBe(
+      'Read a pod log',
+    );
+  });
+
+  it('lets operators delete pods, but a deny in any rule still wins', () => {
+    expect(gateCall(openshift, operator, 'pods_delete')).toEqual({ allowed: true, realName: 'pods_delete' });
+    expect(gateCall(openshift, operator, 'resources_delete')).toEqual({ allowed: false, reason: 'denied' });
+    expect(gateCall(openshift, operator, 'pods_exec')).toEqual({ allowed: false, reason: 'denied' });
+  });
+
+  it('refuses a viewer the dangerous tools, and unknown names by default', () => {
+    expect(gateCall(openshift, viewer, 'pods_delete')).toEqual({ allowed: false, reason: 'not_allowed' });
+    expect(gateCall(openshift, viewer, 'pods_exec')).toEqual({ allowed: false, reason: 'denied' });
+    expect(gateCall(openshift, viewer, 'resources_get')).toEqual({ allowed: false, reason: 'not_allowed' });
+    expect(gateCall(openshift, viewer, 'made_up')).toEqual({ allowed: false, reason: 'not_allowed' });
+  });
+
+  it('maps a renamed tool back to its real name and hides the real one', () => {
+    expect(gateCall(openshift, viewer, 'read_pod_log')).toEqual({ allowed: true, realName: 'pods_log' });
+    expect(gateCall(openshift, viewer, 'pods_log')).toEqual({ allowed: false, reason: 'unknown_name' });
+  });
+
+  it('lets no one in who is not listed, and no anonymous caller unless the document says so', () => {
+    expect(decide(openshift, stranger, 'tools', 'pods_list')).toEqual({
+      allowed: false,
+      reason: 'no_access',
+    });
+    expect(decide(openshift, anonymous, 'tools', 'pods_list')).toEqual({
+      allowed: false,
+      reason: 'no_access',
+    });
+    const open = doc({ access: { anonymous: true }, policy: { tools: { allow: ['*'] } } });
+    expect(decide(open, anonymous, 'tools', 'pods_list')).toEqual({ allowed: true });
+  });
+
+  it('leaves prompts and resources unfiltered unless a list is given', () => {
+    expect(decide(openshift, viewer, 'prompts', 'any')).toEqual({ allowed: true });
+    const listed = doc({ access: { groups: ['viewers'] }, policy: { prompts: { allow: ['summary'] } } });
+    expect(decide(listed, viewer, 'prompts', 'summary')).toEqual({ allowed: true });
+    expect(decide(listed, viewer, 'prompts', 'other')).toEqual({ allowed: false, reason: 'not_allowed' });
+  });
+});
+
+describe('server documents', () => {
+  it('fail closed with field paths', () => {
+    const bad = parseDocument({
+      version: 2,
+      name: 'X',
+      upstream: {},
+      policy: { tools: { allow: ['has space'] } },
+    });
+    expect(bad.ok).toBe(false);
+    expect(bad.ok ? [] : bad.problems).toEqual([
+      'version: Invalid input: expected 1',
+      'name: Invalid string: must match pattern /^[a-z0-9][a-z0-9-]{0,62}$/',
+      'upstream.url: required',
+      'policy.tools.allow[0]: printable ASCII without spaces; * and ? are wildcards',
+    ]);
+  });
+
+  it('refuse two tools renamed to the same name', () => {
+    const bad = parseDocument({
+      version: 1,
+      name: 'x',
+      upstream: { url: 'https://b.test/x/mcp' },
+      policy: { overrides: { a: { name: 'same' }, b: { name: 'same' } } },
+    });
+    expect(bad.ok ? [] : bad.problems).toEqual([
+      'policy.overrides.b.name: "same" is also the exposed name of "a"',
+    ]);
+  });
+});
+
+const name = fc.constantFrom<string>(
+  'pods_list',
+  'pods_delete',
+  'pods_log',
+  'exec',
+  'a',
+  'b',
+  'get_env',
+  'echo',
+);
+const pattern = fc.oneof(name, fc.constantFrom('*', 'pods_*', '*_delete', 'p?ds_list', 'e*'));
+const rule = fc.record({
+  allow: fc.array(pattern, { maxLength: 4 }),
+  deny: fc.array(pattern, { maxLength: 3 }),
+});
+const groups = fc.subarray(['g1', 'g2', 'g3']);
+const documents = fc
+  .record({
+    access: fc.record({ anonymous: fc.boolean(), groups, principals: fc.subarray(['p1', 'p2']) }),
+    tools: rule,
+    grants: fc.array(fc.record({ groups: fc.subarray(['g1', 'g2', 'g3'], { minLength: 1 }), tools: rule }), {
+      maxLength: 3,
+    }),
+    renames: fc.dictionary(name, name, { maxKeys: 3 }),
+  })
+  .map(({ access, tools, grants, renames }) => {
+    const overrides: Record<string, { name: string }> = {};
+    const used = new Set<string>();
+    for (const [real, to] of Object.entries(renames)) {
+      if (used.has(to)) continue;
+      used.add(to);
+      overrides[real] = { name: to };
+    }
+    return doc({ access, policy: { tools, grants, overrides } });
+  });
+const principals = fc.record({
+  subject: fc.constantFrom('p1', 'p2', 'p3'),
+  groups,
+  method: fc.constantFrom('api_key' as const, 'jwt' as const, 'anonymous' as const),
+});
+
+describe('policy properties (random documents)', () => {
+  it('the list filter and the call gate never disagree', () => {
+    fc.assert(
+      fc.property(documents, principals, fc.uniqueArray(name, { maxLength: 8 }), (d, p, real) => {
+        const listed = new Set(
+          visibleTools(
+            d,
+            p,
+            real.map((n) => ({ name: n })),
+          ).map((t) => t.name),
+        );
+        for (const exposed of new Set([...real, ...listed, 'pods_list', 'zzz'])) {
+          const gate = gateCall(d, p, exposed);
+          const callable = gate.allowed && real.includes(gate.realName);
+          expect(callable, `${exposed}`).toBe(listed.has(exposed));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  function applicableRules(d: ServerDocument, p: Principal) {
+    const grants =
+      p.method === 'anonymous'
+        ? []
+        : d.policy.grants.filter((g) => g.groups.some((x) => p.groups.includes(x)));
+    return [d.policy.tools, ...grants.map((g) => g.tools)];
+  }
+
+  it('a deny that matches wins over every allow, in any order of rules', () => {
+    fc.assert(
+      fc.property(documents, principals, name, (d, p, n) => {
+        const denied = applicableRules(d, p).some((r) => r.deny.some((pat) => globMatches(pat, n)));
+        if (denied) expect(decide(d, p, 'tools', n).allowed).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('default deny: a name that no applicable allow matches is refused', () => {
+    fc.assert(
+      fc.property(documents, principals, name, (d, p, n) => {
+        const allowed = applicableRules(d, p).some((r) => r.allow.some((pat) => globMatches(pat, n)));
+        if (!allowed) expect(decide(d, p, 'tools', n).allowed).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
