@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { loopbackHosts } from '../shared/origin.ts';
-import type { BridgeConfig } from './config.ts';
+import { type BridgeConfig, ConfigError } from './config.ts';
 import { ServerEndpoint } from './endpoint.ts';
-import { createMcpServer, listen } from './http.ts';
+import { createMcpServer, type HttpDeps, listen } from './http.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMetricsServer } from './metrics-server.ts';
+import { NonceCache } from './nonces.ts';
 
 export interface RunningBridge {
   readonly url: string;
@@ -25,7 +26,25 @@ function urlOf(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-export async function startBridge(config: BridgeConfig, log: Logger): Promise<RunningBridge> {
+/** The edge's signing secret, when signatures are required; a missing or short one stops start-up. */
+function signingFor(config: BridgeConfig, env: NodeJS.ProcessEnv): HttpDeps['signing'] {
+  const mode = config.edge.signatures ?? (isLoopback(config.listen.host) ? 'off' : 'required');
+  if (mode === 'off') return undefined;
+  const secret = env[config.edge.secretEnv];
+  if (secret === undefined || secret.length < 32) {
+    throw new ConfigError('environment', [
+      `${config.edge.secretEnv}: the edge signing secret must be set (at least 32 characters) because edge.signatures is required; set edge.signatures: off only for a bridge no one else can reach`,
+    ]);
+  }
+  return { secret, nonces: new NonceCache() };
+}
+
+export async function startBridge(
+  config: BridgeConfig,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningBridge> {
+  const signing = signingFor(config, env);
   const metrics = createMetrics();
   const instance =
     config.instance ??
@@ -41,7 +60,7 @@ export async function startBridge(config: BridgeConfig, log: Logger): Promise<Ru
     allowedHosts: config.listen.allowedHosts ?? (isLoopback(config.listen.host) ? [...loopbackHosts] : ['*']),
     allowedOrigins: config.listen.allowedOrigins,
   };
-  const mcp = createMcpServer({ endpoints, metrics, log, ready, origins });
+  const mcp = createMcpServer({ endpoints, metrics, log, ready, origins, signing });
   const metricsServer = createMetricsServer(metrics);
   const [address, metricsAddress] = await Promise.all([
     listen(mcp, config.listen.port, config.listen.host),

@@ -112,6 +112,19 @@ export const BridgeConfigSchema = z
       .optional()
       .describe('Names this bridge in session ids'),
     listen: Listen,
+    edge: z
+      .object({
+        signatures: z
+          .enum(['required', 'off'])
+          .optional()
+          .describe('Refuse requests not signed by the edge; default: required unless listening on loopback'),
+        secretEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .default('BRIDGE_SIGNING_SECRET'),
+      })
+      .strict()
+      .prefault({}),
     metrics: Endpoint(9464),
     drainSeconds: z.number().min(0).max(600).default(10),
     servers: z.array(ServerSchema).min(1),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpRefusal } from '../shared/errors.ts';
+import type { Principal } from '../shared/policy.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -64,11 +65,17 @@ export class ServerEndpoint {
   }
 
   /** An HTTP request for `/<server>/mcp`, its JSON body (POST) already read and parsed. */
-  async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<Outcome> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    principal?: Principal,
+  ): Promise<Outcome> {
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const session = this.sessions.get(sessionId);
-      if (!session) return refuse({ kind: 'unknown_session' });
+      // Another principal's session id is as good as unknown: it must not learn the session exists.
+      if (!session || !session.belongsTo(principal)) return refuse({ kind: 'unknown_session' });
       await session.handle(req, res, body);
       return { ok: true };
     }
@@ -77,10 +84,15 @@ export class ServerEndpoint {
     if (this.openSessions >= this.ctx.config.limits.maxSessions) {
       return refuse({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
     }
-    return this.open(req, res, body);
+    return this.open(req, res, body, principal);
   }
 
-  private async open(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<Outcome> {
+  private async open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    principal: Principal | undefined,
+  ): Promise<Outcome> {
     // The slot is taken before the channel is ready, so that a burst cannot overshoot the limit.
     this.opening += 1;
     let reserved = true;
@@ -96,7 +108,7 @@ export class ServerEndpoint {
         this.ctx.log.log('error', 'cannot reach MCP server', { error: (error as Error).message });
         return refuse({ kind: 'upstream_unavailable' });
       }
-      const session = new Session(this.ctx, channel, {
+      const session = new Session(this.ctx, channel, principal, {
         onInitialized: (s) => {
           release();
           this.admit(s);

@@ -2,9 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
 import { checkOrigin, type OriginPolicy } from '../shared/origin.ts';
+import type { Principal } from '../shared/policy.ts';
+import { verify } from '../shared/signing.ts';
 import type { ServerEndpoint } from './endpoint.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
+import type { NonceCache } from './nonces.ts';
 
 export interface HttpDeps {
   endpoints: ReadonlyMap<string, ServerEndpoint>;
@@ -12,14 +15,16 @@ export interface HttpDeps {
   log: Logger;
   ready: () => boolean;
   origins: OriginPolicy;
+  /** Present when every request must carry the edge's signature. */
+  signing: { secret: string; nonces: NonceCache } | undefined;
 }
 
 const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
 
-type Body = { ok: true; value: unknown; bytes: number } | { ok: false; refusal: HttpRefusal };
+type Body = { ok: true; raw: Buffer } | { ok: false; refusal: HttpRefusal };
 
-/** Reads a JSON body, refusing it as soon as it passes `limit` bytes, whatever Content-Length claims. */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<Body> {
+/** Reads a body, refusing it as soon as it passes `limit` bytes, whatever Content-Length claims. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Body> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
     req.resume();
@@ -35,10 +40,14 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     }
     chunks.push(chunk);
   }
+  return { ok: true, raw: Buffer.concat(chunks) };
+}
+
+function parseJson(raw: Buffer): { ok: true; value: unknown } | { ok: false } {
   try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')), bytes };
+    return { ok: true, value: JSON.parse(raw.toString('utf8')) };
   } catch {
-    return { ok: false, refusal: { kind: 'invalid_json' } };
+    return { ok: false };
   }
 }
 
@@ -87,20 +96,54 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
     return refuse(res, deps, name, { kind: 'method_not_allowed', allow: 'GET, POST, DELETE' });
   }
+  let raw: Buffer = Buffer.alloc(0);
+  if (req.method === 'POST') {
+    const read = await readBody(req, endpoint.limits.maxBodyBytes);
+    if (!read.ok) return refuse(res, deps, name, read.refusal);
+    raw = read.raw;
+    deps.metrics.bytes.inc({ server: name, direction: 'in' }, raw.length);
+  }
+  let principal: Principal | undefined;
+  if (deps.signing) {
+    const verdict = await checkSignature(req, raw, deps.signing);
+    if (!verdict.ok) return refuse(res, deps, name, { kind: 'unauthenticated', reason: verdict.reason });
+    principal = verdict.principal;
+  }
   let body: unknown;
   if (req.method === 'POST') {
-    const read = await readJsonBody(req, endpoint.limits.maxBodyBytes);
-    if (!read.ok) return refuse(res, deps, name, read.refusal);
-    deps.metrics.bytes.inc({ server: name, direction: 'in' }, read.bytes);
-    body = read.value;
+    const parsed = parseJson(raw);
+    if (!parsed.ok) return refuse(res, deps, name, { kind: 'invalid_json' });
+    body = parsed.value;
   }
   countBytesOut(req, res, name, deps.metrics);
-  const outcome = await endpoint.handle(req, res, body);
+  const outcome = await endpoint.handle(req, res, body, principal);
   if (!outcome.ok) refuse(res, deps, name, outcome.refusal);
 }
 
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function checkSignature(req: IncomingMessage, raw: Buffer, signing: NonNullable<HttpDeps['signing']>) {
+  const nowSeconds = Date.now() / 1000;
+  return verify(
+    crypto,
+    signing.secret,
+    {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      sessionId: header(req, 'mcp-session-id'),
+      body: raw,
+    },
+    (name) => header(req, name),
+    { nowSeconds, seen: (nonce, expiresAt) => signing.nonces.seen(nonce, expiresAt, nowSeconds) },
+  );
+}
+
 function refuse(res: ServerResponse, deps: HttpDeps, server: string, refusal: HttpRefusal): void {
-  deps.metrics.rejected.inc({ server, reason: refusal.kind });
+  const reason = refusal.kind === 'unauthenticated' ? `signature_${refusal.reason}` : refusal.kind;
+  deps.metrics.rejected.inc({ server, reason });
   sendRefusal(res, refusal);
 }
 

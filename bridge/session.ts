@@ -14,6 +14,7 @@ import {
   resourceIdOf,
   resultOf,
 } from '../shared/jsonrpc.ts';
+import type { Principal } from '../shared/policy.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -58,9 +59,12 @@ export class Session {
   private readonly channel: Channel;
   private readonly onEnd: (session: Session, reason: SessionEnd) => void;
 
+  private readonly principal: Principal | undefined;
+
   constructor(
     ctx: ServerContext,
     channel: Channel,
+    principal: Principal | undefined,
     hooks: {
       onInitialized: (session: Session) => void;
       onEnd: (session: Session, reason: SessionEnd) => void;
@@ -68,6 +72,7 @@ export class Session {
   ) {
     this.ctx = ctx;
     this.channel = channel;
+    this.principal = principal;
     this.onEnd = hooks.onEnd;
     this.http = new StreamableHTTPServerTransport({
       sessionIdGenerator: ctx.newSessionId,
@@ -82,6 +87,11 @@ export class Session {
 
   get id(): string | undefined {
     return this.http.sessionId;
+  }
+
+  /** Whether a request from this principal may use the session (the one that opened it only). */
+  belongsTo(principal: Principal | undefined): boolean {
+    return this.principal?.subject === principal?.subject && this.principal?.method === principal?.method;
   }
 
   get busy(): boolean {

@@ -12,6 +12,7 @@ export type HttpRefusal =
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
   | { kind: 'upstream_unavailable' }
+  | { kind: 'unauthenticated'; reason: 'unsigned' | 'malformed' | 'bad_signature' | 'stale' | 'replayed' }
   | { kind: 'forbidden_host' }
   | { kind: 'forbidden_origin' }
   | { kind: 'method_not_allowed'; allow: string }
@@ -29,6 +30,7 @@ export const refusalKinds: readonly RefusalKind[] = [
   'too_many_sessions',
   'draining',
   'upstream_unavailable',
+  'unauthenticated',
   'forbidden_host',
   'forbidden_origin',
   'method_not_allowed',
@@ -78,6 +80,8 @@ export function toWire(refusal: HttpRefusal): WireError {
       });
     case 'upstream_unavailable':
       return wire(502, -32004, 'The MCP server could not be started or reached; retry later');
+    case 'unauthenticated':
+      return wire(401, -32000, `Unauthorized: the edge signature is ${refusal.reason.replace('_', ' ')}`);
     case 'forbidden_host':
       return wire(403, -32000, 'Forbidden: this Host is not served here (DNS rebinding protection)');
     case 'forbidden_origin':
