@@ -1,9 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
-/** The compatibility date the bundled workerd supports (see docs/development.md). */
-export const compatibilityDate = '2026-11-01';
-
 export default defineConfig({
   test: {
     projects: [
@@ -19,10 +16,20 @@ export default defineConfig({
       {
         // shared/ runs in both runtimes: its tests run again inside workerd.
         plugins: [
-          cloudflareTest({ miniflare: { compatibilityDate, compatibilityFlags: ['nodejs_compat'] } }),
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                BRIDGE_SIGNING_SECRET: 'workerd-test-secret-0123456789abcdef',
+                OIDC_ISSUER: 'https://issuer.test/',
+                OIDC_JWKS_URL: `${inject('upstream')}/jwks.json`,
+              },
+            },
+          })),
         ],
         test: {
           name: 'workerd',
+          globalSetup: ['test/workers/upstream.global.ts'],
           include: ['test/shared/**/*.test.ts', 'test/workers/**/*.test.ts'],
           exclude: ['test/shared/purity.test.ts'],
         },

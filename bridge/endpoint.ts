@@ -75,7 +75,7 @@ export class ServerEndpoint {
     if (typeof sessionId === 'string') {
       const session = this.sessions.get(sessionId);
       // Another principal's session id is as good as unknown: it must not learn the session exists.
-      if (!session || !session.belongsTo(principal)) return refuse({ kind: 'unknown_session' });
+      if (!session?.belongsTo(principal)) return refuse({ kind: 'unknown_session' });
       await session.handle(req, res, body);
       return { ok: true };
     }

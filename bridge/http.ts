@@ -128,7 +128,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
 function checkSignature(req: IncomingMessage, raw: Buffer, signing: NonNullable<HttpDeps['signing']>) {
   const nowSeconds = Date.now() / 1000;
   return verify(
-    crypto,
     signing.secret,
     {
       method: req.method ?? 'GET',

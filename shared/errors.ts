@@ -13,6 +13,11 @@ export type HttpRefusal =
   | { kind: 'draining'; retryAfterSeconds: number }
   | { kind: 'upstream_unavailable' }
   | { kind: 'unauthenticated'; reason: 'unsigned' | 'malformed' | 'bad_signature' | 'stale' | 'replayed' }
+  | { kind: 'unauthorized'; resourceMetadata: string; detail: string }
+  | { kind: 'forbidden'; server: string }
+  | { kind: 'document_invalid'; server: string }
+  | { kind: 'batch_refused' }
+  | { kind: 'gateway_misconfigured' }
   | { kind: 'forbidden_host' }
   | { kind: 'forbidden_origin' }
   | { kind: 'method_not_allowed'; allow: string }
@@ -31,6 +36,11 @@ export const refusalKinds: readonly RefusalKind[] = [
   'draining',
   'upstream_unavailable',
   'unauthenticated',
+  'unauthorized',
+  'forbidden',
+  'document_invalid',
+  'batch_refused',
+  'gateway_misconfigured',
   'forbidden_host',
   'forbidden_origin',
   'method_not_allowed',
@@ -82,6 +92,26 @@ export function toWire(refusal: HttpRefusal): WireError {
       return wire(502, -32004, 'The MCP server could not be started or reached; retry later');
     case 'unauthenticated':
       return wire(401, -32000, `Unauthorized: the edge signature is ${refusal.reason.replace('_', ' ')}`);
+    case 'unauthorized':
+      return wire(401, -32000, `Unauthorized: ${refusal.detail}`, {
+        'www-authenticate': `Bearer resource_metadata="${refusal.resourceMetadata}"`,
+      });
+    case 'forbidden':
+      return wire(403, -32000, `Forbidden: you may not use the MCP server "${refusal.server}"`);
+    case 'document_invalid':
+      return wire(
+        503,
+        -32000,
+        `The server document for "${refusal.server}" is invalid; the gateway refuses to serve it`,
+      );
+    case 'batch_refused':
+      return wire(
+        400,
+        -32600,
+        'Invalid Request: JSON-RPC batches are not accepted; send one message per request',
+      );
+    case 'gateway_misconfigured':
+      return wire(500, -32000, 'The gateway is misconfigured; its operators have been told in the log');
     case 'forbidden_host':
       return wire(403, -32000, 'Forbidden: this Host is not served here (DNS rebinding protection)');
     case 'forbidden_origin':

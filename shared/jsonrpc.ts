@@ -12,11 +12,46 @@ export type { JSONRPCMessage, JSONRPCRequest, RequestId };
 
 /** Error codes the gateway itself answers with, in the JSON-RPC "server error" range. */
 export const GatewayErrorCode = {
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
   ConnectionClosed: -32000,
   RequestTimeout: -32001,
   UpstreamExited: -32003,
   UpstreamUnavailable: -32004,
+  NotPermitted: -32005,
 } as const;
+
+/**
+ * The methods a client may send to a server (MCP 2025-11-25), exactly as spelled: the edge
+ * forwards nothing else, so that no variant spelling slips past a policy written for these.
+ */
+export const clientRequestMethods: ReadonlySet<string> = new Set([
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'completion/complete',
+  'logging/setLevel',
+  'tasks/get',
+  'tasks/list',
+  'tasks/result',
+  'tasks/cancel',
+]);
+
+export const clientNotificationMethods: ReadonlySet<string> = new Set([
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/roots/list_changed',
+  'notifications/tasks/status',
+]);
 
 export type MessageKind = 'request' | 'notification' | 'response' | 'error';
 

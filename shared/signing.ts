@@ -3,8 +3,8 @@ import type { Principal } from './policy.ts';
 
 /**
  * The edge signs every request it forwards to a bridge; the bridge refuses any that is
- * unsigned, altered, stale or replayed. Format: docs/signing.md. Runtime-neutral: the caller
- * passes WebCrypto in (globalThis.crypto in workerd and in Node).
+ * unsigned, altered, stale or replayed. Format: docs/signing.md. Runtime-neutral: WebCrypto
+ * is the same in workerd and in Node.
  */
 export const signatureHeaders = {
   timestamp: 'mcp-gateway-timestamp',
@@ -31,9 +31,7 @@ const PrincipalSchema = z
   })
   .strict();
 
-/** WebCrypto, as globalThis.crypto is in workerd and in Node. */
-export type WebCrypto = typeof globalThis.crypto;
-type HmacKey = Awaited<ReturnType<WebCrypto['subtle']['importKey']>>;
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
 const encoder = new TextEncoder();
 
@@ -49,18 +47,12 @@ function fromBase64url(text: string): Uint8Array | undefined {
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
-async function sha256Hex(crypto: WebCrypto, body: Uint8Array): Promise<string> {
+async function sha256Hex(body: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function canonical(
-  crypto: WebCrypto,
-  request: SignedRequest,
-  principal: string,
-  timestamp: string,
-  nonce: string,
-) {
+async function canonical(request: SignedRequest, principal: string, timestamp: string, nonce: string) {
   const lines = [
     'mcp-gateway-v1',
     request.method.toUpperCase(),
@@ -69,12 +61,12 @@ async function canonical(
     principal,
     timestamp,
     nonce,
-    await sha256Hex(crypto, request.body),
+    await sha256Hex(request.body),
   ];
   return encoder.encode(lines.join('\n'));
 }
 
-function hmacKey(crypto: WebCrypto, secret: string, usage: 'sign' | 'verify'): Promise<HmacKey> {
+function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<HmacKey> {
   return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     usage,
   ]);
@@ -90,7 +82,6 @@ export function encodePrincipal(principal: Principal): string {
 
 /** The headers to add to a forwarded request. */
 export async function sign(
-  crypto: WebCrypto,
   secret: string,
   request: SignedRequest,
   principal: Principal,
@@ -99,9 +90,9 @@ export async function sign(
   const nonce = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const encoded = encodePrincipal(principal);
   const timestamp = String(Math.floor(nowSeconds));
-  const key = await hmacKey(crypto, secret, 'sign');
+  const key = await hmacKey(secret, 'sign');
   const mac = new Uint8Array(
-    await crypto.subtle.sign('HMAC', key, await canonical(crypto, request, encoded, timestamp, nonce)),
+    await crypto.subtle.sign('HMAC', key, await canonical(request, encoded, timestamp, nonce)),
   );
   return {
     [signatureHeaders.timestamp]: timestamp,
@@ -122,7 +113,6 @@ export interface VerifyOptions {
 
 /** Checks a forwarded request's signature headers. The signature is compared by WebCrypto, in constant time. */
 export async function verify(
-  crypto: WebCrypto,
   secret: string,
   request: SignedRequest,
   header: (name: string) => string | undefined,
@@ -146,12 +136,12 @@ export async function verify(
   ) {
     return { ok: false, reason: 'malformed' };
   }
-  const key = await hmacKey(crypto, secret, 'verify');
+  const key = await hmacKey(secret, 'verify');
   const valid = await crypto.subtle.verify(
     'HMAC',
     key,
     mac,
-    await canonical(crypto, request, principal, timestamp, nonce),
+    await canonical(request, principal, timestamp, nonce),
   );
   if (!valid) return { ok: false, reason: 'bad_signature' };
   if (Math.abs(options.nowSeconds - Number(timestamp)) > maxSkewSeconds)

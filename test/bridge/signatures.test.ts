@@ -42,7 +42,6 @@ describe('a bridge that requires the edge signature', () => {
     at = Date.now() / 1000,
   ) {
     const signed = await sign(
-      crypto,
       testSecret,
       {
         method: 'POST',

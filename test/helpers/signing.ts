@@ -16,7 +16,6 @@ export function signingFetch(principal: Principal, secret = testSecret, clock = 
     const url = new URL(input instanceof Request ? input.url : input);
     const headers = new Headers(init.headers);
     const signed = await sign(
-      crypto,
       secret,
       {
         method: init.method ?? 'GET',

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDocument, type ServerDocument } from '../../shared/document.ts';
 import { globMatches } from '../../shared/glob.ts';
-import { decide, gateCall, type Principal, realName, visibleTools } from '../../shared/policy.ts';
+import { decide, gateCall, type Principal, visibleTools } from '../../shared/policy.ts';
 
 function doc(input: Record<string, unknown>): ServerDocument {
   const parsed = parseDocument({

@@ -25,7 +25,7 @@ async function check(
   at = now,
   seen = replayCache(),
 ) {
-  return verify(crypto, secret, { ...request, ...changed }, (name) => headers[name], {
+  return verify(secret, { ...request, ...changed }, (name) => headers[name], {
     nowSeconds: at,
     seen,
   });
@@ -33,7 +33,7 @@ async function check(
 
 describe('edge-to-bridge signatures', () => {
   it('verifies what was signed and carries the principal', async () => {
-    const headers = await sign(crypto, secret, request, alice, now);
+    const headers = await sign(secret, request, alice, now);
     expect(await check(headers)).toEqual({ ok: true, principal: alice });
   });
 
@@ -50,25 +50,25 @@ describe('edge-to-bridge signatures', () => {
     ['path', { path: '/other/mcp' }],
     ['session', { sessionId: 'b.2' }],
   ] as const)('refuses a tampered %s', async (_, changed) => {
-    const headers = await sign(crypto, secret, request, alice, now);
+    const headers = await sign(secret, request, alice, now);
     expect(await check(headers, changed)).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
   it('refuses a tampered principal and a foreign secret', async () => {
-    const headers = await sign(crypto, secret, request, alice, now);
-    const mallory = await sign(crypto, secret, request, { ...alice, groups: ['admins'] }, now);
+    const headers = await sign(secret, request, alice, now);
+    const mallory = await sign(secret, request, { ...alice, groups: ['admins'] }, now);
     expect(
       await check({ ...headers, [signatureHeaders.principal]: mallory[signatureHeaders.principal] ?? '' }),
     ).toEqual({
       ok: false,
       reason: 'bad_signature',
     });
-    const foreign = await sign(crypto, 'another-secret-0123456789', request, alice, now);
+    const foreign = await sign('another-secret-0123456789', request, alice, now);
     expect(await check(foreign)).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
   it('refuses stale and replayed requests, and unsigned or malformed ones', async () => {
-    const headers = await sign(crypto, secret, request, alice, now);
+    const headers = await sign(secret, request, alice, now);
     expect(await check(headers, {}, now + maxSkewSeconds + 1)).toEqual({ ok: false, reason: 'stale' });
     expect(await check(headers, {}, now - maxSkewSeconds - 1)).toEqual({ ok: false, reason: 'stale' });
     const seen = replayCache();

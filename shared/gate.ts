@@ -1,0 +1,148 @@
+import type { ServerDocument } from './document.ts';
+import {
+  clientNotificationMethods,
+  clientRequestMethods,
+  errorResponse,
+  GatewayErrorCode,
+  type JSONRPCMessage,
+  paramsOf,
+  type RequestId,
+} from './jsonrpc.ts';
+import { decide, gateCall, type Kind, type Principal, visibleTools } from './policy.ts';
+
+/** What the edge does with one client message, decided on the message it parsed (never on headers). */
+export type Gate =
+  | { action: 'forward'; message: JSONRPCMessage; method: string | undefined; name: string | undefined }
+  | { action: 'answer'; response: JSONRPCMessage; method: string; name: string | undefined; reason: string }
+  | { action: 'drop'; method: string };
+
+const listKinds: Record<string, Kind> = {
+  'tools/list': 'tools',
+  'prompts/list': 'prompts',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resources',
+};
+
+/** The prompt or resource a request names, for the methods the policy covers beyond tools. */
+function subjectOf(method: string, params: Record<string, unknown> | undefined): [Kind, unknown] | undefined {
+  switch (method) {
+    case 'prompts/get':
+      return ['prompts', params?.name];
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+      return ['resources', params?.uri];
+    case 'completion/complete': {
+      const ref = params?.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
+      if (ref?.type === 'ref/prompt') return ['prompts', ref.name];
+      if (ref?.type === 'ref/resource') return ['resources', ref.uri];
+      return ['prompts', undefined];
+    }
+    default:
+      return undefined;
+  }
+}
+
+function refuse(
+  id: RequestId,
+  method: string,
+  name: string | undefined,
+  code: number,
+  text: string,
+  reason: string,
+): Gate {
+  return { action: 'answer', response: errorResponse(id, code, text), method, name, reason };
+}
+
+export function gateMessage(doc: ServerDocument, principal: Principal, message: JSONRPCMessage): Gate {
+  if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
+  const method = message.method;
+  if (!('id' in message)) {
+    return clientNotificationMethods.has(method)
+      ? { action: 'forward', message, method, name: undefined }
+      : { action: 'drop', method };
+  }
+  const { id } = message;
+  if (!clientRequestMethods.has(method)) {
+    return refuse(
+      id,
+      method,
+      undefined,
+      GatewayErrorCode.MethodNotFound,
+      `Method not found: ${method}`,
+      'unknown_method',
+    );
+  }
+  const params = paramsOf(message);
+  if (method === 'tools/call') {
+    const name = params?.name;
+    if (typeof name !== 'string') {
+      return refuse(
+        id,
+        method,
+        undefined,
+        GatewayErrorCode.InvalidParams,
+        'tools/call needs params.name, a string',
+        'invalid',
+      );
+    }
+    const gate = gateCall(doc, principal, name);
+    if (!gate.allowed) {
+      const text = `Tool "${name}" is not permitted for you on MCP server "${doc.name}" (${gate.reason.replace('_', ' ')}). Do not retry it; use a tool from tools/list.`;
+      return refuse(id, method, name, GatewayErrorCode.NotPermitted, text, gate.reason);
+    }
+    const forwarded = { ...message, params: { ...params, name: gate.realName } } as JSONRPCMessage;
+    return { action: 'forward', message: forwarded, method, name: gate.realName };
+  }
+  const subject = subjectOf(method, params);
+  if (subject !== undefined) {
+    const [kind, name] = subject;
+    const label = typeof name === 'string' ? name : undefined;
+    const verdict = label === undefined ? undefined : decide(doc, principal, kind, label);
+    if (!verdict?.allowed) {
+      const what = kind === 'prompts' ? 'Prompt' : 'Resource';
+      const text = `${what} "${label ?? '?'}" is not permitted for you on MCP server "${doc.name}".`;
+      return refuse(
+        id,
+        method,
+        label,
+        GatewayErrorCode.NotPermitted,
+        text,
+        verdict?.allowed === false ? verdict.reason : 'invalid',
+      );
+    }
+    return { action: 'forward', message, method, name: label };
+  }
+  return { action: 'forward', message, method, name: undefined };
+}
+
+/** Whether the answer to this method is a list the policy filters on its way back. */
+export function isFilteredList(method: string | undefined): boolean {
+  return method !== undefined && method in listKinds;
+}
+
+type Listed = Record<string, unknown> & { name?: unknown; uri?: unknown; uriTemplate?: unknown };
+
+/** A list result as this principal may see it: the same predicate as the call gate. */
+export function filterListResult(
+  doc: ServerDocument,
+  principal: Principal,
+  method: string,
+  result: Record<string, unknown>,
+): Record<string, unknown> {
+  const kind = listKinds[method];
+  if (kind === undefined) return result;
+  if (method === 'tools/list') {
+    const tools = Array.isArray(result.tools) ? (result.tools as Listed[]) : [];
+    const named = tools.filter((t): t is Listed & { name: string } => typeof t.name === 'string');
+    return { ...result, tools: visibleTools(doc, principal, named) };
+  }
+  const field =
+    method === 'prompts/list' ? 'prompts' : method === 'resources/list' ? 'resources' : 'resourceTemplates';
+  const key = kind === 'prompts' ? 'name' : method === 'resources/list' ? 'uri' : 'uriTemplate';
+  const items = Array.isArray(result[field]) ? (result[field] as Listed[]) : [];
+  const kept = items.filter(
+    (item) => typeof item[key] === 'string' && decide(doc, principal, kind, item[key] as string).allowed,
+  );
+  return { ...result, [field]: kept };
+}

@@ -1,0 +1,98 @@
+import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { importJWK, type JWK, SignJWT } from 'jose';
+import { inject } from 'vitest';
+import { apiKeyKey, sha256Hex } from '../../workers/auth.ts';
+import { documentKey, forgetDocuments } from '../../workers/documents.ts';
+import type { Env } from '../../workers/env.ts';
+import worker from '../../workers/index.ts';
+
+export const origin = 'https://gateway.test';
+export const upstream = inject('upstream');
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+export async function recorded(): Promise<Recorded[]> {
+  return (await (await fetch(`${upstream}/__log`)).json()) as Recorded[];
+}
+
+export async function resetUpstream(): Promise<void> {
+  await fetch(`${upstream}/__reset`, { method: 'POST' });
+}
+
+export async function putDocument(name: string, doc: Record<string, unknown> | string): Promise<void> {
+  await env.GATEWAY_KV.put(documentKey(name), typeof doc === 'string' ? doc : JSON.stringify(doc));
+  forgetDocuments();
+}
+
+export async function putApiKey(key: string, record: Record<string, unknown>): Promise<void> {
+  await env.GATEWAY_KV.put(apiKeyKey(await sha256Hex(key)), JSON.stringify(record));
+}
+
+export interface Point {
+  indexes?: string[];
+  blobs?: (string | null)[];
+  doubles?: number[];
+}
+
+/** The real Analytics Engine binding, wrapped so that a test can see the points written to it. */
+export function recordingEnv(): { env: Env; points: Point[] } {
+  const points: Point[] = [];
+  const real = env.ANALYTICS;
+  const ANALYTICS = {
+    writeDataPoint(point: Point) {
+      points.push(point);
+      real.writeDataPoint(point as AnalyticsEngineDataPoint);
+    },
+  } as AnalyticsEngineDataset;
+  return { env: { ...env, ANALYTICS }, points };
+}
+
+/** One request through the Worker, waiting for what it does off the response path. */
+export async function call(request: Request, e: Env = env): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, e, ctx);
+  const body = await response.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return new Response(body, response);
+}
+
+export function mcp(server: string, message: unknown, headers: Record<string, string> = {}): Request {
+  return new Request(`${origin}/${server}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
+    body: typeof message === 'string' ? message : JSON.stringify(message),
+  });
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+export async function jwt(
+  claims: Record<string, unknown>,
+  options: {
+    key?: 'oidc' | 'other';
+    alg?: string;
+    expiresIn?: string;
+    audience?: string;
+    issuer?: string;
+  } = {},
+): Promise<string> {
+  const jwk = inject(options.key === 'other' ? 'otherPrivateJwk' : 'oidcPrivateJwk') as JWK;
+  const key = await importJWK(jwk, 'RS256');
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: options.alg ?? 'RS256', kid: 'test-key' })
+    .setIssuer(options.issuer ?? 'https://issuer.test/')
+    .setAudience(options.audience ?? `${origin}/openshift/mcp`)
+    .setSubject(String(claims.sub ?? 'carol'))
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '5m')
+    .sign(key);
+}

@@ -1,0 +1,107 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import type { TestProject } from 'vitest/node';
+
+/**
+ * A recording upstream for the Worker tests, in Node on 127.0.0.1: it stands where the
+ * bridge stands, records every request it gets, and answers like an MCP server would.
+ * It also serves a JWKS for an OIDC issuer whose private key the tests get to mint tokens.
+ */
+interface Recorded {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const tools = [
+  { name: 'echo', description: 'Echo', inputSchema: { type: 'object' } },
+  { name: 'get-env', description: 'Print the environment', inputSchema: { type: 'object' } },
+  { name: 'pods_list', description: 'List pods', inputSchema: { type: 'object' } },
+  { name: 'pods_delete', description: 'Delete a pod', inputSchema: { type: 'object' } },
+  { name: 'pods_log', description: 'Pod log', inputSchema: { type: 'object' } },
+];
+
+function answer(message: { id?: unknown; method?: string; params?: { name?: string; arguments?: unknown } }) {
+  switch (message.method) {
+    case 'initialize':
+      return {
+        protocolVersion: '2025-11-25',
+        capabilities: { tools: {} },
+        serverInfo: { name: 'recording', version: '1' },
+      };
+    case 'tools/list':
+      return { tools };
+    case 'tools/call':
+      if (message.params?.name === 'fail')
+        return { content: [{ type: 'text', text: 'failed' }], isError: true };
+      return {
+        content: [
+          {
+            type: 'text',
+            text: `called ${message.params?.name} ${JSON.stringify(message.params?.arguments ?? {})}`,
+          },
+        ],
+      };
+    default:
+      return {};
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const recorded: Recorded[] = [];
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const other = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const path = req.url ?? '/';
+    if (path === '/__log')
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(recorded));
+    if (path === '/__reset') {
+      recorded.length = 0;
+      return res.writeHead(204).end();
+    }
+    if (path === '/jwks.json')
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    recorded.push({ method: req.method ?? '', path, headers: req.headers, body });
+    if (req.method !== 'POST') return res.writeHead(405).end();
+    const message = JSON.parse(body) as { id?: unknown; method?: string };
+    if (message.id === undefined) return res.writeHead(202).end();
+    const reply = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: answer(message) });
+    if (path.startsWith('/json/')) {
+      return res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'rec.1' }).end(reply);
+    }
+    // SSE, written in small pieces so that events arrive split across chunks.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'rec.1' });
+    const event = `: keepalive\n\nevent: message\nid: 1\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"working"}}\n\nevent: message\nid: 2\ndata: ${reply}\n\n`;
+    for (let i = 0; i < event.length; i += 7) {
+      res.write(event.slice(i, i + 7));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  project.provide('upstream', `http://127.0.0.1:${port}`);
+  project.provide('oidcPrivateJwk', { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256' });
+  project.provide('otherPrivateJwk', {
+    ...(await exportJWK(other.privateKey)),
+    kid: 'test-key',
+    alg: 'RS256',
+  });
+  project.provide('oidcPublicJwk', jwk);
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    upstream: string;
+    oidcPrivateJwk: Record<string, unknown>;
+    otherPrivateJwk: Record<string, unknown>;
+    oidcPublicJwk: Record<string, unknown>;
+  }
+}

@@ -1,0 +1,117 @@
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
+import { z } from 'zod';
+import type { Principal } from '../shared/policy.ts';
+import type { Settings } from './env.ts';
+
+export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked' | 'expired' | 'invalid_token';
+export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
+
+export const anonymous: Principal = { subject: 'anonymous', groups: [], method: 'anonymous' };
+
+/** What KV holds for an API key, under `apikey:<sha256 hex of the key>`: never the key itself. */
+export const ApiKeyRecordSchema = z
+  .object({
+    principal: z.string().min(1).max(256),
+    groups: z.array(z.string().min(1).max(256)).max(256).default([]),
+    createdAt: z.string().optional(),
+    expiresAt: z.iso.datetime().optional(),
+    revoked: z.boolean().default(false),
+  })
+  .strict();
+
+export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
+
+const maxTokenBytes = 8192;
+const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** Asymmetric algorithms only: never `none`, never an HMAC that a public key could forge. */
+const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function apiKeyKey(hashHex: string): string {
+  return `apikey:${hashHex}`;
+}
+
+const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+function jwks(url: string) {
+  let set = jwksCache.get(url);
+  if (!set) {
+    set = createRemoteJWKSet(new URL(url), {
+      timeoutDuration: 5000,
+      cooldownDuration: 30_000,
+      cacheMaxAge: 600_000,
+    });
+    jwksCache.set(url, set);
+  }
+  return set;
+}
+
+/**
+ * Who sent this request: anonymous without an Authorization header, else the holder of a
+ * valid API key or OIDC JWT. `resource` is this MCP endpoint's URL: a JWT must name it as
+ * its audience (RFC 8707), so a token minted for another resource is refused.
+ */
+export async function authenticate(
+  header: string | null,
+  kv: KVNamespace,
+  settings: Settings,
+  resource: string,
+  now = Date.now(),
+): Promise<Authentication> {
+  if (header === null) return { ok: true, principal: anonymous };
+  const token = /^Bearer ([\x21-\x7e]+)$/.exec(header)?.[1];
+  if (token === undefined || token.length > maxTokenBytes) return { ok: false, reason: 'malformed' };
+  if (jwtShape.test(token)) return verifyJwt(token, settings, resource);
+  return verifyApiKey(token, kv, now);
+}
+
+async function verifyApiKey(key: string, kv: KVNamespace, now: number): Promise<Authentication> {
+  const stored = await kv.get(apiKeyKey(await sha256Hex(key)), 'text');
+  if (stored === null) return { ok: false, reason: 'unknown_key' };
+  let record: ApiKeyRecord;
+  try {
+    record = ApiKeyRecordSchema.parse(JSON.parse(stored));
+  } catch {
+    return { ok: false, reason: 'unknown_key' };
+  }
+  if (record.revoked) return { ok: false, reason: 'revoked' };
+  if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now)
+    return { ok: false, reason: 'expired' };
+  return { ok: true, principal: { subject: record.principal, groups: record.groups, method: 'api_key' } };
+}
+
+function groupsOf(payload: JWTPayload, claim: string): string[] {
+  const value = payload[claim];
+  if (Array.isArray(value)) return value.filter((g): g is string => typeof g === 'string').slice(0, 256);
+  if (typeof value === 'string') return value.split(' ').filter(Boolean).slice(0, 256);
+  return [];
+}
+
+async function verifyJwt(token: string, settings: Settings, resource: string): Promise<Authentication> {
+  if (settings.OIDC_ISSUER === undefined || settings.OIDC_JWKS_URL === undefined) {
+    return { ok: false, reason: 'invalid_token' };
+  }
+  try {
+    const { payload } = await jwtVerify(token, jwks(settings.OIDC_JWKS_URL), {
+      issuer: settings.OIDC_ISSUER,
+      audience: resource,
+      algorithms,
+      clockTolerance: 30,
+      requiredClaims: ['sub', 'exp'],
+    });
+    const subject = payload.sub;
+    if (typeof subject !== 'string' || subject.length === 0 || subject.length > 256) {
+      return { ok: false, reason: 'invalid_token' };
+    }
+    return {
+      ok: true,
+      principal: { subject, groups: groupsOf(payload, settings.OIDC_GROUPS_CLAIM), method: 'jwt' },
+    };
+  } catch (error) {
+    return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid_token' };
+  }
+}

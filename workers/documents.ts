@@ -1,0 +1,51 @@
+import { parseDocument, type ServerDocument } from '../shared/document.ts';
+
+export type Loaded =
+  | { ok: true; document: ServerDocument }
+  | { ok: false; problem: 'missing' | 'invalid'; detail: string };
+
+interface Cached {
+  readonly until: number;
+  readonly loaded: Loaded;
+}
+
+/** Documents cached in this isolate for a short time: a KV read is not paid on every request. */
+const cache = new Map<string, Cached>();
+const maxCached = 1000;
+
+export function documentKey(server: string): string {
+  return `server:${server}`;
+}
+
+export async function loadDocument(
+  kv: KVNamespace,
+  server: string,
+  ttlSeconds: number,
+  now = Date.now(),
+): Promise<Loaded> {
+  const hit = cache.get(server);
+  if (hit && hit.until > now) return hit.loaded;
+  const loaded = parse(await kv.get(documentKey(server), 'text'));
+  if (cache.size >= maxCached) cache.clear();
+  cache.set(server, { until: now + ttlSeconds * 1000, loaded });
+  return loaded;
+}
+
+function parse(text: string | null): Loaded {
+  if (text === null) return { ok: false, problem: 'missing', detail: 'no server document' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: 'invalid', detail: 'the stored document is not JSON' };
+  }
+  const result = parseDocument(json);
+  return result.ok
+    ? result
+    : { ok: false, problem: 'invalid', detail: result.problems.slice(0, 5).join('; ') };
+}
+
+/** Tests and document updates within one isolate. */
+export function forgetDocuments(): void {
+  cache.clear();
+}

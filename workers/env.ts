@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { describeIssues } from '../shared/validation.ts';
+
+/** The Worker's bindings, as wrangler.toml declares them. */
+export interface Env {
+  GATEWAY_KV: KVNamespace;
+  ANALYTICS: AnalyticsEngineDataset;
+  /** Shared with the bridges (`wrangler secret put BRIDGE_SIGNING_SECRET`). */
+  BRIDGE_SIGNING_SECRET?: string;
+  ALLOWED_ORIGINS?: string;
+  DOCUMENT_CACHE_SECONDS?: string;
+  MAX_BODY_BYTES?: string;
+  OIDC_ISSUER?: string;
+  OIDC_JWKS_URL?: string;
+  OIDC_GROUPS_CLAIM?: string;
+}
+
+const list = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const SettingsSchema = z.object({
+  BRIDGE_SIGNING_SECRET: z
+    .string()
+    .min(32, 'set with `wrangler secret put BRIDGE_SIGNING_SECRET` (>= 32 characters)'),
+  ALLOWED_ORIGINS: list,
+  DOCUMENT_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(10),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(32 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
+  OIDC_ISSUER: z.url().optional(),
+  OIDC_JWKS_URL: z.url().optional(),
+  OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+});
+
+export type Settings = z.output<typeof SettingsSchema>;
+
+export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
+
+/** The Worker's configuration, validated once per isolate; a bad one fails every request closed. */
+export function settingsOf(env: Env): SettingsResult {
+  const parsed = SettingsSchema.safeParse(env);
+  if (!parsed.success) return { ok: false, problems: describeIssues(parsed.error) };
+  const { OIDC_ISSUER, OIDC_JWKS_URL } = parsed.data;
+  if ((OIDC_ISSUER === undefined) !== (OIDC_JWKS_URL === undefined)) {
+    return { ok: false, problems: ['OIDC_ISSUER and OIDC_JWKS_URL: set both or neither'] };
+  }
+  return { ok: true, settings: parsed.data };
+}

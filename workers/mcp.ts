@@ -1,0 +1,313 @@
+import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { ServerDocument } from '../shared/document.ts';
+import { type HttpRefusal, toWire } from '../shared/errors.ts';
+import { filterListResult, type Gate, gateMessage, isFilteredList } from '../shared/gate.ts';
+import { isFailure, type JSONRPCMessage, resultOf } from '../shared/jsonrpc.ts';
+import { mayConnect, type Principal } from '../shared/policy.ts';
+import { sign } from '../shared/signing.ts';
+import { sseFilter } from '../shared/sse.ts';
+import { type MessagePoint, writePoint } from './analytics.ts';
+import { audit } from './audit.ts';
+import { authenticate } from './auth.ts';
+import { loadDocument } from './documents.ts';
+import type { Env, Settings } from './env.ts';
+
+export interface McpRequest {
+  request: Request;
+  env: Env;
+  settings: Settings;
+  ctx: ExecutionContext;
+  server: string;
+}
+
+/** Headers a client sends that the bridge needs; nothing else crosses (no Authorization, no cookies). */
+const forwardedRequestHeaders = [
+  'content-type',
+  'accept',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+];
+const forwardedResponseHeaders = ['content-type', 'mcp-session-id', 'retry-after', 'cache-control'];
+
+export function refusal(refused: HttpRefusal): Response {
+  const wire = toWire(refused);
+  return new Response(JSON.stringify(wire.body), { status: wire.status, headers: wire.headers });
+}
+
+export function resourceMetadataUrl(url: URL, server: string): string {
+  return `${url.origin}/.well-known/oauth-protected-resource/${server}/mcp`;
+}
+
+async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  if (Number(request.headers.get('content-length') ?? 0) > limit) return undefined;
+  const reader = request.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await reader?.read();
+    if (!next || next.done) break;
+    size += next.value.byteLength;
+    if (size > limit) {
+      await reader?.cancel();
+      return undefined;
+    }
+    chunks.push(next.value);
+  }
+  return concat(chunks, size);
+}
+
+type Parsed = { ok: true; message: JSONRPCMessage } | { ok: false; refusal: HttpRefusal };
+
+/** Exactly one JSON-RPC 2.0 message, validated; what is forwarded is this value re-serialised, never the bytes. */
+function parseMessage(body: Uint8Array): Parsed {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body));
+  } catch {
+    return { ok: false, refusal: { kind: 'invalid_json' } };
+  }
+  if (Array.isArray(json)) return { ok: false, refusal: { kind: 'batch_refused' } };
+  const parsed = JSONRPCMessageSchema.safeParse(json);
+  if (!parsed.success)
+    return { ok: false, refusal: { kind: 'invalid_message', detail: 'not a JSON-RPC 2.0 message' } };
+  return { ok: true, message: parsed.data as JSONRPCMessage };
+}
+
+function jsonResponse(message: JSONRPCMessage): Response {
+  return new Response(JSON.stringify(message), {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+  });
+}
+
+interface Exchange {
+  doc: ServerDocument;
+  principal: Principal;
+  point: MessagePoint;
+  started: number;
+  audited?: unknown;
+}
+
+function finish(x: McpRequest, exchange: Exchange, status: string, responseBytes: number): void {
+  const { point, doc } = exchange;
+  point.status = status;
+  point.responseBytes = responseBytes;
+  point.durationMs = Date.now() - exchange.started;
+  x.ctx.waitUntil(
+    (async () => {
+      writePoint(x.env.ANALYTICS, point);
+      if (point.method === 'tools/call') {
+        await audit(doc, {
+          principal: point.principal,
+          authMethod: point.authMethod,
+          server: point.server,
+          tool: point.name,
+          decision: point.decision,
+          status,
+          arguments: exchange.audited,
+        });
+      }
+    })(),
+  );
+}
+
+export async function handleMcp(x: McpRequest): Promise<Response> {
+  const { request, env, settings, server } = x;
+  const started = Date.now();
+  const url = new URL(request.url);
+  const origin = request.headers.get('origin');
+  if (origin !== null && !settings.ALLOWED_ORIGINS.includes(origin))
+    return refusal({ kind: 'forbidden_origin' });
+
+  const loaded = await loadDocument(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS);
+  if (!loaded.ok) {
+    if (loaded.problem === 'missing') return refusal({ kind: 'unknown_server', server });
+    console.error(JSON.stringify({ event: 'document.invalid', server, detail: loaded.detail }));
+    return refusal({ kind: 'document_invalid', server });
+  }
+  const doc = loaded.document;
+  const resource = `${url.origin}/${server}/mcp`;
+  const auth = await authenticate(request.headers.get('authorization'), env.GATEWAY_KV, settings, resource);
+  const metadata = resourceMetadataUrl(url, server);
+  if (!auth.ok)
+    return refusal({
+      kind: 'unauthorized',
+      resourceMetadata: metadata,
+      detail: `credentials refused (${auth.reason.replace('_', ' ')})`,
+    });
+  const principal = auth.principal;
+  if (principal.method === 'anonymous' && !doc.access.anonymous) {
+    return refusal({
+      kind: 'unauthorized',
+      resourceMetadata: metadata,
+      detail: 'this MCP server needs a bearer token',
+    });
+  }
+  if (!mayConnect(doc, principal)) return refusal({ kind: 'forbidden', server });
+
+  const method = request.method;
+  const point: MessagePoint = {
+    server,
+    method: method === 'POST' ? 'unknown' : `http/${method}`,
+    name: '',
+    decision: 'allowed',
+    principal: principal.subject,
+    status: 'success',
+    protocolVersion: request.headers.get('mcp-protocol-version') ?? '',
+    authMethod: principal.method,
+    durationMs: 0,
+    requestBytes: 0,
+    responseBytes: 0,
+  };
+  const exchange: Exchange = { doc, principal, point, started };
+  let body: Uint8Array | undefined;
+  let gate: Gate | undefined;
+  if (method === 'POST') {
+    const raw = await readBody(request, settings.MAX_BODY_BYTES);
+    if (raw === undefined) return refusal({ kind: 'body_too_large', limit: settings.MAX_BODY_BYTES });
+    const parsed = parseMessage(raw);
+    if (!parsed.ok) return refusal(parsed.refusal);
+    gate = gateMessage(doc, principal, parsed.message);
+    point.requestBytes = raw.byteLength;
+    point.method = gate.method ?? 'response';
+    point.name = 'name' in gate ? (gate.name ?? '') : '';
+    if (gate.action === 'drop') return new Response(null, { status: 202 });
+    if (gate.action === 'answer') {
+      point.decision = gate.reason;
+      exchange.audited = paramsArguments(parsed.message);
+      finish(x, exchange, 'refused', 0);
+      return jsonResponse(gate.response);
+    }
+    exchange.audited = paramsArguments(gate.message);
+    body = new TextEncoder().encode(JSON.stringify(gate.message));
+  }
+  return forward(x, exchange, url, body, gate?.action === 'forward' ? gate : undefined);
+}
+
+function paramsArguments(message: JSONRPCMessage): unknown {
+  return 'params' in message ? (message.params as { arguments?: unknown } | undefined)?.arguments : undefined;
+}
+
+async function forward(
+  x: McpRequest,
+  exchange: Exchange,
+  url: URL,
+  body: Uint8Array | undefined,
+  gate: Extract<Gate, { action: 'forward' }> | undefined,
+): Promise<Response> {
+  const { request, settings } = x;
+  const upstream = new URL(exchange.doc.upstream.url);
+  upstream.search = url.search;
+  const headers = new Headers();
+  for (const name of forwardedRequestHeaders) {
+    const value = request.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  const signed = await sign(
+    settings.BRIDGE_SIGNING_SECRET,
+    {
+      method: request.method,
+      path: upstream.pathname + upstream.search,
+      sessionId: headers.get('mcp-session-id') ?? undefined,
+      body: body ?? new Uint8Array(),
+    },
+    exchange.principal,
+    Date.now() / 1000,
+  );
+  for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+  let response: Response;
+  try {
+    response = await fetch(upstream, { method: request.method, headers, body });
+  } catch (error) {
+    console.error(
+      JSON.stringify({ event: 'bridge.unreachable', server: x.server, error: String(error).slice(0, 200) }),
+    );
+    finish(x, exchange, 'upstream_error', 0);
+    return refusal({ kind: 'upstream_unavailable' });
+  }
+  return relay(x, exchange, response, gate);
+}
+
+/** The bridge's answer on its way back: lists filtered, JSON or SSE, event by event; bytes counted. */
+function relay(
+  x: McpRequest,
+  exchange: Exchange,
+  response: Response,
+  gate: Extract<Gate, { action: 'forward' }> | undefined,
+): Response {
+  const headers = new Headers();
+  for (const name of forwardedResponseHeaders) {
+    const value = response.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  const requestId = gate && 'id' in gate.message ? gate.message.id : undefined;
+  let status = response.ok ? 'success' : 'upstream_error';
+  const inspect = (data: string): string | undefined => {
+    let message: JSONRPCMessage & { id?: unknown };
+    try {
+      message = JSON.parse(data) as JSONRPCMessage & { id?: unknown };
+    } catch {
+      return undefined;
+    }
+    if (requestId === undefined || message.id !== requestId || 'method' in message) return undefined;
+    status = isFailure(message) ? 'error' : 'success';
+    const result = resultOf(message);
+    if (!isFilteredList(gate?.method) || result === undefined || gate?.method === undefined) return undefined;
+    return JSON.stringify({
+      ...message,
+      result: filterListResult(exchange.doc, exchange.principal, gate.method, result),
+    });
+  };
+  let bytes = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    flush() {
+      finish(x, exchange, status, bytes);
+    },
+  });
+  const type = response.headers.get('content-type') ?? '';
+  let stream = response.body;
+  if (stream && requestId !== undefined && type.startsWith('text/event-stream'))
+    stream = stream.pipeThrough(sseFilter(inspect));
+  else if (stream && requestId !== undefined && type.startsWith('application/json'))
+    stream = stream.pipeThrough(jsonFilter(inspect));
+  if (!stream) {
+    finish(x, exchange, status, 0);
+    return new Response(null, { status: response.status, headers });
+  }
+  return new Response(stream.pipeThrough(counter), { status: response.status, headers });
+}
+
+/** A whole-body JSON answer, rewritten once complete (bounded by the same 16 MiB as an SSE event). */
+function jsonFilter(
+  inspect: (data: string) => string | undefined,
+  max = 16 * 1024 * 1024,
+): TransformStream<Uint8Array, Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      size += chunk.byteLength;
+      if (size > max) controller.error(new Error(`a JSON answer exceeds ${max} bytes`));
+      chunks.push(chunk);
+    },
+    flush(controller) {
+      const text = new TextDecoder().decode(concat(chunks, size));
+      controller.enqueue(new TextEncoder().encode(inspect(text) ?? text));
+    },
+  });
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
