@@ -1,13 +1,17 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+// Tests reach nothing beyond 127.0.0.1: no Request.cf download, no wrangler telemetry.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
+process.env.WRANGLER_SEND_METRICS ??= 'false';
+
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'node',
-          include: ['test/shared/**/*.test.ts', 'test/bridge/**/*.test.ts'],
+          include: ['test/shared/**/*.test.ts', 'test/bridge/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 30_000,

@@ -88,17 +88,19 @@ export class Upstream {
 }
 
 const setpriv = '/usr/bin/setpriv';
+const setsid = '/usr/bin/setsid';
 
 /**
  * On Linux the child is started through util-linux `setpriv --pdeathsig KILL`, which
  * execs the command with a parent-death signal: if the bridge dies, even by SIGKILL,
- * the kernel kills its children. No orphans, and no extra process per child.
+ * the kernel kills its children. No orphans, and no extra process per child. `setsid`
+ * (an exec too, since the child is no group leader) puts it in a session of its own, so
+ * that a Ctrl-C meant for the bridge does not kill the children under a graceful drain.
  */
 export function commandLine(command: string, args: readonly string[]): [string, string[]] {
-  if (process.platform === 'linux' && existsSync(setpriv)) {
-    return [setpriv, ['--pdeathsig', 'KILL', '--', command, ...args]];
-  }
-  return [command, [...args]];
+  if (process.platform !== 'linux' || !existsSync(setpriv)) return [command, [...args]];
+  const detach = existsSync(setsid) ? [setsid] : [];
+  return [setpriv, ['--pdeathsig', 'KILL', '--', ...detach, command, ...args]];
 }
 
 export type UpstreamFactory = () => Promise<Upstream>;

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
-import { z } from 'zod';
 import type { Principal } from '../shared/policy.ts';
+import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, sha256Hex } from '../shared/storage.ts';
 import type { Settings } from './env.ts';
 
 export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked' | 'expired' | 'invalid_token';
@@ -8,32 +8,10 @@ export type Authentication = { ok: true; principal: Principal } | { ok: false; r
 
 export const anonymous: Principal = { subject: 'anonymous', groups: [], method: 'anonymous' };
 
-/** What KV holds for an API key, under `apikey:<sha256 hex of the key>`: never the key itself. */
-export const ApiKeyRecordSchema = z
-  .object({
-    principal: z.string().min(1).max(256),
-    groups: z.array(z.string().min(1).max(256)).max(256).default([]),
-    createdAt: z.string().optional(),
-    expiresAt: z.iso.datetime().optional(),
-    revoked: z.boolean().default(false),
-  })
-  .strict();
-
-export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
-
 const maxTokenBytes = 8192;
 const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Asymmetric algorithms only: never `none`, never an HMAC that a public key could forge. */
 const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
-
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-export function apiKeyKey(hashHex: string): string {
-  return `apikey:${hashHex}`;
-}
 
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 

@@ -1,4 +1,5 @@
 import { parseDocument, type ServerDocument } from '../shared/document.ts';
+import { documentKey } from '../shared/storage.ts';
 
 export type Loaded =
   | { ok: true; document: ServerDocument }
@@ -12,10 +13,6 @@ interface Cached {
 /** Documents cached in this isolate for a short time: a KV read is not paid on every request. */
 const cache = new Map<string, Cached>();
 const maxCached = 1000;
-
-export function documentKey(server: string): string {
-  return `server:${server}`;
-}
 
 export async function loadDocument(
   kv: KVNamespace,

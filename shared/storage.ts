@@ -1,0 +1,33 @@
+import { z } from 'zod';
+
+/**
+ * The Workers KV layout, shared by the Worker that reads it and the tools that write it.
+ * Written down in docs/storage.md.
+ */
+
+/** The server document of one MCP server (JSON, shared/document.ts). */
+export function documentKey(server: string): string {
+  return `server:${server}`;
+}
+
+/** An API key's record, under the SHA-256 (hex) of the key: the key itself is never stored. */
+export function apiKeyKey(hashHex: string): string {
+  return `apikey:${hashHex}`;
+}
+
+export const ApiKeyRecordSchema = z
+  .object({
+    principal: z.string().min(1).max(256),
+    groups: z.array(z.string().min(1).max(256)).max(256).default([]),
+    createdAt: z.string().optional(),
+    expiresAt: z.iso.datetime().optional(),
+    revoked: z.boolean().default(false),
+  })
+  .strict();
+
+export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
+
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -1,0 +1,73 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { metricsText, sample } from '../helpers/bridge.ts';
+import { freePort } from '../helpers/process.ts';
+
+/** The real Worker under wrangler dev, the real bridge, a real stdio server, an SDK client: npm start's path. */
+describe('client → edge Worker (wrangler dev) → signed → bridge → server-everything', () => {
+  let gateway: LocalGateway;
+  let client: Client;
+
+  beforeAll(async () => {
+    gateway = await startLocalGateway({
+      edgePort: await freePort(),
+      freeBridgePorts: true,
+      log: createLogger('error'),
+    });
+    client = new Client({ name: 'e2e', version: '1' });
+    const url = new URL(`${gateway.edgeUrl}/everything/mcp`);
+    await client.connect(
+      new StreamableHTTPClientTransport(url, {
+        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
+      }),
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await gateway?.stop();
+  });
+
+  it('lists the tools the document allows, without the denied one', async () => {
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).not.toContain('get-env');
+  });
+
+  it('calls an allowed tool through both hops', async () => {
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'through the edge' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'Echo: through the edge' }]);
+  });
+
+  it('refuses the denied tool at the edge with a JSON-RPC error, and the bridge never sees it', async () => {
+    const error = await client.callTool({ name: 'get-env', arguments: {} }).catch((e: Error) => e);
+    expect(String(error)).toContain('Tool "get-env" is not permitted for you on MCP server "everything"');
+    const text = await metricsText(gateway.bridge);
+    expect(sample(text, 'toolhive_mcp_tool_calls_total', { tool: 'echo', status: 'success' })).toBe(1);
+    expect(sample(text, 'toolhive_mcp_requests_total', { mcp_method: 'tools/call' })).toBe(1);
+  });
+
+  it('relays progress notifications from the stdio server over both hops', async () => {
+    const progress: number[] = [];
+    await client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(progress).toEqual([1, 2]);
+  });
+
+  it('answers without a key with 401, and the bridge refuses a request that skips the edge', async () => {
+    const anonymous = await fetch(`${gateway.edgeUrl}/everything/mcp`, { method: 'POST', body: '{}' });
+    expect(anonymous.status).toBe(401);
+    const direct = await fetch(`${gateway.bridge.url}/everything/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }),
+    });
+    expect(direct.status).toBe(401);
+  });
+});
