@@ -39,7 +39,7 @@ function banner(gateway: LocalGateway): string {
     const url = `${gateway.edgeUrl}/${name}/mcp`;
     lines.push(`  ${name}: ${url}`);
     lines.push(
-      `    npx @modelcontextprotocol/inspector --cli ${url} --transport http --header "${auth}" --method tools/list`,
+      `    npx @modelcontextprotocol/inspector@2 --cli ${url} --transport http --header "${auth}" --method tools/list`,
     );
   }
   lines.push('', `Bridge metrics (Prometheus): ${gateway.bridge.metricsUrl}`);
