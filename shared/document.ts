@@ -43,6 +43,7 @@ export const ServerDocumentSchema = z
     version: z.literal(1),
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
     description: z.string().max(1024).default(''),
+    serverVersion: z.string().min(1).max(64).default('1.0.0').describe('The version the catalog shows'),
     status: z.enum(['active', 'deprecated']).default('active'),
     public: z.boolean().default(false).describe('Listed in the catalog for anonymous readers'),
     upstream: z

@@ -10,6 +10,18 @@ export function documentKey(server: string): string {
   return `server:${server}`;
 }
 
+/** The tools a server last listed (unfiltered), kept by the edge so the catalog can show them. */
+export function toolsKey(server: string): string {
+  return `tools:${server}`;
+}
+
+export const ToolSnapshotSchema = z.object({
+  at: z.string(),
+  tools: z.array(z.object({ name: z.string(), description: z.string().optional() })).max(5000),
+});
+
+export type ToolSnapshot = z.output<typeof ToolSnapshotSchema>;
+
 /** An API key's record, under the SHA-256 (hex) of the key: the key itself is never stored. */
 export function apiKeyKey(hashHex: string): string {
   return `apikey:${hashHex}`;

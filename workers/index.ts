@@ -1,47 +1,133 @@
 import { AutoRouter, type IRequest } from 'itty-router';
-import { type Env, settingsOf } from './env.ts';
+import { authenticate } from './auth.ts';
+import { getServer, listServers } from './catalog.ts';
+import { type Env, type Settings, settingsOf } from './env.ts';
 import { handleMcp, refusal as refusalOf } from './mcp.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-function misconfigured(problems: string[]): Response {
-  console.error(JSON.stringify({ event: 'gateway.misconfigured', problems }));
+const registryCors = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, OPTIONS',
+  'access-control-allow-headers': 'Authorization, Content-Type',
+};
+
+const mcpCorsHeaders = {
+  'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+  'access-control-allow-headers':
+    'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID',
+  'access-control-expose-headers': 'Mcp-Session-Id, WWW-Authenticate',
+  'access-control-max-age': '600',
+  vary: 'Origin',
+};
+
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  const copy = new Response(response.body, response);
+  for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value);
+  return copy;
+}
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+function configured(env: Env): Settings | Response {
+  const result = settingsOf(env);
+  if (result.ok) return result.settings;
+  console.error(JSON.stringify({ event: 'gateway.misconfigured', problems: result.problems }));
   return refusalOf({ kind: 'gateway_misconfigured' });
 }
 
 const router = AutoRouter<IRequest, [Env, ExecutionContext]>({
   catch: (error: unknown) => {
     console.error(JSON.stringify({ event: 'gateway.error', error: String(error).slice(0, 300) }));
-    return new Response(JSON.stringify({ error: 'internal error' }), {
-      status: 500,
-      headers: { 'content-type': 'application/json' },
-    });
+    return json({ error: 'internal error' }, 500);
   },
   missing: () => refusalOf({ kind: 'not_found' }),
 });
 
-router.get('/healthz', () => ({ status: 'alive' }));
+router.get('/healthz', () => json({ status: 'alive' }));
 
 router.get('/.well-known/oauth-protected-resource/:server/mcp', (request) => {
   const url = new URL(request.url);
   const server = request.params.server ?? '';
   if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
-  return {
+  return json({
     resource: `${url.origin}/${server}/mcp`,
     bearer_methods_supported: ['header'],
     resource_name: server,
-  };
+  });
+});
+
+/** Registry reads: anonymous allowed (VS Code probes without credentials); a bad credential is still refused. */
+async function registryPrincipal(request: IRequest, env: Env, settings: Settings) {
+  const url = new URL(request.url);
+  return authenticate(
+    request.headers.get('authorization'),
+    env.GATEWAY_KV,
+    settings,
+    `${url.origin}/v0.1/servers`,
+  );
+}
+
+router.options('/v0.1/*', () => new Response(null, { status: 204, headers: registryCors }));
+
+router.get('/v0.1/servers', async (request, env) => {
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  const auth = await registryPrincipal(request, env, settings);
+  if (!auth.ok) return json({ error: `credentials refused (${auth.reason})` }, 401, registryCors);
+  const url = new URL(request.url);
+  const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 30) || 30));
+  const cursor = url.searchParams.get('cursor') ?? undefined;
+  const page = await listServers(env.GATEWAY_KV, auth.principal, url, {
+    limit,
+    cursor,
+    cacheSeconds: settings.DOCUMENT_CACHE_SECONDS,
+  });
+  return json(page, 200, registryCors);
+});
+
+router.get('/v0.1/servers/:name/versions/:version', async (request, env) => {
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  const auth = await registryPrincipal(request, env, settings);
+  if (!auth.ok) return json({ error: `credentials refused (${auth.reason})` }, 401, registryCors);
+  const url = new URL(request.url);
+  const full = decodeURIComponent(request.params.name ?? '');
+  const name = full.split('/').at(-1) ?? '';
+  const found = serverName.test(name)
+    ? await getServer(env.GATEWAY_KV, auth.principal, url, name, settings.DOCUMENT_CACHE_SECONDS)
+    : undefined;
+  const version = request.params.version;
+  if (!found || (version !== 'latest' && version !== found.server.version)) {
+    return json({ error: `no server "${full}" at version "${version}" for you` }, 404, registryCors);
+  }
+  return json(found, 200, registryCors);
 });
 
 router.all('/:server/mcp', (request, env, ctx) => {
   const server = request.params.server ?? '';
   if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  const origin = request.headers.get('origin');
+  const cors =
+    origin !== null && settings.ALLOWED_ORIGINS.includes(origin)
+      ? { ...mcpCorsHeaders, 'access-control-allow-origin': origin }
+      : undefined;
+  if (request.method === 'OPTIONS') {
+    return cors
+      ? new Response(null, { status: 204, headers: cors })
+      : refusalOf({ kind: 'forbidden_origin' });
+  }
   if (!['GET', 'POST', 'DELETE'].includes(request.method)) {
     return refusalOf({ kind: 'method_not_allowed', allow: 'GET, POST, DELETE' });
   }
-  const settings = settingsOf(env);
-  if (!settings.ok) return misconfigured(settings.problems);
-  return handleMcp({ request, env, ctx, settings: settings.settings, server });
+  return handleMcp({ request, env, ctx, settings, server }).then((r) => (cors ? withHeaders(r, cors) : r));
 });
 
 export default { fetch: router.fetch } satisfies ExportedHandler<Env>;

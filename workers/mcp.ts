@@ -9,6 +9,7 @@ import { sseFilter } from '../shared/sse.ts';
 import { type MessagePoint, writePoint } from './analytics.ts';
 import { audit } from './audit.ts';
 import { authenticate } from './auth.ts';
+import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
 
@@ -254,6 +255,10 @@ function relay(
     status = isFailure(message) ? 'error' : 'success';
     const result = resultOf(message);
     if (!isFilteredList(gate?.method) || result === undefined || gate?.method === undefined) return undefined;
+    if (gate.method === 'tools/list') {
+      const write = rememberTools(x.env.GATEWAY_KV, x.server, result);
+      if (write) x.ctx.waitUntil(write);
+    }
     return JSON.stringify({
       ...message,
       result: filterListResult(exchange.doc, exchange.principal, gate.method, result),
