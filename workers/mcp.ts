@@ -12,6 +12,7 @@ import { authenticate } from './auth.ts';
 import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
+import { watchDocument } from './watch.ts';
 
 export interface McpRequest {
   request: Request;
@@ -276,6 +277,13 @@ function relay(
   });
   const type = response.headers.get('content-type') ?? '';
   let stream = response.body;
+  if (stream && x.request.method === 'GET' && response.ok && type.startsWith('text/event-stream')) {
+    stream = watchDocument(
+      stream,
+      documentChanged(x, exchange.doc),
+      Math.max(1, x.settings.DOCUMENT_CACHE_SECONDS) * 1000,
+    );
+  }
   if (stream && requestId !== undefined && type.startsWith('text/event-stream'))
     stream = stream.pipeThrough(sseFilter(inspect));
   else if (stream && requestId !== undefined && type.startsWith('application/json'))
@@ -285,6 +293,18 @@ function relay(
     return new Response(null, { status: response.status, headers });
   }
   return new Response(stream.pipeThrough(counter), { status: response.status, headers });
+}
+
+/** True once the server's document differs from the one this stream was opened under (then follows the new one). */
+function documentChanged(x: McpRequest, opened: ServerDocument): () => Promise<boolean> {
+  let known = JSON.stringify(opened);
+  return async () => {
+    const loaded = await loadDocument(x.env.GATEWAY_KV, x.server, x.settings.DOCUMENT_CACHE_SECONDS);
+    const now = JSON.stringify(loaded.ok ? loaded.document : null);
+    if (now === known) return false;
+    known = now;
+    return true;
+  };
 }
 
 /** A whole-body JSON answer, rewritten once complete (bounded by the same 16 MiB as an SSE event). */

@@ -68,6 +68,17 @@ export default async function setup(project: TestProject) {
     if (path === '/jwks.json')
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
     recorded.push({ method: req.method ?? '', path, headers: req.headers, body });
+    if (req.method === 'GET') {
+      // A standing stream: keepalive comments until the client goes, at most 20 s.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'rec.1' });
+      const timer = setInterval(() => res.write(': keepalive\n\n'), 100);
+      const stop = setTimeout(() => res.end(), 20_000);
+      res.on('close', () => {
+        clearInterval(timer);
+        clearTimeout(stop);
+      });
+      return;
+    }
     if (req.method !== 'POST') return res.writeHead(405).end();
     const message = JSON.parse(body) as { id?: unknown; method?: string };
     if (message.id === undefined) return res.writeHead(202).end();

@@ -1,0 +1,54 @@
+import { createExecutionContext, env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import worker from '../../workers/index.ts';
+import { bearer, origin, putApiKey, putDocument, upstream } from './helpers.ts';
+
+const doc = (allow: string[]) => ({
+  version: 1,
+  name: 'watched',
+  upstream: { url: `${upstream}/json/watched/mcp` },
+  access: { groups: ['viewers'] },
+  policy: { tools: { allow } },
+});
+
+describe('a document change reaches open streams', () => {
+  it('sends notifications/tools/list_changed on the GET stream, between whole events', async () => {
+    await putDocument('watched', doc(['echo']));
+    await putApiKey('viewer-key', { principal: 'alice', groups: ['viewers'] });
+    const request = new Request(`${origin}/watched/mcp`, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': 'rec.1', ...bearer('viewer-key') },
+    });
+    const response = await worker.fetch(
+      request as never,
+      { ...env, DOCUMENT_CACHE_SECONDS: '1' },
+      createExecutionContext(),
+    );
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const read = async (until: (t: string) => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!until(text) && Date.now() < deadline) {
+        const next = await reader.read();
+        if (next.done) break;
+        text += decoder.decode(next.value, { stream: true });
+      }
+    };
+    await read((t) => t.includes(': keepalive'), 3000);
+    expect(text).not.toContain('list_changed');
+    await putDocument('watched', doc(['echo', 'pods_list']));
+    await read((t) => t.includes('list_changed'), 8000);
+    await reader.cancel();
+    expect(text).toContain(
+      'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n',
+    );
+    expect(
+      text
+        .split('\n\n')
+        .every(
+          (event) => event === '' || event.startsWith(': keepalive') || event.startsWith('event: message'),
+        ),
+    ).toBe(true);
+  });
+});
