@@ -237,8 +237,20 @@ export class Session {
       status,
       status_code: statusCode,
     };
+    const seconds = Number(process.hrtime.bigint() - entry.started) / 1e9;
     metrics.requests.inc(labels);
-    metrics.duration.observe(labels, Number(process.hrtime.bigint() - entry.started) / 1e9);
-    if (entry.method === 'tools/call') metrics.toolCalls.inc({ server: config.name, tool: resource, status });
+    metrics.duration.observe(labels, seconds);
+    if (entry.method !== 'tools/call') return;
+    metrics.toolCalls.inc({ server: config.name, tool: resource, status });
+    // The bridge's half of the audit trail: the edge logged the decision, this logs the outcome.
+    this.ctx.log.log('info', 'mcp.tools.call', {
+      event: 'audit',
+      session: this.id,
+      principal: this.principal?.subject,
+      tool: entry.resource?.slice(0, 128),
+      status,
+      statusCode,
+      ms: Math.round(seconds * 1000),
+    });
   }
 }

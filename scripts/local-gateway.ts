@@ -17,6 +17,8 @@ export interface LocalGateway {
   edgeUrl: string;
   bridge: RunningBridge;
   apiKey: string;
+  /** The secret made for this run (benchmarks sign direct bridge calls with it). */
+  signingSecret: string;
   servers: string[];
   stop(): Promise<void>;
 }
@@ -124,6 +126,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
       edgeUrl: edgeUrl.replace(/\/$/, ''),
       bridge,
       apiKey,
+      signingSecret: secret,
       servers: documents.map((d) => d.name),
       async stop() {
         await running.stop();
