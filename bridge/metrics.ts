@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { clientRequestMethods } from '../shared/jsonrpc.ts';
 
 /**
  * Every metric the bridge exports: names, labels and the bounded sets their values
@@ -12,27 +13,6 @@ export const durationBuckets = [
   120, 300,
 ];
 
-/** MCP methods that may appear as `mcp_method`; anything else is `other`. */
-export const knownMethods = new Set([
-  'initialize',
-  'ping',
-  'tools/list',
-  'tools/call',
-  'prompts/list',
-  'prompts/get',
-  'resources/list',
-  'resources/templates/list',
-  'resources/read',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'completion/complete',
-  'logging/setLevel',
-  'tasks/get',
-  'tasks/list',
-  'tasks/result',
-  'tasks/cancel',
-]);
-
 export type Status = 'success' | 'error';
 /** HTTP-equivalent outcome of one exchange: 200 answered (even with an error), 502 upstream gone, 504 timed out. */
 export type StatusCode = '200' | '502' | '504';
@@ -41,8 +21,9 @@ export type ChildExit = 'crash' | 'closed' | 'spawn_error';
 export type DroppedLine = 'not_json' | 'too_long' | 'stderr_rate';
 export type ChildState = 'warm' | 'busy';
 
+/** `mcp_method` is one of MCP's client methods; anything else is `other`. */
 export function boundedMethod(method: string): string {
-  return knownMethods.has(method) ? method : 'other';
+  return clientRequestMethods.has(method) ? method : 'other';
 }
 
 const maxNamesPerFamily = 1000;

@@ -1,4 +1,5 @@
 import { AutoRouter, type IRequest } from 'itty-router';
+import type { Principal } from '../shared/policy.ts';
 import { authenticate } from './auth.ts';
 import { getServer, listServers } from './catalog.ts';
 import { type Env, type Settings, settingsOf } from './env.ts';
@@ -62,45 +63,51 @@ router.get('/.well-known/oauth-protected-resource/:server/mcp', (request) => {
   });
 });
 
-/** Registry reads: anonymous allowed (VS Code probes without credentials); a bad credential is still refused. */
-async function registryPrincipal(request: IRequest, env: Env, settings: Settings) {
+/**
+ * Who reads the registry: anonymous is allowed (VS Code probes without credentials), a bad
+ * credential is still refused. A Response when the request ends here.
+ */
+async function registryReader(
+  request: IRequest,
+  env: Env,
+): Promise<{ settings: Settings; principal: Principal } | Response> {
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
   const url = new URL(request.url);
-  return authenticate(
+  const auth = await authenticate(
     request.headers.get('authorization'),
     env.GATEWAY_KV,
     settings,
     `${url.origin}/v0.1/servers`,
   );
+  if (!auth.ok) return json({ error: `credentials refused (${auth.reason})` }, 401, registryCors);
+  return { settings, principal: auth.principal };
 }
 
 router.options('/v0.1/*', () => new Response(null, { status: 204, headers: registryCors }));
 
 router.get('/v0.1/servers', async (request, env) => {
-  const settings = configured(env);
-  if (settings instanceof Response) return settings;
-  const auth = await registryPrincipal(request, env, settings);
-  if (!auth.ok) return json({ error: `credentials refused (${auth.reason})` }, 401, registryCors);
+  const reader = await registryReader(request, env);
+  if (reader instanceof Response) return reader;
   const url = new URL(request.url);
   const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 30) || 30));
   const cursor = url.searchParams.get('cursor') ?? undefined;
-  const page = await listServers(env.GATEWAY_KV, auth.principal, url, {
+  const page = await listServers(env.GATEWAY_KV, reader.principal, url, {
     limit,
     cursor,
-    cacheSeconds: settings.DOCUMENT_CACHE_SECONDS,
+    cacheSeconds: reader.settings.DOCUMENT_CACHE_SECONDS,
   });
   return json(page, 200, registryCors);
 });
 
 router.get('/v0.1/servers/:name/versions/:version', async (request, env) => {
-  const settings = configured(env);
-  if (settings instanceof Response) return settings;
-  const auth = await registryPrincipal(request, env, settings);
-  if (!auth.ok) return json({ error: `credentials refused (${auth.reason})` }, 401, registryCors);
+  const reader = await registryReader(request, env);
+  if (reader instanceof Response) return reader;
   const url = new URL(request.url);
   const full = decodeURIComponent(request.params.name ?? '');
   const name = full.split('/').at(-1) ?? '';
   const found = serverName.test(name)
-    ? await getServer(env.GATEWAY_KV, auth.principal, url, name, settings.DOCUMENT_CACHE_SECONDS)
+    ? await getServer(env.GATEWAY_KV, reader.principal, url, name, reader.settings.DOCUMENT_CACHE_SECONDS)
     : undefined;
   const version = request.params.version;
   if (!found || (version !== 'latest' && version !== found.server.version)) {

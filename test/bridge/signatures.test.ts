@@ -66,7 +66,11 @@ describe('a bridge that requires the edge signature', () => {
     const result = await client.callTool({ name: 'fault_echo', arguments: { tag: 'signed' } });
     expect((result.content as { text: string }[])[0]?.text).toMatch(/^signed@/);
     const audit = bridge.logs.find((line) => line.includes('"event":"audit"'));
-    expect(JSON.parse(audit ?? '{}')).toMatchObject({ principal: 'alice', tool: 'fault_echo', status: 'success' });
+    expect(JSON.parse(audit ?? '{}')).toMatchObject({
+      principal: 'alice',
+      tool: 'fault_echo',
+      status: 'success',
+    });
     await client.close();
   });
 
