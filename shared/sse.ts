@@ -10,34 +10,44 @@ export function sseFilter(
 ): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
-  let buffer = '';
+  /** Normalised text of the event being received; never rescanned, so cost is linear in bytes. */
+  let pending = '';
+  /** A trailing \r may be the first half of \r\n: held until the next chunk (or the end). */
+  let carry = '';
 
-  const emitComplete = (controller: TransformStreamDefaultController<Uint8Array>, final: boolean) => {
-    // A trailing \r may be the first half of \r\n: keep it until the next chunk (or the end).
-    const cut = !final && buffer.endsWith('\r') ? buffer.length - 1 : buffer.length;
-    const normalised = buffer.slice(0, cut).replace(/\r\n?/g, '\n');
-    const rest = buffer.slice(cut);
-    const end = normalised.lastIndexOf('\n\n');
-    if (end === -1) {
-      buffer = normalised + rest;
+  const receive = (
+    text: string,
+    controller: TransformStreamDefaultController<Uint8Array>,
+    final: boolean,
+  ) => {
+    let fresh = carry + text;
+    carry = '';
+    if (!final && fresh.endsWith('\r')) {
+      carry = '\r';
+      fresh = fresh.slice(0, -1);
+    }
+    const searchFrom = Math.max(0, pending.length - 1);
+    const combined = pending + fresh.replace(/\r\n?/g, '\n');
+    if (combined.indexOf('\n\n', searchFrom) === -1) {
+      pending = combined;
       return;
     }
-    for (const event of normalised.slice(0, end).split('\n\n'))
+    const end = combined.lastIndexOf('\n\n');
+    for (const event of combined.slice(0, end).split('\n\n')) {
       controller.enqueue(encoder.encode(`${filterEvent(event, rewrite)}\n\n`));
-    buffer = normalised.slice(end + 2) + rest;
+    }
+    pending = combined.slice(end + 2);
   };
 
   return new TransformStream({
     transform(chunk, controller) {
-      buffer += decoder.decode(chunk, { stream: true });
-      emitComplete(controller, false);
-      if (buffer.length > maxEventBytes)
+      receive(decoder.decode(chunk, { stream: true }), controller, false);
+      if (pending.length > maxEventBytes)
         controller.error(new Error(`an SSE event exceeds ${maxEventBytes} bytes`));
     },
     flush(controller) {
-      buffer += decoder.decode();
-      emitComplete(controller, true);
-      if (buffer.length > 0) controller.enqueue(encoder.encode(buffer));
+      receive(decoder.decode(), controller, true);
+      if (pending.length > 0) controller.enqueue(encoder.encode(pending));
     },
   });
 }

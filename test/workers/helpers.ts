@@ -58,7 +58,7 @@ export async function call(request: Request, e: Env = env): Promise<Response> {
   const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, e, ctx);
   const body = await response.arrayBuffer();
   await waitOnExecutionContext(ctx);
-  return new Response(body, response);
+  return new Response(response.status === 204 ? null : body, response);
 }
 
 export function mcp(server: string, message: unknown, headers: Record<string, string> = {}): Request {
