@@ -11,7 +11,12 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/shared/**/*.test.ts', 'test/bridge/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: [
+            'test/shared/**/*.test.ts',
+            'test/bridge/**/*.test.ts',
+            'test/admin/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 30_000,

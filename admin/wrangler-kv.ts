@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const wrangler = join(import.meta.dirname, '../node_modules/wrangler/bin/wrangler.js');
+
+/** Where the KV lives: the local state `wrangler dev` uses, or the deployed namespace. */
+export type Target = { kind: 'local'; persistTo?: string } | { kind: 'remote' };
+
+/** Workers KV through the `wrangler kv` commands, so that admins need nothing but wrangler's login. */
+export class WranglerKv {
+  private readonly target: Target;
+  private readonly binding: string;
+
+  constructor(target: Target, binding = 'GATEWAY_KV') {
+    this.target = target;
+    this.binding = binding;
+  }
+
+  private where(): string[] {
+    if (this.target.kind === 'remote') return ['--remote'];
+    return ['--local', ...(this.target.persistTo ? ['--persist-to', this.target.persistTo] : [])];
+  }
+
+  private async wrangler(args: string[]): Promise<string> {
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        [wrangler, ...args, '--binding', this.binding, ...this.where()],
+        {
+          env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      );
+      return stdout;
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr ?? String(error);
+      throw new Error(
+        `wrangler ${args.slice(0, 3).join(' ')} failed: ${stderr.trim().split('\n').slice(-3).join(' ')}`,
+      );
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const out = await this.wrangler(['kv', 'key', 'list', '--prefix', prefix]);
+    const keys = JSON.parse(out.slice(out.indexOf('['))) as { name: string }[];
+    return keys.map((k) => k.name);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const out = await this.wrangler(['kv', 'key', 'get', key, '--text']).catch((error: Error) => {
+      if (/not found|404/i.test(error.message)) return undefined;
+      throw error;
+    });
+    if (out === undefined || out.trim() === 'Value not found') return undefined;
+    return out.replace(/\n$/, '');
+  }
+
+  /** Writes several keys in one call (`wrangler kv bulk put`). */
+  async putMany(entries: { key: string; value: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const dir = await mkdtemp(join(tmpdir(), 'mcpgw-'));
+    const file = join(dir, 'bulk.json');
+    writeFileSync(file, JSON.stringify(entries), { mode: 0o600 });
+    await this.wrangler(['kv', 'bulk', 'put', file]);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.wrangler(['kv', 'key', 'delete', key]);
+  }
+}

@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fieldChanges } from '../../admin/plan.ts';
+import { repo } from '../helpers/bridge.ts';
+
+const exec = promisify(execFile);
+
+async function mcpgw(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [join(repo, 'admin/cli.ts'), ...args], {
+      cwd: repo,
+      timeout: 60_000,
+    });
+    return { code: 0, out: stdout, err: stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout, err: e.stderr };
+  }
+}
+
+describe('mcpgw, against real wrangler with local KV', () => {
+  let dir: string;
+  let state: string;
+  let local: string[];
+
+  beforeAll(async () => {
+    const root = await mkdtemp(join(tmpdir(), 'mcpgw-'));
+    dir = join(root, 'servers');
+    state = join(root, 'state');
+    cpSync(join(repo, 'servers'), dir, { recursive: true });
+    local = ['--local', '--persist-to', state, '--dir', dir];
+  });
+
+  it('validates the repository documents', async () => {
+    const result = await mcpgw(['validate']);
+    expect(result).toMatchObject({ code: 0, out: expect.stringContaining('document(s) valid') });
+  });
+
+  it('names the file and the field of every problem, and exits non-zero', async () => {
+    const bad = join(dir, '..', 'bad');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'x.json'), JSON.stringify({ version: 1, name: 'y', upstream: { url: 'nope' } }));
+    writeFileSync(join(bad, 'z.json'), '{ not json');
+    const result = await mcpgw(['validate', '--dir', bad]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain('x.json: upstream.url: Invalid URL');
+    expect(result.err).toContain('z.json: not valid JSON');
+  });
+
+  it('applies, shows no drift, then shows and applies exactly a field change', async () => {
+    const first = await mcpgw(['apply', ...local, '--yes']);
+    expect(first.code).toBe(0);
+    expect(first.out).toContain('+ server:everything');
+    expect(first.out).toContain('applied: 1 written, 0 removed');
+    expect((await mcpgw(['diff', ...local])).out).toContain('No changes: KV matches the files.');
+
+    const file = join(dir, 'everything.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.policy.tools.deny = ['get-env', 'trigger-*'];
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+    const diff = await mcpgw(['diff', ...local]);
+    expect(diff.out).toContain('~ server:everything');
+    expect(diff.out).toContain('policy.tools.deny[1]: (none) → "trigger-*"');
+    const second = await mcpgw(['apply', ...local, '--yes']);
+    expect(second.out).toContain('applied: 1 written, 0 removed');
+  });
+
+  it('refuses to apply without --yes when nobody can answer', async () => {
+    const file = join(dir, 'everything.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...doc, description: 'changed again' }));
+    const result = await mcpgw(['apply', ...local]);
+    expect(result.code).toBe(2);
+    expect(result.err).toContain('pass --yes');
+  });
+
+  it('creates a key shown once, lists it, and revokes it', async () => {
+    const created = await mcpgw([
+      'keys',
+      'create',
+      '--principal',
+      'alice',
+      '--groups',
+      'viewers,ops',
+      '--expires',
+      '30d',
+      ...local,
+    ]);
+    expect(created.code).toBe(0);
+    const key = /Bearer (mcpgw_\S+)/.exec(created.out)?.[1] ?? '';
+    const id = /key id (\w+)/.exec(created.out)?.[1] ?? '';
+    expect(key).toMatch(/^mcpgw_/);
+    const listed = await mcpgw(['keys', 'list', ...local]);
+    expect(listed.out).toContain(`${id}  alice  [viewers,ops]  expires`);
+    expect(listed.out).not.toContain(key);
+    await mcpgw(['keys', 'revoke', id, ...local]);
+    expect((await mcpgw(['keys', 'list', ...local])).out).toContain(`${id}  alice  [viewers,ops]  REVOKED`);
+  });
+
+  it('answers a wrong command with usage and exit code 2', async () => {
+    const result = await mcpgw(['frobnicate']);
+    expect(result).toMatchObject({ code: 2, err: expect.stringContaining('unknown command "frobnicate"') });
+  });
+});
+
+describe('field-level plan', () => {
+  it('lists changed, added and removed paths', () => {
+    expect(
+      fieldChanges({ a: 1, b: [1, 2], c: { d: 'x' } }, { a: 2, b: [1], c: { d: 'x', e: true } }),
+    ).toEqual(['a: 1 → 2', 'b[1]: 2 → (none)', 'c.e: (none) → true']);
+  });
+});
