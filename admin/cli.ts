@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ApiKeyRecordSchema, apiKeyKey, documentKey, sha256Hex } from '../shared/storage.ts';
 import { checkFiles, documentFiles } from './files.ts';
 import { describePlan, plan } from './plan.ts';
+import { type By, buildSql, UsageError as QueryError, runSql, sqlApiFromEnv, table } from './usage.ts';
 import { type Target, WranglerKv } from './wrangler-kv.ts';
 
 const help = `mcpgw: govern the MCP edge gateway's server documents and API keys (through wrangler).
@@ -16,6 +17,8 @@ Usage:
   mcpgw keys create --principal P [--groups a,b] [--expires 30d]   prints a new API key once
   mcpgw keys list  [--local|--remote]
   mcpgw keys revoke <key id> [--local|--remote]
+  mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision] [--json] [--explain]
+        (reads Analytics Engine: CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN)
 
 Options: --dir servers (documents folder), --persist-to DIR (local KV state), --binding GATEWAY_KV.
 Examples:
@@ -34,6 +37,11 @@ const options = {
   principal: { type: 'string' },
   groups: { type: 'string', default: '' },
   expires: { type: 'string' },
+  since: { type: 'string', default: '24h' },
+  server: { type: 'string' },
+  by: { type: 'string', default: 'server' },
+  json: { type: 'boolean' },
+  explain: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
 
@@ -196,16 +204,24 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       await keys(values, rest);
       return 0;
+    case 'usage': {
+      const sql = buildSql({ since: values.since, server: values.server, by: values.by as By });
+      if (values.explain) console.error(`${sql}\n`);
+      const rows = await runSql(sqlApiFromEnv(process.env), sql);
+      console.log(values.json ? JSON.stringify(rows, null, 2) : table(rows));
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command "${command}" (validate, diff, apply, keys)`);
+      throw new UsageError(`unknown command "${command}" (validate, diff, apply, keys, usage)`);
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
-    console.error(error instanceof UsageError ? `mcpgw: ${error.message}` : error.message);
-    if (error instanceof UsageError) console.error('Run mcpgw --help for usage.');
-    process.exit(error instanceof UsageError ? 2 : 1);
+    const usage = error instanceof UsageError || error instanceof QueryError;
+    console.error(usage ? `mcpgw: ${error.message}` : error.message);
+    if (usage) console.error('Run mcpgw --help for usage.');
+    process.exit(usage ? 2 : 1);
   },
 );
