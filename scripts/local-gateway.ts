@@ -29,6 +29,10 @@ export interface LocalOptions {
   /** Let the OS pick the bridge's ports instead of the config's (tests running beside npm start). */
   freeBridgePorts?: boolean;
   log: Logger;
+  /** Local KV state to use (default: a fresh folder per run); `mcpgw --local --persist-to` can share it. */
+  persistTo?: string;
+  /** Overrides wrangler.toml's DOCUMENT_CACHE_SECONDS (tests that change documents). */
+  documentCacheSeconds?: number;
   /** Extra API keys to create: key → { principal, groups }. */
   keys?: Record<string, { principal: string; groups: string[] }>;
 }
@@ -68,6 +72,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
   let dev: Started | undefined;
   try {
     const state = await mkdtemp(join(tmpdir(), 'mcp-gateway-'));
+    const kvState = options.persistTo ?? join(state, 'kv');
     const env = {
       ...process.env,
       WRANGLER_SEND_METRICS: 'false',
@@ -96,7 +101,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
         '--binding',
         'GATEWAY_KV',
         '--persist-to',
-        join(state, 'kv'),
+        kvState,
         join(state, 'seed.json'),
       ],
       env,
@@ -108,7 +113,10 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
       process.execPath,
       [
         wrangler,
-        ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', join(state, 'kv')],
+        ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
+        ...(options.documentCacheSeconds === undefined
+          ? []
+          : ['--var', `DOCUMENT_CACHE_SECONDS:${options.documentCacheSeconds}`]),
         ...[
           '--env-file',
           join(state, 'secrets.env'),

@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { repo, until } from '../helpers/bridge.ts';
+import { freePort } from '../helpers/process.ts';
+
+const exec = promisify(execFile);
+
+/** What mcpgw writes to local KV is what the Worker under wrangler dev enforces. */
+describe('mcpgw and the edge Worker sharing local KV', () => {
+  let gateway: LocalGateway;
+  let root: string;
+  let local: string[];
+
+  const mcpgw = async (args: string[]) =>
+    (
+      await exec(process.execPath, [join(repo, 'admin/cli.ts'), ...args, ...local], {
+        cwd: repo,
+        timeout: 60_000,
+      })
+    ).stdout;
+
+  const send = (key: string, message: unknown) =>
+    fetch(`${gateway.edgeUrl}/everything/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${key}`,
+      },
+      body: JSON.stringify(message),
+    });
+  const initialize = (key: string) =>
+    send(key, {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'admin-test', version: '1' },
+      },
+    });
+  const callEcho = (key: string) =>
+    send(key, {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { message: 'k' } },
+    });
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'admin-edge-'));
+    cpSync(join(repo, 'servers'), join(root, 'servers'), { recursive: true });
+    local = ['--local', '--persist-to', join(root, 'kv'), '--dir', join(root, 'servers')];
+    gateway = await startLocalGateway({
+      edgePort: await freePort(),
+      freeBridgePorts: true,
+      persistTo: join(root, 'kv'),
+      documentCacheSeconds: 1,
+      log: createLogger('error'),
+    });
+  }, 120_000);
+  afterAll(() => gateway?.stop());
+
+  it('a key created by mcpgw works at the Worker; revoked, it gets 401', async () => {
+    const created = await mcpgw(['keys', 'create', '--principal', 'dana', '--groups', 'developers']);
+    const key = /Bearer (mcpgw_\S+)/.exec(created)?.[1] ?? '';
+    const id = /key id (\w+)/.exec(created)?.[1] ?? '';
+    const opened = await initialize(key);
+    await opened.text();
+    expect(opened.status).toBe(200);
+    await mcpgw(['keys', 'revoke', id]);
+    expect((await initialize(key)).status).toBe(401);
+  });
+
+  it('an allowlist change applied with mcpgw is enforced by the Worker', async () => {
+    const file = join(root, 'servers/everything.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
+    doc.policy.tools.deny = ['get-env', 'echo'];
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+    await mcpgw(['apply', '--yes']);
+    const text = await until(
+      async () => {
+        const body = await (await callEcho(gateway.apiKey)).text();
+        return body.includes('-32005') ? body : undefined;
+      },
+      'the new allowlist',
+      15_000,
+    );
+    expect(text).toContain('Tool \\"echo\\" is not permitted');
+  });
+});
