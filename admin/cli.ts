@@ -72,11 +72,7 @@ async function changes(values: Values, positionals: string[]) {
     checked.documents.map(({ document }) => [documentKey(document.name), JSON.stringify(document)]),
   );
   process.stderr.write('reading KV… ');
-  const current = new Map<string, string>();
-  for (const key of await kv.list(documentKey(''))) {
-    const value = await kv.get(key);
-    if (value !== undefined) current.set(key, value);
-  }
+  const current = await kv.getMany(await kv.list(documentKey('')));
   process.stderr.write(`${current.size} document(s)\n`);
   return { kv, desired, steps: plan(desired, current) };
 }
@@ -155,8 +151,9 @@ async function keys(values: Values, [action, id]: string[]): Promise<void> {
   }
   const all = await kv.list(apiKeyKey(''));
   if (action === 'list') {
+    const records = await kv.getMany(all);
     for (const key of all) {
-      const record = ApiKeyRecordSchema.safeParse(JSON.parse((await kv.get(key)) ?? 'null'));
+      const record = ApiKeyRecordSchema.safeParse(JSON.parse(records.get(key) ?? 'null'));
       const id = key.slice(apiKeyKey('').length, apiKeyKey('').length + 12);
       if (!record.success) console.log(`${id}  (unreadable record)`);
       else {

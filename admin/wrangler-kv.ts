@@ -60,6 +60,25 @@ export class WranglerKv {
     return out.replace(/\n$/, '');
   }
 
+  /** Reads several keys in one call (`wrangler kv bulk get`): wrangler's start-up is the slow part. */
+  async getMany(keys: string[]): Promise<Map<string, string>> {
+    const values = new Map<string, string>();
+    if (keys.length === 0) return values;
+    const dir = await mkdtemp(join(tmpdir(), 'mcpgw-'));
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
+    const out = await this.wrangler(['kv', 'bulk', 'get', file]);
+    const found = JSON.parse(out.slice(out.indexOf('{'))) as Record<
+      string,
+      string | null | { value: string | null }
+    >;
+    for (const [key, raw] of Object.entries(found)) {
+      const value = raw !== null && typeof raw === 'object' ? raw.value : raw;
+      if (typeof value === 'string') values.set(key, value);
+    }
+    return values;
+  }
+
   /** Writes several keys in one call (`wrangler kv bulk put`). */
   async putMany(entries: { key: string; value: string }[]): Promise<void> {
     if (entries.length === 0) return;

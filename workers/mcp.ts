@@ -122,30 +122,32 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   if (origin !== null && !settings.ALLOWED_ORIGINS.includes(origin))
     return refusal({ kind: 'forbidden_origin' });
 
-  const loaded = await loadDocument(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS);
-  if (!loaded.ok) {
-    if (loaded.problem === 'missing') return refusal({ kind: 'unknown_server', server });
-    console.error(JSON.stringify({ event: 'document.invalid', server, detail: loaded.detail }));
-    return refusal({ kind: 'document_invalid', server });
-  }
-  const doc = loaded.document;
   const resource = `${url.origin}/${server}/mcp`;
   const auth = await authenticate(request.headers.get('authorization'), env.GATEWAY_KV, settings, resource);
   const metadata = resourceMetadataUrl(url, server);
+  // Credentials first: a caller without valid ones learns nothing of which servers exist.
   if (!auth.ok)
     return refusal({
       kind: 'unauthorized',
       resourceMetadata: metadata,
       detail: `credentials refused (${auth.reason.replace('_', ' ')})`,
     });
-  const principal = auth.principal;
-  if (principal.method === 'anonymous' && !doc.access.anonymous) {
+  const loaded = await loadDocument(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS);
+  const anonymousAllowed = loaded.ok && loaded.document.access.anonymous;
+  if (auth.principal.method === 'anonymous' && !anonymousAllowed) {
     return refusal({
       kind: 'unauthorized',
       resourceMetadata: metadata,
       detail: 'this MCP server needs a bearer token',
     });
   }
+  if (!loaded.ok) {
+    if (loaded.problem === 'missing') return refusal({ kind: 'unknown_server', server });
+    console.error(JSON.stringify({ event: 'document.invalid', server, detail: loaded.detail }));
+    return refusal({ kind: 'document_invalid', server });
+  }
+  const doc = loaded.document;
+  const principal = auth.principal;
   if (!mayConnect(doc, principal)) return refusal({ kind: 'forbidden', server });
 
   const method = request.method;

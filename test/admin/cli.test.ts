@@ -23,7 +23,8 @@ async function mcpgw(args: string[]): Promise<{ code: number; out: string; err: 
   }
 }
 
-describe('mcpgw, against real wrangler with local KV', () => {
+// Each mcpgw call starts wrangler (2 to 5 s on a loaded machine): generous, bounded timeouts.
+describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () => {
   let dir: string;
   let state: string;
   let local: string[];

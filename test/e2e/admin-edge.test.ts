@@ -13,7 +13,7 @@ import { freePort } from '../helpers/process.ts';
 const exec = promisify(execFile);
 
 /** What mcpgw writes to local KV is what the Worker under wrangler dev enforces. */
-describe('mcpgw and the edge Worker sharing local KV', () => {
+describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () => {
   let gateway: LocalGateway;
   let root: string;
   let local: string[];

@@ -94,6 +94,13 @@ describe('authentication', () => {
     for (const request of await recorded()) expect(request.headers.authorization).toBeUndefined();
   });
 
+  it('tells a caller without credentials nothing about which servers exist', async () => {
+    const missing = await call(mcp('no-such-server', list));
+    const existing = await call(mcp('openshift', list));
+    expect([missing.status, existing.status]).toEqual([401, 401]);
+    expect(await missing.json()).toEqual(await existing.json());
+  });
+
   it('answers 403 to a valid principal the document does not admit', async () => {
     await putApiKey('guest-key', { principal: 'guest', groups: ['guests'] });
     expect((await call(mcp('openshift', list, bearer('guest-key')))).status).toBe(403);
