@@ -1,4 +1,3 @@
-import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerDocument } from '../shared/document.ts';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
 import { filterListResult, type Gate, gateMessage, isFilteredList } from '../shared/gate.ts';
@@ -9,6 +8,7 @@ import { sseFilter } from '../shared/sse.ts';
 import { type MessagePoint, writePoint } from './analytics.ts';
 import { audit } from './audit.ts';
 import { authenticate } from './auth.ts';
+import { jsonFilter, parseMessage, readBody } from './body.ts';
 import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
@@ -39,41 +39,6 @@ export function refusal(refused: HttpRefusal): Response {
 
 export function resourceMetadataUrl(url: URL, server: string): string {
   return `${url.origin}/.well-known/oauth-protected-resource/${server}/mcp`;
-}
-
-async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
-  if (Number(request.headers.get('content-length') ?? 0) > limit) return undefined;
-  const reader = request.body?.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const next = await reader?.read();
-    if (!next || next.done) break;
-    size += next.value.byteLength;
-    if (size > limit) {
-      await reader?.cancel();
-      return undefined;
-    }
-    chunks.push(next.value);
-  }
-  return concat(chunks, size);
-}
-
-type Parsed = { ok: true; message: JSONRPCMessage } | { ok: false; refusal: HttpRefusal };
-
-/** Exactly one JSON-RPC 2.0 message, validated; what is forwarded is this value re-serialised, never the bytes. */
-function parseMessage(body: Uint8Array): Parsed {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body));
-  } catch {
-    return { ok: false, refusal: { kind: 'invalid_json' } };
-  }
-  if (Array.isArray(json)) return { ok: false, refusal: { kind: 'batch_refused' } };
-  const parsed = JSONRPCMessageSchema.safeParse(json);
-  if (!parsed.success)
-    return { ok: false, refusal: { kind: 'invalid_message', detail: 'not a JSON-RPC 2.0 message' } };
-  return { ok: true, message: parsed.data as JSONRPCMessage };
 }
 
 function jsonResponse(message: JSONRPCMessage): Response {
@@ -307,34 +272,4 @@ function documentChanged(x: McpRequest, opened: ServerDocument): () => Promise<b
     known = now;
     return true;
   };
-}
-
-/** A whole-body JSON answer, rewritten once complete (bounded by the same 16 MiB as an SSE event). */
-function jsonFilter(
-  inspect: (data: string) => string | undefined,
-  max = 16 * 1024 * 1024,
-): TransformStream<Uint8Array, Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      size += chunk.byteLength;
-      if (size > max) controller.error(new Error(`a JSON answer exceeds ${max} bytes`));
-      chunks.push(chunk);
-    },
-    flush(controller) {
-      const text = new TextDecoder().decode(concat(chunks, size));
-      controller.enqueue(new TextEncoder().encode(inspect(text) ?? text));
-    },
-  });
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
