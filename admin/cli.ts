@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { ApiKeyRecordSchema, apiKeyKey, documentKey, sha256Hex } from '../shared/storage.ts';
+import { sha256Hex } from '../shared/digest.ts';
+import { ApiKeyRecordSchema, apiKeyKey, documentKey } from '../shared/storage.ts';
 import { checkFiles, documentFiles } from './files.ts';
 import { describePlan, plan } from './plan.ts';
 import { type By, buildSql, UsageError as QueryError, runSql, sqlApiFromEnv, table } from './usage.ts';

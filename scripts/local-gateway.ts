@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { type RunningBridge, startBridge } from '../bridge/app.ts';
 import { loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
+import { sha256Hex } from '../shared/digest.ts';
 import { parseDocument } from '../shared/document.ts';
-import { apiKeyKey, documentKey, sha256Hex } from '../shared/storage.ts';
+import { apiKeyKey, documentKey } from '../shared/storage.ts';
 import { type Started, startProcess } from '../test/helpers/process.ts';
 
 const repo = join(import.meta.dirname, '..');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sha256Hex } from './digest.ts';
 import type { Principal } from './policy.ts';
 
 /**
@@ -45,11 +46,6 @@ function fromBase64url(text: string): Uint8Array | undefined {
   if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
-async function sha256Hex(body: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
-  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 async function canonical(request: SignedRequest, principal: string, timestamp: string, nonce: string) {

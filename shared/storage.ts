@@ -38,8 +38,3 @@ export const ApiKeyRecordSchema = z
   .strict();
 
 export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
-
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
-}

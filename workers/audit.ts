@@ -1,3 +1,4 @@
+import { sha256Hex } from '../shared/digest.ts';
 import type { ServerDocument } from '../shared/document.ts';
 
 export interface AuditEvent {
@@ -11,9 +12,7 @@ export interface AuditEvent {
 }
 
 async function digest(value: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(JSON.stringify(value ?? null));
-  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return `sha256:${[...hash].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `sha256:${await sha256Hex(JSON.stringify(value ?? null))}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
+import { sha256Hex } from '../shared/digest.ts';
 import type { Principal } from '../shared/policy.ts';
-import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, sha256Hex } from '../shared/storage.ts';
+import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey } from '../shared/storage.ts';
 import type { Settings } from './env.ts';
 
 export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked' | 'expired' | 'invalid_token';
