@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
+import { quantile } from './stats.ts';
 import { treeRss } from './tree.ts';
 
 const repo = join(import.meta.dirname, '..');
@@ -119,10 +120,6 @@ async function targets(): Promise<Target[]> {
 }
 
 const echo = (c: Client, message: string) => c.callTool({ name: 'echo', arguments: { message } });
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();

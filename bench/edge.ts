@@ -17,13 +17,10 @@ import type { Principal } from '../shared/policy.ts';
 import { sseFilter } from '../shared/sse.ts';
 import { freePort } from '../test/helpers/process.ts';
 import { signingFetch } from '../test/helpers/signing.ts';
+import { quantile } from './stats.ts';
 
 const quick = process.argv.includes('--quick');
 const calls = quick ? 200 : 1000;
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
 
 async function latency(client: Client): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < calls; i++) await client.callTool({ name: 'echo', arguments: { message: 'warm' } });
