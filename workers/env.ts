@@ -46,8 +46,20 @@ export type Settings = z.output<typeof SettingsSchema>;
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: string[] };
 
+/** Results by env object: the runtime hands the same env to every request of an isolate. */
+const validated = new WeakMap<Env, SettingsResult>();
+
 /** The Worker's configuration, validated once per isolate; a bad one fails every request closed. */
 export function settingsOf(env: Env): SettingsResult {
+  let result = validated.get(env);
+  if (result === undefined) {
+    result = validate(env);
+    validated.set(env, result);
+  }
+  return result;
+}
+
+function validate(env: Env): SettingsResult {
   const parsed = SettingsSchema.safeParse(env);
   if (!parsed.success) return { ok: false, problems: describeIssues(parsed.error) };
   const { OIDC_ISSUER, OIDC_JWKS_URL } = parsed.data;
