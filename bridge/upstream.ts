@@ -87,8 +87,10 @@ export class Upstream {
   }
 }
 
-const setpriv = '/usr/bin/setpriv';
-const setsid = '/usr/bin/setsid';
+const linux = process.platform === 'linux';
+/** Looked up once: a spawn should not pay file-system checks whose answer never changes. */
+const setpriv = linux && existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
+const setsid = linux && existsSync('/usr/bin/setsid') ? ['/usr/bin/setsid'] : [];
 
 /**
  * On Linux the child is started through util-linux `setpriv --pdeathsig KILL`, which
@@ -98,9 +100,8 @@ const setsid = '/usr/bin/setsid';
  * that a Ctrl-C meant for the bridge does not kill the children under a graceful drain.
  */
 export function commandLine(command: string, args: readonly string[]): [string, string[]] {
-  if (process.platform !== 'linux' || !existsSync(setpriv)) return [command, [...args]];
-  const detach = existsSync(setsid) ? [setsid] : [];
-  return [setpriv, ['--pdeathsig', 'KILL', '--', ...detach, command, ...args]];
+  if (setpriv === undefined) return [command, [...args]];
+  return [setpriv, ['--pdeathsig', 'KILL', '--', ...setsid, command, ...args]];
 }
 
 export type UpstreamFactory = () => Promise<Upstream>;

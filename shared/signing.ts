@@ -62,10 +62,20 @@ async function canonical(request: SignedRequest, principal: string, timestamp: s
   return encoder.encode(lines.join('\n'));
 }
 
+/** Imported keys by usage and secret: one import per secret, not one per request. */
+const keys = new Map<string, Promise<HmacKey>>();
+
 function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<HmacKey> {
-  return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-    usage,
-  ]);
+  const id = `${usage}:${secret}`;
+  let key = keys.get(id);
+  if (key === undefined) {
+    if (keys.size >= 8) keys.clear();
+    key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      usage,
+    ]);
+    keys.set(id, key);
+  }
+  return key;
 }
 
 export function encodePrincipal(principal: Principal): string {
