@@ -1,27 +1,11 @@
-import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fieldChanges } from '../../admin/plan.ts';
 import { repo } from '../helpers/bridge.ts';
-
-const exec = promisify(execFile);
-
-async function mcpgw(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [join(repo, 'admin/cli.ts'), ...args], {
-      cwd: repo,
-      timeout: 60_000,
-    });
-    return { code: 0, out: stdout, err: stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout, err: e.stderr };
-  }
-}
+import { mcpgw } from '../helpers/cli.ts';
 
 // Each mcpgw call starts wrangler (2 to 5 s on a loaded machine): generous, bounded timeouts.
 describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () => {

@@ -1,13 +1,8 @@
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSql, UsageError } from '../../admin/usage.ts';
-import { repo } from '../helpers/bridge.ts';
-
-const exec = promisify(execFile);
+import { mcpgw } from '../helpers/cli.ts';
 
 describe('the SQL usage sends', () => {
   it('groups by server over the window by default', () => {
@@ -75,22 +70,7 @@ describe('mcpgw usage against a stand-in SQL API', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  async function usage(args: string[], env: Record<string, string>) {
-    try {
-      const { stdout, stderr } = await exec(
-        process.execPath,
-        [join(repo, 'admin/cli.ts'), 'usage', ...args],
-        {
-          env: { ...process.env, ...env },
-          timeout: 30_000,
-        },
-      );
-      return { code: 0, out: stdout, err: stderr };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, out: e.stdout, err: e.stderr };
-    }
-  }
+  const usage = (args: string[], env: Record<string, string>) => mcpgw(['usage', ...args], env);
 
   const env = () => ({
     CLOUDFLARE_ACCOUNT_ID: 'acc123',

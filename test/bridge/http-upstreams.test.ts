@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
   everythingServer,
+  longRunning,
   metricsText,
   sample,
   startTestBridge,
@@ -54,12 +55,7 @@ describe.each([
   it('relays progress from the upstream', async () => {
     const client = await connect(bridge.mcpUrl('remote'));
     clients.push(client);
-    const progress: number[] = [];
-    await client.callTool(
-      { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },
-      undefined,
-      { onprogress: (p) => progress.push(p.progress) },
-    );
+    const { progress } = await longRunning(client, 0.2, 2);
     expect(progress).toEqual([1, 2]);
   });
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
   everything,
+  longRunning,
   metricsText,
   sample,
   startTestBridge,
@@ -36,12 +37,7 @@ describe('bridge fronting @modelcontextprotocol/server-everything over stdio', (
   });
 
   it('relays progress notifications on the request stream', async () => {
-    const progress: number[] = [];
-    const result = await client.callTool(
-      { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
-      undefined,
-      { onprogress: (p) => progress.push(p.progress) },
-    );
+    const { result, progress } = await longRunning(client, 0.3, 3);
     expect(result.isError).toBeFalsy();
     expect(progress).toEqual([1, 2, 3]);
   });

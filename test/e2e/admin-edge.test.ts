@@ -1,16 +1,13 @@
-import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { repo, until } from '../helpers/bridge.ts';
+import { mcpgw } from '../helpers/cli.ts';
 import { freePort } from '../helpers/process.ts';
-
-const exec = promisify(execFile);
 
 /** What mcpgw writes to local KV is what the Worker under wrangler dev enforces. */
 describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () => {
@@ -18,13 +15,11 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
   let root: string;
   let local: string[];
 
-  const mcpgw = async (args: string[]) =>
-    (
-      await exec(process.execPath, [join(repo, 'admin/cli.ts'), ...args, ...local], {
-        cwd: repo,
-        timeout: 60_000,
-      })
-    ).stdout;
+  const admin = async (args: string[]) => {
+    const result = await mcpgw([...args, ...local]);
+    if (result.code !== 0) throw new Error(`mcpgw ${args.join(' ')} failed: ${result.err}`);
+    return result.out;
+  };
 
   const send = (key: string, message: unknown) =>
     fetch(`${gateway.edgeUrl}/everything/mcp`, {
@@ -70,13 +65,13 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
   afterAll(() => gateway?.stop());
 
   it('a key created by mcpgw works at the Worker; revoked, it gets 401', async () => {
-    const created = await mcpgw(['keys', 'create', '--principal', 'dana', '--groups', 'developers']);
+    const created = await admin(['keys', 'create', '--principal', 'dana', '--groups', 'developers']);
     const key = /Bearer (mcpgw_\S+)/.exec(created)?.[1] ?? '';
     const id = /key id (\w+)/.exec(created)?.[1] ?? '';
     const opened = await initialize(key);
     await opened.text();
     expect(opened.status).toBe(200);
-    await mcpgw(['keys', 'revoke', id]);
+    await admin(['keys', 'revoke', id]);
     expect((await initialize(key)).status).toBe(401);
   });
 
@@ -86,7 +81,7 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
     doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
     doc.policy.tools.deny = ['get-env', 'echo'];
     writeFileSync(file, JSON.stringify(doc, null, 2));
-    await mcpgw(['apply', '--yes']);
+    await admin(['apply', '--yes']);
     const text = await until(
       async () => {
         const body = await (await callEcho(gateway.apiKey)).text();

@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
-import { metricsText, sample } from '../helpers/bridge.ts';
+import { longRunning, metricsText, sample } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
 /** The real Worker under wrangler dev, the real bridge, a real stdio server, an SDK client: npm start's path. */
@@ -51,12 +51,7 @@ describe('client → edge Worker (wrangler dev) → signed → bridge → server
   });
 
   it('relays progress notifications from the stdio server over both hops', async () => {
-    const progress: number[] = [];
-    await client.callTool(
-      { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },
-      undefined,
-      { onprogress: (p) => progress.push(p.progress) },
-    );
+    const { progress } = await longRunning(client, 0.2, 2);
     expect(progress).toEqual([1, 2]);
   });
 

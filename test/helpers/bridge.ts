@@ -99,3 +99,14 @@ export const initializeRequest = {
   method: 'initialize',
   params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'curl', version: '1' } },
 };
+
+/** Runs server-everything's long-running tool and returns its result and the progress values the client saw. */
+export async function longRunning(client: Client, seconds: number, steps: number) {
+  const progress: number[] = [];
+  const result = await client.callTool(
+    { name: 'trigger-long-running-operation', arguments: { duration: seconds, steps } },
+    undefined,
+    { onprogress: (p) => progress.push(p.progress) },
+  );
+  return { result, progress };
+}

@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repo } from './bridge.ts';
+
+const exec = promisify(execFile);
+
+export interface CliResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Runs `mcpgw` as a user would (a process of its own), bounded in time. */
+export async function mcpgw(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [join(repo, 'admin/cli.ts'), ...args], {
+      cwd: repo,
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, out: stdout, err: stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout, err: e.stderr };
+  }
+}
