@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProvenanceSchema } from './provenance.ts';
 import { describeIssues } from './validation.ts';
 
 /**
@@ -71,6 +72,7 @@ export const ServerDocumentSchema = z
       })
       .strict()
       .prefault({}),
+    provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
     audit: z
       .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })
       .strict()

@@ -30,6 +30,14 @@ async function toolsFor(kv: KVNamespace, doc: ServerDocument, principal: Princip
   }));
 }
 
+/** The registry's own `repository` field, when the document names its source. */
+function repositoryOf(doc: ServerDocument) {
+  const repository = doc.provenance?.source?.repository;
+  if (repository === undefined) return {};
+  const host = new URL(repository).hostname;
+  return { repository: { url: repository, source: host === 'github.com' ? 'github' : host } };
+}
+
 export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Principal, url: URL) {
   return {
     server: {
@@ -37,8 +45,12 @@ export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Pri
       name: `${namespaceOf(url)}/${doc.name}`,
       description: doc.description,
       version: doc.serverVersion,
+      ...repositoryOf(doc),
       remotes: [{ type: 'streamable-http', url: `${url.origin}/${doc.name}/mcp` }],
-      _meta: { 'dev.mcp-edge-gateway/tools': (await toolsFor(kv, doc, principal)) ?? null },
+      _meta: {
+        'dev.mcp-edge-gateway/tools': (await toolsFor(kv, doc, principal)) ?? null,
+        'dev.mcp-edge-gateway/provenance': doc.provenance ?? null,
+      },
     },
     _meta: { 'io.modelcontextprotocol.registry/official': { status: doc.status, isLatest: true } },
   };

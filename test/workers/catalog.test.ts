@@ -3,6 +3,12 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { bearer, call, mcp, origin, putApiKey, putDocument, resetUpstream, upstream } from './helpers.ts';
 
 const base = { version: 1, upstream: { url: `${upstream}/json/x/mcp` } };
+const provenance = {
+  artifact: { type: 'npm', package: 'docs-mcp', version: '1.4.2', integrity: 'sha512-AAAA' },
+  source: { repository: 'https://github.com/example/docs-mcp', commit: 'a'.repeat(40) },
+  publisher: 'Example Inc.',
+  signature: { verified: true, method: 'npm-provenance', checkedAt: '2026-11-20T10:00:00Z' },
+};
 
 beforeEach(async () => {
   await resetUpstream();
@@ -20,6 +26,7 @@ beforeEach(async () => {
     ...base,
     name: 'docs',
     public: true,
+    provenance,
     access: { anonymous: true },
     policy: { tools: { allow: ['*'] } },
   });
@@ -75,6 +82,17 @@ describe('the MCP Registry catalog', () => {
       'pods_list',
       'read_pod_log',
     ]);
+  });
+
+  it('shows what exactly runs behind a name: provenance under _meta, the source as repository', async () => {
+    const { body } = await catalog();
+    const docs = body.servers[0]?.server as Record<string, Record<string, unknown>>;
+    expect(docs._meta?.['dev.mcp-edge-gateway/provenance']).toEqual(provenance);
+    expect(docs.repository).toEqual({ url: 'https://github.com/example/docs-mcp', source: 'github' });
+    const viewer = await catalog('', bearer('viewer-key'));
+    const openshift = viewer.body.servers[1]?.server as Record<string, Record<string, unknown>>;
+    expect(openshift._meta?.['dev.mcp-edge-gateway/provenance']).toBeNull();
+    expect(openshift.repository).toBeUndefined();
   });
 
   it('hides what the caller may not use, and refuses bad credentials', async () => {
