@@ -1,37 +1,81 @@
 #!/usr/bin/env node
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { sha256Hex } from '../shared/digest.ts';
-import { ApiKeyRecordSchema, apiKeyKey, documentKey } from '../shared/storage.ts';
+import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
+import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './apply.ts';
 import { checkFiles, documentFiles } from './files.ts';
-import { describePlan, plan } from './plan.ts';
+import { createKey, expiry, KeyError, listKeys, revokeKey } from './keys.ts';
+import { describePlan } from './plan.ts';
 import { type By, buildSql, UsageError as QueryError, runSql, sqlApiFromEnv, table } from './usage.ts';
 import { type Target, WranglerKv } from './wrangler-kv.ts';
 
+const where = '--local (wrangler dev state; --persist-to DIR) or --remote (the deployed namespace)';
+
+const commands: Record<string, { usage: string; about: string; examples: string[] }> = {
+  validate: {
+    usage: 'mcpgw validate [files...] [--strict] [--local|--remote]',
+    about: `Checks servers/*.json|yaml (or the files given) with the Worker's own schema, then what one
+document cannot show: file name = server name, no server twice, no grant for a group that may
+not connect. --strict (production) also requires a pinned artifact (image digest, or npm
+version + integrity) and no failed signature check. With --local or --remote it also reads
+the tool lists servers last reported and flags allow patterns that match none of them.
+Exit code 1 on any problem.`,
+    examples: ['npx mcpgw validate', 'npx mcpgw validate --strict --remote servers/openshift.json'],
+  },
+  diff: {
+    usage: 'mcpgw diff [--local|--remote]',
+    about: 'What differs between the files and KV: + added, ~ changed (field by field), - removed.',
+    examples: ['npx mcpgw diff --remote'],
+  },
+  apply: {
+    usage: 'mcpgw apply [--local|--remote] [--strict] [--yes]',
+    about: `Validates, shows the plan, asks, then writes only what changed and records the git commit
+it applied (see status). --yes answers for CI. An invalid document stops it before any write.`,
+    examples: ['npx mcpgw apply --remote', 'npx mcpgw apply --local --yes   # while npm start runs'],
+  },
+  status: {
+    usage: 'mcpgw status [--local|--remote]',
+    about: 'Which commit is live in KV, when it was applied, and whether the files have drifted since.',
+    examples: ['npx mcpgw status --remote'],
+  },
+  keys: {
+    usage: 'mcpgw keys create --principal P [--groups a,b] [--expires 30d] | keys list | keys revoke <id>',
+    about: `API keys: create prints a new key once (only its SHA-256 is stored); list shows id,
+principal, groups and state; revoke takes an id from list and works at the next request.`,
+    examples: [
+      'npx mcpgw keys create --principal alice --groups viewers --expires 30d --remote',
+      'npx mcpgw keys revoke 1a2b3c4d5e6f --remote',
+    ],
+  },
+  usage: {
+    usage:
+      'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision] [--json] [--explain]',
+    about: `Reads the Analytics Engine SQL API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN with
+Account Analytics: Read): messages, refusals, errors and mean latency. --explain prints the SQL.`,
+    examples: ['npx mcpgw usage --since 7d --by decision --server openshift'],
+  },
+};
+
 const help = `mcpgw: govern the MCP edge gateway's server documents and API keys (through wrangler).
 
-Usage:
-  mcpgw validate [files...]              check servers/*.json (or the files given) with the Worker's schema
-  mcpgw diff   [--local|--remote]        what differs between the files and KV, field by field
-  mcpgw apply  [--local|--remote] [--yes]  write only what changed (asks first unless --yes)
-  mcpgw keys create --principal P [--groups a,b] [--expires 30d]   prints a new API key once
-  mcpgw keys list  [--local|--remote]
-  mcpgw keys revoke <key id> [--local|--remote]
-  mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision] [--json] [--explain]
-        (reads Analytics Engine: CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN)
+Commands:
+${Object.values(commands)
+  .map((c) => `  ${c.usage}`)
+  .join('\n')}
 
-Options: --dir servers (documents folder), --persist-to DIR (local KV state), --binding GATEWAY_KV.
-Examples:
-  npx mcpgw validate
-  npx mcpgw diff --remote
-  npx mcpgw apply --local --persist-to .wrangler/state --yes
-  npx mcpgw keys create --principal alice --groups viewers --expires 30d --remote`;
+KV: ${where}. Also --dir servers (documents folder), --binding GATEWAY_KV.
+mcpgw <command> --help explains one command, with examples.`;
+
+function commandHelp(name: string): string {
+  const c = commands[name];
+  if (c === undefined) return help;
+  return `${c.usage}\n\n${c.about}\n\nKV: ${where}.\nExamples:\n${c.examples.map((e) => `  ${e}`).join('\n')}`;
+}
 
 const options = {
   local: { type: 'boolean' },
   remote: { type: 'boolean' },
   yes: { type: 'boolean' },
+  strict: { type: 'boolean' },
   dir: { type: 'string', default: 'servers' },
   'persist-to': { type: 'string' },
   binding: { type: 'string', default: 'GATEWAY_KV' },
@@ -43,7 +87,7 @@ const options = {
   by: { type: 'string', default: 'server' },
   json: { type: 'boolean' },
   explain: { type: 'boolean' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -58,146 +102,130 @@ function kvFor(values: Values): WranglerKv {
   return new WranglerKv(target, values.binding);
 }
 
-function validate(files: string[], dir: string): ReturnType<typeof checkFiles> {
-  const checked = checkFiles(files.length > 0 ? files : documentFiles(dir));
+async function snapshots(kv: WranglerKv): Promise<Map<string, ToolSnapshot>> {
+  const found = new Map<string, ToolSnapshot>();
+  for (const [key, text] of await kv.getMany(await kv.list(toolsKey('')))) {
+    const parsed = ToolSnapshotSchema.safeParse(JSON.parse(text));
+    if (parsed.success) found.set(key.slice(toolsKey('').length), parsed.data);
+  }
+  return found;
+}
+
+async function validate(values: Values, files: string[]) {
+  const consult = values.local || values.remote;
+  const checked = checkFiles(files.length > 0 ? files : documentFiles(values.dir), {
+    strict: values.strict,
+    snapshots: consult ? await snapshots(kvFor(values)) : undefined,
+  });
   for (const problem of checked.problems) console.error(`✗ ${problem}`);
   return checked;
 }
 
-async function changes(values: Values, positionals: string[]) {
-  const checked = validate(positionals, values.dir);
+async function changes(values: Values, files: string[]) {
+  const checked = await validate({ ...values, local: false, remote: false }, files);
   if (checked.problems.length > 0)
     throw new UsageError(`${checked.problems.length} problem(s): fix them first, nothing was compared`);
   const kv = kvFor(values);
-  const desired = new Map(
-    checked.documents.map(({ document }) => [documentKey(document.name), JSON.stringify(document)]),
+  const planned = await planDocuments(
+    kv,
+    checked.documents.map((d) => d.document),
+    (text) => process.stderr.write(text),
   );
-  process.stderr.write('reading KV… ');
-  const current = await kv.getMany(await kv.list(documentKey('')));
-  process.stderr.write(`${current.size} document(s)\n`);
-  return { kv, desired, steps: plan(desired, current) };
+  return { kv, planned };
 }
 
-function gitCommit(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    return undefined;
-  }
+async function confirm(values: Values): Promise<void> {
+  if (values.yes) return;
+  if (!process.stdin.isTTY) throw new UsageError('not a terminal: pass --yes to apply this plan');
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const answer = await rl.question('Apply these changes? [y/N] ');
+  rl.close();
+  if (answer.trim().toLowerCase() !== 'y') throw new UsageError('not applied');
 }
 
-async function apply(values: Values, positionals: string[]): Promise<void> {
-  const { kv, desired, steps } = await changes(values, positionals);
-  console.log(describePlan(steps));
-  if (steps.length === 0) return;
-  if (!values.yes) {
-    if (!process.stdin.isTTY) throw new UsageError('not a terminal: pass --yes to apply this plan');
-    const { createInterface } = await import('node:readline/promises');
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
-    const answer = await rl.question('Apply these changes? [y/N] ');
-    rl.close();
-    if (answer.trim().toLowerCase() !== 'y') throw new UsageError('not applied');
-  }
-  const writes = steps
-    .filter((s) => s.kind !== 'remove')
-    .map((s) => ({ key: s.key, value: desired.get(s.key) ?? '' }));
-  writes.push({
-    key: 'meta:applied',
-    value: JSON.stringify({ commit: gitCommit() ?? null, at: new Date().toISOString() }),
-  });
-  await kv.putMany(writes);
-  for (const step of steps.filter((s) => s.kind === 'remove')) await kv.delete(step.key);
-  console.log(`applied: ${writes.length - 1} written, ${steps.length - writes.length + 1} removed`);
+async function apply(values: Values, files: string[]): Promise<void> {
+  const { kv, planned } = await changes(values, files);
+  console.log(describePlan(planned.steps));
+  if (planned.steps.length === 0) return;
+  await confirm(values);
+  const applied = await applyPlan(kv, planned);
+  const removed = planned.steps.filter((s) => s.kind === 'remove').length;
+  console.log(
+    `applied: ${planned.steps.length - removed} written, ${removed} removed (commit ${applied.commit ?? 'unknown'}${applied.dirty ? ', with uncommitted changes' : ''})`,
+  );
 }
 
-function expiry(text: string | undefined, now = Date.now()): string | undefined {
-  if (text === undefined) return undefined;
-  const relative = /^(\d+)([dhm])$/.exec(text);
-  if (relative) {
-    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
-    return new Date(now + Number(relative[1]) * unit).toISOString();
+async function status(values: Values): Promise<void> {
+  const kv = kvFor(values);
+  const text = await kv.get(appliedKey);
+  if (text === undefined) {
+    console.log('Nothing applied yet by mcpgw (no meta:applied in KV).');
+    return;
   }
-  const absolute = Date.parse(text);
-  if (Number.isNaN(absolute))
-    throw new UsageError(`--expires: "${text}" is neither like 30d/12h/90m nor a date`);
-  return new Date(absolute).toISOString();
+  const applied = JSON.parse(text) as Partial<Applied>;
+  console.log(
+    `live: commit ${applied.commit ?? 'unknown'}${applied.dirty ? ' (+ uncommitted changes)' : ''}`,
+  );
+  console.log(
+    `applied at ${applied.at}, ${applied.servers?.length ?? '?'} server(s): ${applied.servers?.join(', ')}`,
+  );
+  const head = gitState()?.commit;
+  if (head !== undefined && head !== applied.commit) console.log(`here: HEAD is ${head} (not applied)`);
+  const { planned } = await changes(values, []);
+  console.log(
+    planned.steps.length === 0 ? 'KV matches the files.' : `drift:\n${describePlan(planned.steps)}`,
+  );
 }
 
 async function keys(values: Values, [action, id]: string[]): Promise<void> {
   const kv = kvFor(values);
   if (action === 'create') {
     if (!values.principal) throw new UsageError('keys create needs --principal');
-    const key = `mcpgw_${randomBytes(24).toString('base64url')}`;
-    const hash = await sha256Hex(key);
     const groups = values.groups
       .split(',')
       .map((g) => g.trim())
       .filter(Boolean);
-    const record = ApiKeyRecordSchema.parse({
+    const created = await createKey(kv, {
       principal: values.principal,
       groups,
-      createdAt: new Date().toISOString(),
       expiresAt: expiry(values.expires),
     });
-    await kv.putMany([{ key: apiKeyKey(hash), value: JSON.stringify(record) }]);
-    console.log(
-      `key id ${hash.slice(0, 12)} for ${record.principal}${record.expiresAt ? `, expires ${record.expiresAt}` : ''}`,
-    );
-    console.log(`Authorization: Bearer ${key}`);
+    const { principal, expiresAt } = created.record;
+    console.log(`key id ${created.id} for ${principal}${expiresAt ? `, expires ${expiresAt}` : ''}`);
+    console.log(`Authorization: Bearer ${created.key}`);
     console.error('(shown once: only its SHA-256 is stored)');
-    return;
-  }
-  const all = await kv.list(apiKeyKey(''));
-  if (action === 'list') {
-    const records = await kv.getMany(all);
-    for (const key of all) {
-      const record = ApiKeyRecordSchema.safeParse(JSON.parse(records.get(key) ?? 'null'));
-      const id = key.slice(apiKeyKey('').length, apiKeyKey('').length + 12);
-      if (!record.success) console.log(`${id}  (unreadable record)`);
+  } else if (action === 'list') {
+    for (const { id, record } of await listKeys(kv)) {
+      if (record === undefined) console.log(`${id}  (unreadable record)`);
       else {
-        const { principal, groups, expiresAt, revoked } = record.data;
-        console.log(
-          `${id}  ${principal}  [${groups.join(',')}]  ${revoked ? 'REVOKED' : expiresAt ? `expires ${expiresAt}` : 'no expiry'}`,
-        );
+        const { principal, groups, expiresAt, revoked } = record;
+        const state = revoked ? 'REVOKED' : expiresAt ? `expires ${expiresAt}` : 'no expiry';
+        console.log(`${id}  ${principal}  [${groups.join(',')}]  ${state}`);
       }
     }
-    return;
-  }
-  if (action === 'revoke') {
-    if (!id || id.length < 8)
-      throw new UsageError('keys revoke needs a key id (at least 8 characters, from keys list)');
-    const matches = all.filter((k) => k.startsWith(apiKeyKey(id)));
-    if (matches.length !== 1) throw new UsageError(`key id ${id} matches ${matches.length} keys`);
-    const key = matches[0] as string;
-    const record = ApiKeyRecordSchema.parse(JSON.parse((await kv.get(key)) ?? 'null'));
-    await kv.putMany([{ key, value: JSON.stringify({ ...record, revoked: true }) }]);
+  } else if (action === 'revoke') {
+    const record = await revokeKey(kv, id ?? '');
     console.log(`revoked ${id} (${record.principal})`);
-    return;
-  }
-  throw new UsageError('keys: create, list or revoke');
+  } else throw new UsageError('keys: create, list or revoke');
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
-  const [command, ...rest] = positionals;
-  if (values.help || command === undefined) {
-    console.log(help);
-    return values.help ? 0 : 2;
-  }
+async function run(command: string, values: Values, rest: string[]): Promise<number> {
   switch (command) {
     case 'validate': {
-      const checked = validate(rest, values.dir);
-      if (checked.problems.length === 0) console.log(`✓ ${checked.documents.length} document(s) valid`);
+      const checked = await validate(values, rest);
+      if (checked.problems.length === 0)
+        console.log(`✓ ${checked.documents.length} document(s) valid${values.strict ? ' (strict)' : ''}`);
       return checked.problems.length === 0 ? 0 : 1;
     }
     case 'diff':
-      console.log(describePlan((await changes(values, rest)).steps));
+      console.log(describePlan((await changes(values, rest)).planned.steps));
       return 0;
     case 'apply':
       await apply(values, rest);
+      return 0;
+    case 'status':
+      await status(values);
       return 0;
     case 'keys':
       await keys(values, rest);
@@ -210,14 +238,28 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown command "${command}" (validate, diff, apply, keys, usage)`);
+      throw new UsageError(`unknown command "${command}" (${Object.keys(commands).join(', ')})`);
   }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    console.log(command === undefined ? help : commandHelp(command));
+    return values.help ? 0 : 2;
+  }
+  return run(command, values, rest);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
-    const usage = error instanceof UsageError || error instanceof QueryError;
+    const usage =
+      error instanceof UsageError ||
+      error instanceof QueryError ||
+      error instanceof KeyError ||
+      (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true;
     console.error(usage ? `mcpgw: ${error.message}` : error.message);
     if (usage) console.error('Run mcpgw --help for usage.');
     process.exit(usage ? 2 : 1);

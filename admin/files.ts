@@ -1,32 +1,70 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, extname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { parseDocument, type ServerDocument } from '../shared/document.ts';
+import { globMatches } from '../shared/glob.ts';
+import { pinningProblems } from '../shared/provenance.ts';
+import type { ToolSnapshot } from '../shared/storage.ts';
 
 export interface Checked {
   documents: { file: string; document: ServerDocument }[];
   problems: string[];
 }
 
+export interface CheckOptions {
+  /** Production: every server's artifact pinned (image digest, or npm version + integrity). */
+  strict?: boolean;
+  /** The tools each server last listed (from KV), to find allow patterns that match none of them. */
+  snapshots?: Map<string, ToolSnapshot>;
+}
+
+const extensions = new Set(['.json', '.yaml', '.yml']);
+
 export function documentFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => extensions.has(extname(f)))
     .sort()
     .map((f) => join(dir, f));
+}
+
+function read(file: string): unknown {
+  const text = readFileSync(file, 'utf8');
+  return extname(file) === '.json' ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
+}
+
+/** Allow patterns (and override keys) that match no tool the server listed: a typo, or a stale rule. */
+function deadPatterns(doc: ServerDocument, snapshot: ToolSnapshot): string[] {
+  const names = snapshot.tools.map((t) => t.name);
+  const never = (pattern: string) => !names.some((name) => globMatches(pattern, name));
+  const where = [
+    ...doc.policy.tools.allow.map((p, i) => [`policy.tools.allow[${i}]`, p] as const),
+    ...doc.policy.grants.flatMap((g, i) =>
+      g.tools.allow.map((p, j) => [`policy.grants[${i}].tools.allow[${j}]`, p] as const),
+    ),
+    ...Object.keys(doc.policy.overrides).map((real) => [`policy.overrides.${real}`, real] as const),
+  ];
+  return where
+    .filter(([, pattern]) => never(pattern))
+    .map(
+      ([path, pattern]) =>
+        `${path}: "${pattern}" matches none of the ${names.length} tools ${doc.name} listed at ${snapshot.at}`,
+    );
 }
 
 /** Cross-checks no single document can make: file names, duplicates, grants nobody can use. */
 function crossCheck(file: string, doc: ServerDocument, seen: Map<string, string>): string[] {
   const problems: string[] = [];
-  if (basename(file) !== `${doc.name}.json`)
-    problems.push(`${file}: name "${doc.name}" must match the file name (${doc.name}.json)`);
+  const stem = basename(file, extname(file));
+  if (stem !== doc.name)
+    problems.push(`name "${doc.name}" must match the file name (${doc.name}${extname(file)})`);
   const other = seen.get(doc.name);
-  if (other !== undefined) problems.push(`${file}: server "${doc.name}" is also defined in ${other}`);
+  if (other !== undefined) problems.push(`server "${doc.name}" is also defined in ${other}`);
   seen.set(doc.name, file);
   doc.policy.grants.forEach((grant, i) => {
     grant.groups.forEach((group, j) => {
       if (!doc.access.groups.includes(group) && !doc.access.anonymous) {
         problems.push(
-          `${file}: policy.grants[${i}].groups[${j}]: group "${group}" may not connect (add it to access.groups)`,
+          `policy.grants[${i}].groups[${j}]: group "${group}" may not connect (add it to access.groups)`,
         );
       }
     });
@@ -34,25 +72,36 @@ function crossCheck(file: string, doc: ServerDocument, seen: Map<string, string>
   return problems;
 }
 
+function checkOne(file: string, doc: ServerDocument, seen: Map<string, string>, options: CheckOptions) {
+  const snapshot = options.snapshots?.get(doc.name);
+  return [
+    ...crossCheck(file, doc, seen),
+    ...(snapshot ? deadPatterns(doc, snapshot) : []),
+    ...(options.strict ? pinningProblems(doc.provenance) : []),
+  ].map((problem) => `${file}: ${problem}`);
+}
+
 /** Every document parsed with the Worker's own schema; problems name file and field path. */
-export function checkFiles(files: string[]): Checked {
+export function checkFiles(files: string[], options: CheckOptions = {}): Checked {
   const documents: Checked['documents'] = [];
   const problems: string[] = [];
   const seen = new Map<string, string>();
   for (const file of files) {
-    let json: unknown;
+    let input: unknown;
     try {
-      json = JSON.parse(readFileSync(file, 'utf8'));
+      input = read(file);
     } catch (error) {
-      problems.push(`${file}: not valid JSON (${(error as Error).message})`);
+      problems.push(
+        `${file}: not valid ${extname(file).slice(1).toUpperCase()} (${(error as Error).message})`,
+      );
       continue;
     }
-    const parsed = parseDocument(json);
+    const parsed = parseDocument(input);
     if (!parsed.ok) {
       problems.push(...parsed.problems.map((p) => `${file}: ${p}`));
       continue;
     }
-    problems.push(...crossCheck(file, parsed.document, seen));
+    problems.push(...checkOne(file, parsed.document, seen, options));
     documents.push({ file, document: parsed.document });
   }
   return { documents, problems };

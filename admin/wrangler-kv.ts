@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,18 @@ export class WranglerKv {
     }
   }
 
+  /** wrangler's bulk commands read a file: one only this user can read, removed afterwards. */
+  private async withFile<T>(content: string, use: (file: string) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), 'mcpgw-'));
+    try {
+      const file = join(dir, 'bulk.json');
+      writeFileSync(file, content, { mode: 0o600 });
+      return await use(file);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     const out = await this.wrangler(['kv', 'key', 'list', '--prefix', prefix]);
     const keys = JSON.parse(out.slice(out.indexOf('['))) as { name: string }[];
@@ -64,10 +76,9 @@ export class WranglerKv {
   async getMany(keys: string[]): Promise<Map<string, string>> {
     const values = new Map<string, string>();
     if (keys.length === 0) return values;
-    const dir = await mkdtemp(join(tmpdir(), 'mcpgw-'));
-    const file = join(dir, 'keys.json');
-    writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
-    const out = await this.wrangler(['kv', 'bulk', 'get', file]);
+    const out = await this.withFile(JSON.stringify(keys), (file) =>
+      this.wrangler(['kv', 'bulk', 'get', file]),
+    );
     const found = JSON.parse(out.slice(out.indexOf('{'))) as Record<
       string,
       string | null | { value: string | null }
@@ -82,10 +93,7 @@ export class WranglerKv {
   /** Writes several keys in one call (`wrangler kv bulk put`). */
   async putMany(entries: { key: string; value: string }[]): Promise<void> {
     if (entries.length === 0) return;
-    const dir = await mkdtemp(join(tmpdir(), 'mcpgw-'));
-    const file = join(dir, 'bulk.json');
-    writeFileSync(file, JSON.stringify(entries), { mode: 0o600 });
-    await this.wrangler(['kv', 'bulk', 'put', file]);
+    await this.withFile(JSON.stringify(entries), (file) => this.wrangler(['kv', 'bulk', 'put', file]));
   }
 
   async delete(key: string): Promise<void> {

@@ -1,18 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { applyPlan, planAgainst, planDocuments } from '../admin/apply.ts';
+import { checkFiles, documentFiles } from '../admin/files.ts';
+import { keyEntry } from '../admin/keys.ts';
+import { WranglerKv } from '../admin/wrangler-kv.ts';
 import { type RunningBridge, startBridge } from '../bridge/app.ts';
 import { loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
-import { sha256Hex } from '../shared/digest.ts';
-import { parseDocument } from '../shared/document.ts';
-import { apiKeyKey, documentKey } from '../shared/storage.ts';
+import type { ServerDocument } from '../shared/document.ts';
 import { type Started, startProcess } from '../test/helpers/process.ts';
 
 const repo = join(import.meta.dirname, '..');
 const wrangler = join(repo, 'node_modules/wrangler/bin/wrangler.js');
+/** Dev keys expire: with a kept KV state (npm start), old runs' keys must not pile up as valid. */
+export const devKeyHours = 12;
 
 export interface LocalGateway {
   edgeUrl: string;
@@ -21,6 +26,8 @@ export interface LocalGateway {
   /** The secret made for this run (benchmarks sign direct bridge calls with it). */
   signingSecret: string;
   servers: string[];
+  /** The local KV state (`mcpgw --local --persist-to` this folder reaches the running Worker). */
+  kvState: string;
   stop(): Promise<void>;
 }
 
@@ -34,25 +41,48 @@ export interface LocalOptions {
   persistTo?: string;
   /** Overrides wrangler.toml's DOCUMENT_CACHE_SECONDS (tests that change documents). */
   documentCacheSeconds?: number;
+  /** Each audit event the Worker logs (one per tools/call), as it happens. */
+  onAudit?: (event: Record<string, unknown>) => void;
   /** Extra API keys to create: key → { principal, groups }. */
   keys?: Record<string, { principal: string; groups: string[] }>;
 }
 
-/** servers/*.json, validated, each pointed at the local bridge. */
-function localDocuments(bridgeUrl: string): { name: string; text: string }[] {
-  const dir = join(repo, 'servers');
-  return readdirSync(dir)
-    .filter((file) => file.endsWith('.json'))
-    .map((file) => {
-      const parsed = parseDocument(JSON.parse(readFileSync(join(dir, file), 'utf8')));
-      if (!parsed.ok) throw new Error(`servers/${file}: ${parsed.problems.join('; ')}`);
-      const doc = { ...parsed.document, upstream: { url: `${bridgeUrl}/${parsed.document.name}/mcp` } };
-      return { name: doc.name, text: JSON.stringify(doc) };
-    });
+/** servers/*.json|yaml, validated like `mcpgw validate`, each pointed at the local bridge. */
+function localDocuments(bridgeUrl: string): ServerDocument[] {
+  const checked = checkFiles(documentFiles(join(repo, 'servers')));
+  if (checked.problems.length > 0) throw new Error(`servers/ has problems:\n${checked.problems.join('\n')}`);
+  return checked.documents.map(({ document }) => ({
+    ...document,
+    upstream: { url: `${bridgeUrl}/${document.name}/mcp` },
+  }));
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
-  return startProcess(process.execPath, [wrangler, ...args], /./, { env, timeoutMs: 60_000 });
+function followAudit(dev: Started, onAudit: (event: Record<string, unknown>) => void): void {
+  for (const stream of [dev.child.stdout, dev.child.stderr]) {
+    if (stream) createInterface({ input: stream }).on('line', (line) => onLine(line, onAudit));
+  }
+}
+
+function onLine(line: string, onAudit: (event: Record<string, unknown>) => void): void {
+  const start = line.indexOf('{"event":"mcp.tools.call"');
+  if (start === -1) return;
+  try {
+    onAudit(JSON.parse(line.slice(start)));
+  } catch {
+    // A log line cut by wrangler's formatting: not an event.
+  }
+}
+
+/** What `mcpgw apply --local` does, with the dev keys written in the same bulk put. */
+async function seed(kv: WranglerKv, documents: ServerDocument[], keys: LocalOptions['keys'], known: boolean) {
+  const planned = known ? await planDocuments(kv, documents) : planAgainst(documents, new Map());
+  const expiresAt = new Date(Date.now() + devKeyHours * 3_600_000).toISOString();
+  const entries = await Promise.all(
+    Object.entries(keys ?? {}).map(
+      async ([key, record]) => (await keyEntry({ ...record, expiresAt }, key)).entry,
+    ),
+  );
+  await applyPlan(kv, planned, entries);
 }
 
 /**
@@ -82,33 +112,13 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     };
     const documents = localDocuments(bridge.url);
     const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
-    const entries = [
-      ...documents.map((d) => ({ key: documentKey(d.name), value: d.text })),
-      ...(await Promise.all(
-        Object.entries(keys).map(async ([key, record]) => ({
-          key: apiKeyKey(await sha256Hex(key)),
-          value: JSON.stringify({ ...record, createdAt: new Date().toISOString() }),
-        })),
-      )),
-    ];
-    writeFileSync(join(state, 'seed.json'), JSON.stringify(entries));
     writeFileSync(join(state, 'secrets.env'), `BRIDGE_SIGNING_SECRET=${secret}\n`, { mode: 0o600 });
-    const seed = await run(
-      [
-        'kv',
-        'bulk',
-        'put',
-        '--local',
-        '--binding',
-        'GATEWAY_KV',
-        '--persist-to',
-        kvState,
-        join(state, 'seed.json'),
-      ],
-      env,
+    await seed(
+      new WranglerKv({ kind: 'local', persistTo: kvState }),
+      documents,
+      keys,
+      options.persistTo !== undefined,
     );
-    await new Promise((resolve) => seed.child.once('exit', resolve));
-    if (seed.child.exitCode !== 0) throw new Error(`seeding local KV failed:\n${seed.output()}`);
     const port = String(options.edgePort ?? 8787);
     dev = await startProcess(
       process.execPath,
@@ -123,7 +133,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
           join(state, 'secrets.env'),
           '--show-interactive-dev-session=false',
           '--log-level',
-          'info',
+          'log',
         ],
       ],
       /Ready on (http:\/\/\S+)/,
@@ -131,12 +141,14 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     );
     const edgeUrl = /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${port}`;
     const running = dev;
+    if (options.onAudit) followAudit(dev, options.onAudit);
     return {
       edgeUrl: edgeUrl.replace(/\/$/, ''),
       bridge,
       apiKey,
       signingSecret: secret,
       servers: documents.map((d) => d.name),
+      kvState,
       async stop() {
         await running.stop();
         await bridge.drain();

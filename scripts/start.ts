@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
-import { type LocalGateway, startLocalGateway } from './local-gateway.ts';
+import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
 
 /** `npm start`: the whole path on this machine, no Cloudflare account and no cluster needed. */
 async function main(): Promise<void> {
@@ -18,6 +18,9 @@ async function main(): Promise<void> {
     bridgeConfig: values.config,
     edgePort: Number(values.port),
     log,
+    // wrangler's own default, so that `npx mcpgw … --local` reaches this Worker's KV unprompted.
+    persistTo: join(import.meta.dirname, '../.wrangler/state'),
+    onAudit: (e) => console.log(`audit: ${e.principal} ${e.server}/${e.tool} → ${e.decision} (${e.status})`),
   });
   console.log(banner(gateway));
   let stopping = false;
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
 function banner(gateway: LocalGateway): string {
   const auth = `Authorization: Bearer ${gateway.apiKey}`;
   const lines = ['', 'MCP edge gateway is running (edge Worker → signed → bridge → stdio servers).', ''];
-  lines.push(`Dev API key (this run only):  ${auth}`, '');
+  lines.push(`Dev API key (valid ${devKeyHours} h):  ${auth}`, '');
   for (const name of gateway.servers) {
     const url = `${gateway.edgeUrl}/${name}/mcp`;
     lines.push(`  ${name}: ${url}`);
@@ -44,6 +47,8 @@ function banner(gateway: LocalGateway): string {
   }
   lines.push('', `Bridge metrics (Prometheus): ${gateway.bridge.metricsUrl}`);
   lines.push(`  curl -s ${gateway.bridge.metricsUrl} | grep toolhive_mcp`);
+  lines.push('', 'Change a document in servers/, then apply it (the Worker sees it within 10 s):');
+  lines.push('  npx mcpgw diff --local && npx mcpgw apply --local --yes');
   lines.push('', 'Ctrl-C stops the Worker, the bridge and every server process they started.', '');
   return lines.join('\n');
 }

@@ -87,6 +87,25 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () 
     expect((await mcpgw(['keys', 'list', ...local])).out).toContain(`${id}  alice  [viewers,ops]  REVOKED`);
   });
 
+  it('explains each command with an example, and refuses unpinned artifacts in strict mode', async () => {
+    for (const command of ['validate', 'diff', 'apply', 'status', 'keys', 'usage']) {
+      const help = await mcpgw([command, '--help']);
+      expect(help.code, command).toBe(0);
+      expect(help.out, command).toMatch(
+        new RegExp(`^mcpgw ${command}[\\s\\S]*Examples:\\n  npx mcpgw ${command}`),
+      );
+    }
+    const strict = await mcpgw(['validate', '--strict', '--dir', join(repo, 'examples/servers')]);
+    expect(strict.code).toBe(1);
+    expect(strict.err).toContain(
+      'fetch.json: provenance.artifact.image: "ghcr.io/stackloklabs/gofetch/server:1.0.2"',
+    );
+    expect(await mcpgw(['validate', '--strict'])).toMatchObject({
+      code: 0,
+      out: '✓ 1 document(s) valid (strict)\n',
+    });
+  });
+
   it('answers a wrong command with usage and exit code 2', async () => {
     const result = await mcpgw(['frobnicate']);
     expect(result).toMatchObject({ code: 2, err: expect.stringContaining('unknown command "frobnicate"') });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkFiles, documentFiles } from '../../admin/files.ts';
@@ -26,6 +27,32 @@ describe('the example documents that mirror the ToolHive lab', () => {
       'openshift',
       'yardstick',
     ]);
+  });
+
+  it('pass strict validation where pinned, and say what to pin where not', () => {
+    const strict = checkFiles(
+      checked.documents.map((d) => d.file),
+      { strict: true },
+    );
+    expect(strict.problems).toEqual([
+      expect.stringMatching(
+        /fetch\.json: provenance\.artifact\.image: "ghcr.io\/stackloklabs\/gofetch\/server:1\.0\.2" is not pinned/,
+      ),
+      expect.stringMatching(
+        /yardstick\.json: provenance\.artifact\.image: ".*yardstick-server:1\.1\.0" is not pinned/,
+      ),
+    ]);
+  });
+
+  it('say truthfully which server-everything runs: the version and integrity npm locked', () => {
+    const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8'));
+    const locked = lock.packages['node_modules/@modelcontextprotocol/server-everything'];
+    expect(doc('everything').provenance?.artifact).toEqual({
+      type: 'npm',
+      package: '@modelcontextprotocol/server-everything',
+      version: locked.version,
+      integrity: locked.integrity,
+    });
   });
 
   it('keep the OpenShift server read-only for viewers, as the lab’s toolsFilter did', () => {

@@ -15,11 +15,20 @@ describe('the GitOps workflow example', () => {
 
   it('validates and plans on pull requests that touch server documents', () => {
     expect(workflow.on.pull_request.paths).toContain('servers/**');
-    expect(runs('plan')).toEqual(['npm ci', 'npx mcpgw validate', 'npx mcpgw diff --remote > plan.txt']);
+    expect(runs('plan')).toEqual([
+      'npm ci',
+      'npx mcpgw validate --strict --remote',
+      'npx mcpgw diff --remote > plan.txt',
+    ]);
   });
 
   it('applies on merge to main, after validating again', () => {
     expect(workflow.on.push.branches).toEqual(['main']);
-    expect(runs('apply')).toEqual(['npm ci', 'npx mcpgw validate', 'npx mcpgw apply --remote --yes']);
+    expect(runs('apply')).toEqual([
+      'npm ci',
+      'npx mcpgw validate --strict',
+      'npx mcpgw apply --remote --strict --yes',
+      'npx mcpgw status --remote',
+    ]);
   });
 });

@@ -3,6 +3,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyEntry } from '../../admin/keys.ts';
+import { WranglerKv } from '../../admin/wrangler-kv.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { repo, until } from '../helpers/bridge.ts';
@@ -14,6 +16,7 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
   let gateway: LocalGateway;
   let root: string;
   let local: string[];
+  const audited: Record<string, unknown>[] = [];
 
   const admin = async (args: string[]) => {
     const result = await mcpgw([...args, ...local]);
@@ -60,6 +63,7 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
       persistTo: join(root, 'kv'),
       documentCacheSeconds: 1,
       log: createLogger('error'),
+      onAudit: (event) => audited.push(event),
     });
   }, 120_000);
   afterAll(() => gateway?.stop());
@@ -75,13 +79,64 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
     expect((await initialize(key)).status).toBe(401);
   });
 
-  it('an allowlist change applied with mcpgw is enforced by the Worker', async () => {
+  it('an expired key gets 401, and mcpgw refuses to create one', async () => {
+    const past = await mcpgw(['keys', 'create', '--principal', 'erin', '--expires', '2020-01-01', ...local]);
+    expect(past).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--expires: 2020-01-01 is in the past'),
+    });
+    const key = 'mcpgw_expired_test_key';
+    const { entry } = await keyEntry(
+      { principal: 'erin', groups: ['developers'], expiresAt: '2020-01-01T00:00:00Z' },
+      key,
+    );
+    await new WranglerKv({ kind: 'local', persistTo: join(root, 'kv') }).putMany([entry]);
+    expect((await initialize(key)).status).toBe(401);
+  });
+
+  it('validate reads the tools the server listed and flags an allow pattern that matches none', async () => {
+    const opened = await initialize(gateway.apiKey);
+    const session = opened.headers.get('mcp-session-id') ?? '';
+    await opened.text();
+    const list = await fetch(`${gateway.edgeUrl}/everything/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${gateway.apiKey}`,
+        'mcp-session-id': session,
+        'mcp-protocol-version': '2025-11-25',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
+    await list.text();
+    const file = join(root, 'servers/everything.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...doc, policy: { tools: { allow: ['echo', 'ech0', 'get-*'] } } }));
+    const result = await until(
+      async () => {
+        const run = await mcpgw(['validate', ...local]);
+        return run.code === 1 ? run : undefined;
+      },
+      'a snapshot of the tools the server listed',
+      30_000,
+    );
+    expect(result.err).toMatch(
+      /policy\.tools\.allow\[1\]: "ech0" matches none of the \d+ tools everything listed/,
+    );
+    expect(result.err).not.toContain('"get-*"');
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+  });
+
+  it('an allowlist change applied with mcpgw is enforced by the Worker, and the refusal audited', async () => {
     const file = join(root, 'servers/everything.json');
     const doc = JSON.parse(readFileSync(file, 'utf8'));
     doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
     doc.policy.tools.deny = ['get-env', 'echo'];
     writeFileSync(file, JSON.stringify(doc, null, 2));
-    await admin(['apply', '--yes']);
+    const applied = await admin(['apply', '--yes']);
+    expect(applied).toMatch(/applied: 1 written, 0 removed \(commit [0-9a-f]{40}/);
+    expect(await admin(['status'])).toMatch(/live: commit [0-9a-f]{40}[\s\S]*KV matches the files\./);
     const text = await until(
       async () => {
         const body = await (await callEcho(gateway.apiKey)).text();
@@ -91,5 +146,12 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
       15_000,
     );
     expect(text).toContain('Tool \\"echo\\" is not permitted');
+    const event = await until(
+      async () => audited.find((e) => e.tool === 'echo' && e.decision === 'denied'),
+      'the audit event of the refused call',
+      10_000,
+    );
+    expect(event).toMatchObject({ principal: 'developer', server: 'everything', status: 'refused' });
+    expect(event.arguments).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 });

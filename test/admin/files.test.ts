@@ -1,0 +1,97 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { checkFiles, documentFiles } from '../../admin/files.ts';
+
+const upstream = { url: 'https://bridge.example/x/mcp' };
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'files-'));
+  mkdirSync(dir, { recursive: true });
+});
+
+function write(name: string, content: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return file;
+}
+
+describe('server document files', () => {
+  it('reads YAML beside JSON, and refuses YAML with a duplicate key', () => {
+    write('a.json', { version: 1, name: 'a', upstream });
+    write(
+      'b.yaml',
+      '# yaml-language-server: $schema=../schemas/server.schema.json\nversion: 1\nname: b\nupstream: { url: "https://bridge.example/b/mcp" }\n',
+    );
+    write('c.yml', 'version: 1\nname: c\nname: d\n');
+    write('notes.txt', 'ignored');
+    const checked = checkFiles(documentFiles(dir));
+    expect(checked.documents.map((d) => d.document.name)).toEqual(['a', 'b']);
+    expect(checked.problems).toEqual([
+      expect.stringMatching(/c\.yml: not valid YML \(Map keys must be unique/),
+    ]);
+  });
+
+  it('cross-checks names, duplicates and grants for groups that may not connect', () => {
+    const files = [
+      write('one.json', { version: 1, name: 'two', upstream }),
+      write('two.json', {
+        version: 1,
+        name: 'two',
+        upstream,
+        access: { groups: ['viewers'] },
+        policy: { grants: [{ groups: ['operators'], tools: { allow: ['x'] } }] },
+      }),
+    ];
+    expect(checkFiles(files).problems).toEqual([
+      `${files[0]}: name "two" must match the file name (two.json)`,
+      `${files[1]}: server "two" is also defined in ${files[0]}`,
+      `${files[1]}: policy.grants[0].groups[0]: group "operators" may not connect (add it to access.groups)`,
+    ]);
+  });
+
+  it('with the tools a server listed, flags allow patterns and overrides that match none of them', () => {
+    const file = write('k8s.json', {
+      version: 1,
+      name: 'k8s',
+      upstream,
+      access: { groups: ['ops'] },
+      policy: {
+        tools: { allow: ['pods_*', 'pods_lst'], deny: ['never_listed'] },
+        grants: [{ groups: ['ops'], tools: { allow: ['nodes_?'] } }],
+        overrides: { pods_log: { name: 'read_log' }, pod_logs: { name: 'logs' } },
+      },
+    });
+    const snapshots = new Map([
+      ['k8s', { at: '2026-11-25T10:00:00Z', tools: [{ name: 'pods_list' }, { name: 'pods_log' }] }],
+    ]);
+    expect(checkFiles([file]).problems).toEqual([]);
+    expect(checkFiles([file], { snapshots }).problems).toEqual([
+      `${file}: policy.tools.allow[1]: "pods_lst" matches none of the 2 tools k8s listed at 2026-11-25T10:00:00Z`,
+      `${file}: policy.grants[0].tools.allow[0]: "nodes_?" matches none of the 2 tools k8s listed at 2026-11-25T10:00:00Z`,
+      `${file}: policy.overrides.pod_logs: "pod_logs" matches none of the 2 tools k8s listed at 2026-11-25T10:00:00Z`,
+    ]);
+  });
+
+  it('in strict mode, refuses documents whose artifact is not pinned', () => {
+    const pinned = write('p.json', {
+      version: 1,
+      name: 'p',
+      upstream,
+      provenance: { artifact: { type: 'oci', image: `ghcr.io/a/p@sha256:${'ab'.repeat(32)}` } },
+    });
+    const tagged = write('t.json', {
+      version: 1,
+      name: 't',
+      upstream,
+      provenance: { artifact: { type: 'oci', image: 'ghcr.io/a/t:1.0' } },
+    });
+    expect(checkFiles([pinned, tagged]).problems).toEqual([]);
+    expect(checkFiles([pinned, tagged], { strict: true }).problems).toEqual([
+      `${tagged}: provenance.artifact.image: "ghcr.io/a/t:1.0" is not pinned by @sha256 digest`,
+    ]);
+  });
+});
