@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { NonceCache } from './nonces.ts';
+import { peersFrom } from './peers.ts';
 
 export interface RunningBridge {
   readonly url: string;
@@ -60,7 +61,8 @@ export async function startBridge(
     allowedHosts: config.listen.allowedHosts ?? (isLoopback(config.listen.host) ? [...loopbackHosts] : ['*']),
     allowedOrigins: config.listen.allowedOrigins,
   };
-  const mcp = createMcpServer({ endpoints, metrics, log, ready, origins, signing });
+  const peers = peersFrom(instance, config.peers);
+  const mcp = createMcpServer({ endpoints, metrics, log, ready, origins, signing, peers });
   const metricsServer = createMetricsServer(metrics);
   const [address, metricsAddress] = await Promise.all([
     listen(mcp, config.listen.port, config.listen.host),

@@ -112,6 +112,24 @@ export const BridgeConfigSchema = z
       .optional()
       .describe('Names this bridge in session ids'),
     listen: Listen,
+    peers: z
+      .object({
+        url: z
+          .string()
+          .regex(/^https?:\/\/[^/]*\{instance\}[^/]*$/, 'like http://{instance}.mcp-bridge-peers:8080')
+          .optional()
+          .describe(
+            "Another instance's base URL, {instance} standing for its name (StatefulSet: the pod name)",
+          ),
+        instances: z
+          .record(z.string().regex(/^[A-Za-z0-9-]{1,63}$/), z.url())
+          .optional()
+          .describe('Or a fixed list: instance name → base URL'),
+      })
+      .strict()
+      .refine((p) => (p.url === undefined) !== (p.instances === undefined), 'give either url or instances')
+      .optional()
+      .describe("Pass requests for another instance's session to it (several replicas behind one Service)"),
     edge: z
       .object({
         signatures: z

@@ -8,6 +8,7 @@ import type { ServerEndpoint } from './endpoint.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { NonceCache } from './nonces.ts';
+import { hopHeader, type Peers, relayToPeer, routeOf } from './peers.ts';
 
 export interface HttpDeps {
   endpoints: ReadonlyMap<string, ServerEndpoint>;
@@ -17,6 +18,8 @@ export interface HttpDeps {
   origins: OriginPolicy;
   /** Present when every request must carry the edge's signature. */
   signing: { secret: string; nonces: NonceCache } | undefined;
+  /** Present when other instances serve sessions too (StatefulSet replicas). */
+  peers?: Peers;
 }
 
 const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
@@ -109,6 +112,9 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
     if (!verdict.ok) return refuse(res, deps, name, { kind: 'unauthenticated', reason: verdict.reason });
     principal = verdict.principal;
   }
+  const route = routeOf(deps.peers, header(req, 'mcp-session-id'), header(req, hopHeader));
+  if (route.to === 'nowhere') return refuse(res, deps, name, { kind: 'unknown_session' });
+  if (route.to === 'peer') return relay(req, res, raw, { ...route, server: name }, deps);
   let body: unknown;
   if (req.method === 'POST') {
     const parsed = parseJson(raw);
@@ -118,6 +124,19 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   countBytesOut(req, res, name, deps.metrics);
   const outcome = await endpoint.handle(req, res, body, principal);
   if (!outcome.ok) refuse(res, deps, name, outcome.refusal);
+}
+
+/** Another instance owns the session: pass the request on; if it is gone, so is the session (404). */
+async function relay(
+  req: IncomingMessage,
+  res: ServerResponse,
+  raw: Buffer,
+  target: { owner: string; base: string; server: string },
+  deps: HttpDeps,
+): Promise<void> {
+  const self = deps.peers?.self ?? '';
+  if (!(await relayToPeer(req, res, raw, { ...target, self }, deps)))
+    refuse(res, deps, target.server, { kind: 'unknown_session' });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

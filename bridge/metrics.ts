@@ -130,6 +130,12 @@ export function createMetrics() {
       labelNames: ['server', 'reason'] as const,
       registers,
     }),
+    forwarded: new Counter({
+      name: 'mcp_bridge_forwarded_requests_total',
+      help: "Requests for another instance's session, passed to it (relayed) or not (unreachable)",
+      labelNames: ['server', 'outcome'] as const,
+      registers,
+    }),
     bytes: new Counter({
       name: 'mcp_bridge_bytes_total',
       help: 'JSON-RPC bytes relayed, by direction (in: from clients, out: to clients)',
