@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { runSql, SqlApiError } from '../shared/analytics-sql.ts';
 import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
 import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './apply.ts';
 import { checkFiles, documentFiles } from './files.ts';
 import { createKey, expiry, KeyError, listKeys, revokeKey } from './keys.ts';
 import { describePlan } from './plan.ts';
-import { type By, buildSql, UsageError as QueryError, runSql, sqlApiFromEnv, table } from './usage.ts';
+import { type By, buildSql, UsageError as QueryError, sqlApiFromEnv, table } from './usage.ts';
 import { type Target, WranglerKv } from './wrangler-kv.ts';
 
 const where = '--local (wrangler dev state; --persist-to DIR) or --remote (the deployed namespace)';
@@ -258,6 +259,7 @@ main(process.argv.slice(2)).then(
     const usage =
       error instanceof UsageError ||
       error instanceof QueryError ||
+      error instanceof SqlApiError ||
       error instanceof KeyError ||
       (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true;
     console.error(usage ? `mcpgw: ${error.message}` : error.message);

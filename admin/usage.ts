@@ -1,8 +1,10 @@
+import { columns, defaultApiBaseUrl, type Row, type SqlApi } from '../shared/analytics-sql.ts';
 /**
  * `mcpgw usage`: what the gateway did, from Workers Analytics Engine's SQL API. The column
  * layout is docs/analytics.md; the SQL is built here from validated options only (no
  * client-supplied text reaches it unchecked).
  */
+
 export type By = 'server' | 'tool' | 'principal' | 'decision';
 
 export interface UsageQuery {
@@ -12,7 +14,12 @@ export interface UsageQuery {
   dataset?: string;
 }
 
-const columns: Record<By, string> = { server: 'blob1', tool: 'blob3', principal: 'blob5', decision: 'blob4' };
+const byColumn: Record<By, string> = {
+  server: columns.server,
+  tool: columns.tool,
+  principal: columns.principal,
+  decision: columns.decision,
+};
 const units: Record<string, string> = { m: 'MINUTE', h: 'HOUR', d: 'DAY' };
 
 export class UsageError extends Error {}
@@ -23,7 +30,7 @@ export function buildSql(query: UsageQuery): string {
   if (query.server !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(query.server)) {
     throw new UsageError(`--server: "${query.server}" is not a server name`);
   }
-  if (!(query.by in columns)) throw new UsageError(`--by: one of ${Object.keys(columns).join(', ')}`);
+  if (!(query.by in byColumn)) throw new UsageError(`--by: one of ${Object.keys(byColumn).join(', ')}`);
   const dataset = query.dataset ?? 'mcp_gateway';
   if (!/^[a-z_][a-z0-9_]*$/.test(dataset))
     throw new UsageError(`dataset: "${dataset}" is not a dataset name`);
@@ -31,7 +38,7 @@ export function buildSql(query: UsageQuery): string {
   if (query.server !== undefined) where.push(`blob1 = '${query.server}'`);
   if (query.by === 'tool') where.push(`blob2 = 'tools/call'`);
   return [
-    `SELECT ${columns[query.by]} AS ${query.by},`,
+    `SELECT ${byColumn[query.by]} AS ${query.by},`,
     '  SUM(_sample_interval) AS messages,',
     `  SUM(IF(blob6 = 'refused', _sample_interval, 0)) AS refused,`,
     `  SUM(IF(blob6 = 'error', _sample_interval, 0)) AS errors,`,
@@ -44,13 +51,6 @@ export function buildSql(query: UsageQuery): string {
   ].join('\n');
 }
 
-export interface SqlApi {
-  accountId: string;
-  token: string;
-  /** https://api.cloudflare.com/client/v4 unless overridden (CLOUDFLARE_API_BASE_URL). */
-  baseUrl: string;
-}
-
 export function sqlApiFromEnv(env: NodeJS.ProcessEnv): SqlApi {
   const accountId = env.CLOUDFLARE_ACCOUNT_ID;
   const token = env.CLOUDFLARE_API_TOKEN;
@@ -59,23 +59,7 @@ export function sqlApiFromEnv(env: NodeJS.ProcessEnv): SqlApi {
       'usage reads Analytics Engine: set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (Account Analytics: Read)',
     );
   }
-  return { accountId, token, baseUrl: env.CLOUDFLARE_API_BASE_URL ?? 'https://api.cloudflare.com/client/v4' };
-}
-
-export type Row = Record<string, string | number | null>;
-
-export async function runSql(api: SqlApi, sql: string, fetcher: typeof fetch = fetch): Promise<Row[]> {
-  const url = `${api.baseUrl}/accounts/${encodeURIComponent(api.accountId)}/analytics_engine/sql`;
-  const response = await fetcher(url, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${api.token}`, 'content-type': 'text/plain' },
-    body: sql,
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new UsageError(`the SQL API answered ${response.status}: ${text.slice(0, 300)}`);
-  const body = JSON.parse(text) as { data?: Row[] };
-  return body.data ?? [];
+  return { accountId, token, baseUrl: env.CLOUDFLARE_API_BASE_URL ?? defaultApiBaseUrl };
 }
 
 export function table(rows: Row[]): string {

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { loopbackHosts } from '../shared/origin.ts';
 import { type BridgeConfig, ConfigError } from './config.ts';
+import { startEdgeRefusals } from './edge-refusals.ts';
 import { ServerEndpoint } from './endpoint.ts';
 import { createMcpServer, type HttpDeps, listen } from './http.ts';
 import type { Logger } from './log.ts';
@@ -40,6 +41,21 @@ function signingFor(config: BridgeConfig, env: NodeJS.ProcessEnv): HttpDeps['sig
   return { secret, nonces: new NonceCache() };
 }
 
+/** The edge's refusals as a metric, when configured: a starter; a missing credential stops start-up. */
+function edgeRefusalsFor(config: BridgeConfig, env: NodeJS.ProcessEnv, metrics: Metrics, log: Logger) {
+  const edge = config.edgeAnalytics;
+  if (edge === undefined) return () => () => {};
+  const accountId = env[edge.accountIdEnv];
+  const token = env[edge.apiTokenEnv];
+  if (!accountId || !token) {
+    throw new ConfigError('environment', [
+      `edgeAnalytics: set ${edge.accountIdEnv} and ${edge.apiTokenEnv} (a token with Account Analytics: Read)`,
+    ]);
+  }
+  const api = { accountId, token, baseUrl: edge.apiBaseUrl };
+  return () => startEdgeRefusals({ api, ...edge }, metrics.registry, log);
+}
+
 export async function startBridge(
   config: BridgeConfig,
   log: Logger,
@@ -47,6 +63,7 @@ export async function startBridge(
 ): Promise<RunningBridge> {
   const signing = signingFor(config, env);
   const metrics = createMetrics();
+  const startPolling = edgeRefusalsFor(config, env, metrics, log);
   const instance =
     config.instance ??
     hostname()
@@ -76,6 +93,7 @@ export async function startBridge(
     for (const endpoint of endpoints.values()) endpoint.reapIdle();
   }, 1000);
   reaper.unref();
+  const stopPolling = startPolling();
 
   return {
     url: urlOf(config.listen.host, address.port),
@@ -91,6 +109,7 @@ export async function startBridge(
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       clearInterval(reaper);
+      stopPolling();
       await Promise.all([...endpoints.values()].map((e) => e.close()));
       mcp.closeAllConnections();
       await Promise.all([closeServer(mcp), closeServer(metricsServer)]);

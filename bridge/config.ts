@@ -144,6 +144,27 @@ export const BridgeConfigSchema = z
       .strict()
       .prefault({}),
     metrics: Endpoint(9464),
+    edgeAnalytics: z
+      .object({
+        accountIdEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .default('CLOUDFLARE_ACCOUNT_ID'),
+        apiTokenEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .default('CLOUDFLARE_API_TOKEN'),
+        apiBaseUrl: z.url().default('https://api.cloudflare.com/client/v4'),
+        dataset: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/)
+          .default('mcp_gateway'),
+        intervalSeconds: z.number().min(1).max(3600).default(60),
+        windowMinutes: z.int().min(1).max(1440).default(5),
+      })
+      .strict()
+      .optional()
+      .describe("Export the edge's refused tool calls (Analytics Engine) as mcp_edge_refused_tool_calls"),
     drainSeconds: z.number().min(0).max(600).default(10),
     servers: z.array(ServerSchema).min(1),
   })
