@@ -13,6 +13,11 @@ export interface Env {
   OIDC_ISSUER?: string;
   OIDC_JWKS_URL?: string;
   OIDC_GROUPS_CLAIM?: string;
+  /** A Workers VPC service binding to the bridge Service, through the cluster's tunnel. */
+  BRIDGE?: Fetcher;
+  /** A Cloudflare Access service token, for a tunnel public hostname behind Access. */
+  ACCESS_CLIENT_ID?: string;
+  ACCESS_CLIENT_SECRET?: string;
 }
 
 const list = z
@@ -40,6 +45,8 @@ const SettingsSchema = z.object({
   OIDC_ISSUER: z.url().optional(),
   OIDC_JWKS_URL: z.url().optional(),
   OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  ACCESS_CLIENT_ID: z.string().min(1).optional(),
+  ACCESS_CLIENT_SECRET: z.string().min(1).optional(),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;
@@ -65,6 +72,13 @@ function validate(env: Env): SettingsResult {
   const { OIDC_ISSUER, OIDC_JWKS_URL } = parsed.data;
   if ((OIDC_ISSUER === undefined) !== (OIDC_JWKS_URL === undefined)) {
     return { ok: false, problems: ['OIDC_ISSUER and OIDC_JWKS_URL: set both or neither'] };
+  }
+  const { ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET } = parsed.data;
+  if ((ACCESS_CLIENT_ID === undefined) !== (ACCESS_CLIENT_SECRET === undefined)) {
+    return {
+      ok: false,
+      problems: ['ACCESS_CLIENT_ID and ACCESS_CLIENT_SECRET (wrangler secret put): set both or neither'],
+    };
   }
   return { ok: true, settings: parsed.data };
 }

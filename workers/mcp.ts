@@ -12,6 +12,7 @@ import { jsonFilter, parseMessage, readBody } from './body.ts';
 import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
+import { bridgeFetch } from './tunnel.ts';
 import { watchDocument } from './watch.ts';
 
 export interface McpRequest {
@@ -187,7 +188,7 @@ async function forward(
   for (const [name, value] of Object.entries(signed)) headers.set(name, value);
   let response: Response;
   try {
-    response = await fetch(upstream, { method: request.method, headers, body });
+    response = await bridgeFetch(x.env, settings)(upstream, { method: request.method, headers, body });
   } catch (error) {
     console.error(
       JSON.stringify({ event: 'bridge.unreachable', server: x.server, error: String(error).slice(0, 200) }),
