@@ -16,6 +16,8 @@ export default defineConfig({
             'test/bridge/**/*.test.ts',
             'test/admin/**/*.test.ts',
             'test/e2e/**/*.test.ts',
+            'test/k8s/**/*.test.ts',
+            'test/deploy/**/*.test.ts',
           ],
           environment: 'node',
           testTimeout: 30_000,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { peersFrom, routeOf } from '../../bridge/peers.ts';
 import type { Principal } from '../../shared/policy.ts';
 import { fixtureServer, repo, sample } from '../helpers/bridge.ts';
-import { freePort, type Started, startProcess } from '../helpers/process.ts';
+import { bridgeCommand, freePort, type Started, startProcess } from '../helpers/process.ts';
 import { signingFetch, testSecret } from '../helpers/signing.ts';
 
 const alice: Principal = { subject: 'alice', groups: [], method: 'api_key' };
@@ -40,7 +40,7 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
     );
     pod.process = await startProcess(
       process.execPath,
-      [join(repo, 'bridge/main.ts'), '--config', config],
+      [...bridgeCommand.map((arg) => join(repo, arg)), '--config', config],
       /"listening"/,
       {
         env: { ...process.env, BRIDGE_SIGNING_SECRET: testSecret, LOG_LEVEL: 'error' },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, fixtureServer, initializeRequest, post, repo, until } from '../helpers/bridge.ts';
-import { alive, type Started, startProcess } from '../helpers/process.ts';
+import { alive, bridgeCommand, type Started, startProcess } from '../helpers/process.ts';
 
 let bridge: Started | undefined;
 const clients: Client[] = [];
@@ -37,7 +37,7 @@ async function startBridgeProcess(drainSeconds: number, serverArgs: string[] = [
   );
   bridge = await startProcess(
     process.execPath,
-    [join(repo, 'bridge/main.ts'), '--config', config],
+    [...bridgeCommand.map((arg) => join(repo, arg)), '--config', config],
     /"listening"/,
   );
   const line =

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
+/** How the bridge is started, after `node`: by the tests and by the container's ENTRYPOINT. */
+export const bridgeCommand = ['bridge/main.ts'];
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
