@@ -17,7 +17,9 @@ export type Verdict =
 const allow: Verdict = { allowed: true };
 
 export function mayConnect(doc: ServerDocument, principal: Principal): boolean {
-  if (principal.method === 'anonymous') return doc.access.anonymous;
+  // Open to anonymous callers means open to everyone: a key never buys less than no key.
+  if (doc.access.anonymous) return true;
+  if (principal.method === 'anonymous') return false;
   if (doc.access.principals.includes(principal.subject)) return true;
   return principal.groups.some((group) => doc.access.groups.includes(group));
 }

@@ -110,6 +110,8 @@ describe('the policy of a read-only OpenShift server (the lab)', () => {
     });
     const open = doc({ access: { anonymous: true }, policy: { tools: { allow: ['*'] } } });
     expect(decide(open, anonymous, 'tools', 'pods_list')).toEqual({ allowed: true });
+    // Open to anonymous callers is open to everyone: a key never buys less than no key.
+    expect(decide(open, stranger, 'tools', 'pods_list')).toEqual({ allowed: true });
   });
 
   it('leaves prompts and resources unfiltered unless a list is given', () => {
