@@ -9,7 +9,7 @@ import { checkFiles, documentFiles } from '../admin/files.ts';
 import { keyEntry } from '../admin/keys.ts';
 import { WranglerKv } from '../admin/wrangler-kv.ts';
 import { type RunningBridge, startBridge } from '../bridge/app.ts';
-import { loadConfig } from '../bridge/config.ts';
+import { type BridgeConfig, loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
 import type { ServerDocument } from '../shared/document.ts';
 import { type Started, startProcess } from '../test/helpers/process.ts';
@@ -25,7 +25,7 @@ export interface LocalGateway {
   apiKey: string;
   /** The secret made for this run (benchmarks sign direct bridge calls with it). */
   signingSecret: string;
-  servers: string[];
+  servers: { name: string; anonymous: boolean }[];
   /** The local KV state (`mcpgw --local --persist-to` this folder reaches the running Worker). */
   kvState: string;
   stop(): Promise<void>;
@@ -41,6 +41,8 @@ export interface LocalOptions {
   persistTo?: string;
   /** Overrides wrangler.toml's DOCUMENT_CACHE_SECONDS (tests that change documents). */
   documentCacheSeconds?: number;
+  /** Where the server documents are (default servers/). */
+  documentsDir?: string;
   /** Each audit event the Worker logs (one per tools/call), as it happens. */
   onAudit?: (event: Record<string, unknown>) => void;
   /** Extra API keys to create: key → { principal, groups }. */
@@ -48,8 +50,8 @@ export interface LocalOptions {
 }
 
 /** servers/*.json|yaml, validated like `mcpgw validate`, each pointed at the local bridge. */
-function localDocuments(bridgeUrl: string): ServerDocument[] {
-  const checked = checkFiles(documentFiles(join(repo, 'servers')));
+function localDocuments(bridgeUrl: string, dir: string): ServerDocument[] {
+  const checked = checkFiles(documentFiles(dir));
   if (checked.problems.length > 0) throw new Error(`servers/ has problems:\n${checked.problems.join('\n')}`);
   return checked.documents.map(({ document }) => ({
     ...document,
@@ -85,6 +87,49 @@ async function seed(kv: WranglerKv, documents: ServerDocument[], keys: LocalOpti
   await applyPlan(kv, planned, entries);
 }
 
+/** The demo Fetch server that examples/bridge.yaml's `fetch` upstream stands for, on a free port. */
+async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined> {
+  const fetchServer = config.servers.find((s) => s.name === 'fetch');
+  if (fetchServer?.transport.type !== 'streamable-http') return undefined;
+  if (new URL(fetchServer.transport.url).hostname !== '127.0.0.1') return undefined;
+  const started = await startProcess(
+    process.execPath,
+    [join(repo, 'examples/demo/fetch.ts'), '--port', '0'],
+    /"listening"/,
+  );
+  const line =
+    started
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"listening"')) ?? '{}';
+  fetchServer.transport.url = (JSON.parse(line) as { url: string }).url;
+  return started;
+}
+
+function wranglerDev(options: LocalOptions, kvState: string, secrets: string): Promise<Started> {
+  const port = String(options.edgePort ?? 8787);
+  const cache = options.documentCacheSeconds;
+  return startProcess(
+    process.execPath,
+    [
+      wrangler,
+      ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
+      ...(cache === undefined ? [] : ['--var', `DOCUMENT_CACHE_SECONDS:${cache}`]),
+      ...['--env-file', secrets, '--show-interactive-dev-session=false', '--log-level', 'log'],
+    ],
+    /Ready on (http:\/\/\S+)/,
+    {
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: 'false',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+        NO_COLOR: '1',
+      },
+      timeoutMs: 60_000,
+    },
+  );
+}
+
 /**
  * The whole path on this machine: the bridge (signatures required) in this process, the
  * Worker under `wrangler dev` with local KV seeded from servers/*.json and a fresh API key,
@@ -99,64 +144,38 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     config.listen.port = 0;
     config.metrics.port = 0;
   }
-  const bridge = await startBridge(config, options.log, { BRIDGE_SIGNING_SECRET: secret });
-  let dev: Started | undefined;
+  const started: { stop(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const part of started.reverse()) await part.stop();
+  };
   try {
+    const demo = await startDemoFetch(config);
+    if (demo) started.push(demo);
+    const bridge = await startBridge(config, options.log, { BRIDGE_SIGNING_SECRET: secret });
+    started.push({ stop: () => bridge.drain() });
     const state = await mkdtemp(join(tmpdir(), 'mcp-gateway-'));
     const kvState = options.persistTo ?? join(state, 'kv');
-    const env = {
-      ...process.env,
-      WRANGLER_SEND_METRICS: 'false',
-      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-      NO_COLOR: '1',
-    };
-    const documents = localDocuments(bridge.url);
+    const documents = localDocuments(bridge.url, options.documentsDir ?? join(repo, 'servers'));
     const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
     writeFileSync(join(state, 'secrets.env'), `BRIDGE_SIGNING_SECRET=${secret}\n`, { mode: 0o600 });
-    await seed(
-      new WranglerKv({ kind: 'local', persistTo: kvState }),
-      documents,
-      keys,
-      options.persistTo !== undefined,
-    );
-    const port = String(options.edgePort ?? 8787);
-    dev = await startProcess(
-      process.execPath,
-      [
-        wrangler,
-        ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
-        ...(options.documentCacheSeconds === undefined
-          ? []
-          : ['--var', `DOCUMENT_CACHE_SECONDS:${options.documentCacheSeconds}`]),
-        ...[
-          '--env-file',
-          join(state, 'secrets.env'),
-          '--show-interactive-dev-session=false',
-          '--log-level',
-          'log',
-        ],
-      ],
-      /Ready on (http:\/\/\S+)/,
-      { env, timeoutMs: 60_000 },
-    );
-    const edgeUrl = /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${port}`;
-    const running = dev;
+    const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
+    await seed(kv, documents, keys, options.persistTo !== undefined);
+    const dev = await wranglerDev(options, kvState, join(state, 'secrets.env'));
+    started.push(dev);
+    const edgeUrl =
+      /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${options.edgePort}`;
     if (options.onAudit) followAudit(dev, options.onAudit);
     return {
       edgeUrl: edgeUrl.replace(/\/$/, ''),
       bridge,
       apiKey,
       signingSecret: secret,
-      servers: documents.map((d) => d.name),
+      servers: documents.map((d) => ({ name: d.name, anonymous: d.access.anonymous })),
       kvState,
-      async stop() {
-        await running.stop();
-        await bridge.drain();
-      },
+      stop: stopAll,
     };
   } catch (error) {
-    await dev?.stop();
-    await bridge.drain();
+    await stopAll();
     throw error;
   }
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
+import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
 
 /** `npm start`: the whole path on this machine, no Cloudflare account and no cluster needed. */
@@ -34,17 +35,34 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
+function indent(text: string, by = '      '): string {
+  return text
+    .split('\n')
+    .map((line) => by + line)
+    .join('\n');
+}
+
 function banner(gateway: LocalGateway): string {
-  const auth = `Authorization: Bearer ${gateway.apiKey}`;
-  const lines = ['', 'MCP edge gateway is running (edge Worker → signed → bridge → stdio servers).', ''];
-  lines.push(`Dev API key (valid ${devKeyHours} h):  ${auth}`, '');
-  for (const name of gateway.servers) {
-    const url = `${gateway.edgeUrl}/${name}/mcp`;
-    lines.push(`  ${name}: ${url}`);
+  const lines = ['', 'MCP edge gateway is running (edge Worker → signed → bridge → MCP servers).', ''];
+  lines.push(`Dev API key (valid ${devKeyHours} h):  Authorization: Bearer ${gateway.apiKey}`);
+  lines.push(`Your servers, tools and these configs in a browser: ${gateway.edgeUrl}/`, '');
+  for (const { name, anonymous } of gateway.servers) {
+    const endpoint = {
+      name,
+      url: `${gateway.edgeUrl}/${name}/mcp`,
+      token: anonymous ? undefined : gateway.apiKey,
+    };
+    lines.push(`▸ ${name}: ${endpoint.url}${anonymous ? '   (open to anyone: no key needed)' : ''}`);
+    lines.push('    MCP Inspector:', indent(inspectorCommand(endpoint)));
+    if (name !== gateway.servers[0]?.name) continue;
+    lines.push('    Claude Desktop (claude_desktop_config.json):', indent(claudeDesktop(endpoint)));
+    lines.push('    VS Code (.vscode/mcp.json):', indent(vsCode(endpoint)));
     lines.push(
-      `    npx @modelcontextprotocol/inspector@2 --cli ${url} --transport http --header "${auth}" --method tools/list`,
+      '    LibreChat (librechat.yaml; MCP_GATEWAY_KEY in its environment):',
+      indent(libreChat(endpoint)),
     );
   }
+  lines.push('', '(Claude Desktop, VS Code and LibreChat entries for the other servers: the page above.)');
   lines.push('', `Bridge metrics (Prometheus): ${gateway.bridge.metricsUrl}`);
   lines.push(`  curl -s ${gateway.bridge.metricsUrl} | grep toolhive_mcp`);
   lines.push('', 'Change a document in servers/, then apply it (the Worker sees it within 10 s):');

@@ -41,7 +41,7 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () 
     const first = await mcpgw(['apply', ...local, '--yes']);
     expect(first.code).toBe(0);
     expect(first.out).toContain('+ server:everything');
-    expect(first.out).toContain('applied: 1 written, 0 removed');
+    expect(first.out).toContain('applied: 3 written, 0 removed');
     expect((await mcpgw(['diff', ...local])).out).toContain('No changes: KV matches the files.');
 
     const file = join(dir, 'everything.json');
@@ -100,9 +100,11 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () 
     expect(strict.err).toContain(
       'fetch.json: provenance.artifact.image: "ghcr.io/stackloklabs/gofetch/server:1.0.2"',
     );
-    expect(await mcpgw(['validate', '--strict'])).toMatchObject({
+    expect(
+      await mcpgw(['validate', '--strict', 'servers/everything.json', 'examples/servers/openshift.json']),
+    ).toMatchObject({
       code: 0,
-      out: '✓ 1 document(s) valid (strict)\n',
+      out: '✓ 2 document(s) valid (strict)\n',
     });
   });
 

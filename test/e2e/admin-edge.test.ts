@@ -65,6 +65,15 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
       log: createLogger('error'),
       onAudit: (event) => audited.push(event),
     });
+    // The files as an admin would have them for this bridge: what npm start applied.
+    for (const name of ['everything', 'fetch', 'yardstick']) {
+      const file = join(root, 'servers', `${name}.json`);
+      const doc = JSON.parse(readFileSync(file, 'utf8'));
+      writeFileSync(
+        file,
+        JSON.stringify({ ...doc, upstream: { url: `${gateway.bridge.url}/${name}/mcp` } }, null, 2),
+      );
+    }
   }, 120_000);
   afterAll(() => gateway?.stop());
 
