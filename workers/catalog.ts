@@ -1,7 +1,9 @@
+import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import type { ServerDocument } from '../shared/document.ts';
 import { mayConnect, type Principal, visibleTools } from '../shared/policy.ts';
 import { documentKey, ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
 import { loadDocument } from './documents.ts';
+import { keyPlaceholder } from './page.ts';
 
 /**
  * The MCP Registry API (v0.1) over this gateway's servers: only what the caller may use
@@ -30,6 +32,17 @@ async function toolsFor(kv: KVNamespace, doc: ServerDocument, principal: Princip
   }));
 }
 
+/** Paste-ready configurations; the key is a placeholder the page fills in the browser. */
+function clientConfigs(doc: ServerDocument, url: string): Record<string, string> {
+  const endpoint = { name: doc.name, url, token: doc.access.anonymous ? undefined : keyPlaceholder };
+  return {
+    'MCP Inspector': inspectorCommand(endpoint),
+    'Claude Desktop (claude_desktop_config.json)': claudeDesktop(endpoint),
+    'VS Code (.vscode/mcp.json)': vsCode(endpoint),
+    'LibreChat (librechat.yaml)': libreChat(endpoint),
+  };
+}
+
 /** The registry's own `repository` field, when the document names its source. */
 function repositoryOf(doc: ServerDocument) {
   const repository = doc.provenance?.source?.repository;
@@ -50,6 +63,7 @@ export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Pri
       _meta: {
         'dev.mcp-edge-gateway/tools': (await toolsFor(kv, doc, principal)) ?? null,
         'dev.mcp-edge-gateway/provenance': doc.provenance ?? null,
+        'dev.mcp-edge-gateway/client-configs': clientConfigs(doc, `${url.origin}/${doc.name}/mcp`),
       },
     },
     _meta: { 'io.modelcontextprotocol.registry/official': { status: doc.status, isLatest: true } },

@@ -4,6 +4,7 @@ import { authenticate } from './auth.ts';
 import { getServer, listServers } from './catalog.ts';
 import { type Env, type Settings, settingsOf } from './env.ts';
 import { handleMcp, refusal as refusalOf } from './mcp.ts';
+import { page, pageScript } from './page.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -51,6 +52,8 @@ const router = AutoRouter<IRequest, [Env, ExecutionContext]>({
 });
 
 router.get('/healthz', () => json({ status: 'alive' }));
+router.get('/', page);
+router.get('/page.js', pageScript);
 
 router.get('/.well-known/oauth-protected-resource/:server/mcp', (request) => {
   const url = new URL(request.url);

@@ -85,7 +85,8 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   const started = Date.now();
   const url = new URL(request.url);
   const origin = request.headers.get('origin');
-  if (origin !== null && !settings.ALLOWED_ORIGINS.includes(origin))
+  // The gateway's own page (same origin) may call; other browser origins only when listed.
+  if (origin !== null && origin !== url.origin && !settings.ALLOWED_ORIGINS.includes(origin))
     return refusal({ kind: 'forbidden_origin' });
 
   const resource = `${url.origin}/${server}/mcp`;

@@ -1,0 +1,96 @@
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../helpers/process.ts';
+
+/** Debian's chromium (.ci/run installs it: apt-get install chromium). */
+const chromiumPath = '/usr/bin/chromium';
+
+/** The Worker's page in a real headless browser (Debian chromium), over the whole local path. */
+describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
+  let gateway: LocalGateway;
+  let browser: Browser;
+  let page: Page;
+
+  async function showServers(key: string) {
+    await page.goto(`${gateway.edgeUrl}/`);
+    await page.fill('#key', key);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#status[data-ready=true]', { timeout: 30_000 });
+    // Strings: these run in the page, where document is the browser's.
+    await page.waitForFunction("!document.body.textContent.includes('listing tools…')", null, {
+      timeout: 30_000,
+    });
+  }
+
+  const toolsOf = (server: string) =>
+    page.$$eval(`[data-server="${server}"] [data-tool]`, (items) =>
+      items.map((i) => i.getAttribute('data-tool')),
+    );
+
+  beforeAll(async () => {
+    gateway = await startLocalGateway({
+      edgePort: await freePort(),
+      freeBridgePorts: true,
+      log: createLogger('error'),
+    });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    const context = await browser.newContext();
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gateway.edgeUrl });
+    page = await context.newPage();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  it('shows the servers and the tools the key may use, and not the denied one', async () => {
+    await showServers(gateway.apiKey);
+    const servers = await page.$$eval('[data-server]', (s) => s.map((e) => e.getAttribute('data-server')));
+    expect(servers.sort()).toEqual(['everything', 'fetch', 'yardstick']);
+    const everything = await toolsOf('everything');
+    expect(everything).toContain('echo');
+    expect(everything).not.toContain('get-env');
+    expect(await toolsOf('fetch')).toEqual(['fetch']);
+    expect(await toolsOf('yardstick')).toEqual(['echo']);
+  });
+
+  it('copies client configurations that are valid JSON and carry the key', async () => {
+    await showServers(gateway.apiKey);
+    const copy = async (label: string) => {
+      await page.click(`[data-server="everything"] button[data-copy="${label}"]`);
+      return page.evaluate<string>('navigator.clipboard.readText()');
+    };
+    const claude = JSON.parse(await copy('Claude Desktop (claude_desktop_config.json)'));
+    expect(claude.mcpServers.everything.env.AUTH_HEADER).toBe(`Bearer ${gateway.apiKey}`);
+    expect(claude.mcpServers.everything.args).toContain(`${gateway.edgeUrl}/everything/mcp`);
+    const vscode = JSON.parse(await copy('VS Code (.vscode/mcp.json)'));
+    expect(vscode.servers.everything).toMatchObject({
+      type: 'http',
+      url: `${gateway.edgeUrl}/everything/mcp`,
+    });
+    expect(await copy('MCP Inspector')).toContain(`--header "Authorization: Bearer ${gateway.apiKey}"`);
+  });
+
+  it('keeps the key in memory only: nothing in storage or the URL, gone after a reload', async () => {
+    await showServers(gateway.apiKey);
+    const stored = await page.evaluate(
+      () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+    );
+    expect(stored).not.toContain(gateway.apiKey);
+    expect(page.url()).not.toContain(gateway.apiKey);
+    await page.reload();
+    expect(await page.inputValue('#key')).toBe('');
+  });
+
+  it('shows anonymous visitors the public servers only, and says when a key is refused', async () => {
+    await showServers('');
+    const servers = await page.$$eval('[data-server]', (s) => s.map((e) => e.getAttribute('data-server')));
+    expect(servers).toEqual(['yardstick']);
+    await page.fill('#key', 'mcpgw_not_a_real_key');
+    await page.click('button[type=submit]');
+    await page.waitForFunction("document.getElementById('status').textContent === 'That key was refused.'");
+  });
+});
