@@ -8,6 +8,7 @@ export interface Env {
   /** Shared with the bridges (`wrangler secret put BRIDGE_SIGNING_SECRET`). */
   BRIDGE_SIGNING_SECRET?: string;
   ALLOWED_ORIGINS?: string;
+  ALLOWED_HOSTS?: string;
   DOCUMENT_CACHE_SECONDS?: string;
   MAX_BODY_BYTES?: string;
   OIDC_ISSUER?: string;
@@ -35,6 +36,8 @@ const SettingsSchema = z.object({
     .string()
     .min(32, 'set with `wrangler secret put BRIDGE_SIGNING_SECRET` (>= 32 characters)'),
   ALLOWED_ORIGINS: list,
+  // DNS-rebinding protection where the Host header can lie (wrangler dev on a laptop).
+  ALLOWED_HOSTS: list.transform((hosts) => (hosts.length === 0 ? ['*'] : hosts)),
   DOCUMENT_CACHE_SECONDS: z.coerce.number().min(0).max(300).default(10),
   MAX_BODY_BYTES: z.coerce
     .number()

@@ -2,6 +2,7 @@ import type { ServerDocument } from '../shared/document.ts';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
 import { filterListResult, type Gate, gateMessage, isFilteredList } from '../shared/gate.ts';
 import { isFailure, type JSONRPCMessage, resultOf } from '../shared/jsonrpc.ts';
+import { checkOrigin } from '../shared/origin.ts';
 import { mayConnect, type Principal } from '../shared/policy.ts';
 import { sign } from '../shared/signing.ts';
 import { sseFilter } from '../shared/sse.ts';
@@ -84,10 +85,12 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   const { request, env, settings, server } = x;
   const started = Date.now();
   const url = new URL(request.url);
-  const origin = request.headers.get('origin');
+  const origin = request.headers.get('origin') ?? undefined;
+  const policy = { allowedHosts: settings.ALLOWED_HOSTS, allowedOrigins: settings.ALLOWED_ORIGINS };
+  const verdict = checkOrigin(policy, url.host, origin);
+  if (verdict === 'forbidden_host') return refusal({ kind: 'forbidden_host' });
   // The gateway's own page (same origin) may call; other browser origins only when listed.
-  if (origin !== null && origin !== url.origin && !settings.ALLOWED_ORIGINS.includes(origin))
-    return refusal({ kind: 'forbidden_origin' });
+  if (verdict === 'forbidden_origin' && origin !== url.origin) return refusal({ kind: 'forbidden_origin' });
 
   const resource = `${url.origin}/${server}/mcp`;
   const auth = await authenticate(request.headers.get('authorization'), env.GATEWAY_KV, settings, resource);

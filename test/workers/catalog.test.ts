@@ -138,4 +138,28 @@ describe('CORS on MCP endpoints', () => {
     );
     expect(evil.status).toBe(403);
   });
+
+  it('lets the gateway’s own page call, and refuses a rebound host name when hosts are pinned', async () => {
+    const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
+    const own = await call(mcp('openshift', ping, { ...bearer('viewer-key'), origin }));
+    expect(own.status).toBe(200);
+    const pinned = { ...env, ALLOWED_HOSTS: '127.0.0.1,localhost' };
+    const local = new Request(
+      'http://127.0.0.1:8787/openshift/mcp',
+      mcp('openshift', ping, bearer('viewer-key')),
+    );
+    expect((await call(local, pinned)).status).toBe(200);
+    const rebound = new Request('http://evil.example:8787/openshift/mcp', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        origin: 'http://evil.example:8787',
+        ...bearer('viewer-key'),
+      },
+      body: JSON.stringify(ping),
+    });
+    const refused = await call(rebound, pinned);
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain('this Host is not served here');
+  });
 });
