@@ -41,6 +41,8 @@ export interface LocalOptions {
   persistTo?: string;
   /** Overrides wrangler.toml's DOCUMENT_CACHE_SECONDS (tests that change documents). */
   documentCacheSeconds?: number;
+  /** More Worker variables (`wrangler dev --var`), e.g. OIDC_ISSUER and OIDC_JWKS_URL. */
+  vars?: Record<string, string>;
   /** Where the server documents are (default servers/). */
   documentsDir?: string;
   /** Each audit event the Worker logs (one per tools/call), as it happens. */
@@ -115,6 +117,8 @@ function wranglerDev(options: LocalOptions, kvState: string, secrets: string): P
       wrangler,
       ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
       ...(cache === undefined ? [] : ['--var', `DOCUMENT_CACHE_SECONDS:${cache}`]),
+      ...['--var', 'ALLOWED_HOSTS:127.0.0.1,localhost'],
+      ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
       ...['--env-file', secrets, '--show-interactive-dev-session=false', '--log-level', 'log'],
     ],
     /Ready on (http:\/\/\S+)/,

@@ -65,4 +65,29 @@ describe('client → edge Worker (wrangler dev) → signed → bridge → server
     });
     expect(direct.status).toBe(401);
   });
+
+  it('reaches the Fetch server, a Streamable HTTP upstream, with the key', async () => {
+    const fetchClient = new Client({ name: 'e2e-fetch', version: '1' });
+    await fetchClient.connect(
+      new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/fetch/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
+      }),
+    );
+    const result = await fetchClient.callTool({
+      name: 'fetch',
+      arguments: { url: `${gateway.edgeUrl}/healthz` },
+    });
+    expect((result.content as { text: string }[])[0]?.text).toMatch(
+      /^HTTP 200 application\/json\n\n\{"status":"alive"\}/,
+    );
+    await fetchClient.close();
+  });
+
+  it('lets anyone call Yardstick, the server open to anonymous callers', async () => {
+    const anonymous = new Client({ name: 'e2e-anonymous', version: '1' });
+    await anonymous.connect(new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/yardstick/mcp`)));
+    const result = await anonymous.callTool({ name: 'echo', arguments: { input: 'anyone' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'anyone' }]);
+    await anonymous.close();
+  });
 });
