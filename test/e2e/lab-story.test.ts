@@ -1,0 +1,107 @@
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { metricsText, repo, sample, until } from '../helpers/bridge.ts';
+import { mcpgw } from '../helpers/cli.ts';
+import { freePort } from '../helpers/process.ts';
+
+/**
+ * The ToolHive lab's tool-filtering exercise, as one story through the whole path: list,
+ * call an allowed tool, call a denied one, tighten the allowlist with mcpgw, see the open
+ * client told (list_changed) and its new list, then what the bridge's Prometheus counters say.
+ */
+describe('the lab’s story, through the whole path', { timeout: 120_000 }, () => {
+  let gateway: LocalGateway;
+  let client: Client;
+  let root: string;
+  const listChanged: number[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'lab-story-'));
+    cpSync(join(repo, 'servers'), join(root, 'servers'), { recursive: true });
+    gateway = await startLocalGateway({
+      edgePort: await freePort(),
+      freeBridgePorts: true,
+      persistTo: join(root, 'kv'),
+      documentsDir: join(root, 'servers'),
+      documentCacheSeconds: 1,
+      log: createLogger('error'),
+    });
+    client = new Client({ name: 'lab-client', version: '1' });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      listChanged.push(Date.now());
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/everything/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
+      }),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await gateway?.stop();
+  });
+
+  it('lists, calls, is refused, is told of a new allowlist, and the counters agree', async () => {
+    const before = (await client.listTools()).tools.map((t) => t.name);
+    expect(before).toEqual(expect.arrayContaining(['echo', 'get-sum', 'gzip-file-as-resource']));
+    expect(before).not.toContain('get-env');
+    expect((await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } })).content).toEqual([
+      { type: 'text', text: 'The sum of 2 and 3 is 5.' },
+    ]);
+    const refused = await client.callTool({ name: 'get-env', arguments: {} }).catch((e: Error) => e);
+    expect(String(refused)).toContain('is not permitted for you on MCP server "everything"');
+
+    // The admin makes the server read-only, as the lab's MCPToolConfig did.
+    const file = join(root, 'servers/everything.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
+    doc.policy.tools = { allow: ['echo', 'get-*'], deny: ['get-env'] };
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+    const applied = await mcpgw([
+      'apply',
+      '--yes',
+      '--local',
+      '--persist-to',
+      join(root, 'kv'),
+      '--dir',
+      join(root, 'servers'),
+    ]);
+    expect(applied.out).toContain('policy.tools.allow[0]: "*" → "echo"');
+
+    await until(
+      () => listChanged.length > 0 || undefined,
+      'notifications/tools/list_changed on the open stream',
+      20_000,
+    );
+    const after = (await client.listTools()).tools.map((t) => t.name);
+    expect(after).toContain('get-sum');
+    expect(after).not.toContain('gzip-file-as-resource');
+    const gone = await client
+      .callTool({ name: 'gzip-file-as-resource', arguments: {} })
+      .catch((e: Error) => e);
+    expect(String(gone)).toContain('is not permitted');
+
+    const metrics = await metricsText(gateway.bridge);
+    expect(
+      sample(metrics, 'toolhive_mcp_tool_calls_total', {
+        server: 'everything',
+        tool: 'get-sum',
+        status: 'success',
+      }),
+    ).toBe(1);
+    // Refused calls never reached the bridge: no series for them at all.
+    expect(metrics).not.toMatch(/toolhive_mcp_tool_calls_total\{[^}]*tool="(get-env|gzip-file-as-resource)"/);
+    expect(
+      sample(metrics, 'toolhive_mcp_requests_total', { server: 'everything', mcp_method: 'tools/call' }),
+    ).toBe(1);
+  });
+});
