@@ -18,6 +18,7 @@ export default defineConfig({
             'test/e2e/**/*.test.ts',
             'test/k8s/**/*.test.ts',
             'test/deploy/**/*.test.ts',
+            'test/docs/**/*.test.ts',
           ],
           environment: 'node',
           testTimeout: 30_000,

@@ -34,6 +34,9 @@ export interface LocalGateway {
 export interface LocalOptions {
   bridgeConfig?: string;
   edgePort?: number;
+  /** The bridge's ports instead of the config's (0: a free one). */
+  bridgePort?: number;
+  metricsPort?: number;
   /** Let the OS pick the bridge's ports instead of the config's (tests running beside npm start). */
   freeBridgePorts?: boolean;
   log: Logger;
@@ -148,6 +151,8 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     config.listen.port = 0;
     config.metrics.port = 0;
   }
+  if (options.bridgePort !== undefined) config.listen.port = options.bridgePort;
+  if (options.metricsPort !== undefined) config.metrics.port = options.metricsPort;
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const part of started.reverse()) await part.stop();

@@ -5,22 +5,49 @@ import { createLogger, levelFromEnv } from '../bridge/log.ts';
 import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
 
+const usage = `npm start [-- options]: the whole path on this machine (edge Worker, bridge, demo servers).
+
+  --port 8787           the edge Worker (wrangler dev)
+  --bridge-port N       the bridge (default: the config's, 8080; 0 picks a free one)
+  --metrics-port N      the bridge's /metrics (default: the config's, 9464)
+  --config FILE         the bridge config (default examples/bridge.yaml)
+  --state DIR           local KV state (default .wrangler/state, where mcpgw --local looks)
+
+Example: npm start -- --port 8788 --bridge-port 0 --metrics-port 0`;
+
+function optionalPort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`not a port: ${text}`);
+  return port;
+}
+
 /** `npm start`: the whole path on this machine, no Cloudflare account and no cluster needed. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       config: { type: 'string', default: join(import.meta.dirname, '../examples/bridge.yaml') },
       port: { type: 'string', default: '8787' },
+      'bridge-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      state: { type: 'string', default: join(import.meta.dirname, '../.wrangler/state') },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    console.log(usage);
+    return;
+  }
   console.log('Starting the bridge and the edge Worker (wrangler dev)…');
   const log = createLogger(levelFromEnv(process.env.LOG_LEVEL ?? 'warn'));
   const gateway = await startLocalGateway({
     bridgeConfig: values.config,
     edgePort: Number(values.port),
     log,
-    // wrangler's own default, so that `npx mcpgw … --local` reaches this Worker's KV unprompted.
-    persistTo: join(import.meta.dirname, '../.wrangler/state'),
+    bridgePort: optionalPort(values['bridge-port']),
+    metricsPort: optionalPort(values['metrics-port']),
+    // Default: wrangler's own, so that `npx mcpgw … --local` reaches this Worker's KV unprompted.
+    persistTo: values.state,
     onAudit: (e) => console.log(`audit: ${e.principal} ${e.server}/${e.tool} → ${e.decision} (${e.status})`),
   });
   console.log(banner(gateway));
@@ -73,9 +100,10 @@ function banner(gateway: LocalGateway): string {
 
 main().catch((error: NodeJS.ErrnoException) => {
   if (error instanceof ConfigError) console.error(error.message);
-  else if (error.code === 'EADDRINUSE') {
+  else if (error.code === 'EADDRINUSE' || /Address already in use/.test(error.message ?? '')) {
+    const where = /\((\d+\.\d+\.\d+\.\d+:\d+)\)/.exec(error.message ?? '')?.[1] ?? error.message;
     console.error(
-      `${error.message}: a port is taken. Try: npm start -- --port 8788 (edge), or change listen/metrics in the bridge config`,
+      `A port is taken (${where}). Try: npm start -- --port 8788 --bridge-port 0 --metrics-port 0 (0: any free port)`,
     );
   } else console.error(error.message ?? error);
   process.exit(1);

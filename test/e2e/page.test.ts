@@ -18,10 +18,10 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
     await page.fill('#key', key);
     await page.click('button[type=submit]');
     await page.waitForSelector('#status[data-ready=true]', { timeout: 30_000 });
-    // Strings: these run in the page, where document is the browser's.
-    await page.waitForFunction("!document.body.textContent.includes('listing tools…')", null, {
-      timeout: 30_000,
-    });
+    // Locators, not page functions: the page's CSP (rightly) forbids evaluating strings there.
+    await expect
+      .poll(() => page.locator('li', { hasText: 'listing tools…' }).count(), { timeout: 30_000 })
+      .toBe(0);
   }
 
   const toolsOf = (server: string) =>
@@ -91,6 +91,6 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
     expect(servers).toEqual(['yardstick']);
     await page.fill('#key', 'mcpgw_not_a_real_key');
     await page.click('button[type=submit]');
-    await page.waitForFunction("document.getElementById('status').textContent === 'That key was refused.'");
+    await expect.poll(() => page.locator('#status').textContent()).toBe('That key was refused.');
   });
 });
