@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
+import { maxNestingDepth, nestedTooDeep } from '../shared/jsonrpc.ts';
 import { checkOrigin, type OriginPolicy } from '../shared/origin.ts';
 import type { Principal } from '../shared/policy.ts';
 import { verify } from '../shared/signing.ts';
@@ -119,6 +120,10 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   if (req.method === 'POST') {
     const parsed = parseJson(raw);
     if (!parsed.ok) return refuse(res, deps, name, { kind: 'invalid_json' });
+    if (nestedTooDeep(parsed.value)) {
+      const detail = `nested deeper than ${maxNestingDepth} levels`;
+      return refuse(res, deps, name, { kind: 'invalid_message', detail });
+    }
     body = parsed.value;
   }
   countBytesOut(req, res, name, deps.metrics);

@@ -8,6 +8,7 @@ export type HttpRefusal =
   | { kind: 'invalid_message'; detail: string }
   | { kind: 'missing_session' }
   | { kind: 'unknown_session' }
+  | { kind: 'invalid_session_id' }
   | { kind: 'unknown_server'; server: string }
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
@@ -31,6 +32,7 @@ export const refusalKinds: readonly RefusalKind[] = [
   'invalid_message',
   'missing_session',
   'unknown_session',
+  'invalid_session_id',
   'unknown_server',
   'too_many_sessions',
   'draining',
@@ -78,6 +80,8 @@ export function toWire(refusal: HttpRefusal): WireError {
       return wire(400, -32000, 'Bad Request: Mcp-Session-Id header is required (send initialize first)');
     case 'unknown_session':
       return wire(404, -32001, 'Session not found: it ended or never existed; initialize a new session');
+    case 'invalid_session_id':
+      return wire(400, -32600, 'Bad Request: Mcp-Session-Id must be 1 to 256 visible ASCII characters');
     case 'unknown_server':
       return wire(404, -32601, `No MCP server named "${refusal.server}" is served here`);
     case 'too_many_sessions':

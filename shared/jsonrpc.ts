@@ -117,3 +117,24 @@ export function listedNames(method: string, result: Record<string, unknown> | un
     return typeof name === 'string' ? [name] : [];
   });
 }
+
+/** Deeper than any real MCP message: refused before anything walks it recursively (the SDK, zod, a server). */
+export const maxNestingDepth = 100;
+
+/** Whether a parsed JSON value nests arrays/objects deeper than `max`; iterative, so any depth is safe. */
+export function nestedTooDeep(value: unknown, max = maxNestingDepth): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(node))
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** What the spec allows in Mcp-Session-Id (visible ASCII), bounded. */
+export function validSessionId(id: string): boolean {
+  return /^[\x21-\x7e]{1,256}$/.test(id);
+}

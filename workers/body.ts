@@ -1,6 +1,6 @@
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpRefusal } from '../shared/errors.ts';
-import type { JSONRPCMessage } from '../shared/jsonrpc.ts';
+import { type JSONRPCMessage, maxNestingDepth, nestedTooDeep } from '../shared/jsonrpc.ts';
 
 /** Request and response bodies at the edge: bounded reads, strict parsing, whole-body rewriting. */
 
@@ -33,6 +33,11 @@ export function parseMessage(body: Uint8Array): Parsed {
     return { ok: false, refusal: { kind: 'invalid_json' } };
   }
   if (Array.isArray(json)) return { ok: false, refusal: { kind: 'batch_refused' } };
+  if (nestedTooDeep(json))
+    return {
+      ok: false,
+      refusal: { kind: 'invalid_message', detail: `nested deeper than ${maxNestingDepth} levels` },
+    };
   const parsed = JSONRPCMessageSchema.safeParse(json);
   if (!parsed.success)
     return { ok: false, refusal: { kind: 'invalid_message', detail: 'not a JSON-RPC 2.0 message' } };

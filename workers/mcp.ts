@@ -1,7 +1,7 @@
 import type { ServerDocument } from '../shared/document.ts';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
 import { filterListResult, type Gate, gateMessage, isFilteredList } from '../shared/gate.ts';
-import { isFailure, type JSONRPCMessage, resultOf } from '../shared/jsonrpc.ts';
+import { isFailure, type JSONRPCMessage, resultOf, validSessionId } from '../shared/jsonrpc.ts';
 import { checkOrigin } from '../shared/origin.ts';
 import { mayConnect, type Principal } from '../shared/policy.ts';
 import { sign } from '../shared/signing.ts';
@@ -120,6 +120,8 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   const principal = auth.principal;
   if (!mayConnect(doc, principal)) return refusal({ kind: 'forbidden', server });
 
+  const sessionId = request.headers.get('mcp-session-id');
+  if (sessionId !== null && !validSessionId(sessionId)) return refusal({ kind: 'invalid_session_id' });
   const method = request.method;
   const point: MessagePoint = {
     server,

@@ -5,8 +5,11 @@ import {
   isFailure,
   kindOf,
   listedNames,
+  maxNestingDepth,
+  nestedTooDeep,
   progressTokenOf,
   resourceIdOf,
+  validSessionId,
 } from '../../shared/jsonrpc.ts';
 
 describe('jsonrpc', () => {
@@ -67,5 +70,27 @@ describe('errors', () => {
     expect(busy.status).toBe(503);
     expect(busy.headers['retry-after']).toBe('5');
     expect(busy.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000 } });
+  });
+});
+
+describe('bounds on untrusted input', () => {
+  const nested = (depth: number) => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { a: value };
+    return value;
+  };
+
+  it('measures nesting without recursion, up to any depth', () => {
+    expect(nestedTooDeep(nested(maxNestingDepth))).toBe(false);
+    expect(nestedTooDeep(nested(maxNestingDepth + 1))).toBe(true);
+    expect(nestedTooDeep(nested(200_000))).toBe(true);
+    expect(nestedTooDeep({ a: [1, 2, { b: 'x' }], c: null })).toBe(false);
+  });
+
+  it('accepts only visible-ASCII session ids of sane length', () => {
+    for (const id of ['a', 'bridge-0.0f8fad5b-d9cb-469f-a165-70867728950e', '~'.repeat(256)])
+      expect(validSessionId(id)).toBe(true);
+    for (const id of ['', ' ', 'a b', 'x'.repeat(257), 'é', 'a\u0000'])
+      expect(validSessionId(id)).toBe(false);
   });
 });
