@@ -68,6 +68,13 @@ export default async function setup(project: TestProject) {
     if (path === '/jwks.json')
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
     recorded.push({ method: req.method ?? '', path, headers: req.headers, body });
+    const session = req.headers['mcp-session-id'];
+    if ((req.method === 'GET' || req.method === 'DELETE') && session !== undefined && session !== 'rec.1') {
+      // As the bridge answers a session it does not know.
+      const error = { jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } };
+      return res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(error));
+    }
+    if (req.method === 'DELETE') return res.writeHead(200).end();
     if (req.method === 'GET') {
       // A standing stream: keepalive comments until the client goes, at most 20 s.
       res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'rec.1' });
@@ -80,7 +87,12 @@ export default async function setup(project: TestProject) {
       return;
     }
     if (req.method !== 'POST') return res.writeHead(405).end();
-    const message = JSON.parse(body) as { id?: unknown; method?: string };
+    let message: { id?: unknown; method?: string };
+    try {
+      message = JSON.parse(body) as { id?: unknown; method?: string };
+    } catch {
+      return res.writeHead(400).end('recording upstream: not JSON');
+    }
     if (message.id === undefined) return res.writeHead(202).end();
     const reply = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: answer(message) });
     if (path.startsWith('/json/')) {
