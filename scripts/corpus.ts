@@ -124,7 +124,7 @@ function values(): Case[] {
     '{"__proto__":{"admin":true}}',
     '{"constructor":{"prototype":{"x":1}}}',
     '{"toString":1}',
-    '"' + 'x'.repeat(100_000) + '"',
+    `"${'x'.repeat(100_000)}"`,
   ];
   const named = [
     ['name of 1 KiB', 'e'.repeat(1024)],

@@ -13,26 +13,13 @@ import {
   type TestBridge,
   until,
 } from '../helpers/bridge.ts';
-import { freePort, type Started, startProcess } from '../helpers/process.ts';
-
-interface Series {
-  metric: Record<string, string>;
-  value: [number, string];
-}
+import { type RunningPrometheus, startPrometheus } from '../helpers/prometheus.ts';
 
 /** A real Prometheus (Debian's `prometheus`) scraping the bridge's /metrics. */
 describe('Prometheus scraping the bridge', () => {
   let bridge: TestBridge;
-  let prometheus: Started;
-  let api: string;
+  let prometheus: RunningPrometheus;
   let client: Client;
-
-  async function query(promql: string): Promise<Series[]> {
-    const response = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const body = (await response.json()) as { status: string; error?: string; data?: { result: Series[] } };
-    if (body.status !== 'success') throw new Error(`${promql}: ${body.error}`);
-    return body.data?.result ?? [];
-  }
 
   beforeAll(async () => {
     bridge = await startTestBridge([{ name: 'everything', transport: everything, pool: 1 }]);
@@ -58,29 +45,19 @@ describe('Prometheus scraping the bridge', () => {
         `    static_configs: [{ targets: ["${target}"] }]`,
       ].join('\n'),
     );
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    prometheus = await startProcess(
-      'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      /Server is ready to receive web requests/,
-    );
+    prometheus = await startPrometheus(dir);
   }, 60_000);
 
   afterAll(async () => {
     await client?.close();
-    await prometheus?.stop();
+    await prometheus?.started.stop();
     await bridge?.drain();
   });
 
   it('stores toolhive_mcp_requests_total with the ToolHive label set', async () => {
     const series = await until(
       async () => {
-        const result = await query(
+        const result = await prometheus.query(
           'toolhive_mcp_requests_total{mcp_method="tools/call", mcp_resource_id="echo"}',
         );
         return result.length > 0 ? result : undefined;
@@ -101,7 +78,9 @@ describe('Prometheus scraping the bridge', () => {
   });
 
   it('counts the failed call as an error', async () => {
-    const errors = await query('sum(toolhive_mcp_tool_calls_total{tool="get-sum", status="error"})');
+    const errors = await prometheus.query(
+      'sum(toolhive_mcp_tool_calls_total{tool="get-sum", status="error"})',
+    );
     expect(Number(errors[0]?.value[1])).toBe(1);
   });
 
@@ -109,7 +88,7 @@ describe('Prometheus scraping the bridge', () => {
     const p95 = await until(
       async () => {
         await client.callTool({ name: 'echo', arguments: { message: 'while scraping' } });
-        const result = await query(
+        const result = await prometheus.query(
           'histogram_quantile(0.95, sum by (le) (increase(toolhive_mcp_request_duration_seconds_bucket{mcp_method="tools/call"}[1m])))',
         );
         return result.length > 0 && result[0]?.value[1] !== 'NaN' ? result : undefined;
@@ -128,7 +107,7 @@ describe('Prometheus scraping the bridge', () => {
     expect(examples.length).toBeGreaterThanOrEqual(8);
     for (const promql of examples) {
       const result = await until(async () => {
-        const r = await query(promql);
+        const r = await prometheus.query(promql);
         return r.length > 0 ? r : undefined;
       }, `data for ${promql}`);
       expect(result.length, promql).toBeGreaterThan(0);

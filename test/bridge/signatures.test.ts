@@ -74,11 +74,21 @@ describe('a bridge that requires the edge signature', () => {
     await client.close();
   });
 
-  it('refuses unsigned, tampered, stale and replayed requests with 401, each counted', async () => {
+  it('refuses unsigned, tampered (body or principal), stale and replayed requests with 401, each counted', async () => {
     const body = JSON.stringify(initializeRequest);
     expect((await fetch(url, { method: 'POST', body, headers: base })).status).toBe(401);
     const tampered = await signedPost(body);
     expect((await tampered.send(body.replace('curl', 'evil'))).status).toBe(401);
+    const forged = await signedPost(body);
+    const asBob = Buffer.from(JSON.stringify({ sub: 'bob', groups: ['admins'], method: 'api_key' })).toString(
+      'base64url',
+    );
+    const tamperedPrincipal = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: { ...base, ...forged.signed, 'mcp-gateway-principal': asBob },
+    });
+    expect(tamperedPrincipal.status).toBe(401);
     const stale = await signedPost(body, {}, alice, Date.now() / 1000 - 120);
     expect((await stale.send()).status).toBe(401);
     const once = await signedPost(body);
@@ -91,9 +101,12 @@ describe('a bridge that requires the edge signature', () => {
       error: { message: 'Unauthorized: the edge signature is replayed' },
     });
     const text = await metricsText(bridge);
-    for (const reason of ['unsigned', 'bad_signature', 'stale', 'replayed']) {
-      expect(sample(text, 'mcp_bridge_rejected_requests_total', { reason: `signature_${reason}` })).toBe(1);
-    }
+    const counted = (reason: string) =>
+      sample(text, 'mcp_bridge_rejected_requests_total', { reason: `signature_${reason}` });
+    expect(counted('unsigned')).toBe(1);
+    expect(counted('bad_signature')).toBe(2); // tampered body, tampered principal
+    expect(counted('stale')).toBe(1);
+    expect(counted('replayed')).toBe(1);
   });
 
   it("answers 404 to another principal using a session's id", async () => {

@@ -10,13 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { everythingServer, repo, until } from '../helpers/bridge.ts';
 import { bridgeCommand, freePort, type Started, startProcess } from '../helpers/process.ts';
+import { type RunningPrometheus, startPrometheus } from '../helpers/prometheus.ts';
 import { signingFetch, testSecret } from '../helpers/signing.ts';
 import { find, render } from './render.ts';
 
-interface Series {
-  metric: Record<string, string>;
-  value: [number, string];
-}
 interface Rule {
   alert: string;
   expr: string;
@@ -31,18 +28,10 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
   let sqlApi: Server;
   const sqlRequests: { auth?: string; body: string }[] = [];
   let bridge: Started;
-  let prometheus: Started;
-  let api: string;
+  let prometheus: RunningPrometheus;
   let rules: Rule[];
   let panels: { title: string; targets: { expr: string }[] }[];
   let client: Client;
-
-  async function query(promql: string): Promise<Series[]> {
-    const response = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const body = (await response.json()) as { status: string; error?: string; data?: { result: Series[] } };
-    if (body.status !== 'success') throw new Error(`${promql}: ${body.error}`);
-    return body.data?.result ?? [];
-  }
 
   async function startSqlApi(): Promise<string> {
     sqlApi = createServer((req, res) => {
@@ -74,7 +63,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     return { file, url: `http://127.0.0.1:${port}`, metrics: `127.0.0.1:${metricsPort}` };
   }
 
-  async function startPrometheus(objects: Awaited<ReturnType<typeof render>>, target: string) {
+  async function monitor(objects: Awaited<ReturnType<typeof render>>, target: string) {
     const monitor = find(objects, 'ServiceMonitor', 'mcp-bridge');
     const endpoint = (monitor.spec as { endpoints: { path: string; scheme: string; interval: string }[] })
       .endpoints[0];
@@ -99,17 +88,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
         ],
       }),
     );
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    prometheus = await startProcess(
-      'prometheus',
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      /Server is ready to receive web requests/,
-    );
+    prometheus = await startPrometheus(dir);
   }
 
   async function traffic(bridgeUrl: string, round: number) {
@@ -141,7 +120,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
         },
       },
     );
-    await startPrometheus(objects, config.metrics);
+    await monitor(objects, config.metrics);
     client = new Client({ name: 'monitoring-test', version: '1' });
     const fetchSigned = signingFetch({ subject: 'ops', groups: [], method: 'api_key' });
     await client.connect(
@@ -151,7 +130,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     // Two rounds with scrapes between: rate() and increase() need a series to grow, not just appear.
     await traffic(config.url, 1);
     await until(
-      async () => (await query('toolhive_mcp_requests_total')).length > 0 || undefined,
+      async () => (await prometheus.query('toolhive_mcp_requests_total')).length > 0 || undefined,
       'a scrape',
       20_000,
     );
@@ -162,7 +141,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
 
   afterAll(async () => {
     await client?.close();
-    await prometheus?.stop();
+    await prometheus?.started.stop();
     await bridge?.stop();
     await new Promise((resolve) => sqlApi?.close(resolve));
   });
@@ -179,21 +158,21 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     for (const rule of rules) {
       if (tripped.includes(rule.alert)) {
         const result = await until(async () => {
-          const r = await query(rule.expr);
+          const r = await prometheus.query(rule.expr);
           return r.length > 0 ? r : undefined;
         }, `data for ${rule.alert}`);
         expect(result.length, rule.alert).toBeGreaterThan(0);
       } else {
-        expect(await query(rule.expr), rule.alert).toEqual([]);
+        expect(await prometheus.query(rule.expr), rule.alert).toEqual([]);
       }
     }
-    const spike = await query('max by (server, tool) (mcp_edge_refused_tool_calls)');
+    const spike = await prometheus.query('max by (server, tool) (mcp_edge_refused_tool_calls)');
     expect(spike.map((s) => [s.metric.tool, s.value[1]])).toEqual([['pods_delete', '42']]);
   });
 
   it('Prometheus has loaded the rules and sees them pending', async () => {
     const pending = await until(async () => {
-      const r = await query('ALERTS{alertstate="pending"}');
+      const r = await prometheus.query('ALERTS{alertstate="pending"}');
       return r.length > 0 ? r : undefined;
     }, 'pending alerts');
     expect(pending.map((s) => s.metric.alertname)).toContain('McpServerErrorRatioHigh');
@@ -203,7 +182,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     for (const panel of panels) {
       const results = await Promise.all(
         panel.targets.map((t) =>
-          query(t.expr.replaceAll('$server', '.*').replaceAll('$__rate_interval', '1m')),
+          prometheus.query(t.expr.replaceAll('$server', '.*').replaceAll('$__rate_interval', '1m')),
         ),
       );
       expect(

@@ -4,16 +4,7 @@ import type { Case } from '../../scripts/corpus.ts';
 import worker from '../../workers/index.ts';
 import cases from '../corpus/cases.json' with { type: 'json' };
 import { bodyOf, runCorpus, summary } from '../corpus/run.ts';
-import {
-  bearer,
-  call,
-  origin,
-  putApiKey,
-  putDocument,
-  recorded,
-  resetUpstream,
-  upstream,
-} from './helpers.ts';
+import { bearer, origin, putApiKey, putDocument, recorded, resetUpstream, upstream } from './helpers.ts';
 
 /** The bad-input corpus against the real Worker (workerd), a recording upstream behind it. */
 describe('the bad-input corpus at the edge', () => {

@@ -63,13 +63,16 @@ describe('authentication', () => {
     );
   });
 
-  it('refuses OIDC tokens that are expired, for another resource or issuer, badly signed, or alg none/HS256', async () => {
+  it('refuses OIDC tokens expired, not yet valid, for another resource or issuer, of an unknown kid, oversized, badly signed, or alg none/HS256', async () => {
     const claims = { sub: 'carol', groups: ['viewers'] };
     const bad = [
       await jwt(claims, { expiresIn: '-10m' }),
       await jwt(claims, { audience: `${origin}/other/mcp` }),
       await jwt(claims, { issuer: 'https://evil.test/' }),
       await jwt(claims, { key: 'other' }),
+      await jwt(claims, { notBefore: '10m' }),
+      await jwt(claims, { kid: 'unknown-kid' }),
+      await jwt({ ...claims, padding: 'x'.repeat(9000) }),
     ];
     const [header, payload] = (await jwt(claims)).split('.');
     const none = `${btoa(JSON.stringify({ alg: 'none', typ: 'JWT' })).replace(/=+$/, '')}.${payload}.`;

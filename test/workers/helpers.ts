@@ -84,16 +84,19 @@ export async function jwt(
     expiresIn?: string;
     audience?: string;
     issuer?: string;
+    kid?: string;
+    notBefore?: string;
   } = {},
 ): Promise<string> {
   const jwk = inject(options.key === 'other' ? 'otherPrivateJwk' : 'oidcPrivateJwk') as JWK;
   const key = await importJWK(jwk, 'RS256');
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: options.alg ?? 'RS256', kid: 'test-key' })
+  const token = new SignJWT(claims)
+    .setProtectedHeader({ alg: options.alg ?? 'RS256', kid: options.kid ?? 'test-key' })
     .setIssuer(options.issuer ?? 'https://issuer.test/')
     .setAudience(options.audience ?? `${origin}/openshift/mcp`)
     .setSubject(String(claims.sub ?? 'carol'))
     .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? '5m')
-    .sign(key);
+    .setExpirationTime(options.expiresIn ?? '5m');
+  if (options.notBefore !== undefined) token.setNotBefore(options.notBefore);
+  return token.sign(key);
 }
