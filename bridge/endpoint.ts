@@ -81,6 +81,8 @@ export class ServerEndpoint {
     }
     if (req.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
     if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
+    // A command that keeps dying gets no extra spawn per client; the pool's backoff retries it.
+    if (this.pool?.crashLooping) return refuse({ kind: 'upstream_unavailable' });
     if (this.openSessions >= this.ctx.config.limits.maxSessions) {
       return refuse({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
     }

@@ -137,7 +137,7 @@ describe('child process lifecycle', () => {
     expect(sample(text, 'toolhive_mcp_active_connections')).toBe(0);
   });
 
-  it('a crash-looping command backs off and /readyz says so', async () => {
+  it('a crash-looping command backs off, /readyz says so, and new sessions get 502 without a spawn each', async () => {
     const broken = { ...fixture, args: [...fixture.args, '--exit-at-start'] };
     bridge = await startTestBridge([{ name: 'broken', transport: broken, pool: 2 }]);
     const url = new URL('/readyz', bridge.url);
@@ -149,6 +149,11 @@ describe('child process lifecycle', () => {
       sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total') - spawnsAfterReady,
     ).toBeLessThan(6);
     expect((await fetch(new URL('/healthz', bridge.url))).status).toBe(200);
+    const before = sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total');
+    const refused = await post(bridge.mcpUrl('broken'), initializeRequest);
+    expect(refused.status).toBe(502);
+    expect(await refused.json()).toMatchObject({ error: { code: -32004 } });
+    expect(sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total') - before).toBeLessThan(2);
   });
 });
 

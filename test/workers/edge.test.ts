@@ -217,8 +217,12 @@ describe('documents fail closed', () => {
     ['corrupt JSON', '{"version":1,'],
     ['an unknown version', JSON.stringify({ ...openshift('json'), version: 2 })],
     ['an unknown field', JSON.stringify({ ...openshift('json'), allowEverything: true })],
-  ])('refuses a document with %s (503), serving nothing', async (_, text) => {
+  ])('refuses a document with %s (503), serving nothing, while other servers go on', async (_, text) => {
+    await putDocument('healthy', { ...openshift('json'), name: 'healthy' });
     await putDocument('openshift', text);
+    const other = await call(mcp('healthy', list, bearer('viewer-key')));
+    expect(other.status).toBe(200);
+    await resetUpstream();
     const response = await call(mcp('openshift', list, bearer('viewer-key')));
     expect(response.status).toBe(503);
     expect(((await response.json()) as { error: { message: string } }).error.message).toContain(
