@@ -79,6 +79,10 @@ export function createMcpServer(deps: HttpDeps): Server {
     });
   });
   server.headersTimeout = 30_000;
+  // Longer than any client's idle-connection pool (workerd's, a load balancer's), so that the
+  // client closes an idle connection first: a server that closes it (Node's default: 5 s)
+  // races the client reusing it, and that request is lost ("Network connection lost").
+  server.keepAliveTimeout = 65_000;
   server.requestTimeout = 0; // SSE streams are long-lived; idle sessions are reaped instead
   return server;
 }

@@ -26,6 +26,8 @@ export interface LocalGateway {
   /** The secret made for this run (benchmarks sign direct bridge calls with it). */
   signingSecret: string;
   servers: { name: string; anonymous: boolean }[];
+  /** What wrangler dev printed so far (the Worker's logs): for a test that failed. */
+  workerLog(): string;
   /** The local KV state (`mcpgw --local --persist-to` this folder reaches the running Worker). */
   kvState: string;
   stop(): Promise<void>;
@@ -181,6 +183,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
       signingSecret: secret,
       servers: documents.map((d) => ({ name: d.name, anonymous: d.access.anonymous })),
       kvState,
+      workerLog: () => dev.output(),
       stop: stopAll,
     };
   } catch (error) {

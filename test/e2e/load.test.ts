@@ -1,0 +1,130 @@
+import { writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { fixtureServer, metricsText, sample, until } from '../helpers/bridge.ts';
+import { freePort } from '../helpers/process.ts';
+
+const sessions = 32;
+/** 1,000 in `npm run soak`; fewer in `npm test`, whose whole suite must stay well under 15 minutes on 2 cores. */
+const callsPerSession = Number(process.env.LOAD_CALLS ?? 100);
+const pool = 4;
+
+/**
+ * Load through the whole path, twice: 32 sessions × 1,000 calls each through the Worker
+ * (wrangler dev) and the bridge to isolated stdio children. Every answer must carry its own
+ * tag and its own session's child; nothing lost, nothing misrouted, nothing left behind.
+ */
+describe(`${sessions} sessions × ${callsPerSession} calls through edge and bridge, twice`, {
+  timeout: 900_000,
+}, () => {
+  let gateway: LocalGateway;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'load-'));
+    await mkdir(join(dir, 'servers'));
+    writeFileSync(
+      join(dir, 'bridge.json'),
+      JSON.stringify({
+        version: 1,
+        servers: [
+          {
+            name: 'fixture',
+            transport: { type: 'stdio', command: process.execPath, args: [fixtureServer] },
+            pool,
+            limits: { maxSessions: sessions },
+          },
+        ],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'servers', 'fixture.json'),
+      JSON.stringify({
+        version: 1,
+        name: 'fixture',
+        upstream: { url: 'http://127.0.0.1:1/placeholder' },
+        access: { groups: ['developers'] },
+        policy: { tools: { allow: ['fault_echo'] } },
+        audit: { arguments: 'none' },
+      }),
+    );
+    gateway = await startLocalGateway({
+      bridgeConfig: join(dir, 'bridge.json'),
+      documentsDir: join(dir, 'servers'),
+      edgePort: await freePort(),
+      freeBridgePorts: true,
+      log: createLogger('error'),
+    });
+  }, 120_000);
+
+  afterAll(() => gateway?.stop());
+
+  async function round(label: string) {
+    const url = new URL(`${gateway.edgeUrl}/fixture/mcp`);
+    const clients = await Promise.all(
+      Array.from({ length: sessions }, async () => {
+        const client = new Client({ name: 'load', version: '1' });
+        await client.connect(
+          new StreamableHTTPClientTransport(url, {
+            requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
+          }),
+        );
+        return client;
+      }),
+    );
+    const started = performance.now();
+    let lost = 0;
+    let misrouted = 0;
+    await Promise.all(
+      clients.map(async (client, s) => {
+        let pid: string | undefined;
+        for (let i = 0; i < callsPerSession; i++) {
+          const tag = `${label}-${s}-${i}`;
+          const text = await client.callTool({ name: 'fault_echo', arguments: { tag } }).then(
+            (r) => (r.content as { text: string }[])[0]?.text ?? '',
+            () => '',
+          );
+          if (text === '') lost += 1;
+          const [answeredTag, childPid] = text.split('@');
+          pid ??= childPid;
+          if (text !== '' && (answeredTag !== tag || childPid !== pid)) misrouted += 1;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    // End the sessions as a well-behaved client does (DELETE), so that their children go.
+    for (const c of clients) {
+      await (c.transport as StreamableHTTPClientTransport).terminateSession();
+      await c.close();
+    }
+    const calls = sessions * callsPerSession;
+    const rss = process.memoryUsage().rss;
+    console.log(
+      `${label}: ${calls} calls in ${seconds.toFixed(1)} s (${Math.round(calls / seconds)}/s), lost ${lost}, misrouted ${misrouted}, RSS ${Math.round(rss / 2 ** 20)} MiB`,
+    );
+    return { lost, misrouted, rss };
+  }
+
+  it('loses nothing, misroutes nothing, keeps its memory, and returns to its pool', async () => {
+    const first = await round('round 1');
+    const second = await round('round 2');
+    expect([first.lost, first.misrouted, second.lost, second.misrouted]).toEqual([0, 0, 0, 0]);
+    // The bridge runs in this process (with the clients): its resident set must not keep growing.
+    expect(second.rss / first.rss).toBeLessThan(1.1);
+    await until(
+      async () => {
+        const text = await metricsText(gateway.bridge);
+        const busy = sample(text, 'mcp_bridge_child_processes', { server: 'fixture', state: 'busy' });
+        const warm = sample(text, 'mcp_bridge_child_processes', { server: 'fixture', state: 'warm' });
+        return busy === 0 && warm === pool ? true : undefined;
+      },
+      'children back to the pool size',
+      30_000,
+    );
+  });
+});
