@@ -12,7 +12,7 @@ import { type RunningBridge, startBridge } from '../bridge/app.ts';
 import { type BridgeConfig, loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
 import type { ServerDocument } from '../shared/document.ts';
-import { type Started, startProcess } from '../test/helpers/process.ts';
+import { listeningUrl, type Started, startProcess } from '../test/helpers/process.ts';
 
 const repo = join(import.meta.dirname, '..');
 const wrangler = join(repo, 'node_modules/wrangler/bin/wrangler.js');
@@ -104,12 +104,7 @@ async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined
     [join(repo, 'examples/demo/fetch.ts'), '--port', '0'],
     /"listening"/,
   );
-  const line =
-    started
-      .output()
-      .split('\n')
-      .find((l) => l.includes('"listening"')) ?? '{}';
-  fetchServer.transport.url = (JSON.parse(line) as { url: string }).url;
+  fetchServer.transport.url = listeningUrl(started);
   return started;
 }
 

@@ -7,7 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { peersFrom, routeOf } from '../../bridge/peers.ts';
 import type { Principal } from '../../shared/policy.ts';
-import { fixtureServer, repo, sample } from '../helpers/bridge.ts';
+import { fixtureServer, initializeRequest, repo, sample } from '../helpers/bridge.ts';
 import { bridgeCommand, freePort, type Started, startProcess } from '../helpers/process.ts';
 import { signingFetch, testSecret } from '../helpers/signing.ts';
 
@@ -108,12 +108,7 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
     const opened = await direct(`${base('bridge-0')}/fixture/mcp`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
-      }),
+      body: JSON.stringify(initializeRequest),
     });
     await opened.text();
     const session = opened.headers.get('mcp-session-id') ?? '';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, fixtureServer, initializeRequest, post, repo, until } from '../helpers/bridge.ts';
-import { alive, bridgeCommand, type Started, startProcess } from '../helpers/process.ts';
+import { alive, bridgeCommand, listeningUrl, type Started, startProcess } from '../helpers/process.ts';
 
 let bridge: Started | undefined;
 const clients: Client[] = [];
@@ -40,12 +40,7 @@ async function startBridgeProcess(drainSeconds: number, serverArgs: string[] = [
     [...bridgeCommand.map((arg) => join(repo, arg)), '--config', config],
     /"listening"/,
   );
-  const line =
-    bridge
-      .output()
-      .split('\n')
-      .find((l) => l.includes('"listening"')) ?? '{}';
-  return JSON.parse(line) as { url: string };
+  return { url: listeningUrl(bridge) };
 }
 
 function childrenOf(pid: number): number[] {

@@ -8,13 +8,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { claudeDesktop } from '../../shared/client-configs.ts';
-import { everythingServer, fixtureServer, repo } from '../helpers/bridge.ts';
+import { connect, everythingServer, fixtureServer, repo } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
 const run = promisify(execFile);
@@ -173,12 +172,7 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
 
   it('an SDK client with a JWT from the organisation’s issuer: its groups decide; another audience is refused', async () => {
     const token = await signJwt({ sub: 'carol', groups: ['developers'] }, url('everything'));
-    const client = new Client({ name: 'jwt-client', version: '1' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(url('everything')), {
-        requestInit: { headers: { authorization: `Bearer ${token}` } },
-      }),
-    );
+    const client = await connect(new URL(url('everything')), 'jwt-client', token);
     expect((await client.callTool({ name: 'echo', arguments: { message: 'jwt' } })).content).toEqual([
       { type: 'text', text: 'Echo: jwt' },
     ]);

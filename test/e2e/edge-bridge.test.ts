@@ -1,9 +1,8 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
-import { longRunning, metricsText, sample } from '../helpers/bridge.ts';
+import { connect, longRunning, metricsText, sample } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
 /** The real Worker under wrangler dev, the real bridge, a real stdio server, an SDK client: npm start's path. */
@@ -17,13 +16,7 @@ describe('client → edge Worker (wrangler dev) → signed → bridge → server
       freeBridgePorts: true,
       log: createLogger('error'),
     });
-    client = new Client({ name: 'e2e', version: '1' });
-    const url = new URL(`${gateway.edgeUrl}/everything/mcp`);
-    await client.connect(
-      new StreamableHTTPClientTransport(url, {
-        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
-      }),
-    );
+    client = await connect(new URL(`${gateway.edgeUrl}/everything/mcp`), 'e2e', gateway.apiKey);
   }, 90_000);
 
   afterAll(async () => {
@@ -67,12 +60,7 @@ describe('client → edge Worker (wrangler dev) → signed → bridge → server
   });
 
   it('reaches the Fetch server, a Streamable HTTP upstream, with the key', async () => {
-    const fetchClient = new Client({ name: 'e2e-fetch', version: '1' });
-    await fetchClient.connect(
-      new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/fetch/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
-      }),
-    );
+    const fetchClient = await connect(new URL(`${gateway.edgeUrl}/fetch/mcp`), 'e2e-fetch', gateway.apiKey);
     const result = await fetchClient.callTool({
       name: 'fetch',
       arguments: { url: `${gateway.edgeUrl}/healthz` },
@@ -84,8 +72,7 @@ describe('client → edge Worker (wrangler dev) → signed → bridge → server
   });
 
   it('lets anyone call Yardstick, the server open to anonymous callers', async () => {
-    const anonymous = new Client({ name: 'e2e-anonymous', version: '1' });
-    await anonymous.connect(new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/yardstick/mcp`)));
+    const anonymous = await connect(new URL(`${gateway.edgeUrl}/yardstick/mcp`), 'e2e-anonymous');
     const result = await anonymous.callTool({ name: 'echo', arguments: { input: 'anyone' } });
     expect(result.content).toEqual([{ type: 'text', text: 'anyone' }]);
     await anonymous.close();

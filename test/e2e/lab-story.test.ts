@@ -2,13 +2,12 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
-import { metricsText, repo, sample, until } from '../helpers/bridge.ts';
+import { connect, metricsText, repo, sample, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import { freePort } from '../helpers/process.ts';
 
@@ -34,15 +33,10 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
       documentCacheSeconds: 1,
       log: createLogger('error'),
     });
-    client = new Client({ name: 'lab-client', version: '1' });
+    client = await connect(new URL(`${gateway.edgeUrl}/everything/mcp`), 'lab-client', gateway.apiKey);
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       listChanged.push(Date.now());
     });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/everything/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
-      }),
-    );
   }, 120_000);
 
   afterAll(async () => {

@@ -2,12 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
-import { fixtureServer, metricsText, sample, until } from '../helpers/bridge.ts';
+import { connect, fixtureServer, metricsText, sample, until } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
 const sessions = 32;
@@ -67,15 +66,7 @@ describe(`${sessions} sessions × ${callsPerSession} calls through edge and brid
   async function round(label: string) {
     const url = new URL(`${gateway.edgeUrl}/fixture/mcp`);
     const clients = await Promise.all(
-      Array.from({ length: sessions }, async () => {
-        const client = new Client({ name: 'load', version: '1' });
-        await client.connect(
-          new StreamableHTTPClientTransport(url, {
-            requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
-          }),
-        );
-        return client;
-      }),
+      Array.from({ length: sessions }, () => connect(url, 'load', gateway.apiKey)),
     );
     const started = performance.now();
     let lost = 0;

@@ -43,12 +43,14 @@ export async function startTestBridge(
   return Object.assign(bridge, { mcpUrl: (server: string) => new URL(`${bridge.url}/${server}/mcp`), logs });
 }
 
-export async function connect(url: URL, name = 'test-client'): Promise<Client> {
+/** An SDK client connected to `url`; with `token`, every request carries it as a bearer token. */
+export async function connect(url: URL, name = 'test-client', token?: string): Promise<Client> {
   const client = new Client(
     { name, version: '1.0.0' },
     { capabilities: { sampling: {}, elicitation: {}, roots: {} } },
   );
-  await client.connect(new StreamableHTTPClientTransport(url));
+  const requestInit = token === undefined ? undefined : { headers: { authorization: `Bearer ${token}` } };
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit }));
   return client;
 }
 

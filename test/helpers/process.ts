@@ -63,6 +63,17 @@ export async function startProcess(
   return { child, output: () => output, stop };
 }
 
+/** The URL a process announced in its `{"event":"listening","url":…}` line (the bridge, the demo servers). */
+export function listeningUrl(started: Started): string {
+  const line = started
+    .output()
+    .split('\n')
+    .find((l) => l.includes('"listening"'));
+  const url = line === undefined ? undefined : (JSON.parse(line) as { url?: unknown }).url;
+  if (typeof url !== 'string') throw new Error(`no listening line in:\n${started.output()}`);
+  return url;
+}
+
 /** Whether a process with this PID still exists (signal 0 probes without sending). */
 export function alive(pid: number): boolean {
   try {
