@@ -112,18 +112,18 @@ async function snapshots(kv: WranglerKv): Promise<Map<string, ToolSnapshot>> {
   return found;
 }
 
-async function validate(values: Values, files: string[]) {
-  const consult = values.local || values.remote;
+/** With `readSnapshots`, also checks allow patterns against the tools servers reported (KV). */
+async function validate(values: Values, files: string[], readSnapshots: boolean) {
   const checked = checkFiles(files.length > 0 ? files : documentFiles(values.dir), {
     strict: values.strict,
-    snapshots: consult ? await snapshots(kvFor(values)) : undefined,
+    snapshots: readSnapshots ? await snapshots(kvFor(values)) : undefined,
   });
   for (const problem of checked.problems) console.error(`✗ ${problem}`);
   return checked;
 }
 
 async function changes(values: Values, files: string[]) {
-  const checked = await validate({ ...values, local: false, remote: false }, files);
+  const checked = await validate(values, files, false);
   if (checked.problems.length > 0)
     throw new UsageError(`${checked.problems.length} problem(s): fix them first, nothing was compared`);
   const kv = kvFor(values);
@@ -214,7 +214,7 @@ async function keys(values: Values, [action, id]: string[]): Promise<void> {
 async function run(command: string, values: Values, rest: string[]): Promise<number> {
   switch (command) {
     case 'validate': {
-      const checked = await validate(values, rest);
+      const checked = await validate(values, rest, Boolean(values.local || values.remote));
       if (checked.problems.length === 0)
         console.log(`✓ ${checked.documents.length} document(s) valid${values.strict ? ' (strict)' : ''}`);
       return checked.problems.length === 0 ? 0 : 1;

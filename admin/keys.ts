@@ -71,7 +71,7 @@ export async function listKeys(kv: WranglerKv): Promise<Listed[]> {
 export async function revokeKey(kv: WranglerKv, id: string): Promise<ApiKeyRecord> {
   if (!/^[0-9a-f]{8,64}$/.test(id))
     throw new KeyError('keys revoke needs a key id (8 or more hex characters, from keys list)');
-  const matches = (await kv.list(apiKeyKey(id))).filter((k) => k.startsWith(apiKeyKey(id)));
+  const matches = await kv.list(apiKeyKey(id));
   if (matches.length !== 1) throw new KeyError(`key id ${id} matches ${matches.length} keys`);
   const key = matches[0] as string;
   const record = ApiKeyRecordSchema.parse(JSON.parse((await kv.get(key)) ?? 'null'));
