@@ -48,6 +48,10 @@ export interface LocalOptions {
   documentCacheSeconds?: number;
   /** More Worker variables (`wrangler dev --var`), e.g. OIDC_ISSUER and OIDC_JWKS_URL. */
   vars?: Record<string, string>;
+  /** Worker secrets for this run (next to the generated signing secret). */
+  secrets?: Record<string, string>;
+  /** Extra environment for wrangler, e.g. NODE_EXTRA_CA_CERTS for a test's own TLS server. */
+  wranglerEnv?: Record<string, string>;
   /** Where the server documents are (default servers/). */
   documentsDir?: string;
   /** Each audit event the Worker logs (one per tools/call), as it happens. */
@@ -128,6 +132,7 @@ function wranglerDev(options: LocalOptions, kvState: string, secrets: string): P
         WRANGLER_SEND_METRICS: 'false',
         CLOUDFLARE_CF_FETCH_ENABLED: 'false',
         NO_COLOR: '1',
+        ...options.wranglerEnv,
       },
       timeoutMs: 60_000,
     },
@@ -163,7 +168,9 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     const kvState = options.persistTo ?? join(state, 'kv');
     const documents = localDocuments(bridge.url, options.documentsDir ?? join(repo, 'servers'));
     const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
-    writeFileSync(join(state, 'secrets.env'), `BRIDGE_SIGNING_SECRET=${secret}\n`, { mode: 0o600 });
+    const secrets = { BRIDGE_SIGNING_SECRET: secret, ...options.secrets };
+    const secretLines = Object.entries(secrets).map(([name, value]) => `${name}=${value}\n`);
+    writeFileSync(join(state, 'secrets.env'), secretLines.join(''), { mode: 0o600 });
     const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
     await seed(kv, documents, keys, options.persistTo !== undefined);
     const dev = await wranglerDev(options, kvState, join(state, 'secrets.env'));

@@ -5,7 +5,7 @@ import { anyMatches } from './glob.ts';
 export interface Principal {
   readonly subject: string;
   readonly groups: readonly string[];
-  readonly method: 'api_key' | 'jwt' | 'anonymous';
+  readonly method: 'api_key' | 'jwt' | 'oauth' | 'anonymous';
 }
 
 export type Kind = 'tools' | 'prompts' | 'resources';

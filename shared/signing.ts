@@ -28,7 +28,7 @@ const PrincipalSchema = z
   .object({
     sub: z.string().min(1).max(256),
     groups: z.array(z.string().max(256)).max(256),
-    method: z.enum(['api_key', 'jwt', 'anonymous']),
+    method: z.enum(['api_key', 'jwt', 'oauth', 'anonymous']),
   })
   .strict();
 

@@ -38,3 +38,37 @@ export const ApiKeyRecordSchema = z
   .strict();
 
 export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
+
+/**
+ * A person who signed in through the gateway's OAuth sign-in, by principal name. Sign-in writes
+ * the groups the identity provider named; admins revoke the person or remove groups here
+ * (`mcpgw principals`), which the edge reads on every request made with an OAuth token.
+ */
+export function principalKey(subject: string): string {
+  return `principal:${subject}`;
+}
+
+export const PrincipalRecordSchema = z
+  .object({
+    principal: z.string().min(1).max(256),
+    /** The OAuth library's user id: the principal, percent-encoded (it keys grants and tokens). */
+    userId: z.string().min(1).max(1024),
+    groups: z.array(z.string().min(1).max(256)).max(256).default([]),
+    removedGroups: z.array(z.string().min(1).max(256)).max(256).default([]),
+    revoked: z.boolean().default(false),
+    signedInAt: z.string().optional(),
+    changedAt: z.string().optional(),
+  })
+  .strict();
+
+export type PrincipalRecord = z.output<typeof PrincipalRecordSchema>;
+
+/** The groups that count: what the identity provider said, less what an admin removed. */
+export function effectiveGroups(record: PrincipalRecord): string[] {
+  return record.groups.filter((group) => !record.removedGroups.includes(group));
+}
+
+/** Grant and token ids in OAUTH_KV contain the user id, which must not contain `:`. */
+export function oauthUserId(principal: string): string {
+  return encodeURIComponent(principal);
+}

@@ -1,8 +1,11 @@
-import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 import { sha256Hex } from '../shared/digest.ts';
 import type { Principal } from '../shared/policy.ts';
-import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey } from '../shared/storage.ts';
-import type { Settings } from './env.ts';
+import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, effectiveGroups } from '../shared/storage.ts';
+import { type Env, type Settings, signsIn } from './env.ts';
+import { groupsOf } from './identity-provider.ts';
+import { authorizationServer } from './oauth.ts';
+import { loadPrincipal } from './principals.ts';
 
 export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked' | 'expired' | 'invalid_token';
 export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
@@ -36,7 +39,7 @@ function jwks(url: string) {
  */
 export async function authenticate(
   header: string | null,
-  kv: KVNamespace,
+  env: Pick<Env, 'GATEWAY_KV' | 'OAUTH_KV'>,
   settings: Settings,
   resource: string,
   now = Date.now(),
@@ -45,7 +48,32 @@ export async function authenticate(
   const token = /^Bearer ([\x21-\x7e]+)$/.exec(header)?.[1];
   if (token === undefined || token.length > maxTokenBytes) return { ok: false, reason: 'malformed' };
   if (jwtShape.test(token)) return verifyJwt(token, settings, resource);
-  return verifyApiKey(token, kv, now);
+  if (oauthShape.test(token)) return verifyOAuthToken(token, env, settings, resource);
+  return verifyApiKey(token, env.GATEWAY_KV, now);
+}
+
+/** The OAuth library's tokens: `<user id>:<grant id>:<secret>`. */
+const oauthShape = /^[^:]+:[^:]+:[^:]+$/;
+
+/**
+ * A token this gateway issued after sign-in: valid for this one resource (the library checks
+ * the audience), and for a person an admin has not revoked; their groups are read now, so
+ * removing a group takes effect at the next request.
+ */
+async function verifyOAuthToken(
+  token: string,
+  env: Pick<Env, 'GATEWAY_KV' | 'OAUTH_KV'>,
+  settings: Settings,
+  resource: string,
+): Promise<Authentication> {
+  if (!signsIn(settings) || env.OAUTH_KV === undefined) return { ok: false, reason: 'invalid_token' };
+  const server = authorizationServer(settings, new URL(resource).origin, [resource]);
+  const validated = await server.validateToken(resource, token, { OAUTH_KV: env.OAUTH_KV });
+  const subject: unknown = validated?.props?.principal;
+  if (validated === null || typeof subject !== 'string') return { ok: false, reason: 'invalid_token' };
+  const record = await loadPrincipal(env.GATEWAY_KV, subject);
+  if (record === undefined || record.revoked) return { ok: false, reason: 'revoked' };
+  return { ok: true, principal: { subject, groups: effectiveGroups(record), method: 'oauth' } };
 }
 
 async function verifyApiKey(key: string, kv: KVNamespace, now: number): Promise<Authentication> {
@@ -61,13 +89,6 @@ async function verifyApiKey(key: string, kv: KVNamespace, now: number): Promise<
   if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now)
     return { ok: false, reason: 'expired' };
   return { ok: true, principal: { subject: record.principal, groups: record.groups, method: 'api_key' } };
-}
-
-function groupsOf(payload: JWTPayload, claim: string): string[] {
-  const value = payload[claim];
-  if (Array.isArray(value)) return value.filter((g): g is string => typeof g === 'string').slice(0, 256);
-  if (typeof value === 'string') return value.split(' ').filter(Boolean).slice(0, 256);
-  return [];
 }
 
 async function verifyJwt(token: string, settings: Settings, resource: string): Promise<Authentication> {

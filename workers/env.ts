@@ -19,6 +19,19 @@ export interface Env {
   /** A Cloudflare Access service token, for a tunnel public hostname behind Access. */
   ACCESS_CLIENT_ID?: string;
   ACCESS_CLIENT_SECRET?: string;
+  /** OAuth grants, tokens and clients (docs/auth.md); written by the OAuth library only. */
+  OAUTH_KV?: KVNamespace;
+  SIGN_IN_ISSUER?: string;
+  SIGN_IN_CLIENT_ID?: string;
+  SIGN_IN_CLIENT_SECRET?: string;
+  SIGN_IN_SCOPES?: string;
+  SIGN_IN_PRINCIPAL_CLAIM?: string;
+  SIGN_IN_GROUPS_CLAIM?: string;
+  OAUTH_DYNAMIC_REGISTRATION?: string;
+  OAUTH_CLIENT_METADATA_DOCUMENTS?: string;
+  OAUTH_CLIENTS?: string;
+  OAUTH_ACCESS_TOKEN_SECONDS?: string;
+  OAUTH_PRIVATE_CLIENT_HOSTS?: string;
 }
 
 const list = z
@@ -30,6 +43,22 @@ const list = z
       .map((s) => s.trim())
       .filter(Boolean),
   );
+
+const onOff = z
+  .enum(['on', 'off'], { error: 'on or off' })
+  .default('on')
+  .transform((value) => value === 'on');
+
+/** A client an admin registered ahead of time (the spec's first choice): a public client with PKCE. */
+const PreRegisteredClientSchema = z
+  .object({
+    client_id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits, ".", "_" and "-"'),
+    client_name: z.string().min(1).max(200),
+    redirect_uris: z.array(z.url()).min(1).max(20),
+  })
+  .strict();
+
+export type PreRegisteredClient = z.output<typeof PreRegisteredClientSchema>;
 
 const SettingsSchema = z.object({
   BRIDGE_SIGNING_SECRET: z
@@ -50,6 +79,30 @@ const SettingsSchema = z.object({
   OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
   ACCESS_CLIENT_ID: z.string().min(1).optional(),
   ACCESS_CLIENT_SECRET: z.string().min(1).optional(),
+  // OAuth sign-in (docs/auth.md): on when SIGN_IN_ISSUER names the organisation's OIDC provider.
+  SIGN_IN_ISSUER: z.url().optional(),
+  SIGN_IN_CLIENT_ID: z.string().min(1).optional(),
+  SIGN_IN_CLIENT_SECRET: z.string().min(1).optional(),
+  SIGN_IN_SCOPES: z.string().default('openid profile email'),
+  SIGN_IN_PRINCIPAL_CLAIM: z.string().min(1).default('sub'),
+  SIGN_IN_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  OAUTH_DYNAMIC_REGISTRATION: onOff,
+  OAUTH_CLIENT_METADATA_DOCUMENTS: onOff,
+  OAUTH_CLIENTS: z
+    .string()
+    .default('[]')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'OAUTH_CLIENTS: not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.array(PreRegisteredClientSchema).max(100)),
+  OAUTH_ACCESS_TOKEN_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  // Hosts a client metadata document may come from although private: local development only.
+  OAUTH_PRIVATE_CLIENT_HOSTS: list,
 });
 
 export type Settings = z.output<typeof SettingsSchema>;
@@ -83,5 +136,23 @@ function validate(env: Env): SettingsResult {
       problems: ['ACCESS_CLIENT_ID and ACCESS_CLIENT_SECRET (wrangler secret put): set both or neither'],
     };
   }
+  const signIn = signInProblem(parsed.data, env.OAUTH_KV !== undefined);
+  if (signIn !== undefined) return { ok: false, problems: [signIn] };
   return { ok: true, settings: parsed.data };
+}
+
+function signInProblem(settings: z.output<typeof SettingsSchema>, hasStore: boolean): string | undefined {
+  if (settings.SIGN_IN_ISSUER === undefined) return undefined;
+  if (settings.SIGN_IN_CLIENT_ID === undefined) {
+    return 'SIGN_IN_CLIENT_ID: the client id the gateway has at SIGN_IN_ISSUER (docs/auth.md)';
+  }
+  if (!hasStore) return 'SIGN_IN_ISSUER needs the OAUTH_KV namespace binding (docs/auth.md)';
+  return undefined;
+}
+
+/** Whether this gateway signs users in and issues tokens itself. */
+export function signsIn(
+  settings: Settings,
+): settings is Settings & { SIGN_IN_ISSUER: string; SIGN_IN_CLIENT_ID: string } {
+  return settings.SIGN_IN_ISSUER !== undefined && settings.SIGN_IN_CLIENT_ID !== undefined;
 }

@@ -2,9 +2,11 @@ import { AutoRouter, type IRequest } from 'itty-router';
 import type { Principal } from '../shared/policy.ts';
 import { authenticate } from './auth.ts';
 import { getServer, listServers } from './catalog.ts';
-import { type Env, type Settings, settingsOf } from './env.ts';
+import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { handleMcp, refusal as refusalOf } from './mcp.ts';
+import { oauthPaths } from './oauth.ts';
 import { page, pageScript } from './page.ts';
+import { answerConsent, finishSignIn, protocolEndpoint, showConsent } from './sign-in.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -55,16 +57,55 @@ router.get('/healthz', () => json({ status: 'alive' }));
 router.get('/', page);
 router.get('/page.js', pageScript);
 
-router.get('/.well-known/oauth-protected-resource/:server/mcp', (request) => {
+router.get('/.well-known/oauth-protected-resource/:server/mcp', (request, env) => {
   const url = new URL(request.url);
   const server = request.params.server ?? '';
   if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
-  return json({
-    resource: `${url.origin}/${server}/mcp`,
-    bearer_methods_supported: ['header'],
-    resource_name: server,
-  });
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  return json(
+    {
+      resource: `${url.origin}/${server}/mcp`,
+      ...(signsIn(settings) ? { authorization_servers: [url.origin] } : {}),
+      bearer_methods_supported: ['header'],
+      resource_name: server,
+    },
+    200,
+    registryCors,
+  );
 });
+
+/** OAuth sign-in (docs/auth.md): only when SIGN_IN_ISSUER is set, else these paths do not exist. */
+function signingIn(env: Env):
+  | {
+      settings: Settings & { SIGN_IN_ISSUER: string; SIGN_IN_CLIENT_ID: string };
+      env: Env & { OAUTH_KV: KVNamespace };
+    }
+  | Response {
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  if (!signsIn(settings) || env.OAUTH_KV === undefined) return refusalOf({ kind: 'not_found' });
+  return { settings, env: { ...env, OAUTH_KV: env.OAUTH_KV } };
+}
+
+router.get(oauthPaths.authorize, (request, env) => {
+  const on = signingIn(env);
+  return on instanceof Response ? on : showConsent(request, on.env, on.settings);
+});
+router.post(oauthPaths.authorize, (request, env) => {
+  const on = signingIn(env);
+  return on instanceof Response ? on : answerConsent(request, on.env, on.settings);
+});
+router.get(oauthPaths.callback, (request, env) => {
+  const on = signingIn(env);
+  return on instanceof Response ? on : finishSignIn(request, on.env, on.settings);
+});
+for (const path of ['/.well-known/oauth-authorization-server', oauthPaths.token, oauthPaths.register]) {
+  router.all(path, (request, env, ctx) => {
+    const on = signingIn(env);
+    return on instanceof Response ? on : protocolEndpoint(request, on.env, on.settings, ctx);
+  });
+}
 
 /**
  * Who reads the registry: anonymous is allowed (VS Code probes without credentials), a bad
@@ -79,7 +120,7 @@ async function registryReader(
   const url = new URL(request.url);
   const auth = await authenticate(
     request.headers.get('authorization'),
-    env.GATEWAY_KV,
+    env,
     settings,
     `${url.origin}/v0.1/servers`,
   );

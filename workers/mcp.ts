@@ -93,7 +93,7 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   if (verdict === 'forbidden_origin' && origin !== url.origin) return refusal({ kind: 'forbidden_origin' });
 
   const resource = `${url.origin}/${server}/mcp`;
-  const auth = await authenticate(request.headers.get('authorization'), env.GATEWAY_KV, settings, resource);
+  const auth = await authenticate(request.headers.get('authorization'), env, settings, resource);
   const metadata = resourceMetadataUrl(url, server);
   // Credentials first: a caller without valid ones learns nothing of which servers exist.
   if (!auth.ok)
