@@ -6,6 +6,18 @@ import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './
 import { checkFiles, documentFiles } from './files.ts';
 import { createKey, expiry, KeyError, listKeys, revokeKey } from './keys.ts';
 import { describePlan } from './plan.ts';
+import {
+  changePrincipal,
+  listGrants,
+  listPrincipals,
+  PrincipalError,
+  principal,
+  removeGroup,
+  restore,
+  restoreGroup,
+  revoke,
+  revokeGrants,
+} from './principals.ts';
 import { type By, buildSql, UsageError as QueryError, sqlApiFromEnv, table } from './usage.ts';
 import { type Target, WranglerKv } from './wrangler-kv.ts';
 
@@ -47,6 +59,30 @@ principal, groups and state; revoke takes an id from list and works at the next 
       'npx mcpgw keys revoke 1a2b3c4d5e6f --remote',
     ],
   },
+  principals: {
+    usage:
+      'mcpgw principals list | show <p> | revoke <p> | restore <p> | remove-group <p> <g> | restore-group <p> <g>',
+    about: `People who signed in through the gateway's OAuth sign-in (docs/auth.md), with the groups
+their identity provider named. revoke refuses their tokens at the next request, deletes their
+grants and refuses their next sign-in (also for someone who has not signed in yet); restore
+undoes it. remove-group takes a group away at the next request and keeps it away when they
+sign in again, whatever the identity provider says; restore-group gives it back.`,
+    examples: [
+      'npx mcpgw principals show alice@example.com --remote',
+      'npx mcpgw principals remove-group alice@example.com developers --remote',
+      'npx mcpgw principals revoke mallory@example.com --remote',
+    ],
+  },
+  grants: {
+    usage: 'mcpgw grants list <principal> | grants revoke <principal> [grant-id]',
+    about: `What a person allowed which client to do (OAuth grants, in OAUTH_KV): list shows grant id,
+client, MCP server and dates; revoke deletes one grant or all of them with their access and
+refresh tokens: the client must sign in again.`,
+    examples: [
+      'npx mcpgw grants list alice@example.com --remote',
+      'npx mcpgw grants revoke alice@example.com --remote',
+    ],
+  },
   usage: {
     usage:
       'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision] [--json] [--explain]',
@@ -56,14 +92,15 @@ Account Analytics: Read): messages, refusals, errors and mean latency. --explain
   },
 };
 
-const help = `mcpgw: govern the MCP edge gateway's server documents and API keys (through wrangler).
+const help = `mcpgw: govern the MCP edge gateway's server documents, API keys and signed-in people (through wrangler).
 
 Commands:
 ${Object.values(commands)
   .map((c) => `  ${c.usage}`)
   .join('\n')}
 
-KV: ${where}. Also --dir servers (documents folder), --binding GATEWAY_KV.
+KV: ${where}. Also --dir servers (documents folder), --binding GATEWAY_KV,
+--oauth-binding OAUTH_KV (grants).
 mcpgw <command> --help explains one command, with examples.`;
 
 function commandHelp(name: string): string {
@@ -80,6 +117,7 @@ const options = {
   dir: { type: 'string', default: 'servers' },
   'persist-to': { type: 'string' },
   binding: { type: 'string', default: 'GATEWAY_KV' },
+  'oauth-binding': { type: 'string', default: 'OAUTH_KV' },
   principal: { type: 'string' },
   groups: { type: 'string', default: '' },
   expires: { type: 'string' },
@@ -95,12 +133,13 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositi
 
 class UsageError extends Error {}
 
-function kvFor(values: Values): WranglerKv {
+function kvTarget(values: Values): Target {
   if (values.local && values.remote) throw new UsageError('choose one of --local and --remote');
-  const target: Target = values.remote
-    ? { kind: 'remote' }
-    : { kind: 'local', persistTo: values['persist-to'] };
-  return new WranglerKv(target, values.binding);
+  return values.remote ? { kind: 'remote' } : { kind: 'local', persistTo: values['persist-to'] };
+}
+
+function kvFor(values: Values): WranglerKv {
+  return new WranglerKv(kvTarget(values), values.binding);
 }
 
 async function snapshots(kv: WranglerKv): Promise<Map<string, ToolSnapshot>> {
@@ -211,6 +250,52 @@ async function keys(values: Values, [action, id]: string[]): Promise<void> {
   } else throw new UsageError('keys: create, list or revoke');
 }
 
+function describePrincipal(record: NonNullable<Awaited<ReturnType<typeof principal>>>): string {
+  const removed = record.removedGroups.length > 0 ? `  removed: [${record.removedGroups.join(',')}]` : '';
+  const state = record.revoked ? 'REVOKED' : `signed in ${record.signedInAt ?? 'never'}`;
+  return `${record.principal}  [${record.groups.join(',')}]${removed}  ${state}`;
+}
+
+async function principals(values: Values, [action, name, group]: string[]): Promise<void> {
+  const kv = kvFor(values);
+  if (action === 'list') {
+    for (const record of await listPrincipals(kv)) console.log(describePrincipal(record));
+    return;
+  }
+  if (!name) throw new UsageError(`principals ${action ?? ''}: name a principal`);
+  const oauthKv = () => new WranglerKv(kvTarget(values), values['oauth-binding']);
+  if (action === 'show') {
+    const record = await principal(kv, name);
+    console.log(record ? describePrincipal(record) : `${name}: has not signed in`);
+    await grants(values, ['list', name]);
+  } else if (action === 'revoke') {
+    console.log(describePrincipal(await changePrincipal(kv, name, revoke)));
+    console.log(`${await revokeGrants(oauthKv(), name)} grant(s) deleted`);
+  } else if (action === 'restore') {
+    console.log(describePrincipal(await changePrincipal(kv, name, restore)));
+  } else if (action === 'remove-group' || action === 'restore-group') {
+    if (!group) throw new UsageError(`principals ${action} ${name}: name a group`);
+    const change = action === 'remove-group' ? removeGroup(group) : restoreGroup(group);
+    console.log(describePrincipal(await changePrincipal(kv, name, change)));
+  } else throw new UsageError('principals: list, show, revoke, restore, remove-group or restore-group');
+}
+
+async function grants(values: Values, [action, name, grantId]: string[]): Promise<void> {
+  if (!name) throw new UsageError(`grants ${action ?? ''}: name a principal`);
+  const kv = new WranglerKv(kvTarget(values), values['oauth-binding']);
+  if (action === 'list') {
+    const found = await listGrants(kv, name);
+    if (found.length === 0) console.log(`no grants for ${name}`);
+    for (const g of found) {
+      console.log(
+        `${g.id}  ${g.clientId}  ${g.resource}  since ${g.createdAt}${g.expiresAt ? ` until ${g.expiresAt}` : ''}`,
+      );
+    }
+  } else if (action === 'revoke') {
+    console.log(`${await revokeGrants(kv, name, grantId)} grant(s) of ${name} revoked`);
+  } else throw new UsageError('grants: list or revoke');
+}
+
 async function run(command: string, values: Values, rest: string[]): Promise<number> {
   switch (command) {
     case 'validate': {
@@ -230,6 +315,12 @@ async function run(command: string, values: Values, rest: string[]): Promise<num
       return 0;
     case 'keys':
       await keys(values, rest);
+      return 0;
+    case 'principals':
+      await principals(values, rest);
+      return 0;
+    case 'grants':
+      await grants(values, rest);
       return 0;
     case 'usage': {
       const sql = buildSql({ since: values.since, server: values.server, by: values.by as By });
@@ -261,6 +352,7 @@ main(process.argv.slice(2)).then(
       error instanceof QueryError ||
       error instanceof SqlApiError ||
       error instanceof KeyError ||
+      error instanceof PrincipalError ||
       (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true;
     console.error(usage ? `mcpgw: ${error.message}` : error.message);
     if (usage) console.error('Run mcpgw --help for usage.');

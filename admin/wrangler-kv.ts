@@ -99,4 +99,12 @@ export class WranglerKv {
   async delete(key: string): Promise<void> {
     await this.wrangler(['kv', 'key', 'delete', key]);
   }
+
+  /** Deletes several keys in one call (`wrangler kv bulk delete`). */
+  async deleteMany(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.withFile(JSON.stringify(keys), (file) =>
+      this.wrangler(['kv', 'bulk', 'delete', file, '--force']),
+    );
+  }
 }

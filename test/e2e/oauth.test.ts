@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { mcpgw } from '../helpers/cli.ts';
 import {
   type Callback,
   type DocumentServer,
@@ -68,6 +70,29 @@ async function signIn(
   return client;
 }
 
+/** One MCP request with a bearer token, as any client would send it. */
+function initialize(url: string, token: string): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    }),
+  });
+}
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
 const toolNames = async (client: Client) => (await client.listTools()).tools.map((t) => t.name).sort();
 
 describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeout: 180_000 }, () => {
@@ -76,8 +101,47 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
   let documents: DocumentServer;
   let callback: Callback;
   let browser: Browser;
-  const people = { alice: { groups: ['developers', 'readers'] }, bob: { groups: ['readers'] } };
+  const people = {
+    alice: { groups: ['developers', 'readers'] },
+    bob: { groups: ['readers'] },
+    carol: { groups: ['developers'] },
+  };
   const clients: Client[] = [];
+  const preRegistered = 'test-pre-registered';
+  const everythingUrl = () => `${gateway.edgeUrl}/everything/mcp`;
+  const admin = (...args: string[]) => mcpgw([...args, '--local', '--persist-to', gateway.kvState]);
+
+  /** An authorization URL built by hand, for the attacks: the pre-registered client's. */
+  function authorizeUrl(params: Record<string, string>): URL {
+    const url = new URL(`${gateway.edgeUrl}/authorize`);
+    const defaults = {
+      response_type: 'code',
+      client_id: preRegistered,
+      redirect_uri: callback.url,
+      state: 'state-1',
+      resource: everythingUrl(),
+    };
+    for (const [name, value] of Object.entries({ ...defaults, ...params })) {
+      if (value !== '') url.searchParams.set(name, value);
+    }
+    return url;
+  }
+
+  function token(form: Record<string, string>): Promise<Response> {
+    return fetch(`${gateway.edgeUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: preRegistered, redirect_uri: callback.url, ...form }),
+    });
+  }
+
+  async function code(user: string, challenge: string): Promise<string> {
+    const url = authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' });
+    const back = await signInInBrowser(browser, url, user, callback);
+    const found = back.searchParams.get('code');
+    if (found === null) throw new Error(`no code: ${back.search}`);
+    return found;
+  }
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oauth-'));
@@ -96,6 +160,14 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
         SIGN_IN_CLIENT_ID: idp.clientId,
         SIGN_IN_SCOPES: 'openid email groups',
         OAUTH_PRIVATE_CLIENT_HOSTS: new URL(documents.origin).host,
+        OAUTH_CLIENTS: JSON.stringify([
+          {
+            client_id: preRegistered,
+            client_name: 'Pre-registered test client',
+            redirect_uris: [callback.url],
+          },
+        ]),
+        OAUTH_ACCESS_TOKEN_SECONDS: '60',
       },
       secrets: { SIGN_IN_CLIENT_SECRET: idp.clientSecret },
       wranglerEnv: { NODE_EXTRA_CA_CERTS: tls.certFile },
@@ -127,4 +199,233 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     expect(JSON.stringify(echoed.content)).toContain('hi from alice');
     expect(documents.requested).toContain('/alice-client.json');
   });
+  it('a client that registers itself (DCR) signs bob in; as a reader he sees and calls only echo', async () => {
+    const provider = new TestOAuthClient(callback.url);
+    const client = await signIn(everythingUrl(), provider, browser, 'bob', callback);
+    clients.push(client);
+    expect(provider.clientInformation()?.client_id).toMatch(/^[A-Za-z0-9]+$/);
+    expect(await toolNames(client)).toEqual(['echo']);
+    const denied = await client
+      .callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } })
+      .catch((e: Error) => e);
+    expect(String(denied instanceof Error ? denied.message : JSON.stringify(denied))).toMatch(
+      /not allowed|denied|-32/i,
+    );
+  });
+
+  it('a pre-registered client (OAUTH_CLIENTS) signs carol in without registering', async () => {
+    const provider = new TestOAuthClient(callback.url, undefined, { client_id: preRegistered });
+    const client = await signIn(everythingUrl(), provider, browser, 'carol', callback);
+    clients.push(client);
+    expect(await toolNames(client)).toContain('get-sum');
+  });
+
+  it('a token is for one MCP server only: another server refuses it', async () => {
+    const provider = new TestOAuthClient(callback.url, undefined, { client_id: preRegistered });
+    clients.push(await signIn(everythingUrl(), provider, browser, 'carol', callback));
+    const accessToken = provider.tokens()?.access_token ?? '';
+    expect((await initialize(everythingUrl(), accessToken)).status).toBe(200);
+    const other = await initialize(`${gateway.edgeUrl}/fetch/mcp`, accessToken);
+    expect(other.status).toBe(401);
+    expect(other.headers.get('www-authenticate')).toContain(
+      '/.well-known/oauth-protected-resource/fetch/mcp',
+    );
+  });
+
+  it('the person can deny: the client gets access_denied and no code', async () => {
+    const { challenge } = pkce();
+    const url = authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' });
+    const back = await signInInBrowser(browser, url, 'alice', callback, 'deny');
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(back.searchParams.get('code')).toBeNull();
+  });
+
+  it('refuses a wrong redirect URI on a page of its own, without redirecting anywhere', async () => {
+    const { challenge } = pkce();
+    const url = authorizeUrl({
+      redirect_uri: 'https://attacker.example/cb',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const response = await fetch(url, { redirect: 'manual' });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('location')).toBeNull();
+    expect(await response.text()).toMatch(/redirect/i);
+  });
+
+  it('refuses a request without PKCE, or with plain PKCE: back to the client with an error, no code', async () => {
+    const withoutS256: Record<string, string>[] = [
+      {},
+      { code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' },
+    ];
+    for (const params of withoutS256) {
+      const response = await fetch(authorizeUrl(params), { redirect: 'manual' });
+      expect(response.status).toBe(302);
+      const location = new URL(response.headers.get('location') ?? '');
+      expect(location.href.startsWith(callback.url)).toBe(true);
+      expect(location.searchParams.get('error')).toBe('invalid_request');
+      expect(location.searchParams.get('code')).toBeNull();
+    }
+  });
+
+  it('a code needs its PKCE verifier and works once', async () => {
+    const { verifier, challenge } = pkce();
+    const issued = await code('carol', challenge);
+    const resource = everythingUrl();
+    const wrongVerifiers: Record<string, string>[] = [{}, { code_verifier: pkce().verifier }];
+    for (const wrong of wrongVerifiers) {
+      const refused = await token({ grant_type: 'authorization_code', code: issued, resource, ...wrong });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: string }).error).toMatch(/invalid_grant|invalid_request/);
+    }
+    const again = await code('carol', challenge);
+    const first = await token({
+      grant_type: 'authorization_code',
+      code: again,
+      code_verifier: verifier,
+      resource,
+    });
+    expect(first.status).toBe(200);
+    const tokens = (await first.json()) as { access_token: string; refresh_token: string };
+    expect((await initialize(resource, tokens.access_token)).status).toBe(200);
+    const reused = await token({
+      grant_type: 'authorization_code',
+      code: again,
+      code_verifier: verifier,
+      resource,
+    });
+    expect(reused.status).toBe(400);
+    expect(((await reused.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  it('refuses a client metadata document at a private address, without fetching it', async () => {
+    const port = new URL(documents.origin).port;
+    const before = documents.requested.length;
+    for (const clientId of [
+      `https://localhost:${port}/alice-client.json`,
+      'https://10.0.0.8/client.json',
+      'https://[::1]/client.json',
+      'https://169.254.169.254/latest/meta-data.json',
+    ]) {
+      const { challenge } = pkce();
+      const response = await fetch(
+        authorizeUrl({ client_id: clientId, code_challenge: challenge, code_challenge_method: 'S256' }),
+        {
+          redirect: 'manual',
+        },
+      );
+      expect(response.status).toBe(400);
+      expect(await response.text()).toMatch(/private or reserved address/);
+      const viaToken = await token({ grant_type: 'authorization_code', code: 'x', client_id: clientId });
+      expect(viaToken.status).toBe(400);
+      expect(((await viaToken.json()) as { error: string }).error).toBe('invalid_client');
+    }
+    expect(documents.requested.length).toBe(before);
+  });
+
+  it('refuses a huge client metadata document, and issues nothing', async () => {
+    const clientId = `${documents.origin}/huge.json`;
+    documents.serve(
+      '/huge.json',
+      JSON.stringify({
+        client_id: clientId,
+        client_name: 'x'.repeat(200_000),
+        redirect_uris: [callback.url],
+      }),
+    );
+    const { challenge } = pkce();
+    const response = await fetch(
+      authorizeUrl({ client_id: clientId, code_challenge: challenge, code_challenge_method: 'S256' }),
+      {
+        redirect: 'manual',
+      },
+    );
+    expect(response.status).toBe(400);
+    expect(response.headers.get('location')).toBeNull();
+    expect(await response.text()).toMatch(/metadata document/);
+    expect(documents.requested).toContain('/huge.json');
+  });
+
+  it('an admin removes a group, then revokes the person: each takes effect at the next request', async () => {
+    const provider = new TestOAuthClient(callback.url, undefined, { client_id: preRegistered });
+    const client = await signIn(everythingUrl(), provider, browser, 'alice', callback);
+    clients.push(client);
+    expect(await toolNames(client)).toContain('get-sum');
+
+    const shown = await admin('principals', 'show', 'alice');
+    expect(shown.out).toMatch(/alice\s+\[developers,readers\]/);
+    expect(shown.out).toContain(preRegistered);
+    expect((await admin('principals', 'remove-group', 'alice', 'developers')).code).toBe(0);
+    expect(await toolNames(client)).toEqual(['echo']);
+
+    const revoked = await admin('principals', 'revoke', 'alice');
+    expect(revoked.code).toBe(0);
+    expect(revoked.out).toMatch(/REVOKED/);
+    const refused = await initialize(everythingUrl(), provider.tokens()?.access_token ?? '');
+    expect(refused.status).toBe(401);
+    expect((await admin('grants', 'list', 'alice')).out).toContain('no grants for alice');
+
+    const { challenge } = pkce();
+    const back = await signInInBrowser(
+      browser,
+      authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' }),
+      'alice',
+      callback,
+    );
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(back.searchParams.get('code')).toBeNull();
+  });
+
+  it('revoking one grant ends that client’s tokens, refresh token included', async () => {
+    const { verifier, challenge } = pkce();
+    const issued = await code('bob', challenge);
+    const resource = everythingUrl();
+    const tokens = (await (
+      await token({ grant_type: 'authorization_code', code: issued, code_verifier: verifier, resource })
+    ).json()) as {
+      access_token: string;
+      refresh_token: string;
+    };
+    const listed = await admin('grants', 'list', 'bob');
+    const grantId = tokens.access_token.split(':')[1] ?? '';
+    expect(listed.out).toContain(grantId);
+    expect((await admin('grants', 'revoke', 'bob', grantId)).code).toBe(0);
+    expect((await initialize(resource, tokens.access_token)).status).toBe(401);
+    const refreshed = await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
+    expect(refreshed.status).toBe(400);
+  });
+
+  it('an access token expires (60 s here); the refresh token rotates and the old one is refused', async () => {
+    const { verifier, challenge } = pkce();
+    const issued = await code('carol', challenge);
+    const resource = everythingUrl();
+    const started = Date.now();
+    const tokens = (await (
+      await token({ grant_type: 'authorization_code', code: issued, code_verifier: verifier, resource })
+    ).json()) as {
+      access_token: string;
+      refresh_token: string;
+    };
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 62_000 - Date.now())));
+    expect((await initialize(resource, tokens.access_token)).status).toBe(401);
+    const refreshed = await token({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      resource,
+    });
+    expect(refreshed.status).toBe(200);
+    const next = (await refreshed.json()) as { access_token: string; refresh_token: string };
+    expect(next.refresh_token).not.toBe(tokens.refresh_token);
+    expect((await initialize(resource, next.access_token)).status).toBe(200);
+    // The previous refresh token survives until its successor is used (a lost response is not
+    // a lost grant); once the successor is used, the first one is refused.
+    const third = await token({ grant_type: 'refresh_token', refresh_token: next.refresh_token, resource });
+    expect(third.status).toBe(200);
+    const replayed = await token({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      resource,
+    });
+    expect(replayed.status).toBe(400);
+  }, 120_000);
 });

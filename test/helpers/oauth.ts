@@ -160,6 +160,7 @@ export async function startCallback(): Promise<Callback> {
   const arrived: URL[] = [];
   const server = createHttpServer((request, response) => {
     const url = new URL(request.url ?? '/', `http://${request.headers.host}`);
+    if (url.pathname !== '/callback') return response.writeHead(404).end();
     response.writeHead(200, { 'content-type': 'text/plain' }).end('You may close this window.');
     if (waiting) waiting(url);
     else arrived.push(url);
