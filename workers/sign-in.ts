@@ -202,6 +202,10 @@ export async function protocolEndpoint(
   ctx: ExecutionContext,
 ): Promise<Response> {
   const url = new URL(request.url);
+  if (url.pathname === oauthPaths.register && !settings.OAUTH_DYNAMIC_REGISTRATION) {
+    const why = 'dynamic client registration is turned off here: ask an admin for a client id';
+    return oauthError(404, 'invalid_request', why);
+  }
   if (request.method === 'POST') {
     const length = Number(request.headers.get('content-length') ?? Number.NaN);
     if (!(length <= maxFormBytes))

@@ -1,11 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
@@ -13,62 +10,20 @@ import { type LocalGateway, startLocalGateway } from '../../scripts/local-gatewa
 import { mcpgw } from '../helpers/cli.ts';
 import {
   type Callback,
+  chromiumPath,
   type DocumentServer,
   type IdentityProvider,
   selfSignedTls,
+  signIn,
   signInInBrowser,
   startCallback,
   startDocumentServer,
   startIdentityProvider,
   TestOAuthClient,
+  toolNames,
+  writeOAuthDocuments,
 } from '../helpers/oauth.ts';
 import { freePort } from '../helpers/process.ts';
-
-const chromiumPath = '/usr/bin/chromium';
-
-/** Servers whose allowlists depend on the groups the identity provider names. */
-function writeDocuments(dir: string): void {
-  const upstream = { url: 'http://127.0.0.1:1/placeholder' };
-  const documents = {
-    everything: {
-      access: { groups: ['developers', 'readers'] },
-      policy: {
-        tools: { allow: ['echo'] },
-        grants: [{ groups: ['developers'], tools: { allow: ['*'], deny: ['get-env'] } }],
-      },
-    },
-    fetch: { access: { groups: ['developers'] }, policy: { tools: { allow: ['fetch'] } } },
-  };
-  mkdirSync(join(dir, 'servers'));
-  for (const [name, doc] of Object.entries(documents)) {
-    writeFileSync(
-      join(dir, 'servers', `${name}.json`),
-      JSON.stringify({ version: 1, name, upstream, ...doc }),
-    );
-  }
-}
-
-/** Sign in through the SDK's OAuth client and a browser; the client then holds tokens. */
-async function signIn(
-  mcpUrl: string,
-  provider: TestOAuthClient,
-  browser: Browser,
-  user: string,
-  callback: Callback,
-): Promise<Client> {
-  const first = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
-  await expect(new Client({ name: 'oauth-test', version: '1' }).connect(first)).rejects.toThrow(
-    UnauthorizedError,
-  );
-  expect(provider.authorizationUrl).toBeDefined();
-  const back = await signInInBrowser(browser, provider.authorizationUrl as URL, user, callback);
-  const code = back.searchParams.get('code');
-  if (code === null) throw new Error(`no code came back: ${back.search}`);
-  await first.finishAuth(code);
-  const client = new Client({ name: 'oauth-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
-  return client;
-}
 
 /** One MCP request with a bearer token, as any client would send it. */
 function initialize(url: string, token: string): Promise<Response> {
@@ -92,8 +47,6 @@ function pkce() {
   const verifier = randomBytes(32).toString('base64url');
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
-
-const toolNames = async (client: Client) => (await client.listTools()).tools.map((t) => t.name).sort();
 
 describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeout: 180_000 }, () => {
   let gateway: LocalGateway;
@@ -145,12 +98,12 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oauth-'));
-    writeDocuments(dir);
+    writeOAuthDocuments(dir);
     const tls = selfSignedTls(dir);
     callback = await startCallback();
     documents = await startDocumentServer(tls);
     const edgePort = await freePort();
-    idp = await startIdentityProvider(`http://127.0.0.1:${edgePort}`, people);
+    idp = await startIdentityProvider([`http://127.0.0.1:${edgePort}`], people);
     gateway = await startLocalGateway({
       edgePort,
       freeBridgePorts: true,

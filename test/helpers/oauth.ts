@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { type OAuthClientProvider, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
@@ -12,6 +14,7 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import Provider, { type Configuration } from 'oidc-provider';
 import type { Browser } from 'playwright-core';
+import { expect } from 'vitest';
 
 export interface Person {
   groups: string[];
@@ -41,7 +44,7 @@ export interface IdentityProvider {
  * login page (any password), these people, and one client: the gateway.
  */
 export async function startIdentityProvider(
-  gatewayOrigin: string,
+  gatewayOrigins: string[],
   people: Record<string, Person>,
 ): Promise<IdentityProvider> {
   const server = createHttpServer();
@@ -53,7 +56,7 @@ export async function startIdentityProvider(
       {
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uris: [`${gatewayOrigin}/oauth/callback`],
+        redirect_uris: gatewayOrigins.map((origin) => `${origin}/oauth/callback`),
         token_endpoint_auth_method: 'client_secret_post',
       },
     ],
@@ -258,3 +261,51 @@ export async function signInInBrowser(
     await context.close();
   }
 }
+
+export const chromiumPath = '/usr/bin/chromium';
+
+/** Servers whose allowlists depend on the groups the identity provider names. */
+export function writeOAuthDocuments(dir: string): void {
+  const upstream = { url: 'http://127.0.0.1:1/placeholder' };
+  const documents = {
+    everything: {
+      access: { groups: ['developers', 'readers'] },
+      policy: {
+        tools: { allow: ['echo'] },
+        grants: [{ groups: ['developers'], tools: { allow: ['*'], deny: ['get-env'] } }],
+      },
+    },
+    fetch: { access: { groups: ['developers'] }, policy: { tools: { allow: ['fetch'] } } },
+  };
+  mkdirSync(join(dir, 'servers'));
+  for (const [name, doc] of Object.entries(documents)) {
+    writeFileSync(
+      join(dir, 'servers', `${name}.json`),
+      JSON.stringify({ version: 1, name, upstream, ...doc }),
+    );
+  }
+}
+
+/** Sign in through the SDK's OAuth client and a browser; the client then holds tokens. */
+export async function signIn(
+  mcpUrl: string,
+  provider: TestOAuthClient,
+  browser: Browser,
+  user: string,
+  callback: Callback,
+): Promise<Client> {
+  const first = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
+  await expect(new Client({ name: 'oauth-test', version: '1' }).connect(first)).rejects.toThrow(
+    UnauthorizedError,
+  );
+  expect(provider.authorizationUrl).toBeDefined();
+  const back = await signInInBrowser(browser, provider.authorizationUrl as URL, user, callback);
+  const code = back.searchParams.get('code');
+  if (code === null) throw new Error(`no code came back: ${back.search}`);
+  await first.finishAuth(code);
+  const client = new Client({ name: 'oauth-test', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }));
+  return client;
+}
+
+export const toolNames = async (client: Client) => (await client.listTools()).tools.map((t) => t.name).sort();
