@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
 import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
+import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
 
 const usage = `npm start [-- options]: the whole path on this machine (edge Worker, bridge, demo servers).
@@ -12,6 +13,7 @@ const usage = `npm start [-- options]: the whole path on this machine (edge Work
   --metrics-port N      the bridge's /metrics (default: the config's, 9464)
   --config FILE         the bridge config (default examples/bridge.yaml)
   --state DIR           local KV state (default .wrangler/state, where mcpgw --local looks)
+  --sign-in-port N      the demo OpenID provider that OAuth sign-in sends people to (default: a free one)
 
 Example: npm start -- --port 8788 --bridge-port 0 --metrics-port 0`;
 
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
       'bridge-port': { type: 'string' },
       'metrics-port': { type: 'string' },
       state: { type: 'string', default: join(import.meta.dirname, '../.wrangler/state') },
+      'sign-in-port': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -38,25 +41,43 @@ async function main(): Promise<void> {
     console.log(usage);
     return;
   }
-  console.log('Starting the bridge and the edge Worker (wrangler dev)…');
+  console.log('Starting the bridge, the edge Worker (wrangler dev) and a demo identity provider…');
   const log = createLogger(levelFromEnv(process.env.LOG_LEVEL ?? 'warn'));
+  const port = Number(values.port);
+  const idp = await startDemoIdentityProvider(
+    [`http://127.0.0.1:${port}`, `http://localhost:${port}`],
+    demoPeople,
+    optionalPort(values['sign-in-port']),
+  );
   const gateway = await startLocalGateway({
+    vars: {
+      SIGN_IN_ISSUER: idp.issuer,
+      SIGN_IN_CLIENT_ID: idp.clientId,
+      SIGN_IN_SCOPES: 'openid email groups',
+    },
+    secrets: { SIGN_IN_CLIENT_SECRET: idp.clientSecret },
     bridgeConfig: values.config,
-    edgePort: Number(values.port),
+    edgePort: port,
     log,
     bridgePort: optionalPort(values['bridge-port']),
     metricsPort: optionalPort(values['metrics-port']),
     // Default: wrangler's own, so that `npx mcpgw … --local` reaches this Worker's KV unprompted.
     persistTo: values.state,
     onAudit: (e) => console.log(`audit: ${e.principal} ${e.server}/${e.tool} → ${e.decision} (${e.status})`),
+  }).catch(async (error) => {
+    await idp.stop();
+    throw error;
   });
-  console.log(banner(gateway));
+  console.log(banner(gateway, idp));
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping: letting in-flight requests finish…');
-    gateway.stop().then(() => process.exit(0));
+    gateway
+      .stop()
+      .then(() => idp.stop())
+      .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -69,7 +90,7 @@ function indent(text: string, by = '      '): string {
     .join('\n');
 }
 
-function banner(gateway: LocalGateway): string {
+function banner(gateway: LocalGateway, idp: IdentityProvider): string {
   const lines = ['', 'MCP edge gateway is running (edge Worker → signed → bridge → MCP servers).', ''];
   lines.push(`Dev API key (valid ${devKeyHours} h):  Authorization: Bearer ${gateway.apiKey}`);
   lines.push(`Your servers, tools and these configs in a browser: ${gateway.edgeUrl}/`, '');
@@ -90,6 +111,9 @@ function banner(gateway: LocalGateway): string {
     );
   }
   lines.push('', '(Claude Desktop, VS Code and LibreChat entries for the other servers: the page above.)');
+  const people = Object.entries(demoPeople).map(([name, p]) => `${name} (${p.groups.join(', ')})`);
+  lines.push('', `OAuth sign-in (clients without a key, e.g. hosted connectors): a demo identity provider`);
+  lines.push(`  at ${idp.issuer}; sign in as ${people.join(' or ')}, any password. docs/auth.md`);
   lines.push('', `Bridge metrics (Prometheus): ${gateway.bridge.metricsUrl}`);
   lines.push(`  curl -s ${gateway.bridge.metricsUrl} | grep toolhive_mcp`);
   lines.push('', 'Change a document in servers/, then apply it (the Worker sees it within 10 s):');

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repo, until } from '../helpers/bridge.ts';
+import { chromiumPath, signIn, startCallback, TestOAuthClient, toolNames } from '../helpers/oauth.ts';
 import { alive, freePort } from '../helpers/process.ts';
 
 function descendants(pid: number): number[] {
@@ -19,6 +21,22 @@ function descendants(pid: number): number[] {
     return [];
   }
   return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** What a hosted client does against npm start: sign in at the demo identity provider, list tools. */
+async function signInAsAlice(url: string): Promise<void> {
+  const callback = await startCallback();
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  try {
+    const client = await signIn(url, new TestOAuthClient(callback.url), browser, 'alice', callback);
+    const tools = await toolNames(client);
+    expect(tools).toContain('echo');
+    expect(tools).not.toContain('get-env');
+    await client.close();
+  } finally {
+    await browser.close();
+    await callback.stop();
+  }
 }
 
 /** `npm start` as a new user runs it, and Ctrl-C (SIGINT to its process group) as a terminal sends it. */
@@ -60,6 +78,8 @@ describe('npm start', { timeout: 150_000 }, () => {
     expect(health.status).toBe(200);
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(await page.text()).toContain('Paste your API key');
+    expect(output).toMatch(/sign in as alice \(developers\) or bob \(readers\), any password/);
+    await signInAsAlice(`http://127.0.0.1:${port}/everything/mcp`);
 
     const pid = npm.pid as number;
     const started = descendants(pid);

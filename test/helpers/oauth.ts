@@ -12,13 +12,14 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
-import Provider, { type Configuration } from 'oidc-provider';
 import type { Browser } from 'playwright-core';
 import { expect } from 'vitest';
 
-export interface Person {
-  groups: string[];
-}
+export {
+  type IdentityProvider,
+  type Person,
+  startDemoIdentityProvider as startIdentityProvider,
+} from '../../scripts/demo-identity-provider.ts';
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => {
@@ -29,71 +30,6 @@ function listen(server: Server): Promise<string> {
 function close(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
-}
-
-export interface IdentityProvider {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
-  setGroups(user: string, groups: string[]): void;
-  stop(): Promise<void>;
-}
-
-/**
- * The organisation's OpenID provider, for real: `oidc-provider` on 127.0.0.1 with its built-in
- * login page (any password), these people, and one client: the gateway.
- */
-export async function startIdentityProvider(
-  gatewayOrigins: string[],
-  people: Record<string, Person>,
-): Promise<IdentityProvider> {
-  const server = createHttpServer();
-  const issuer = `http://${await listen(server)}`;
-  const clientId = 'mcp-gateway';
-  const clientSecret = 'test-only-client-secret-0123456789';
-  const config: Configuration = {
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: gatewayOrigins.map((origin) => `${origin}/oauth/callback`),
-        token_endpoint_auth_method: 'client_secret_post',
-      },
-    ],
-    claims: { openid: ['sub'], email: ['email'], groups: ['groups'] },
-    cookies: { keys: ['test-only-cookie-key-0123456789'] },
-    features: { devInteractions: { enabled: true } },
-    async findAccount(_ctx, id) {
-      const person = people[id];
-      if (person === undefined) return undefined;
-      return {
-        accountId: id,
-        claims: () => ({ sub: id, email: `${id}@example.com`, groups: person.groups }),
-      };
-    },
-    // The organisation's own consent is out of scope: the gateway asks for consent itself.
-    async loadExistingGrant(ctx) {
-      const accountId = ctx.oidc.session?.accountId;
-      const clientId = ctx.oidc.client?.clientId;
-      if (accountId === undefined || clientId === undefined) return undefined;
-      const grant = new ctx.oidc.provider.Grant({ clientId, accountId });
-      grant.addOIDCScope('openid email groups');
-      await grant.save();
-      return grant;
-    },
-  };
-  const provider = new Provider(issuer, config);
-  server.on('request', provider.callback());
-  return {
-    issuer,
-    clientId,
-    clientSecret,
-    setGroups: (user, groups) => {
-      const person = people[user];
-      if (person) person.groups = groups;
-    },
-    stop: () => close(server),
-  };
 }
 
 export interface Tls {
