@@ -19,6 +19,8 @@ import {
 } from './oauth.ts';
 import { loadPrincipal, savePrincipal } from './principals.ts';
 
+const maxFormBytes = 64 * 1024;
+
 type SignInSettings = Settings & { SIGN_IN_ISSUER: string; SIGN_IN_CLIENT_ID: string };
 type SignInEnv = Env & OAuthEnv;
 
@@ -96,15 +98,18 @@ export async function answerConsent(
   const url = new URL(request.url);
   const oauth = await helpers(settings, env, url.origin);
   if (oauth instanceof Response) return oauth;
-  const form = await request.formData();
+  const form = await consentForm(request);
+  if (form === undefined)
+    return errorPage(400, 'That was not the consent form. Start signing in again from your app.');
   const handle = String(form.get('handle') ?? '');
   try {
     if (form.get('decision') !== 'allow') {
       const denied = await oauth.denyConsent(request, handle);
       return new Response(null, { status: 302, headers: denied.headers });
     }
+    const idp = await reachIdentityProvider(settings);
+    if (idp === undefined) return unreachable();
     const approved = await oauth.approveConsent(request, handle);
-    const idp = await identityProvider(settings);
     const data: Upstream = { verifier: idp.newSecret(), nonce: idp.newSecret() };
     const { state, headers } = await oauth.beginUpstream(approved.request, {
       data,
@@ -115,6 +120,32 @@ export async function answerConsent(
   } catch (error) {
     return answerError(error);
   }
+}
+
+async function consentForm(request: Request): Promise<FormData | undefined> {
+  const length = Number(request.headers.get('content-length') ?? Number.NaN);
+  if (!(length <= maxFormBytes)) return undefined;
+  try {
+    return await request.formData();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The provider's discovery document, or undefined (logged) when it cannot be had. */
+async function reachIdentityProvider(settings: SignInSettings): Promise<IdentityProvider | undefined> {
+  try {
+    return await identityProvider(settings);
+  } catch (error) {
+    console.log(
+      JSON.stringify({ event: 'sign_in.provider_unreachable', detail: String(error).slice(0, 300) }),
+    );
+    return undefined;
+  }
+}
+
+function unreachable(): Response {
+  return errorPage(502, 'Your organisation’s identity provider cannot be reached. Try again in a minute.');
 }
 
 function callbackUrl(url: URL): string {
@@ -143,7 +174,8 @@ export async function finishSignIn(
   if (url.searchParams.has('error')) {
     return redirect(authorizationErrorRedirect(resumed.request, 'access_denied', 'sign-in was declined'));
   }
-  const idp = await identityProvider(settings);
+  const idp = await reachIdentityProvider(settings);
+  if (idp === undefined) return unreachable();
   const person = await signedIn(idp, url, resumed.data, settings);
   if (typeof person === 'string') {
     console.log(JSON.stringify({ event: 'sign_in.failed', detail: person.slice(0, 300) }));
@@ -188,8 +220,6 @@ async function signedIn(
     return String(error);
   }
 }
-
-const maxFormBytes = 64 * 1024;
 
 /**
  * Metadata, token, revocation and registration: the library's, behind the same client-id
