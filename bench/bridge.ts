@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the same stdio MCP server (server-everything) and the same SDK client,
- * reached (1) directly over stdio, (2) through our bridge, (3) through supergateway
- * (stateful Streamable HTTP) and (4) through mcp-proxy, measured in one run.
+ * reached (1) directly over stdio, (2) through our bridge, (3) through the whole path, edge
+ * Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable HTTP) and
+ * (5) through mcp-proxy, measured in one run.
  * Figures drift with the machine's load; the ratios within one run are what to read.
  */
 import { writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ interface Target {
   url?: string;
   /** The gateway's own process (undefined: direct, the client spawns the server itself). */
   process?: Started;
+
   connect(): Promise<Client>;
 }
 
@@ -108,6 +110,7 @@ async function targets(): Promise<Target[]> {
       ),
     '/mcp',
   );
+  const whole = await wholePath(dir);
   const shared: Target = {
     name: 'our bridge, shared',
     process: bridge.process,
@@ -116,7 +119,41 @@ async function targets(): Promise<Target[]> {
         new StreamableHTTPClientTransport(new URL((bridge.url ?? '').replace('/everything/', '/shared/'))),
       ),
   };
-  return [direct, bridge, shared, supergateway, mcpProxy];
+  return [direct, bridge, shared, whole, supergateway, mcpProxy];
+}
+
+/**
+ * Client → edge Worker (wrangler dev, API key, policy, metering) → signed → bridge → stdio: the
+ * same server and pool as "our bridge", started as a user starts it (`npm start`'s script), in
+ * processes of its own.
+ */
+async function wholePath(dir: string): Promise<Target> {
+  const config = join(dir, 'whole.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      version: 1,
+      listen: { port: 0 },
+      metrics: { port: 0 },
+      servers: [{ name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 }],
+    }),
+  );
+  const port = await freePort();
+  const started = await startProcess(
+    node,
+    [join(repo, 'scripts/start.ts'), '--port', String(port), '--config', config, '--state', join(dir, 'state')],
+    /Ctrl-C stops/,
+    { timeoutMs: 120_000 },
+  );
+  const key = /Authorization: Bearer (mcpgw_dev_\S+)/.exec(started.output())?.[1] ?? '';
+  const url = new URL(`http://127.0.0.1:${port}/everything/mcp`);
+  const headers = { authorization: `Bearer ${key}` };
+  return {
+    name: 'whole path: Worker → bridge',
+    url: url.href,
+    process: started,
+    connect: () => client(new StreamableHTTPClientTransport(url, { requestInit: { headers } })),
+  };
 }
 
 const echo = (c: Client, message: string) => c.callTool({ name: 'echo', arguments: { message } });
@@ -224,7 +261,7 @@ async function main(): Promise<void> {
   const bestAdded = Math.min(...peers.map(added));
   const bestRate = Math.max(...peers.map((r) => r.rates[32] ?? 0));
   const bestSetup = Math.min(...peers.map((r) => r.setup));
-  for (const name of ['our bridge', 'our bridge, shared']) {
+  for (const name of ['our bridge', 'our bridge, shared', 'whole path: Worker → bridge']) {
     const ours = results[name];
     if (!ours) continue;
     console.log(`\n${name}, against the best peer:`);
