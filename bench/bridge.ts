@@ -141,7 +141,12 @@ async function wholePath(dir: string): Promise<Target> {
   const port = await freePort();
   const started = await startProcess(
     node,
-    [join(repo, 'scripts/start.ts'), '--port', String(port), '--config', config, '--state', join(dir, 'state')],
+    [
+      join(repo, 'scripts/start.ts'),
+      ...['--port', String(port), '--config', config],
+      '--state',
+      join(dir, 'st'),
+    ],
     /Ctrl-C stops/,
     { timeoutMs: 120_000 },
   );
