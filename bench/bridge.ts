@@ -15,6 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
 import { quantile } from './stats.ts';
 import { treeRss } from './tree.ts';
+import { startWholePath } from './whole-path.ts';
 
 const repo = join(import.meta.dirname, '..');
 const node = process.execPath;
@@ -122,42 +123,15 @@ async function targets(): Promise<Target[]> {
   return [direct, bridge, shared, whole, supergateway, mcpProxy];
 }
 
-/**
- * Client → edge Worker (wrangler dev, API key, policy, metering) → signed → bridge → stdio: the
- * same server and pool as "our bridge", started as a user starts it (`npm start`'s script), in
- * processes of its own.
- */
+/** The whole path with the same server and pool as "our bridge" (bench/whole-path.ts). */
 async function wholePath(dir: string): Promise<Target> {
-  const config = join(dir, 'whole.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      version: 1,
-      listen: { port: 0 },
-      metrics: { port: 0 },
-      servers: [{ name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 }],
-    }),
-  );
-  const port = await freePort();
-  const started = await startProcess(
-    node,
-    [
-      join(repo, 'scripts/start.ts'),
-      ...['--port', String(port), '--config', config],
-      '--state',
-      join(dir, 'st'),
-    ],
-    /Ctrl-C stops/,
-    { timeoutMs: 120_000 },
-  );
-  const key = /Authorization: Bearer (mcpgw_dev_\S+)/.exec(started.output())?.[1] ?? '';
-  const url = new URL(`http://127.0.0.1:${port}/everything/mcp`);
-  const headers = { authorization: `Bearer ${key}` };
+  const whole = await startWholePath(dir, { command: node, args: server }, 4);
   return {
     name: 'whole path: Worker → bridge',
-    url: url.href,
-    process: started,
-    connect: () => client(new StreamableHTTPClientTransport(url, { requestInit: { headers } })),
+    url: whole.url.href,
+    process: whole.process,
+    connect: () =>
+      client(new StreamableHTTPClientTransport(whole.url, { requestInit: { headers: whole.headers } })),
   };
 }
 

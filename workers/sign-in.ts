@@ -4,9 +4,11 @@ import {
   authorizationErrorRedirect,
   CimdFetchError,
 } from '@cloudflare/workers-oauth-provider';
+import { mayConnect } from '../shared/policy.ts';
 import { isPublicHost } from '../shared/public-host.ts';
-import { oauthUserId } from '../shared/storage.ts';
+import { effectiveGroups, oauthUserId } from '../shared/storage.ts';
 import { consentPage, errorPage } from './consent.ts';
+import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
 import { type IdentityProvider, identityProvider } from './identity-provider.ts';
 import {
@@ -181,22 +183,13 @@ export async function finishSignIn(
     console.log(JSON.stringify({ event: 'sign_in.failed', detail: person.slice(0, 300) }));
     return errorPage(502, 'Signing in at your organisation’s identity provider failed. Try again.');
   }
-  const known = await loadPrincipal(env.GATEWAY_KV, person.principal);
-  if (known?.revoked) {
-    return redirect(
-      authorizationErrorRedirect(resumed.request, 'access_denied', 'access revoked by an admin'),
-    );
+  const server = serverOfResource(url.origin, resumed.request.resource) ?? '';
+  const refused = await admit(env, settings, person, server);
+  if (refused !== undefined) {
+    console.log(JSON.stringify({ event: 'sign_in.refused', principal: person.principal, server, refused }));
+    return redirect(authorizationErrorRedirect(resumed.request, 'access_denied', refused));
   }
   const userId = oauthUserId(person.principal);
-  await savePrincipal(env.GATEWAY_KV, {
-    principal: person.principal,
-    userId,
-    groups: person.groups,
-    removedGroups: known?.removedGroups ?? [],
-    revoked: false,
-    signedInAt: new Date().toISOString(),
-  });
-  const server = serverOfResource(url.origin, resumed.request.resource) ?? '';
   const { redirectTo } = await oauth.completeAuthorization({
     request: resumed.request,
     userId,
@@ -206,6 +199,34 @@ export async function finishSignIn(
   });
   console.log(JSON.stringify({ event: 'sign_in.granted', principal: person.principal, server }));
   return redirect(redirectTo);
+}
+
+/**
+ * Records the person's groups from this sign-in, and says why they may not have a grant for
+ * this server: revoked by an admin, or not admitted by its document (rather than a token that
+ * every request would then refuse).
+ */
+async function admit(
+  env: SignInEnv,
+  settings: Settings,
+  person: { principal: string; groups: string[] },
+  server: string,
+): Promise<string | undefined> {
+  const known = await loadPrincipal(env.GATEWAY_KV, person.principal);
+  if (known?.revoked) return 'access revoked by an admin';
+  const record = {
+    principal: person.principal,
+    userId: oauthUserId(person.principal),
+    groups: person.groups,
+    removedGroups: known?.removedGroups ?? [],
+    revoked: false,
+    signedInAt: new Date().toISOString(),
+  };
+  await savePrincipal(env.GATEWAY_KV, record);
+  const loaded = await loadDocument(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS);
+  if (!loaded.ok) return `the MCP server "${server}" is not available`;
+  const principal = { subject: person.principal, groups: effectiveGroups(record), method: 'oauth' as const };
+  return mayConnect(loaded.document, principal) ? undefined : `${person.principal} may not use "${server}"`;
 }
 
 async function signedIn(

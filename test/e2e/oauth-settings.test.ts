@@ -14,10 +14,12 @@ import {
   type IdentityProvider,
   selfSignedTls,
   signIn,
+  signInOptions,
   startCallback,
   startDocumentServer,
   startIdentityProvider,
   TestOAuthClient,
+  type Tls,
   toolNames,
   writeOAuthDocuments,
 } from '../helpers/oauth.ts';
@@ -36,7 +38,8 @@ describe('OAuth sign-in with client metadata documents or registration turned of
   let documents: DocumentServer;
   let callback: Callback;
   let browser: Browser;
-  let tlsCert: string;
+  let tls: Tls;
+  const admins = { client_id: 'admin-registered', redirect_uris: [] as string[] };
   const ports: number[] = [];
   const gateways: LocalGateway[] = [];
   const clients: Client[] = [];
@@ -47,22 +50,7 @@ describe('OAuth sign-in with client metadata documents or registration turned of
       edgePort: ports[index],
       freeBridgePorts: true,
       documentsDir: join(dir, 'servers'),
-      vars: {
-        SIGN_IN_ISSUER: idp.issuer,
-        SIGN_IN_CLIENT_ID: idp.clientId,
-        SIGN_IN_SCOPES: 'openid email groups',
-        OAUTH_PRIVATE_CLIENT_HOSTS: new URL(documents.origin).host,
-        OAUTH_CLIENTS: JSON.stringify([
-          {
-            client_id: 'admin-registered',
-            client_name: 'Registered by an admin',
-            redirect_uris: [callback.url],
-          },
-        ]),
-        ...vars,
-      },
-      secrets: { SIGN_IN_CLIENT_SECRET: idp.clientSecret },
-      wranglerEnv: { NODE_EXTRA_CA_CERTS: tlsCert },
+      ...signInOptions(idp, documents, tls, admins, vars),
       log: createLogger('error'),
     });
     gateways.push(started);
@@ -80,9 +68,9 @@ describe('OAuth sign-in with client metadata documents or registration turned of
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'oauth-settings-'));
     writeOAuthDocuments(dir);
-    const tls = selfSignedTls(dir);
-    tlsCert = tls.certFile;
+    tls = selfSignedTls(dir);
     callback = await startCallback();
+    admins.redirect_uris.push(callback.url);
     documents = await startDocumentServer(tls);
     ports.push(await freePort(), await freePort());
     idp = await startIdentityProvider(

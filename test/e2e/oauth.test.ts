@@ -16,6 +16,7 @@ import {
   selfSignedTls,
   signIn,
   signInInBrowser,
+  signInOptions,
   startCallback,
   startDocumentServer,
   startIdentityProvider,
@@ -90,6 +91,26 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     });
   }
 
+  interface TokenPair {
+    access_token: string;
+    refresh_token: string;
+    expires_in: number;
+  }
+
+  /** A person signs in through the pre-registered client; its code is exchanged with PKCE. */
+  async function tokenPair(user: string): Promise<TokenPair> {
+    const { verifier, challenge } = pkce();
+    const issued = await code(user, challenge);
+    const response = await token({
+      grant_type: 'authorization_code',
+      code: issued,
+      code_verifier: verifier,
+      resource: everythingUrl(),
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as TokenPair;
+  }
+
   async function code(user: string, challenge: string): Promise<string> {
     const url = authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' });
     const back = await signInInBrowser(browser, url, user, callback);
@@ -110,22 +131,15 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
       edgePort,
       freeBridgePorts: true,
       documentsDir: join(dir, 'servers'),
-      vars: {
-        SIGN_IN_ISSUER: idp.issuer,
-        SIGN_IN_CLIENT_ID: idp.clientId,
-        SIGN_IN_SCOPES: 'openid email groups',
-        OAUTH_PRIVATE_CLIENT_HOSTS: new URL(documents.origin).host,
-        OAUTH_CLIENTS: JSON.stringify([
-          {
-            client_id: preRegistered,
-            client_name: 'Pre-registered test client',
-            redirect_uris: [callback.url],
-          },
-        ]),
-        OAUTH_ACCESS_TOKEN_SECONDS: '60',
-      },
-      secrets: { SIGN_IN_CLIENT_SECRET: idp.clientSecret },
-      wranglerEnv: { NODE_EXTRA_CA_CERTS: tls.certFile },
+      ...signInOptions(
+        idp,
+        documents,
+        tls,
+        { client_id: preRegistered, redirect_uris: [callback.url] },
+        {
+          OAUTH_ACCESS_TOKEN_SECONDS: '60',
+        },
+      ),
       log: createLogger('error'),
     });
     browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
@@ -156,24 +170,11 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
   });
 
   /** Issued now, checked by the last test: the 60 s of expiry pass while the others run. */
-  let expiring: { tokens: { access_token: string; refresh_token: string }; at: number } | undefined;
+  let expiring: { tokens: TokenPair; at: number } | undefined;
 
   it('issues a code for PKCE and a token pair for the code (this one expires in 60 s)', async () => {
-    const { verifier, challenge } = pkce();
-    const issued = await code('erin', challenge);
     const at = Date.now();
-    const response = await token({
-      grant_type: 'authorization_code',
-      code: issued,
-      code_verifier: verifier,
-      resource: everythingUrl(),
-    });
-    expect(response.status).toBe(200);
-    const tokens = (await response.json()) as {
-      access_token: string;
-      refresh_token: string;
-      expires_in: number;
-    };
+    const tokens = await tokenPair('erin');
     expect(tokens.expires_in).toBe(60);
     expect((await initialize(everythingUrl(), tokens.access_token)).status).toBe(200);
     expiring = { tokens, at };
@@ -209,6 +210,19 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     expect(other.headers.get('www-authenticate')).toContain(
       '/.well-known/oauth-protected-resource/fetch/mcp',
     );
+  });
+
+  it('a person the server does not admit gets no grant for it: access_denied, saying why', async () => {
+    const { challenge } = pkce();
+    const url = authorizeUrl({
+      resource: `${gateway.edgeUrl}/fetch/mcp`,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const back = await signInInBrowser(browser, url, 'bob', callback);
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(back.searchParams.get('error_description')).toBe('bob may not use "fetch"');
+    expect(back.searchParams.get('code')).toBeNull();
   });
 
   it('the person can deny: the client gets access_denied and no code', async () => {
@@ -356,15 +370,8 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
   });
 
   it('revoking one grant ends that client’s tokens, refresh token included', async () => {
-    const { verifier, challenge } = pkce();
-    const issued = await code('bob', challenge);
     const resource = everythingUrl();
-    const tokens = (await (
-      await token({ grant_type: 'authorization_code', code: issued, code_verifier: verifier, resource })
-    ).json()) as {
-      access_token: string;
-      refresh_token: string;
-    };
+    const tokens = await tokenPair('bob');
     const listed = await admin('grants', 'list', 'bob');
     const grantId = tokens.access_token.split(':')[1] ?? '';
     expect(listed.out).toContain(grantId);

@@ -15,6 +15,8 @@ import type {
 import type { Browser } from 'playwright-core';
 import { expect } from 'vitest';
 
+import type { IdentityProvider } from '../../scripts/demo-identity-provider.ts';
+
 export {
   type IdentityProvider,
   type Person,
@@ -245,3 +247,28 @@ export async function signIn(
 }
 
 export const toolNames = async (client: Client) => (await client.listTools()).tools.map((t) => t.name).sort();
+
+/**
+ * What startLocalGateway needs for sign-in against this provider: its issuer and client, a
+ * pre-registered client, and trust in the test's https document server (private, on 127.0.0.1).
+ */
+export function signInOptions(
+  idp: IdentityProvider,
+  documents: DocumentServer,
+  tls: Tls,
+  preRegistered: { client_id: string; redirect_uris: string[] },
+  vars: Record<string, string> = {},
+) {
+  return {
+    vars: {
+      SIGN_IN_ISSUER: idp.issuer,
+      SIGN_IN_CLIENT_ID: idp.clientId,
+      SIGN_IN_SCOPES: 'openid email groups',
+      OAUTH_PRIVATE_CLIENT_HOSTS: new URL(documents.origin).host,
+      OAUTH_CLIENTS: JSON.stringify([{ ...preRegistered, client_name: 'Registered by an admin' }]),
+      ...vars,
+    },
+    secrets: { SIGN_IN_CLIENT_SECRET: idp.clientSecret },
+    wranglerEnv: { NODE_EXTRA_CA_CERTS: tls.certFile },
+  };
+}

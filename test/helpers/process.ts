@@ -42,10 +42,14 @@ export async function startProcess(
       () => reject(new Error(`not ready in time: ${command} ${args.join(' ')}\n${output}`)),
       options.timeoutMs ?? 20_000,
     );
+    let isReady = false;
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.length > 1_000_000) output = output.slice(-500_000);
-      if (ready.test(output)) {
+      // Once ready, stop matching: a chatty process (wrangler dev logs every request) would
+      // otherwise cost a scan of up to 1 MB per chunk, in the process measuring it.
+      if (!isReady && ready.test(output)) {
+        isReady = true;
         clearTimeout(timer);
         resolve();
       }
