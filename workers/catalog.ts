@@ -1,8 +1,9 @@
 import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import type { ServerDocument } from '../shared/document.ts';
 import { mayConnect, type Principal, visibleTools } from '../shared/policy.ts';
-import { documentKey, ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
-import { loadDocument } from './documents.ts';
+import { ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
+import { documentNames, loadDocument } from './documents.ts';
+import { resourceOf } from './oauth.ts';
 import { keyPlaceholder } from './page.ts';
 
 /**
@@ -59,11 +60,11 @@ export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Pri
       description: doc.description,
       version: doc.serverVersion,
       ...repositoryOf(doc),
-      remotes: [{ type: 'streamable-http', url: `${url.origin}/${doc.name}/mcp` }],
+      remotes: [{ type: 'streamable-http', url: resourceOf(url.origin, doc.name) }],
       _meta: {
         'dev.mcp-edge-gateway/tools': (await toolsFor(kv, doc, principal)) ?? null,
         'dev.mcp-edge-gateway/provenance': doc.provenance ?? null,
-        'dev.mcp-edge-gateway/client-configs': clientConfigs(doc, `${url.origin}/${doc.name}/mcp`),
+        'dev.mcp-edge-gateway/client-configs': clientConfigs(doc, resourceOf(url.origin, doc.name)),
       },
     },
     _meta: { 'io.modelcontextprotocol.registry/official': { status: doc.status, isLatest: true } },
@@ -83,25 +84,19 @@ export async function listServers(
   options: { limit: number; cursor: string | undefined; cacheSeconds: number },
 ): Promise<Page> {
   const servers: Page['servers'] = [];
-  let kvCursor: string | undefined;
   let last: string | undefined;
   let more = false;
-  do {
-    const page = await kv.list({ prefix: documentKey(''), cursor: kvCursor, limit: 1000 });
-    for (const key of page.keys) {
-      const name = key.name.slice(documentKey('').length);
-      if (options.cursor !== undefined && name <= options.cursor) continue;
-      if (servers.length >= options.limit) {
-        more = true;
-        break;
-      }
-      const loaded = await loadDocument(kv, name, options.cacheSeconds);
-      if (!loaded.ok || !visibleTo(loaded.document, principal)) continue;
-      servers.push(await entry(kv, loaded.document, principal, url));
-      last = name;
+  for await (const name of documentNames(kv)) {
+    if (options.cursor !== undefined && name <= options.cursor) continue;
+    if (servers.length >= options.limit) {
+      more = true;
+      break;
     }
-    kvCursor = page.list_complete || more ? undefined : page.cursor;
-  } while (kvCursor !== undefined);
+    const loaded = await loadDocument(kv, name, options.cacheSeconds);
+    if (!loaded.ok || !visibleTo(loaded.document, principal)) continue;
+    servers.push(await entry(kv, loaded.document, principal, url));
+    last = name;
+  }
   return { servers, metadata: { count: servers.length, ...(more && last ? { nextCursor: last } : {}) } };
 }
 

@@ -42,6 +42,17 @@ function parse(text: string | null): Loaded {
     : { ok: false, problem: 'invalid', detail: result.problems.slice(0, 5).join('; ') };
 }
 
+/** The names of every server with a document, in key order, page by page (at most 20,000). */
+export async function* documentNames(kv: KVNamespace): AsyncGenerator<string> {
+  let cursor: string | undefined;
+  for (let page = 0; page < 20; page++) {
+    const listed = await kv.list({ prefix: documentKey(''), cursor, limit: 1000 });
+    for (const key of listed.keys) yield key.name.slice(documentKey('').length);
+    if (listed.list_complete) return;
+    cursor = listed.cursor;
+  }
+}
+
 /** Tests and document updates within one isolate. */
 export function forgetDocuments(): void {
   cache.clear();

@@ -16,7 +16,6 @@ export interface IdentityProvider {
     callback: URL,
     redirectUri: string,
     secrets: { verifier: string; nonce: string },
-    settings: SignInSettings,
   ): Promise<{ principal: string; groups: string[] }>;
 }
 

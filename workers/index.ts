@@ -4,7 +4,7 @@ import { authenticate } from './auth.ts';
 import { getServer, listServers } from './catalog.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { handleMcp, refusal as refusalOf } from './mcp.ts';
-import { oauthPaths } from './oauth.ts';
+import { oauthPaths, resourceOf } from './oauth.ts';
 import { page, pageScript } from './page.ts';
 import { answerConsent, finishSignIn, protocolEndpoint, showConsent } from './sign-in.ts';
 
@@ -65,7 +65,7 @@ router.get('/.well-known/oauth-protected-resource/:server/mcp', (request, env) =
   if (settings instanceof Response) return settings;
   return json(
     {
-      resource: `${url.origin}/${server}/mcp`,
+      resource: resourceOf(url.origin, server),
       ...(signsIn(settings) ? { authorization_servers: [url.origin] } : {}),
       bearer_methods_supported: ['header'],
       resource_name: server,
@@ -74,6 +74,10 @@ router.get('/.well-known/oauth-protected-resource/:server/mcp', (request, env) =
     registryCors,
   );
 });
+
+function hasOAuthStore(env: Env): env is Env & { OAUTH_KV: KVNamespace } {
+  return env.OAUTH_KV !== undefined;
+}
 
 /** OAuth sign-in (docs/auth.md): only when SIGN_IN_ISSUER is set, else these paths do not exist. */
 function signingIn(env: Env):
@@ -84,8 +88,8 @@ function signingIn(env: Env):
   | Response {
   const settings = configured(env);
   if (settings instanceof Response) return settings;
-  if (!signsIn(settings) || env.OAUTH_KV === undefined) return refusalOf({ kind: 'not_found' });
-  return { settings, env: { ...env, OAUTH_KV: env.OAUTH_KV } };
+  if (!signsIn(settings) || !hasOAuthStore(env)) return refusalOf({ kind: 'not_found' });
+  return { settings, env };
 }
 
 router.get(oauthPaths.authorize, (request, env) => {

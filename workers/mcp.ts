@@ -13,6 +13,7 @@ import { jsonFilter, parseMessage, readBody } from './body.ts';
 import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
+import { resourceOf } from './oauth.ts';
 import { bridgeFetch } from './tunnel.ts';
 import { watchDocument } from './watch.ts';
 
@@ -92,7 +93,7 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   // The gateway's own page (same origin) may call; other browser origins only when listed.
   if (verdict === 'forbidden_origin' && origin !== url.origin) return refusal({ kind: 'forbidden_origin' });
 
-  const resource = `${url.origin}/${server}/mcp`;
+  const resource = resourceOf(url.origin, server);
   const auth = await authenticate(request.headers.get('authorization'), env, settings, resource);
   const metadata = resourceMetadataUrl(url, server);
   // Credentials first: a caller without valid ones learns nothing of which servers exist.

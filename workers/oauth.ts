@@ -1,5 +1,5 @@
 import { OAuthAuthorizationServer, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
-import { documentKey } from '../shared/storage.ts';
+import { documentNames } from './documents.ts';
 import type { PreRegisteredClient, Settings } from './env.ts';
 
 /** The Worker's own OAuth endpoints (docs/auth.md); the library serves metadata, token and register. */
@@ -69,26 +69,14 @@ function internalReason(internal: unknown): string {
   return typeof reason === 'string' ? reason : '';
 }
 
-const namesCache = new Map<string, { until: number; names: string[] }>();
+let namesCache: { until: number; names: string[] } | undefined;
 
 /** Every server that has a document: each is one OAuth resource. */
-export async function serverNames(
-  kv: KVNamespace,
-  cacheSeconds: number,
-  now = Date.now(),
-): Promise<string[]> {
-  const hit = namesCache.get('all');
-  if (hit && hit.until > now) return hit.names;
+async function serverNames(kv: KVNamespace, cacheSeconds: number, now = Date.now()): Promise<string[]> {
+  if (namesCache && namesCache.until > now) return namesCache.names;
   const names: string[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 20; page++) {
-    const listed = await kv.list({ prefix: documentKey(''), cursor, limit: 1000 });
-    names.push(...listed.keys.map((k) => k.name.slice(documentKey('').length)));
-    if (listed.list_complete) break;
-    cursor = listed.cursor;
-  }
-  names.sort();
-  namesCache.set('all', { until: now + cacheSeconds * 1000, names });
+  for await (const name of documentNames(kv)) names.push(name);
+  namesCache = { until: now + cacheSeconds * 1000, names };
   return names;
 }
 

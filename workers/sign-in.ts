@@ -23,6 +23,12 @@ import { loadPrincipal, savePrincipal } from './principals.ts';
 
 const maxFormBytes = 64 * 1024;
 
+/** A form body that says its length, and one small enough to read. */
+function formSizeAllowed(request: Request): boolean {
+  const length = Number(request.headers.get('content-length') ?? Number.NaN);
+  return length <= maxFormBytes;
+}
+
 type SignInSettings = Settings & { SIGN_IN_ISSUER: string; SIGN_IN_CLIENT_ID: string };
 type SignInEnv = Env & OAuthEnv;
 
@@ -125,8 +131,7 @@ export async function answerConsent(
 }
 
 async function consentForm(request: Request): Promise<FormData | undefined> {
-  const length = Number(request.headers.get('content-length') ?? Number.NaN);
-  if (!(length <= maxFormBytes)) return undefined;
+  if (!formSizeAllowed(request)) return undefined;
   try {
     return await request.formData();
   } catch {
@@ -178,7 +183,7 @@ export async function finishSignIn(
   }
   const idp = await reachIdentityProvider(settings);
   if (idp === undefined) return unreachable();
-  const person = await signedIn(idp, url, resumed.data, settings);
+  const person = await signedIn(idp, url, resumed.data);
   if (typeof person === 'string') {
     console.log(JSON.stringify({ event: 'sign_in.failed', detail: person.slice(0, 300) }));
     return errorPage(502, 'Signing in at your organisation’s identity provider failed. Try again.');
@@ -233,10 +238,9 @@ async function signedIn(
   idp: IdentityProvider,
   url: URL,
   data: Upstream,
-  settings: SignInSettings,
 ): Promise<{ principal: string; groups: string[] } | string> {
   try {
-    return await idp.person(url, callbackUrl(url), data, settings);
+    return await idp.person(url, callbackUrl(url), data);
   } catch (error) {
     return String(error);
   }
@@ -258,8 +262,7 @@ export async function protocolEndpoint(
     return oauthError(404, 'invalid_request', why);
   }
   if (request.method === 'POST') {
-    const length = Number(request.headers.get('content-length') ?? Number.NaN);
-    if (!(length <= maxFormBytes))
+    if (!formSizeAllowed(request))
       return oauthError(
         413,
         'invalid_request',
