@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpRefusal } from '../shared/errors.ts';
 import type { Principal } from '../shared/policy.ts';
+import { revisionOf } from '../shared/revision.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -9,6 +10,7 @@ import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
 import { Multiplexer } from './multiplex.ts';
 import { WarmPool } from './pool.ts';
 import { type ServerContext, Session } from './session.ts';
+import { StatelessServer } from './stateless.ts';
 import { type UpstreamFactory, upstreamFactory } from './upstream.ts';
 
 export type Outcome = { ok: true } | { ok: false; refusal: HttpRefusal };
@@ -27,6 +29,8 @@ export class ServerEndpoint {
   private readonly factory: UpstreamFactory;
   private readonly pool: WarmPool | undefined;
   private readonly mux: Multiplexer | undefined;
+  /** MCP 2026-07-28 clients, which bring no session: children of their own, leased per request. */
+  private readonly stateless: StatelessServer;
   private state: 'serving' | 'draining' = 'serving';
 
   constructor(config: ServerConfig, deps: { metrics: Metrics; log: Logger; instance: string }) {
@@ -38,6 +42,12 @@ export class ServerEndpoint {
       newSessionId: () => `${deps.instance}.${randomUUID()}`,
     };
     this.factory = upstreamFactory(config, deps.log, deps.metrics);
+    this.stateless = new StatelessServer(this.factory, {
+      ...deps,
+      config,
+      log: this.ctx.log,
+      names: this.ctx.names,
+    });
     if (config.sessions === 'shared') this.mux = new Multiplexer(this.factory);
     else if (config.transport.type === 'stdio' && config.pool > 0) {
       this.pool = new WarmPool(config.pool, this.factory, config.name, deps);
@@ -78,6 +88,27 @@ export class ServerEndpoint {
       if (!session?.belongsTo(principal)) return refuse({ kind: 'unknown_session' });
       await session.handle(req, res, body);
       return { ok: true };
+    }
+    if (req.method === 'POST') {
+      const revision = revisionOf({
+        httpMethod: 'POST',
+        protocolVersion: header(req, 'mcp-protocol-version'),
+        mcpMethod: header(req, 'mcp-method'),
+        mcpName: header(req, 'mcp-name'),
+        body,
+      });
+      if (revision.era === 'refused') {
+        this.ctx.metrics.rejected.inc({ server: this.name, reason: 'revision' });
+        res
+          .writeHead(revision.status, { 'content-type': 'application/json' })
+          .end(JSON.stringify(revision.response));
+        return { ok: true };
+      }
+      if (revision.era === 'modern') {
+        if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
+        await this.stateless.handle(res, req, revision, principal);
+        return { ok: true };
+      }
     }
     if (req.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
     if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
@@ -159,10 +190,11 @@ export class ServerEndpoint {
     for (const session of this.sessions.values()) {
       if (session.idleFor(now) > limit) void session.end('idle');
     }
+    this.stateless.reapIdle();
   }
 
   get busy(): boolean {
-    return [...this.sessions.values()].some((s) => s.busy) || this.opening > 0;
+    return [...this.sessions.values()].some((s) => s.busy) || this.opening > 0 || this.stateless.busy;
   }
 
   /** Stop taking sessions; in-flight requests may still finish. */
@@ -173,8 +205,13 @@ export class ServerEndpoint {
   async close(): Promise<void> {
     this.state = 'draining';
     await Promise.all([...this.sessions.values()].map((s) => s.end('drain')));
-    await Promise.all([this.pool?.close(), this.mux?.close()]);
+    await Promise.all([this.pool?.close(), this.mux?.close(), this.stateless.close()]);
   }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function isInitialize(body: unknown): boolean {

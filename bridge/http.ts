@@ -117,9 +117,6 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
     if (!verdict.ok) return refuse(res, deps, name, { kind: 'unauthenticated', reason: verdict.reason });
     principal = verdict.principal;
   }
-  const route = routeOf(deps.peers, header(req, 'mcp-session-id'), header(req, hopHeader));
-  if (route.to === 'nowhere') return refuse(res, deps, name, { kind: 'unknown_session' });
-  if (route.to === 'peer') return relay(req, res, raw, { ...route, server: name }, deps);
   let body: unknown;
   if (req.method === 'POST') {
     const parsed = parseJson(raw);
@@ -130,6 +127,11 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
     }
     body = parsed.value;
   }
+  // A session, or a 2026-07-28 request waiting for input, lives on the instance that made its id.
+  const owned = header(req, 'mcp-session-id') ?? requestStateOf(body);
+  const route = routeOf(deps.peers, owned, header(req, hopHeader));
+  if (route.to === 'nowhere') return refuse(res, deps, name, { kind: 'unknown_session' });
+  if (route.to === 'peer') return relay(req, res, raw, { ...route, server: name }, deps);
   countBytesOut(req, res, name, deps.metrics);
   const outcome = await endpoint.handle(req, res, body, principal);
   if (!outcome.ok) refuse(res, deps, name, outcome.refusal);
@@ -146,6 +148,11 @@ async function relay(
   const self = deps.peers?.self ?? '';
   if (!(await relayToPeer(req, res, raw, { ...target, self }, deps)))
     refuse(res, deps, target.server, { kind: 'unknown_session' });
+}
+
+function requestStateOf(body: unknown): string | undefined {
+  const state = (body as { params?: { requestState?: unknown } } | undefined)?.params?.requestState;
+  return typeof state === 'string' ? state : undefined;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

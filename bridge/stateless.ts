@@ -1,0 +1,443 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  GatewayErrorCode,
+  isFailure,
+  type JSONRPCMessage,
+  kindOf,
+  listedNames,
+  paramsOf,
+  type RequestId,
+  resourceIdOf,
+  resultOf,
+} from '../shared/jsonrpc.ts';
+import type { Principal } from '../shared/policy.ts';
+import { cacheableMethods, metaKeys, modernRevision, type Revision } from '../shared/revision.ts';
+import type { ServerConfig } from './config.ts';
+import { Busy, type Child, ChildLeases } from './leases.ts';
+import type { Logger } from './log.ts';
+import { boundedMethod, type KnownNames, type Metrics } from './metrics.ts';
+import type { UpstreamFactory } from './upstream.ts';
+
+type Modern = Extract<Revision, { era: 'modern' }>;
+type Request = JSONRPCMessage & { id: RequestId; method: string };
+
+/** Which client capability a server-to-client request needs, and so which input request it becomes. */
+const inputMethods: Record<string, string> = {
+  'elicitation/create': 'elicitation',
+  'sampling/createMessage': 'sampling',
+  'roots/list': 'roots',
+};
+
+/** A request waiting for the client's input: the child stays leased to it until the retry or the timeout. */
+interface Continuation {
+  readonly child: Child;
+  readonly childId: string;
+  readonly owner: string;
+  readonly method: string;
+  readonly name: string | undefined;
+  readonly asked: Map<string, RequestId>;
+  /** What the child said while the client was away, replayed when it comes back. */
+  readonly backlog: JSONRPCMessage[];
+  readonly timer: NodeJS.Timeout;
+}
+
+type Event =
+  | { kind: 'answer'; message: JSONRPCMessage }
+  | { kind: 'input'; requests: Request[] }
+  | { kind: 'gone'; detail: string }
+  | { kind: 'timeout' };
+
+interface Deps {
+  config: ServerConfig;
+  metrics: Metrics;
+  log: Logger;
+  names: KnownNames;
+  instance: string;
+}
+
+/**
+ * MCP 2026-07-28 for a server that speaks 2025-11-25: each request runs on a leased child the
+ * bridge initialized itself; the answer gets `resultType` and `serverInfo`; a server's question
+ * (elicitation, sampling, roots) becomes an "input required" answer whose `requestState` brings
+ * the retry back to the same child.
+ */
+export class StatelessServer {
+  private readonly leases: ChildLeases;
+  private readonly continuations = new Map<string, Continuation>();
+  private readonly listeners = new Set<(message: JSONRPCMessage & { method: string }) => void>();
+  private nextId = 1;
+  private readonly deps: Deps;
+
+  constructor(factory: UpstreamFactory, deps: Deps) {
+    this.deps = deps;
+    const { limits, pool } = deps.config;
+    this.leases = new ChildLeases(factory, {
+      max: limits.maxSessions,
+      keep: Math.max(1, pool),
+      log: deps.log,
+    });
+    this.leases.onBroadcast = (message) => {
+      for (const listener of this.listeners) listener(message);
+    };
+  }
+
+  get busy(): boolean {
+    return this.continuations.size > 0;
+  }
+
+  /** A request for this pod's continuation, by its `requestState`. */
+  owns(state: string): boolean {
+    return this.continuations.has(state);
+  }
+
+  async handle(
+    res: ServerResponse,
+    req: IncomingMessage,
+    modern: Modern,
+    principal?: Principal,
+  ): Promise<void> {
+    const message = modern.message;
+    if (!('id' in message)) {
+      res.writeHead(202).end();
+      return;
+    }
+    const request = message as Request;
+    if (request.method === 'server/discover') return this.discover(res, request);
+    if (request.method === 'subscriptions/listen') return this.listen(req, res, request);
+    const started = process.hrtime.bigint();
+    const answer = await this.run(request, modern.clientCapabilities, owner(principal));
+    this.measure(request, answer, started, principal);
+    send(res, answer.status, answer.message);
+  }
+
+  async close(): Promise<void> {
+    for (const [state, continuation] of this.continuations) this.abandon(state, continuation);
+    await this.leases.close();
+  }
+
+  reapIdle(): void {
+    this.leases.reapIdle(this.deps.config.limits.idleTimeoutSeconds * 1000);
+  }
+
+  private async discover(res: ServerResponse, request: Request): Promise<void> {
+    let init: Record<string, unknown>;
+    try {
+      init = await this.leases.initResult();
+    } catch (error) {
+      return send(res, 502, failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
+    }
+    const result = {
+      supportedVersions: [modernRevision],
+      capabilities: init.capabilities ?? {},
+      ...(typeof init.instructions === 'string' ? { instructions: init.instructions } : {}),
+      resultType: 'complete',
+      ttlMs: 0,
+      cacheScope: 'private',
+      _meta: { [metaKeys.serverInfo]: init.serverInfo },
+    };
+    send(res, 200, { jsonrpc: '2.0', id: request.id, result });
+  }
+
+  /** `subscriptions/listen`: an SSE stream of the list changes the client asked for, tagged with its id. */
+  private listen(req: IncomingMessage, res: ServerResponse, request: Request): void {
+    const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;
+    const kinds = {
+      tools: 'toolsListChanged',
+      prompts: 'promptsListChanged',
+      resources: 'resourcesListChanged',
+    };
+    const honored = Object.fromEntries(
+      Object.values(kinds)
+        .filter((key) => asked[key] === true)
+        .map((key) => [key, true]),
+    );
+    const tag = { [metaKeys.subscriptionId]: request.id };
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const write = (message: JSONRPCMessage) =>
+      res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    write({
+      jsonrpc: '2.0',
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: honored, _meta: tag },
+    });
+    const listener = (message: JSONRPCMessage & { method: string }) => {
+      const kind = message.method.split('/')[1] as keyof typeof kinds;
+      if (honored[kinds[kind]] !== true) return;
+      write({ jsonrpc: '2.0', method: message.method, params: { ...paramsOf(message), _meta: tag } });
+    };
+    this.listeners.add(listener);
+    req.once('close', () => this.listeners.delete(listener));
+  }
+
+  private async run(
+    request: Request,
+    capabilities: Record<string, unknown>,
+    who: string,
+  ): Promise<{ status: number; message: JSONRPCMessage }> {
+    const params = paramsOf(request) ?? {};
+    const state = params.requestState;
+    if (typeof state === 'string') return this.resume(request, state, capabilities, who);
+    let child: Child;
+    try {
+      child = await this.leases.acquire();
+    } catch (error) {
+      const status = error instanceof Busy ? 503 : 502;
+      return {
+        status,
+        message: failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
+      };
+    }
+    const childId = `s-${this.nextId++}`;
+    const event = this.next(child, childId);
+    child
+      .send({ ...request, id: childId, params: forChild(params) } as JSONRPCMessage)
+      .catch(() => undefined);
+    return this.settle(request, child, childId, await event, capabilities, who);
+  }
+
+  private async resume(
+    request: Request,
+    state: string,
+    capabilities: Record<string, unknown>,
+    who: string,
+  ): Promise<{ status: number; message: JSONRPCMessage }> {
+    const continuation = this.continuations.get(state);
+    const name = resourceIdOf(request);
+    if (
+      !continuation ||
+      continuation.owner !== who ||
+      continuation.method !== request.method ||
+      continuation.name !== name
+    ) {
+      const text = 'requestState is unknown or has expired: send the request again without it';
+      return { status: 200, message: failure(request.id, GatewayErrorCode.InvalidParams, text) };
+    }
+    this.continuations.delete(state);
+    clearTimeout(continuation.timer);
+    const { child, childId } = continuation;
+    const event = this.next(child, childId, continuation.backlog);
+    const responses = (paramsOf(request)?.inputResponses ?? {}) as Record<string, unknown>;
+    for (const [key, serverId] of continuation.asked) {
+      const answer = responses[key];
+      const reply =
+        answer !== null && typeof answer === 'object'
+          ? { jsonrpc: '2.0', id: serverId, result: answer }
+          : failure(serverId, GatewayErrorCode.InvalidParams, 'the client gave no answer');
+      child.send(reply as JSONRPCMessage).catch(() => undefined);
+    }
+    return this.settle(request, child, childId, await event, capabilities, who);
+  }
+
+  /** Waits for what the child does next about one request: answer it, ask the client, or die. */
+  private next(child: Child, childId: string, backlog: JSONRPCMessage[] = []): Promise<Event> {
+    const seconds = this.deps.config.limits.requestTimeoutSeconds;
+    return new Promise((resolve) => {
+      let batch: Request[] = [];
+      let flush: NodeJS.Immediate | undefined;
+      let settled = false;
+      const done = (event: Event) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearImmediate(flush);
+        child.lease = undefined;
+        child.onexit = undefined;
+        resolve(event);
+      };
+      const timer = setTimeout(() => done({ kind: 'timeout' }), seconds * 1000);
+      // Questions asked together are answered together: gather those that arrive in the same turn.
+      const ask = () => done({ kind: 'input', requests: batch });
+      child.onexit = (detail) => done({ kind: 'gone', detail });
+      child.lease = (message) => {
+        const kind = kindOf(message);
+        if ((kind === 'response' || kind === 'error') && 'id' in message && message.id === childId) {
+          return done({ kind: 'answer', message });
+        }
+        if (kind === 'request') {
+          batch = [...batch, message as Request];
+          clearImmediate(flush);
+          flush = setImmediate(ask);
+        }
+      };
+      for (const message of backlog) child.lease?.(message);
+    });
+  }
+
+  private settle(
+    request: Request,
+    child: Child,
+    childId: string,
+    event: Event,
+    capabilities: Record<string, unknown>,
+    who: string,
+  ): Promise<{ status: number; message: JSONRPCMessage }> | { status: number; message: JSONRPCMessage } {
+    switch (event.kind) {
+      case 'answer':
+        this.leases.release(child);
+        return { status: 200, message: complete(request, event.message, child.init) };
+      case 'gone':
+        return {
+          status: 502,
+          message: failure(
+            request.id,
+            GatewayErrorCode.UpstreamExited,
+            `${event.detail}; send the request again`,
+          ),
+        };
+      case 'timeout': {
+        this.leases.discard(child);
+        const seconds = this.deps.config.limits.requestTimeoutSeconds;
+        return {
+          status: 504,
+          message: failure(
+            request.id,
+            GatewayErrorCode.RequestTimeout,
+            `Request timed out after ${seconds} s`,
+          ),
+        };
+      }
+      case 'input':
+        return this.askClient(request, child, childId, event.requests, capabilities, who);
+    }
+  }
+
+  /** Turns the child's questions into an `input_required` answer, refusing those the client cannot take. */
+  private async askClient(
+    request: Request,
+    child: Child,
+    childId: string,
+    questions: Request[],
+    capabilities: Record<string, unknown>,
+    who: string,
+  ): Promise<{ status: number; message: JSONRPCMessage }> {
+    const asked = new Map<string, RequestId>();
+    const inputRequests: Record<string, unknown> = {};
+    for (const question of questions) {
+      const needs = inputMethods[question.method];
+      if (needs === undefined || capabilities[needs] === undefined) {
+        const text =
+          needs === undefined ? `${question.method} is not relayed` : `the client did not declare ${needs}`;
+        child.send(failure(question.id, GatewayErrorCode.MethodNotFound, text)).catch(() => undefined);
+        continue;
+      }
+      const key = `input-${asked.size + 1}`;
+      asked.set(key, question.id);
+      inputRequests[key] = { method: question.method, params: paramsOf(question) ?? {} };
+    }
+    if (asked.size === 0) {
+      // Every question was refused at once: the child goes on with the same request.
+      return this.settle(request, child, childId, await this.next(child, childId), capabilities, who);
+    }
+    const state = `${this.deps.instance}.${randomUUID()}`;
+    const seconds = this.deps.config.limits.requestTimeoutSeconds;
+    const timer = setTimeout(() => this.abandon(state, this.continuations.get(state)), seconds * 1000);
+    timer.unref();
+    const backlog: JSONRPCMessage[] = [];
+    child.lease = (message) => backlog.push(message);
+    this.continuations.set(state, {
+      child,
+      childId,
+      owner: who,
+      method: request.method,
+      name: resourceIdOf(request),
+      asked,
+      backlog,
+      timer,
+    });
+    const result = {
+      resultType: 'input_required',
+      inputRequests,
+      requestState: state,
+      _meta: { [metaKeys.serverInfo]: child.init.serverInfo },
+    };
+    return { status: 200, message: { jsonrpc: '2.0', id: request.id, result } as JSONRPCMessage };
+  }
+
+  /** The client never came back: the child's request is cancelled and the child ended, its state unknown. */
+  private abandon(state: string, continuation: Continuation | undefined): void {
+    if (!continuation) return;
+    clearTimeout(continuation.timer);
+    this.continuations.delete(state);
+    this.leases.discard(continuation.child);
+  }
+
+  private measure(
+    request: Request,
+    answer: { status: number; message: JSONRPCMessage },
+    started: bigint,
+    principal?: Principal,
+  ) {
+    const { config, metrics, names, log } = this.deps;
+    const result = resultOf(answer.message);
+    names.learn(request.method, listedNames(request.method, result));
+    const status = isFailure(answer.message) ? 'error' : 'success';
+    const statusCode = answer.status === 504 ? '504' : answer.status >= 500 ? '502' : '200';
+    const resource = names.bound(request.method, resourceIdOf(request));
+    const labels = {
+      server: config.name,
+      transport: config.transport.type,
+      mcp_method: boundedMethod(request.method),
+      mcp_resource_id: resource,
+      status,
+      status_code: statusCode,
+    } as const;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.requests.inc(labels);
+    metrics.duration.observe(labels, seconds);
+    if (request.method !== 'tools/call') return;
+    metrics.toolCalls.inc({ server: config.name, tool: resource, status });
+    log.log('info', 'mcp.tools.call', {
+      event: 'audit',
+      revision: modernRevision,
+      principal: principal?.subject,
+      tool: resourceIdOf(request)?.slice(0, 128),
+      status: result?.resultType === 'input_required' ? 'input_required' : status,
+      statusCode,
+      ms: Math.round(seconds * 1000),
+    });
+  }
+}
+
+function owner(principal: Principal | undefined): string {
+  return principal === undefined ? '' : `${principal.method}:${principal.subject}`;
+}
+
+/** What a 2025 child gets: the request without the 2026 envelope, which it would not understand. */
+function forChild(params: Record<string, unknown>): Record<string, unknown> {
+  const { requestState: _state, inputResponses: _responses, _meta, ...rest } = params;
+  const meta = Object.fromEntries(
+    Object.entries((_meta ?? {}) as Record<string, unknown>).filter(
+      ([key]) => !key.startsWith('io.modelcontextprotocol/'),
+    ),
+  );
+  return Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest;
+}
+
+/**
+ * A 2025 answer as a 2026-07-28 one. Cacheable results are marked private and not to be kept:
+ * what a client may see depends on who it is and on a document that can change at any time.
+ */
+function complete(request: Request, message: JSONRPCMessage, init: Record<string, unknown>): JSONRPCMessage {
+  const result = resultOf(message);
+  if (result === undefined) return { ...message, id: request.id } as JSONRPCMessage;
+  const meta = {
+    ...(result._meta as Record<string, unknown> | undefined),
+    [metaKeys.serverInfo]: init.serverInfo,
+  };
+  const cache = cacheableMethods.has(request.method) ? { ttlMs: 0, cacheScope: 'private' } : {};
+  const translated = { ...result, resultType: 'complete', ...cache, _meta: meta };
+  return { jsonrpc: '2.0', id: request.id, result: translated } as JSONRPCMessage;
+}
+
+function failure(id: RequestId, code: number, message: string): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, error: { code, message } };
+}
+
+function unavailable(error: unknown): string {
+  return `MCP server unavailable: ${(error as Error).message}`;
+}
+
+function send(res: ServerResponse, status: number, message: JSONRPCMessage): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(message));
+}

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, everything, sample, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+import { modernClient, postModern } from '../helpers/modern.ts';
+
+describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', () => {
+  let bridge: TestBridge;
+  let url: URL;
+
+  beforeAll(async () => {
+    bridge = await startTestBridge([
+      { name: 'everything', transport: everything, pool: 1, limits: { requestTimeoutSeconds: 20 } },
+    ]);
+    url = bridge.mcpUrl('everything');
+  });
+  afterAll(async () => {
+    await bridge?.drain();
+  });
+
+  it('discovers the server from the initialize result of a child the bridge started', async () => {
+    const client = await modernClient(url);
+    try {
+      expect(client.getProtocolEra()).toBe('modern');
+      const discovered = client.getDiscoverResult();
+      expect(discovered?.supportedVersions).toEqual(['2026-07-28']);
+      expect(discovered?.capabilities.tools).toBeDefined();
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      expect(tools).toContain('echo');
+      const result = await client.callTool({ name: 'echo', arguments: { message: 'stateless' } });
+      expect(result.content).toEqual([{ type: 'text', text: 'Echo: stateless' }]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers with resultType and serverInfo, and no session id', async () => {
+    const { status, headers, body } = await postModern(url, 'tools/call', {
+      name: 'echo',
+      arguments: { message: 'x' },
+    });
+    expect(status).toBe(200);
+    expect(headers.get('mcp-session-id')).toBeNull();
+    expect(body.result.resultType).toBe('complete');
+    expect(body.result._meta['io.modelcontextprotocol/serverInfo'].name).toMatch(/everything/);
+  });
+
+  it('refuses headers that disagree with the body (-32020) and an unknown version (-32022), with 400', async () => {
+    const mismatch = await postModern(
+      url,
+      'tools/call',
+      { name: 'echo', arguments: { message: 'x' } },
+      {
+        'mcp-name': 'get-sum',
+      },
+    );
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.body.error.code).toBe(-32020);
+    const missing = await postModern(
+      url,
+      'tools/call',
+      { name: 'echo', arguments: {} },
+      { 'mcp-method': null },
+    );
+    expect(missing.body.error.code).toBe(-32020);
+    const future = await postModern(url, 'tools/list', {}, {}, '2099-01-01');
+    expect(future.status).toBe(400);
+    expect(future.body.error).toMatchObject({
+      code: -32022,
+      data: { supported: ['2026-07-28'], requested: '2099-01-01' },
+    });
+  });
+
+  it('turns a server question into input_required and brings each answer back to the child that asked', async () => {
+    const answers = ['Ada', 'Grace', 'Katherine'];
+    const clients = await Promise.all(
+      answers.map((name) =>
+        modernClient(url, {
+          elicitation: async () => ({ action: 'accept', content: { name, check: true } }),
+        }),
+      ),
+    );
+    try {
+      const results = await Promise.all(
+        clients.map((client) => client.callTool({ name: 'trigger-elicitation-request', arguments: {} })),
+      );
+      results.forEach((result, i) => {
+        const text = JSON.stringify(result.content);
+        expect(text).toContain(answers[i]);
+        for (const other of answers.filter((_, j) => j !== i)) expect(text).not.toContain(other);
+      });
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it('shows the raw input_required round trip, and refuses a requestState it did not make', async () => {
+    const first = await postModern(
+      url,
+      'tools/call',
+      { name: 'trigger-elicitation-request', arguments: {} },
+      {},
+      '2026-07-28',
+      { elicitation: {} },
+    );
+    expect(first.body.result.resultType).toBe('input_required');
+    const [key, input] = Object.entries(first.body.result.inputRequests)[0] as [string, { method: string }];
+    expect(input.method).toBe('elicitation/create');
+    const forged = await postModern(url, 'tools/call', {
+      name: 'trigger-elicitation-request',
+      arguments: {},
+      requestState: 'test.00000000-0000-4000-8000-000000000000',
+      inputResponses: { [key]: { action: 'decline' } },
+    });
+    expect(forged.body.error.code).toBe(-32602);
+    const retry = await postModern(url, 'tools/call', {
+      name: 'trigger-elicitation-request',
+      arguments: {},
+      requestState: first.body.result.requestState,
+      inputResponses: { [key]: { action: 'decline' } },
+    });
+    expect(retry.body.result.resultType).toBe('complete');
+    expect(JSON.stringify(retry.body.result.content)).toMatch(/decline/i);
+  });
+
+  it('refuses a server question the client did not declare the capability for, and the call still ends', async () => {
+    const { body } = await postModern(url, 'tools/call', {
+      name: 'trigger-elicitation-request',
+      arguments: {},
+    });
+    expect(body.result.resultType).toBe('complete');
+  });
+
+  it('serves both revisions at once on one URL, each on children of its own', async () => {
+    const legacy = await connect(url, 'legacy');
+    const modern = await modernClient(url);
+    try {
+      const calls = Array.from({ length: 20 }, (_, i) => [
+        legacy.callTool({ name: 'echo', arguments: { message: `legacy-${i}` } }),
+        modern.callTool({ name: 'echo', arguments: { message: `modern-${i}` } }),
+      ]).flat();
+      const texts = (await Promise.all(calls)).map((r) => (r.content as { text: string }[])[0]?.text);
+      texts.forEach((text, i) => {
+        expect(text).toBe(`Echo: ${i % 2 === 0 ? 'legacy' : 'modern'}-${Math.floor(i / 2)}`);
+      });
+      const metrics = await bridge.metrics.registry.metrics();
+      expect(
+        sample(metrics, 'toolhive_mcp_tool_calls_total', { tool: 'echo', status: 'success' }),
+      ).toBeGreaterThanOrEqual(40);
+    } finally {
+      await legacy.close();
+      await modern.close();
+    }
+  });
+});
