@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { clientRequestMethods } from '../shared/jsonrpc.ts';
+import { clientRequestMethods, modernClientRequestMethods } from '../shared/jsonrpc.ts';
 
 /**
  * Every metric the bridge exports: names, labels and the bounded sets their values
@@ -23,7 +23,7 @@ export type ChildState = 'warm' | 'busy';
 
 /** `mcp_method` is one of MCP's client methods; anything else is `other`. */
 export function boundedMethod(method: string): string {
-  return clientRequestMethods.has(method) ? method : 'other';
+  return clientRequestMethods.has(method) || modernClientRequestMethods.has(method) ? method : 'other';
 }
 
 const maxNamesPerFamily = 1000;

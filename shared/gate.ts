@@ -5,10 +5,11 @@ import {
   errorResponse,
   GatewayErrorCode,
   type JSONRPCMessage,
+  modernClientRequestMethods,
   paramsOf,
   type RequestId,
 } from './jsonrpc.ts';
-import { decide, gateCall, type Kind, type Principal, visibleTools } from './policy.ts';
+import { decide, gateCall, type Kind, type Principal, seesNothing, visibleTools } from './policy.ts';
 
 /** What the edge does with one client message, decided on the message it parsed (never on headers). */
 export type Gate =
@@ -54,7 +55,15 @@ function refuse(
   return { action: 'answer', response: errorResponse(id, code, text), method, name, reason };
 }
 
-export function gateMessage(doc: ServerDocument, principal: Principal, message: JSONRPCMessage): Gate {
+/** Which revision's methods a message may use: 2025-11-25 sessions, or 2026-07-28 stateless requests. */
+export type Era = 'legacy' | 'modern';
+
+export function gateMessage(
+  doc: ServerDocument,
+  principal: Principal,
+  message: JSONRPCMessage,
+  era: Era = 'legacy',
+): Gate {
   if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
   const method = message.method;
   if (!('id' in message)) {
@@ -63,7 +72,7 @@ export function gateMessage(doc: ServerDocument, principal: Principal, message: 
       : { action: 'drop', method };
   }
   const { id } = message;
-  if (!clientRequestMethods.has(method)) {
+  if (!(era === 'modern' ? modernClientRequestMethods : clientRequestMethods).has(method)) {
     return refuse(
       id,
       method,
@@ -94,6 +103,7 @@ export function gateMessage(doc: ServerDocument, principal: Principal, message: 
     const forwarded = { ...message, params: { ...params, name: gate.realName } } as JSONRPCMessage;
     return { action: 'forward', message: forwarded, method, name: gate.realName };
   }
+  if (method === 'subscriptions/listen') return gateListen(doc, principal, message, params);
   const subject = subjectOf(method, params);
   if (subject !== undefined) {
     const [kind, name] = subject;
@@ -116,9 +126,44 @@ export function gateMessage(doc: ServerDocument, principal: Principal, message: 
   return { action: 'forward', message, method, name: undefined };
 }
 
+/** A listen request keeps only the resource subscriptions this principal may read. */
+function gateListen(
+  doc: ServerDocument,
+  principal: Principal,
+  message: JSONRPCMessage,
+  params: Record<string, unknown> | undefined,
+): Gate {
+  const filter = (params?.notifications ?? {}) as Record<string, unknown>;
+  const uris = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : undefined;
+  const method = 'subscriptions/listen';
+  if (uris === undefined) return { action: 'forward', message, method, name: undefined };
+  const kept = uris.filter(
+    (uri) => typeof uri === 'string' && decide(doc, principal, 'resources', uri).allowed,
+  );
+  const notifications = { ...filter, resourceSubscriptions: kept };
+  const forwarded = { ...message, params: { ...params, notifications } } as JSONRPCMessage;
+  return { action: 'forward', message: forwarded, method, name: undefined };
+}
+
 /** Whether the answer to this method is a list the policy filters on its way back. */
 export function isFilteredList(method: string | undefined): boolean {
   return method !== undefined && method in listKinds;
+}
+
+const capabilityKinds: Kind[] = ['tools', 'prompts', 'resources'];
+
+/**
+ * A `server/discover` result as this principal may see it: the capabilities of kinds it can
+ * use nothing of are removed, as `tools/list` would come back empty.
+ */
+export function filterDiscoverResult(
+  doc: ServerDocument,
+  principal: Principal,
+  result: Record<string, unknown>,
+): Record<string, unknown> {
+  const capabilities = { ...(result.capabilities as Record<string, unknown> | undefined) };
+  for (const kind of capabilityKinds) if (seesNothing(doc, principal, kind)) delete capabilities[kind];
+  return { ...result, capabilities };
 }
 
 type Listed = Record<string, unknown> & { name?: unknown; uri?: unknown; uriTemplate?: unknown };

@@ -53,6 +53,15 @@ export function decide(doc: ServerDocument, principal: Principal, kind: Kind, na
   return { allowed: false, reason: 'not_allowed' };
 }
 
+/** Whether no name at all of this kind can pass for this principal: nothing allowed, or everything denied. */
+export function seesNothing(doc: ServerDocument, principal: Principal, kind: Kind): boolean {
+  if (!mayConnect(doc, principal)) return true;
+  const rules = rulesFor(doc, principal, kind);
+  if (rules === undefined) return false;
+  if (rules.some((rule) => rule.deny.includes('*'))) return true;
+  return rules.every((rule) => rule.allow.length === 0);
+}
+
 /** The name clients see for a real tool name. */
 export function exposedName(doc: ServerDocument, real: string): string {
   return doc.policy.overrides[real]?.name ?? real;

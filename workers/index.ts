@@ -19,7 +19,7 @@ const registryCors = {
 const mcpCorsHeaders = {
   'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
   'access-control-allow-headers':
-    'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID',
+    'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID',
   'access-control-expose-headers': 'Mcp-Session-Id, WWW-Authenticate',
   'access-control-max-age': '600',
   vary: 'Origin',

@@ -1,9 +1,16 @@
 import type { ServerDocument } from '../shared/document.ts';
 import { type HttpRefusal, toWire } from '../shared/errors.ts';
-import { filterListResult, type Gate, gateMessage, isFilteredList } from '../shared/gate.ts';
+import {
+  filterDiscoverResult,
+  filterListResult,
+  type Gate,
+  gateMessage,
+  isFilteredList,
+} from '../shared/gate.ts';
 import { isFailure, type JSONRPCMessage, resultOf, validSessionId } from '../shared/jsonrpc.ts';
 import { checkOrigin } from '../shared/origin.ts';
 import { mayConnect, type Principal } from '../shared/policy.ts';
+import { modernHeaders, type Revision, revisionOf } from '../shared/revision.ts';
 import { sign } from '../shared/signing.ts';
 import { sseFilter } from '../shared/sse.ts';
 import { type MessagePoint, writePoint } from './analytics.ts';
@@ -15,7 +22,7 @@ import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
 import { resourceOf } from './oauth.ts';
 import { bridgeFetch } from './tunnel.ts';
-import { watchDocument } from './watch.ts';
+import { listenChanges, sessionChanges, watchDocument } from './watch.ts';
 
 export interface McpRequest {
   request: Request;
@@ -44,9 +51,9 @@ export function resourceMetadataUrl(url: URL, server: string): string {
   return `${url.origin}/.well-known/oauth-protected-resource/${server}/mcp`;
 }
 
-function jsonResponse(message: JSONRPCMessage): Response {
+function jsonResponse(message: JSONRPCMessage, status = 200): Response {
   return new Response(JSON.stringify(message), {
-    status: 200,
+    status,
     headers: { 'content-type': 'application/json' },
   });
 }
@@ -57,6 +64,7 @@ interface Exchange {
   point: MessagePoint;
   started: number;
   audited?: unknown;
+  revision?: Exclude<Revision, { era: 'refused' }>;
 }
 
 function finish(x: McpRequest, exchange: Exchange, status: string, responseBytes: number): void {
@@ -119,6 +127,13 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   }
   const doc = loaded.document;
   const principal = auth.principal;
+  let incoming: Incoming | undefined;
+  if (request.method === 'POST') {
+    // Before any policy decision: a request whose headers and body disagree is not looked at further.
+    const read = await readIncoming(request, settings);
+    if (read instanceof Response) return read;
+    incoming = read;
+  }
   if (!mayConnect(doc, principal)) return refusal({ kind: 'forbidden', server });
 
   const sessionId = request.headers.get('mcp-session-id');
@@ -140,26 +155,50 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   const exchange: Exchange = { doc, principal, point, started };
   let body: Uint8Array | undefined;
   let gate: Gate | undefined;
-  if (method === 'POST') {
-    const raw = await readBody(request, settings.MAX_BODY_BYTES);
-    if (raw === undefined) return refusal({ kind: 'body_too_large', limit: settings.MAX_BODY_BYTES });
-    const parsed = parseMessage(raw);
-    if (!parsed.ok) return refusal(parsed.refusal);
-    gate = gateMessage(doc, principal, parsed.message);
-    point.requestBytes = raw.byteLength;
+  if (incoming !== undefined) {
+    const era = incoming.revision.era;
+    gate = gateMessage(doc, principal, incoming.message, era);
+    point.requestBytes = incoming.bytes;
     point.method = gate.method ?? 'response';
     point.name = 'name' in gate ? (gate.name ?? '') : '';
     if (gate.action === 'drop') return new Response(null, { status: 202 });
     if (gate.action === 'answer') {
       point.decision = gate.reason;
-      exchange.audited = paramsArguments(parsed.message);
+      exchange.audited = paramsArguments(incoming.message);
       finish(x, exchange, 'refused', 0);
-      return jsonResponse(gate.response);
+      // 2026-07-28 answers a method it does not have with 404, so that clients fall back.
+      const missing = era === 'modern' && gate.reason === 'unknown_method';
+      return jsonResponse(gate.response, missing ? 404 : 200);
     }
     exchange.audited = paramsArguments(gate.message);
+    exchange.revision = incoming.revision;
     body = new TextEncoder().encode(JSON.stringify(gate.message));
   }
   return forward(x, exchange, url, body, gate?.action === 'forward' ? gate : undefined);
+}
+
+interface Incoming {
+  message: JSONRPCMessage;
+  bytes: number;
+  revision: Exclude<Revision, { era: 'refused' }>;
+}
+
+/** A POSTed message, bounded, parsed, and placed in its revision; a Response when it is refused. */
+async function readIncoming(request: Request, settings: Settings): Promise<Incoming | Response> {
+  const raw = await readBody(request, settings.MAX_BODY_BYTES);
+  if (raw === undefined) return refusal({ kind: 'body_too_large', limit: settings.MAX_BODY_BYTES });
+  const parsed = parseMessage(raw);
+  if (!parsed.ok) return refusal(parsed.refusal);
+  const header = (name: string) => request.headers.get(name) ?? undefined;
+  const revision = revisionOf({
+    httpMethod: 'POST',
+    protocolVersion: header('mcp-protocol-version'),
+    mcpMethod: header('mcp-method'),
+    mcpName: header('mcp-name'),
+    body: parsed.message,
+  });
+  if (revision.era === 'refused') return jsonResponse(revision.response, revision.status);
+  return { message: parsed.message, bytes: raw.byteLength, revision };
 }
 
 function paramsArguments(message: JSONRPCMessage): unknown {
@@ -180,6 +219,12 @@ async function forward(
   for (const name of forwardedRequestHeaders) {
     const value = request.headers.get(name);
     if (value !== null) headers.set(name, value);
+  }
+  const revision = exchange.revision;
+  if (revision?.era === 'modern' && gate !== undefined && 'method' in gate.message) {
+    // Computed from the body the bridge will get (a renamed tool has its real name), never copied.
+    const modern = modernHeaders(gate.message as JSONRPCMessage & { method: string }, revision.revision);
+    for (const [name, value] of Object.entries(modern)) headers.set(name, value);
   }
   const signed = await sign(
     settings.BRIDGE_SIGNING_SECRET,
@@ -230,6 +275,10 @@ function relay(
     if (requestId === undefined || message.id !== requestId || 'method' in message) return undefined;
     status = isFailure(message) ? 'error' : 'success';
     const result = resultOf(message);
+    if (gate?.method === 'server/discover' && result !== undefined) {
+      const filtered = filterDiscoverResult(exchange.doc, exchange.principal, result);
+      return JSON.stringify({ ...message, result: filtered });
+    }
     if (!isFilteredList(gate?.method) || result === undefined || gate?.method === undefined) return undefined;
     if (gate.method === 'tools/list') {
       const write = rememberTools(x.env.GATEWAY_KV, x.server, result);
@@ -252,11 +301,13 @@ function relay(
   });
   const type = response.headers.get('content-type') ?? '';
   let stream = response.body;
-  if (stream && x.request.method === 'GET' && response.ok && type.startsWith('text/event-stream')) {
+  const standing = x.request.method === 'GET' || gate?.method === 'subscriptions/listen';
+  if (stream && standing && response.ok && type.startsWith('text/event-stream')) {
     stream = watchDocument(
       stream,
       documentChanged(x, exchange.doc),
       Math.max(1, x.settings.DOCUMENT_CACHE_SECONDS) * 1000,
+      gate?.method === 'subscriptions/listen' ? listenChanges(gate.message) : sessionChanges,
     );
   }
   if (stream && requestId !== undefined && type.startsWith('text/event-stream'))

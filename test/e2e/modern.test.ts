@@ -1,0 +1,199 @@
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { connect, metricsText, repo, sample, until } from '../helpers/bridge.ts';
+import { mcpgw } from '../helpers/cli.ts';
+import { modernClient, postModern } from '../helpers/modern.ts';
+import { freePort } from '../helpers/process.ts';
+
+/** The 2025-11-25 suite's behaviours, with an SDK 2.x client speaking 2026-07-28 through edge and bridge. */
+describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { timeout: 120_000 }, () => {
+  let gateway: LocalGateway;
+  let root: string;
+  let local: string[];
+  let url: URL;
+  const audited: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'modern-'));
+    cpSync(join(repo, 'servers'), join(root, 'servers'), { recursive: true });
+    local = ['--local', '--persist-to', join(root, 'kv'), '--dir', join(root, 'servers')];
+    gateway = await startLocalGateway({
+      edgePort: await freePort(),
+      freeBridgePorts: true,
+      persistTo: join(root, 'kv'),
+      documentCacheSeconds: 1,
+      log: createLogger('error'),
+      onAudit: (event) => audited.push(event),
+    });
+    url = new URL(`${gateway.edgeUrl}/everything/mcp`);
+  }, 120_000);
+  afterAll(() => gateway?.stop());
+
+  const callsAtBridge = async (tool: string) =>
+    sample(await metricsText(gateway.bridge), 'toolhive_mcp_tool_calls_total', { tool });
+
+  it('discovers the server, and lists only the tools the document allows', async () => {
+    const client = await modernClient(url, { token: gateway.apiKey });
+    try {
+      expect(client.getProtocolEra()).toBe('modern');
+      expect(client.getDiscoverResult()?.capabilities.tools).toBeDefined();
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).toContain('echo');
+      expect(names).not.toContain('get-env');
+      const result = await client.callTool({ name: 'echo', arguments: { message: 'modern, both hops' } });
+      expect(result.content).toEqual([{ type: 'text', text: 'Echo: modern, both hops' }]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses a denied tool at the edge; the bridge never sees it', async () => {
+    const client = await modernClient(url, { token: gateway.apiKey });
+    try {
+      const error = await client.callTool({ name: 'get-env', arguments: {} }).catch((e: Error) => e);
+      expect(String(error)).toContain('Tool "get-env" is not permitted for you on MCP server "everything"');
+      expect(await callsAtBridge('get-env')).toBe(0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses headers that disagree with the body (-32020) before the policy looks, for any tool', async () => {
+    const before = audited.length;
+    const lying = await postModern(
+      url,
+      'tools/call',
+      { name: 'get-env', arguments: {} },
+      { 'mcp-name': 'echo' },
+      undefined,
+      {},
+      gateway.apiKey,
+    );
+    expect(lying.status).toBe(400);
+    expect(lying.body.error.code).toBe(-32020);
+    const missing = await postModern(
+      url,
+      'tools/call',
+      { name: 'echo', arguments: {} },
+      { 'mcp-name': null },
+      undefined,
+      {},
+      gateway.apiKey,
+    );
+    expect(missing.body.error.code).toBe(-32020);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(audited.length).toBe(before);
+    expect(await callsAtBridge('get-env')).toBe(0);
+  });
+
+  it('never trusts mirrored headers on 2025 traffic: the policy decides on the body', async () => {
+    const legacy = await connect(url, 'legacy-liar', gateway.apiKey);
+    try {
+      // A 2025 client adding Mcp-Name: echo to a call of get-env gets the policy's answer for get-env.
+      const headers = {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${gateway.apiKey}`,
+        'mcp-session-id': (legacy.transport as { sessionId?: string }).sessionId ?? '',
+        'mcp-protocol-version': '2025-11-25',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'echo',
+      };
+      const body = {
+        jsonrpc: '2.0',
+        id: 9,
+        method: 'tools/call',
+        params: { name: 'get-env', arguments: {} },
+      };
+      const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+      expect(await response.text()).toContain('-32005');
+    } finally {
+      await legacy.close();
+    }
+  });
+
+  it('answers an unknown version with -32022 and 400, naming the one it serves', async () => {
+    const future = await postModern(url, 'tools/list', {}, {}, '2099-01-01', {}, gateway.apiKey);
+    expect(future.status).toBe(400);
+    expect(future.body.error).toMatchObject({ code: -32022, data: { supported: ['2026-07-28'] } });
+    const removed = await postModern(url, 'initialize', {}, {}, undefined, {}, gateway.apiKey);
+    expect(removed.status).toBe(404);
+    expect(removed.body.error.code).toBe(-32601);
+  });
+
+  it('carries an input-required round trip through the edge, back to the child that asked', async () => {
+    const names = ['Ada', 'Grace'];
+    const clients = await Promise.all(
+      names.map((name) =>
+        modernClient(url, {
+          token: gateway.apiKey,
+          elicitation: async () => ({ action: 'accept', content: { name, check: true } }),
+        }),
+      ),
+    );
+    try {
+      const results = await Promise.all(
+        clients.map((c) => c.callTool({ name: 'trigger-elicitation-request', arguments: {} })),
+      );
+      results.forEach((result, i) => {
+        const text = JSON.stringify(result.content);
+        expect(text).toContain(names[i]);
+        expect(text).not.toContain(names[1 - i]);
+      });
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it('serves both revisions at once on the same URL with no cross-talk', async () => {
+    const legacy: LegacyClient = await connect(url, 'legacy', gateway.apiKey);
+    const modern = await modernClient(url, { token: gateway.apiKey });
+    try {
+      const calls = Array.from({ length: 10 }, (_, i) => [
+        legacy.callTool({ name: 'echo', arguments: { message: `legacy-${i}` } }),
+        modern.callTool({ name: 'echo', arguments: { message: `modern-${i}` } }),
+      ]).flat();
+      const texts = (await Promise.all(calls)).map((r) => (r.content as { text: string }[])[0]?.text);
+      texts.forEach((text, i) => {
+        expect(text).toBe(`Echo: ${i % 2 === 0 ? 'legacy' : 'modern'}-${Math.floor(i / 2)}`);
+      });
+    } finally {
+      await legacy.close();
+      await modern.close();
+    }
+  });
+
+  it('tells a subscriptions/listen stream that the tools changed when the document does', async () => {
+    const client = await modernClient(url, { token: gateway.apiKey });
+    const changed: unknown[] = [];
+    client.setNotificationHandler('notifications/tools/list_changed', (n) => {
+      changed.push(n);
+    });
+    const subscription = await client.listen({ toolsListChanged: true });
+    try {
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const before = changed.length;
+      const file = join(root, 'servers/everything.json');
+      const doc = JSON.parse(readFileSync(file, 'utf8'));
+      doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
+      doc.policy.tools.deny = ['get-env', 'echo'];
+      writeFileSync(file, JSON.stringify(doc, null, 2));
+      const applied = await mcpgw(['apply', '--yes', ...local]);
+      expect(applied.code).toBe(0);
+      await until(() => changed.length > before, 'a list_changed notification on the listen stream', 20_000);
+      expect(JSON.stringify(changed.at(-1))).toContain('io.modelcontextprotocol/subscriptionId');
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).not.toContain('echo');
+    } finally {
+      await subscription.close();
+      await client.close();
+    }
+  });
+});
