@@ -7,6 +7,7 @@ import {
   kindOf,
   listedNames,
   paramsOf,
+  progressTokenOf,
   type RequestId,
   resourceIdOf,
   resultOf,
@@ -17,6 +18,7 @@ import type { ServerConfig } from './config.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import type { Logger } from './log.ts';
 import { boundedMethod, type KnownNames, type Metrics } from './metrics.ts';
+import { ModernUpstream } from './passthrough.ts';
 import type { UpstreamFactory } from './upstream.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
@@ -41,6 +43,16 @@ interface Continuation {
   readonly backlog: JSONRPCMessage[];
   readonly timer: NodeJS.Timeout;
 }
+
+/** One client request on its way through: who sent it, what it may be asked, where progress goes. */
+interface Exchange {
+  readonly request: Request;
+  readonly capabilities: Record<string, unknown>;
+  readonly who: string;
+  notice?: (message: JSONRPCMessage) => void;
+}
+
+type Answer = { status: number; message: JSONRPCMessage };
 
 type Event =
   | { kind: 'answer'; message: JSONRPCMessage }
@@ -69,8 +81,15 @@ export class StatelessServer {
   private nextId = 1;
   private readonly deps: Deps;
 
+  /** Set for Streamable HTTP servers, which may speak 2026-07-28 themselves. */
+  private readonly native: ModernUpstream | undefined;
+
   constructor(factory: UpstreamFactory, deps: Deps) {
     this.deps = deps;
+    const transport = deps.config.transport;
+    if (transport.type === 'streamable-http') {
+      this.native = new ModernUpstream(transport.url, transport.headers, deps.log);
+    }
     const { limits, pool } = deps.config;
     this.leases = new ChildLeases(factory, {
       max: limits.maxSessions,
@@ -86,11 +105,6 @@ export class StatelessServer {
     return this.continuations.size > 0;
   }
 
-  /** A request for this pod's continuation, by its `requestState`. */
-  owns(state: string): boolean {
-    return this.continuations.has(state);
-  }
-
   async handle(
     res: ServerResponse,
     req: IncomingMessage,
@@ -103,12 +117,45 @@ export class StatelessServer {
       return;
     }
     const request = message as Request;
+    const started = process.hrtime.bigint();
+    if (await this.native?.speaksModern()) return this.pass(res, modern, started, principal);
     if (request.method === 'server/discover') return this.discover(res, request);
     if (request.method === 'subscriptions/listen') return this.listen(req, res, request);
-    const started = process.hrtime.bigint();
-    const answer = await this.run(request, modern.clientCapabilities, owner(principal));
-    this.measure(request, answer, started, principal);
-    send(res, answer.status, answer.message);
+    const x: Exchange = { request, capabilities: modern.clientCapabilities, who: owner(principal) };
+    // Progress asked for and an event stream accepted: the answer streams, progress first.
+    const stream = progressTokenOf(request) !== undefined && accepts(req, 'text/event-stream');
+    if (stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      x.notice = (message) => res.write(sseEvent(message));
+    }
+    const answer = await this.run(x);
+    const result = resultOf(answer.message);
+    this.deps.names.learn(request.method, listedNames(request.method, result));
+    const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;
+    this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
+    if (stream) res.end(sseEvent(answer.message));
+    else send(res, answer.status, answer.message);
+  }
+
+  /** A server that speaks 2026-07-28 itself: the request goes to it as it is, the answer streams back. */
+  private async pass(
+    res: ServerResponse,
+    modern: Modern,
+    started: bigint,
+    principal?: Principal,
+  ): Promise<void> {
+    const request = modern.message as Request;
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    try {
+      await this.native?.forward(res, modern, abort.signal);
+      this.measure(request, res.statusCode >= 400, res.statusCode, started, principal);
+    } catch (error) {
+      this.measure(request, true, 502, started, principal);
+      if (!res.headersSent) {
+        send(res, 502, failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
+      } else res.end();
+    }
   }
 
   async close(): Promise<void> {
@@ -154,8 +201,7 @@ export class StatelessServer {
     );
     const tag = { [metaKeys.subscriptionId]: request.id };
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const write = (message: JSONRPCMessage) =>
-      res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    const write = (message: JSONRPCMessage) => res.write(sseEvent(message));
     write({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
@@ -170,14 +216,11 @@ export class StatelessServer {
     req.once('close', () => this.listeners.delete(listener));
   }
 
-  private async run(
-    request: Request,
-    capabilities: Record<string, unknown>,
-    who: string,
-  ): Promise<{ status: number; message: JSONRPCMessage }> {
+  private async run(x: Exchange): Promise<Answer> {
+    const { request } = x;
     const params = paramsOf(request) ?? {};
     const state = params.requestState;
-    if (typeof state === 'string') return this.resume(request, state, capabilities, who);
+    if (typeof state === 'string') return this.resume(x, state);
     let child: Child;
     try {
       child = await this.leases.acquire();
@@ -189,19 +232,15 @@ export class StatelessServer {
       };
     }
     const childId = `s-${this.nextId++}`;
-    const event = this.next(child, childId);
+    const event = this.next(x, child, childId);
     child
       .send({ ...request, id: childId, params: forChild(params) } as JSONRPCMessage)
       .catch(() => undefined);
-    return this.settle(request, child, childId, await event, capabilities, who);
+    return this.settle(x, child, childId, await event);
   }
 
-  private async resume(
-    request: Request,
-    state: string,
-    capabilities: Record<string, unknown>,
-    who: string,
-  ): Promise<{ status: number; message: JSONRPCMessage }> {
+  private async resume(x: Exchange, state: string): Promise<Answer> {
+    const { request, who } = x;
     const continuation = this.continuations.get(state);
     const name = resourceIdOf(request);
     if (
@@ -216,7 +255,7 @@ export class StatelessServer {
     this.continuations.delete(state);
     clearTimeout(continuation.timer);
     const { child, childId } = continuation;
-    const event = this.next(child, childId, continuation.backlog);
+    const event = this.next(x, child, childId, continuation.backlog);
     const responses = (paramsOf(request)?.inputResponses ?? {}) as Record<string, unknown>;
     for (const [key, serverId] of continuation.asked) {
       const answer = responses[key];
@@ -226,11 +265,11 @@ export class StatelessServer {
           : failure(serverId, GatewayErrorCode.InvalidParams, 'the client gave no answer');
       child.send(reply as JSONRPCMessage).catch(() => undefined);
     }
-    return this.settle(request, child, childId, await event, capabilities, who);
+    return this.settle(x, child, childId, await event);
   }
 
   /** Waits for what the child does next about one request: answer it, ask the client, or die. */
-  private next(child: Child, childId: string, backlog: JSONRPCMessage[] = []): Promise<Event> {
+  private next(x: Exchange, child: Child, childId: string, backlog: JSONRPCMessage[] = []): Promise<Event> {
     const seconds = this.deps.config.limits.requestTimeoutSeconds;
     return new Promise((resolve) => {
       let batch: Request[] = [];
@@ -259,19 +298,15 @@ export class StatelessServer {
           clearImmediate(flush);
           flush = setImmediate(ask);
         }
+        const notice = kind === 'notification' ? forClient(message, x.request) : undefined;
+        if (notice) x.notice?.(notice);
       };
       for (const message of backlog) child.lease?.(message);
     });
   }
 
-  private settle(
-    request: Request,
-    child: Child,
-    childId: string,
-    event: Event,
-    capabilities: Record<string, unknown>,
-    who: string,
-  ): Promise<{ status: number; message: JSONRPCMessage }> | { status: number; message: JSONRPCMessage } {
+  private settle(x: Exchange, child: Child, childId: string, event: Event): Promise<Answer> | Answer {
+    const { request } = x;
     switch (event.kind) {
       case 'answer':
         this.leases.release(child);
@@ -298,19 +333,13 @@ export class StatelessServer {
         };
       }
       case 'input':
-        return this.askClient(request, child, childId, event.requests, capabilities, who);
+        return this.askClient(x, child, childId, event.requests);
     }
   }
 
   /** Turns the child's questions into an `input_required` answer, refusing those the client cannot take. */
-  private async askClient(
-    request: Request,
-    child: Child,
-    childId: string,
-    questions: Request[],
-    capabilities: Record<string, unknown>,
-    who: string,
-  ): Promise<{ status: number; message: JSONRPCMessage }> {
+  private async askClient(x: Exchange, child: Child, childId: string, questions: Request[]): Promise<Answer> {
+    const { request, capabilities, who } = x;
     const asked = new Map<string, RequestId>();
     const inputRequests: Record<string, unknown> = {};
     for (const question of questions) {
@@ -327,7 +356,7 @@ export class StatelessServer {
     }
     if (asked.size === 0) {
       // Every question was refused at once: the child goes on with the same request.
-      return this.settle(request, child, childId, await this.next(child, childId), capabilities, who);
+      return this.settle(x, child, childId, await this.next(x, child, childId));
     }
     const state = `${this.deps.instance}.${randomUUID()}`;
     const seconds = this.deps.config.limits.requestTimeoutSeconds;
@@ -364,15 +393,15 @@ export class StatelessServer {
 
   private measure(
     request: Request,
-    answer: { status: number; message: JSONRPCMessage },
+    failed: boolean,
+    httpStatus: number,
     started: bigint,
     principal?: Principal,
+    outcome?: 'input_required',
   ) {
     const { config, metrics, names, log } = this.deps;
-    const result = resultOf(answer.message);
-    names.learn(request.method, listedNames(request.method, result));
-    const status = isFailure(answer.message) ? 'error' : 'success';
-    const statusCode = answer.status === 504 ? '504' : answer.status >= 500 ? '502' : '200';
+    const status = failed ? 'error' : 'success';
+    const statusCode = httpStatus === 504 ? '504' : httpStatus >= 500 ? '502' : '200';
     const resource = names.bound(request.method, resourceIdOf(request));
     const labels = {
       server: config.name,
@@ -392,7 +421,7 @@ export class StatelessServer {
       revision: modernRevision,
       principal: principal?.subject,
       tool: resourceIdOf(request)?.slice(0, 128),
-      status: result?.resultType === 'input_required' ? 'input_required' : status,
+      status: outcome ?? status,
       statusCode,
       ms: Math.round(seconds * 1000),
     });
@@ -418,6 +447,24 @@ function forChild(params: Record<string, unknown>): Record<string, unknown> {
  * A 2025 answer as a 2026-07-28 one. Cacheable results are marked private and not to be kept:
  * what a client may see depends on who it is and on a document that can change at any time.
  */
+/**
+ * A child's notification as the client should see it: only progress for this request (other
+ * notifications, logging among them, concern a session the client does not have).
+ */
+function forClient(message: JSONRPCMessage, request: Request): JSONRPCMessage | undefined {
+  if (!('method' in message) || message.method !== 'notifications/progress') return undefined;
+  const token = paramsOf(message)?.progressToken;
+  return token === progressTokenOf(request) ? message : undefined;
+}
+
+function accepts(req: IncomingMessage, type: string): boolean {
+  return (req.headers.accept ?? '').includes(type);
+}
+
+function sseEvent(message: JSONRPCMessage): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
+
 function complete(request: Request, message: JSONRPCMessage, init: Record<string, unknown>): JSONRPCMessage {
   const result = resultOf(message);
   if (result === undefined) return { ...message, id: request.id } as JSONRPCMessage;

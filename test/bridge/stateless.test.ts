@@ -129,6 +129,21 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
     expect(body.result.resultType).toBe('complete');
   });
 
+  it('streams progress of a long call before its answer', async () => {
+    const client = await modernClient(url);
+    try {
+      const progress: number[] = [];
+      const result = await client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      expect(progress).toEqual([1, 2, 3]);
+      expect(JSON.stringify(result.content)).toMatch(/completed/i);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('serves both revisions at once on one URL, each on children of its own', async () => {
     const legacy = await connect(url, 'legacy');
     const modern = await modernClient(url);

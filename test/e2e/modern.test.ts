@@ -127,6 +127,20 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
     expect(removed.body.error.code).toBe(-32601);
   });
 
+  it('relays progress of a long call over both hops, before its answer', async () => {
+    const client = await modernClient(url, { token: gateway.apiKey });
+    try {
+      const progress: number[] = [];
+      await client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      expect(progress).toEqual([1, 2]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('carries an input-required round trip through the edge, back to the child that asked', async () => {
     const names = ['Ada', 'Grace'];
     const clients = await Promise.all(
