@@ -6,6 +6,7 @@ import {
   type JSONRPCMessage,
   kindOf,
   listedNames,
+  modernClientRequestMethods,
   paramsOf,
   progressTokenOf,
   type RequestId,
@@ -13,7 +14,13 @@ import {
   resultOf,
 } from '../shared/jsonrpc.ts';
 import type { Principal } from '../shared/policy.ts';
-import { cacheableMethods, metaKeys, modernRevision, type Revision } from '../shared/revision.ts';
+import {
+  cacheableMethods,
+  ModernErrorCode,
+  metaKeys,
+  modernRevision,
+  type Revision,
+} from '../shared/revision.ts';
 import type { ServerConfig } from './config.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import type { Logger } from './log.ts';
@@ -23,6 +30,9 @@ import type { UpstreamFactory } from './upstream.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
 type Request = JSONRPCMessage & { id: RequestId; method: string };
+
+/** How long to wait for more questions after one: a server asking several writes them in one go. */
+const gatherMs = 20;
 
 /** Which client capability a server-to-client request needs, and so which input request it becomes. */
 const inputMethods: Record<string, string> = {
@@ -38,7 +48,9 @@ interface Continuation {
   readonly owner: string;
   readonly method: string;
   readonly name: string | undefined;
-  readonly asked: Map<string, RequestId>;
+  /** The questions put to the client, answered by key on its retry. */
+  readonly asked: Request[];
+  readonly keys: Keys;
   /** What the child said while the client was away, replayed when it comes back. */
   readonly backlog: JSONRPCMessage[];
   readonly timer: NodeJS.Timeout;
@@ -47,6 +59,7 @@ interface Continuation {
 /** One client request on its way through: who sent it, what it may be asked, where progress goes. */
 interface Exchange {
   readonly request: Request;
+  keys: Keys;
   readonly capabilities: Record<string, unknown>;
   readonly who: string;
   notice?: (message: JSONRPCMessage) => void;
@@ -119,9 +132,21 @@ export class StatelessServer {
     const request = message as Request;
     const started = process.hrtime.bigint();
     if (await this.native?.speaksModern()) return this.pass(res, modern, started, principal);
+    if (!modernClientRequestMethods.has(request.method)) {
+      return send(
+        res,
+        404,
+        failure(request.id, GatewayErrorCode.MethodNotFound, `Method not found: ${request.method}`),
+      );
+    }
     if (request.method === 'server/discover') return this.discover(res, request);
     if (request.method === 'subscriptions/listen') return this.listen(req, res, request);
-    const x: Exchange = { request, capabilities: modern.clientCapabilities, who: owner(principal) };
+    const x: Exchange = {
+      request,
+      capabilities: modern.clientCapabilities,
+      who: owner(principal),
+      keys: new Keys(),
+    };
     // Progress asked for and an event stream accepted: the answer streams, progress first.
     const stream = progressTokenOf(request) !== undefined && accepts(req, 'text/event-stream');
     if (stream) {
@@ -255,37 +280,36 @@ export class StatelessServer {
     this.continuations.delete(state);
     clearTimeout(continuation.timer);
     const { child, childId } = continuation;
-    const event = this.next(x, child, childId, continuation.backlog);
-    const responses = (paramsOf(request)?.inputResponses ?? {}) as Record<string, unknown>;
-    for (const [key, serverId] of continuation.asked) {
-      const answer = responses[key];
-      const reply =
-        answer !== null && typeof answer === 'object'
-          ? { jsonrpc: '2.0', id: serverId, result: answer }
-          : failure(serverId, GatewayErrorCode.InvalidParams, 'the client gave no answer');
-      child.send(reply as JSONRPCMessage).catch(() => undefined);
-    }
+    x.keys = continuation.keys;
+    // The questions are put again: those this retry answers go to the child, the rest are asked anew.
+    const event = this.next(x, child, childId, continuation.backlog, continuation.asked);
     return this.settle(x, child, childId, await event);
   }
 
   /** Waits for what the child does next about one request: answer it, ask the client, or die. */
-  private next(x: Exchange, child: Child, childId: string, backlog: JSONRPCMessage[] = []): Promise<Event> {
+  private next(
+    x: Exchange,
+    child: Child,
+    childId: string,
+    backlog: JSONRPCMessage[] = [],
+    unanswered: Request[] = [],
+  ): Promise<Event> {
     const seconds = this.deps.config.limits.requestTimeoutSeconds;
     return new Promise((resolve) => {
-      let batch: Request[] = [];
-      let flush: NodeJS.Immediate | undefined;
+      let batch: Request[] = [...unanswered];
+      let flush: NodeJS.Timeout | undefined;
       let settled = false;
       const done = (event: Event) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        clearImmediate(flush);
+        clearTimeout(flush);
         child.lease = undefined;
         child.onexit = undefined;
         resolve(event);
       };
       const timer = setTimeout(() => done({ kind: 'timeout' }), seconds * 1000);
-      // Questions asked together are answered together: gather those that arrive in the same turn.
+      // Questions asked together are answered together: gather those that arrive close together.
       const ask = () => done({ kind: 'input', requests: batch });
       child.onexit = (detail) => done({ kind: 'gone', detail });
       child.lease = (message) => {
@@ -293,14 +317,17 @@ export class StatelessServer {
         if ((kind === 'response' || kind === 'error') && 'id' in message && message.id === childId) {
           return done({ kind: 'answer', message });
         }
-        if (kind === 'request') {
+        if (kind === 'request' && (message as Request).method === 'ping') {
+          child.send({ jsonrpc: '2.0', id: (message as Request).id, result: {} }).catch(() => undefined);
+        } else if (kind === 'request') {
           batch = [...batch, message as Request];
-          clearImmediate(flush);
-          flush = setImmediate(ask);
+          clearTimeout(flush);
+          flush = setTimeout(ask, gatherMs);
         }
         const notice = kind === 'notification' ? forClient(message, x.request) : undefined;
         if (notice) x.notice?.(notice);
       };
+      if (batch.length > 0) flush = setTimeout(ask, gatherMs);
       for (const message of backlog) child.lease?.(message);
     });
   }
@@ -337,27 +364,40 @@ export class StatelessServer {
     }
   }
 
-  /** Turns the child's questions into an `input_required` answer, refusing those the client cannot take. */
+  /**
+   * The child's questions: those the request already carries an answer for (`inputResponses`,
+   * by key) are answered at once; the rest become an `input_required` answer. A question the
+   * client declared no capability for is refused to the child; if nothing else is left, the
+   * client gets -32021 naming the capability.
+   */
   private async askClient(x: Exchange, child: Child, childId: string, questions: Request[]): Promise<Answer> {
     const { request, capabilities, who } = x;
-    const asked = new Map<string, RequestId>();
-    const inputRequests: Record<string, unknown> = {};
+    const responses = (paramsOf(request)?.inputResponses ?? {}) as Record<string, unknown>;
+    const asked: Request[] = [];
+    const missing: Record<string, object> = {};
+    let answered = 0;
     for (const question of questions) {
+      const key = x.keys.of(question);
+      const answer = responses[key];
       const needs = inputMethods[question.method];
-      if (needs === undefined || capabilities[needs] === undefined) {
+      if (answer !== null && typeof answer === 'object' && needs !== undefined) {
+        child.send({ jsonrpc: '2.0', id: question.id, result: answer } as JSONRPCMessage).catch(() => {});
+        answered += 1;
+      } else if (needs !== undefined && capabilities[needs] !== undefined) {
+        asked.push(question);
+      } else {
+        if (needs !== undefined) missing[needs] = {};
         const text =
           needs === undefined ? `${question.method} is not relayed` : `the client did not declare ${needs}`;
         child.send(failure(question.id, GatewayErrorCode.MethodNotFound, text)).catch(() => undefined);
-        continue;
       }
-      const key = `input-${asked.size + 1}`;
-      asked.set(key, question.id);
-      inputRequests[key] = { method: question.method, params: paramsOf(question) ?? {} };
     }
-    if (asked.size === 0) {
-      // Every question was refused at once: the child goes on with the same request.
-      return this.settle(x, child, childId, await this.next(x, child, childId));
+    if (asked.length === 0 && answered === 0 && Object.keys(missing).length > 0) {
+      // The child's state now depends on a refusal it may not survive well: it is not reused.
+      this.leases.discard(child);
+      return { status: 400, message: missingCapability(request.id, missing) };
     }
+    if (asked.length === 0) return this.settle(x, child, childId, await this.next(x, child, childId));
     const state = `${this.deps.instance}.${randomUUID()}`;
     const seconds = this.deps.config.limits.requestTimeoutSeconds;
     const timer = setTimeout(() => this.abandon(state, this.continuations.get(state)), seconds * 1000);
@@ -371,9 +411,13 @@ export class StatelessServer {
       method: request.method,
       name: resourceIdOf(request),
       asked,
+      keys: x.keys,
       backlog,
       timer,
     });
+    const inputRequests = Object.fromEntries(
+      asked.map((q) => [x.keys.of(q), { method: q.method, params: shown(q) }]),
+    );
     const result = {
       resultType: 'input_required',
       inputRequests,
@@ -426,6 +470,54 @@ export class StatelessServer {
       ms: Math.round(seconds * 1000),
     });
   }
+}
+
+/** Lets a 2025 server name its question (the key in `inputRequests`), as 2026-07-28 servers do. */
+export const inputKeyHint = 'dev.mcp-edge-gateway/inputKey';
+
+/**
+ * The key of each question in `inputRequests`: the server's hint, else the kind and its count
+ * in this request (`elicitation-1`), which stays the same when a client sends the request again
+ * with its answers and a fresh child asks the same questions.
+ */
+class Keys {
+  private readonly byId = new Map<RequestId, string>();
+  private readonly counts = new Map<string, number>();
+
+  of(question: Request): string {
+    const known = this.byId.get(question.id);
+    if (known !== undefined) return known;
+    const hint = (paramsOf(question)?._meta as Record<string, unknown> | undefined)?.[inputKeyHint];
+    const kind = inputMethods[question.method] ?? 'input';
+    const count = (this.counts.get(kind) ?? 0) + 1;
+    this.counts.set(kind, count);
+    const key = typeof hint === 'string' && /^[\w.-]{1,64}$/.test(hint) ? hint : `${kind}-${count}`;
+    this.byId.set(question.id, key);
+    return key;
+  }
+}
+
+/** A question's params as the client sees them: without the gateway's own hint. */
+function shown(question: Request): Record<string, unknown> {
+  const params = paramsOf(question) ?? {};
+  const meta = params._meta as Record<string, unknown> | undefined;
+  if (meta === undefined || !(inputKeyHint in meta)) return params;
+  const { [inputKeyHint]: _hint, ...rest } = meta;
+  const { _meta: _old, ...others } = params;
+  return Object.keys(rest).length > 0 ? { ...others, _meta: rest } : others;
+}
+
+function missingCapability(id: RequestId, required: Record<string, object>): JSONRPCMessage {
+  const names = Object.keys(required).join(', ');
+  return {
+    jsonrpc: '2.0',
+    id,
+    error: {
+      code: ModernErrorCode.MissingRequiredClientCapability,
+      message: `The MCP server needs a client capability this request did not declare: ${names}`,
+      data: { requiredCapabilities: required },
+    },
+  };
 }
 
 function owner(principal: Principal | undefined): string {

@@ -47,14 +47,16 @@ export const clientRequestMethods: ReadonlySet<string> = new Set([
 
 /**
  * The methods a 2026-07-28 client may send: no `initialize` (every request carries its own
- * version and capabilities), no `logging/setLevel` (the level rides in `_meta`), and
- * `subscriptions/listen` in place of the GET stream and `resources/subscribe`.
+ * version and capabilities), no `ping` (there is no connection to keep), no `logging/setLevel`
+ * (the level rides in `_meta`), and `subscriptions/listen` in place of the GET stream and
+ * `resources/subscribe`.
  */
 export const modernClientRequestMethods: ReadonlySet<string> = new Set([
   'server/discover',
   'subscriptions/listen',
   ...[...clientRequestMethods].filter(
-    (m) => !['initialize', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe'].includes(m),
+    (m) =>
+      !['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe'].includes(m),
   ),
 ]);
 

@@ -121,12 +121,47 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
     expect(JSON.stringify(retry.body.result.content)).toMatch(/decline/i);
   });
 
-  it('refuses a server question the client did not declare the capability for, and the call still ends', async () => {
-    const { body } = await postModern(url, 'tools/call', {
+  it('answers -32021 (400) when the server needs a capability the client did not declare', async () => {
+    const { status, body } = await postModern(url, 'tools/call', {
       name: 'trigger-elicitation-request',
       arguments: {},
     });
-    expect(body.result.resultType).toBe('complete');
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({ code: -32021, data: { requiredCapabilities: { elicitation: {} } } });
+  });
+
+  it('answers a question from inputResponses the request already carries, without asking', async () => {
+    const first = await postModern(
+      url,
+      'tools/call',
+      { name: 'trigger-elicitation-request', arguments: {} },
+      {},
+      undefined,
+      {
+        elicitation: {},
+      },
+    );
+    const key = Object.keys(first.body.result.inputRequests)[0] ?? '';
+    const again = await postModern(
+      url,
+      'tools/call',
+      {
+        name: 'trigger-elicitation-request',
+        arguments: {},
+        inputResponses: { [key]: { action: 'decline' } },
+      },
+      {},
+      undefined,
+      { elicitation: {} },
+    );
+    expect(again.body.result.resultType).toBe('complete');
+  });
+
+  it('removed and unknown methods get 404 with -32601', async () => {
+    for (const method of ['initialize', 'ping', 'logging/setLevel', 'no/such']) {
+      const { status, body } = await postModern(url, method, {});
+      expect([method, status, body.error.code]).toEqual([method, 404, -32601]);
+    }
   });
 
   it('streams progress of a long call before its answer', async () => {
