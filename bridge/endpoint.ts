@@ -5,6 +5,7 @@ import type { Principal } from '../shared/policy.ts';
 import { revisionOf } from '../shared/revision.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
+import { header } from './http.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
 import { Multiplexer } from './multiplex.ts';
@@ -207,11 +208,6 @@ export class ServerEndpoint {
     await Promise.all([...this.sessions.values()].map((s) => s.end('drain')));
     await Promise.all([this.pool?.close(), this.mux?.close(), this.stateless.close()]);
   }
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function isInitialize(body: unknown): boolean {

@@ -155,7 +155,7 @@ function requestStateOf(body: unknown): string | undefined {
   return typeof state === 'string' ? state : undefined;
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
+export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -46,6 +46,7 @@ export class ChildLeases {
   private readonly idle: Child[] = [];
   private readonly waiters: ((child: Child | undefined) => void)[] = [];
   private total = 0;
+  private starting = 0;
   private lastInit: Record<string, unknown> | undefined;
   private state: 'open' | 'closed' = 'open';
   private readonly spawn: UpstreamFactory;
@@ -77,6 +78,8 @@ export class ChildLeases {
   async acquire(): Promise<Child> {
     if (this.state === 'closed') throw new Busy('closing');
     const idle = this.idle.pop();
+    // Spares are started once stateless clients show up, so that the next lease need not wait for a spawn.
+    setTimeout(() => this.fill(), 0).unref();
     if (idle) return idle;
     if (this.total < this.max) return this.start();
     return new Promise((resolve, reject) => {
@@ -111,6 +114,22 @@ export class ChildLeases {
     const index = this.idle.indexOf(child);
     if (index !== -1) this.idle.splice(index, 1);
     void child.upstream.close();
+  }
+
+  private fill(): void {
+    while (this.state === 'open' && this.idle.length + this.starting < this.keep && this.total < this.max) {
+      this.starting += 1;
+      this.start().then(
+        (child) => {
+          this.starting -= 1;
+          this.release(child);
+        },
+        (error: Error) => {
+          this.starting -= 1;
+          this.log.log('warn', 'stateless child failed to start', { error: error.message });
+        },
+      );
+    }
   }
 
   /** A child ended: one waiting request may start a fresh one in its place. */

@@ -37,10 +37,15 @@ export class ModernUpstream {
     return this.probing;
   }
 
-  async forward(res: ServerResponse, modern: Modern, signal: AbortSignal): Promise<void> {
+  async forward(
+    res: ServerResponse,
+    modern: Modern,
+    params: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<void> {
     const response = await fetch(this.url, {
       method: 'POST',
-      headers: this.requestHeaders(modern.message, modern.revision),
+      headers: { ...params, ...this.requestHeaders(modern.message, modern.revision) },
       body: JSON.stringify(modern.message),
       signal,
     });

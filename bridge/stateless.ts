@@ -16,12 +16,17 @@ import {
 import type { Principal } from '../shared/policy.ts';
 import {
   cacheableMethods,
+  headerMismatchResponse,
   ModernErrorCode,
   metaKeys,
   modernRevision,
+  type ParamHeaders,
+  paramHeaderMismatch,
+  paramHeadersOf,
   type Revision,
 } from '../shared/revision.ts';
 import type { ServerConfig } from './config.ts';
+import { header } from './http.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import type { Logger } from './log.ts';
 import { boundedMethod, type KnownNames, type Metrics } from './metrics.ts';
@@ -30,6 +35,8 @@ import type { UpstreamFactory } from './upstream.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
 type Request = JSONRPCMessage & { id: RequestId; method: string };
+
+const paramHeadersTtlMs = 60_000;
 
 /** How long to wait for more questions after one: a server asking several writes them in one go. */
 const gatherMs = 20;
@@ -92,6 +99,7 @@ export class StatelessServer {
   private readonly continuations = new Map<string, Continuation>();
   private readonly listeners = new Set<(message: JSONRPCMessage & { method: string }) => void>();
   private nextId = 1;
+  private paramHeaders: { tools: ParamHeaders; at: number } | undefined;
   private readonly deps: Deps;
 
   /** Set for Streamable HTTP servers, which may speak 2026-07-28 themselves. */
@@ -131,7 +139,7 @@ export class StatelessServer {
     }
     const request = message as Request;
     const started = process.hrtime.bigint();
-    if (await this.native?.speaksModern()) return this.pass(res, modern, started, principal);
+    if (await this.native?.speaksModern()) return this.pass(req, res, modern, started, principal);
     if (!modernClientRequestMethods.has(request.method)) {
       return send(
         res,
@@ -141,6 +149,10 @@ export class StatelessServer {
     }
     if (request.method === 'server/discover') return this.discover(res, request);
     if (request.method === 'subscriptions/listen') return this.listen(req, res, request);
+    if (request.method === 'tools/call') {
+      const mismatch = await this.checkParamHeaders(req, request);
+      if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
+    }
     const x: Exchange = {
       request,
       capabilities: modern.clientCapabilities,
@@ -156,6 +168,7 @@ export class StatelessServer {
     const answer = await this.run(x);
     const result = resultOf(answer.message);
     this.deps.names.learn(request.method, listedNames(request.method, result));
+    if (request.method === 'tools/list' && !paramsOf(request)?.cursor) this.learnParamHeaders(result);
     const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;
     this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
     if (stream) res.end(sseEvent(answer.message));
@@ -164,6 +177,7 @@ export class StatelessServer {
 
   /** A server that speaks 2026-07-28 itself: the request goes to it as it is, the answer streams back. */
   private async pass(
+    req: IncomingMessage,
     res: ServerResponse,
     modern: Modern,
     started: bigint,
@@ -173,7 +187,7 @@ export class StatelessServer {
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     try {
-      await this.native?.forward(res, modern, abort.signal);
+      await this.native?.forward(res, modern, paramHeadersFrom(req.headers), abort.signal);
       this.measure(request, res.statusCode >= 400, res.statusCode, started, principal);
     } catch (error) {
       this.measure(request, true, 502, started, principal);
@@ -181,6 +195,32 @@ export class StatelessServer {
         send(res, 502, failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
       } else res.end();
     }
+  }
+
+  /**
+   * SEP-2243: arguments a tool marks `x-mcp-header` travel in `Mcp-Param-*` headers too, for
+   * intermediaries to route on; a server refuses a call whose headers and arguments disagree.
+   * The declarations come from the child's tool list, asked once a minute at most.
+   */
+  private async checkParamHeaders(req: IncomingMessage, request: Request): Promise<string | undefined> {
+    if (this.paramHeaders === undefined || Date.now() - this.paramHeaders.at > paramHeadersTtlMs) {
+      const listing = {
+        jsonrpc: '2.0',
+        id: 'bridge-tools-list',
+        method: 'tools/list',
+        params: {},
+      } as Request;
+      const answer = await this.run({ request: listing, capabilities: {}, who: '', keys: new Keys() });
+      this.learnParamHeaders(resultOf(answer.message));
+    }
+    const params = paramsOf(request);
+    const declared = this.paramHeaders?.tools.get(String(params?.name));
+    const args = params?.arguments as Record<string, unknown> | undefined;
+    return paramHeaderMismatch(declared, args, (name) => header(req, name));
+  }
+
+  private learnParamHeaders(result: Record<string, unknown> | undefined): void {
+    if (result !== undefined) this.paramHeaders = { tools: paramHeadersOf(result), at: Date.now() };
   }
 
   async close(): Promise<void> {
@@ -547,6 +587,12 @@ function forClient(message: JSONRPCMessage, request: Request): JSONRPCMessage | 
   if (!('method' in message) || message.method !== 'notifications/progress') return undefined;
   const token = paramsOf(message)?.progressToken;
   return token === progressTokenOf(request) ? message : undefined;
+}
+
+/** The `Mcp-Param-*` headers of a request, for a server that checks them itself. */
+function paramHeadersFrom(headers: IncomingMessage['headers']): Record<string, string> {
+  const entries = Object.entries(headers).filter(([name]) => name.startsWith('mcp-param-'));
+  return Object.fromEntries(entries.map(([name, value]) => [name, String(value)]));
 }
 
 function accepts(req: IncomingMessage, type: string): boolean {

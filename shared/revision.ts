@@ -145,20 +145,23 @@ function idOf(body: unknown): RequestId | undefined {
   return typeof id === 'string' || typeof id === 'number' ? id : undefined;
 }
 
-const base64Value = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
+const sentinel = /^=\?base64\?(.*)\?=$/;
+const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const plainValue = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** A header value as the spec encodes it: as is when it is plain visible ASCII, else `=?base64?…?=` of its UTF-8. */
 export function encodeHeaderValue(value: string): string {
-  if (plainValue.test(value) && !value.startsWith('=?base64?')) return value;
+  if (plainValue.test(value) && !sentinel.test(value)) return value;
   let binary = '';
   for (const byte of new TextEncoder().encode(value)) binary += String.fromCharCode(byte);
   return `=?base64?${btoa(binary)}?=`;
 }
 
+/** The value a header carries: the decoded UTF-8 inside `=?base64?…?=` (strict, padded), else the text itself. */
 export function decodeHeaderValue(header: string): string | undefined {
-  const encoded = base64Value.exec(header)?.[1];
-  if (encoded === undefined) return header.startsWith('=?base64?') ? undefined : header;
+  const encoded = sentinel.exec(header)?.[1];
+  if (encoded === undefined) return header;
+  if (!base64.test(encoded)) return undefined;
   try {
     const binary = atob(encoded);
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(
@@ -167,6 +170,62 @@ export function decodeHeaderValue(header: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Per tool, the arguments a client must mirror in `Mcp-Param-<name>` headers (`x-mcp-header` in the schema). */
+export type ParamHeaders = ReadonlyMap<string, Readonly<Record<string, string>>>;
+
+export function paramHeadersOf(
+  listed: Record<string, unknown> | undefined,
+): Map<string, Record<string, string>> {
+  const declared = new Map<string, Record<string, string>>();
+  const tools = Array.isArray(listed?.tools) ? (listed.tools as Record<string, unknown>[]) : [];
+  for (const tool of tools) {
+    const properties = (
+      tool.inputSchema as { properties?: Record<string, Record<string, unknown>> } | undefined
+    )?.properties;
+    const headers = Object.entries(properties ?? {}).flatMap(([param, schema]) => {
+      const name = schema?.['x-mcp-header'];
+      return typeof name === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(name) ? [[param, name] as const] : [];
+    });
+    if (typeof tool.name === 'string' && headers.length > 0)
+      declared.set(tool.name, Object.fromEntries(headers));
+  }
+  return declared;
+}
+
+/**
+ * A `tools/call` whose declared `Mcp-Param-*` headers disagree with its arguments: a header
+ * missing for an argument present, badly encoded, or naming another value. `undefined` when they agree.
+ */
+export function paramHeaderMismatch(
+  declared: Readonly<Record<string, string>> | undefined,
+  args: Record<string, unknown> | undefined,
+  header: (name: string) => string | undefined,
+): string | undefined {
+  for (const [param, name] of Object.entries(declared ?? {})) {
+    const value = args?.[param];
+    const sent = header(`mcp-param-${name.toLowerCase()}`);
+    if (value === undefined || value === null) {
+      if (sent !== undefined) return `Mcp-Param-${name} is sent but arguments.${param} is absent`;
+      continue;
+    }
+    if (sent === undefined) return `arguments.${param} is present but Mcp-Param-${name} is absent`;
+    const decoded = decodeHeaderValue(sent.trim());
+    if (decoded === undefined) return `Mcp-Param-${name} has an invalid base64 value`;
+    if (decoded !== String(value)) return `arguments.${param} disagrees with Mcp-Param-${name}`;
+  }
+  return undefined;
+}
+
+/** A -32020 refusal of one request, for checks made after the revision was decided. */
+export function headerMismatchResponse(id: RequestId, text: string): JSONRPCMessage {
+  const error = {
+    code: ModernErrorCode.HeaderMismatch,
+    message: `Bad Request: ${text}`,
+    data: { mismatch: { body: text } },
+  };
+  return { jsonrpc: '2.0', id, error } as JSONRPCMessage;
 }
 
 /** The headers a forwarded 2026-07-28 request carries, computed from its body (never copied from the client). */

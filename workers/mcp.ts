@@ -225,6 +225,8 @@ async function forward(
     // Computed from the body the bridge will get (a renamed tool has its real name), never copied.
     const modern = modernHeaders(gate.message as JSONRPCMessage & { method: string }, revision.revision);
     for (const [name, value] of Object.entries(modern)) headers.set(name, value);
+    // Argument mirrors (SEP-2243): the bridge or the server checks them against the body.
+    for (const [name, value] of request.headers) if (name.startsWith('mcp-param-')) headers.set(name, value);
   }
   const signed = await sign(
     settings.BRIDGE_SIGNING_SECRET,

@@ -4,6 +4,8 @@ import {
   encodeHeaderValue,
   type HttpFacts,
   modernHeaders,
+  paramHeaderMismatch,
+  paramHeadersOf,
   revisionOf,
 } from '../../shared/revision.ts';
 
@@ -94,5 +96,48 @@ describe('which revision a request speaks', () => {
       'mcp-method': 'tools/call',
       'mcp-name': '=?base64?aMOpbGxv?=',
     });
+  });
+
+  it('reads base64 strictly, and takes a value without both sentinels as it is', () => {
+    expect(decodeHeaderValue('=?base64?SGVsbG8=?=')).toBe('Hello');
+    expect(decodeHeaderValue('=?base64?SGVsbG8?=')).toBeUndefined();
+    expect(decodeHeaderValue('=?base64?SGVs!!!bG8=?=')).toBeUndefined();
+    expect(decodeHeaderValue('=?base64?SGVsbG8=')).toBe('=?base64?SGVsbG8=');
+    expect(decodeHeaderValue('SGVsbG8=')).toBe('SGVsbG8=');
+  });
+});
+
+describe('Mcp-Param headers (SEP-2243)', () => {
+  const declared = paramHeadersOf({
+    tools: [
+      {
+        name: 'route',
+        inputSchema: { properties: { region: { type: 'string', 'x-mcp-header': 'Region' }, n: {} } },
+      },
+      { name: 'plain', inputSchema: { properties: { region: { type: 'string' } } } },
+    ],
+  });
+  const headers = (values: Record<string, string>) => (name: string) => values[name];
+
+  it('knows which tools mark which arguments', () => {
+    expect([...declared]).toEqual([['route', { region: 'Region' }]]);
+  });
+
+  it('accepts agreeing headers, plain or encoded, and refuses missing, broken or other values', () => {
+    const route = declared.get('route');
+    expect(
+      paramHeaderMismatch(route, { region: 'eu' }, headers({ 'mcp-param-region': 'eu' })),
+    ).toBeUndefined();
+    expect(
+      paramHeaderMismatch(route, { region: 'é' }, headers({ 'mcp-param-region': '=?base64?w6k=?=' })),
+    ).toBeUndefined();
+    expect(paramHeaderMismatch(route, { region: 'eu' }, headers({}))).toMatch(/absent/);
+    expect(paramHeaderMismatch(route, { region: 'eu' }, headers({ 'mcp-param-region': 'us' }))).toMatch(
+      /disagrees/,
+    );
+    expect(
+      paramHeaderMismatch(route, { region: 'x' }, headers({ 'mcp-param-region': '=?base64?e?=' })),
+    ).toMatch(/invalid/);
+    expect(paramHeaderMismatch(declared.get('plain'), { region: 'eu' }, headers({}))).toBeUndefined();
   });
 });
