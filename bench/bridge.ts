@@ -1,14 +1,19 @@
 /**
  * `npm run bench`: the same stdio MCP server (server-everything) and the same SDK client,
- * reached (1) directly over stdio, (2) through our bridge, (3) through the whole path, edge
- * Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable HTTP) and
- * (5) through mcp-proxy, measured in one run.
+ * reached (1) directly over stdio, (2) through our bridge (2025-11-25 sessions, isolated and
+ * shared, and 2026-07-28 stateless requests with the SDK 2.x client), (3) through the whole
+ * path, edge Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable
+ * HTTP) and (5) through mcp-proxy, measured in one run.
  * Figures drift with the machine's load; the ratios within one run are what to read.
  */
 import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -25,13 +30,20 @@ const latencyCalls = quick ? 100 : 500;
 const throughputSeconds = quick ? 1 : 3;
 const setupSamples = quick ? 4 : 10;
 
+/** What the measurements need of a client: the SDK 1.x one (2025-11-25) or the 2.x one (2026-07-28). */
+interface BenchClient {
+  callTool(params: { name: string; arguments: Record<string, unknown> }): Promise<unknown>;
+  close(): Promise<void>;
+  readonly transport?: unknown;
+}
+
 interface Target {
   name: string;
   url?: string;
   /** The gateway's own process (undefined: direct, the client spawns the server itself). */
   process?: Started;
 
-  connect(): Promise<Client>;
+  connect(): Promise<BenchClient>;
 }
 
 async function client(transport: StdioClientTransport | StreamableHTTPClientTransport): Promise<Client> {
@@ -120,7 +132,17 @@ async function targets(): Promise<Target[]> {
         new StreamableHTTPClientTransport(new URL((bridge.url ?? '').replace('/everything/', '/shared/'))),
       ),
   };
-  return [direct, bridge, shared, whole, supergateway, mcpProxy];
+  const stateless: Target = {
+    name: 'our bridge, 2026-07-28',
+    process: bridge.process,
+    connect: async () => {
+      const pinned = { versionNegotiation: { mode: { pin: '2026-07-28' } } } as const;
+      const c = new ModernClient({ name: 'bench', version: '1.0.0' }, pinned);
+      await c.connect(new ModernTransport(new URL(bridge.url ?? '')));
+      return c;
+    },
+  };
+  return [direct, bridge, shared, stateless, whole, supergateway, mcpProxy];
 }
 
 /** The whole path with the same server and pool as "our bridge" (bench/whole-path.ts). */
@@ -135,7 +157,7 @@ async function wholePath(dir: string): Promise<Target> {
   };
 }
 
-const echo = (c: Client, message: string) => c.callTool({ name: 'echo', arguments: { message } });
+const echo = (c: BenchClient, message: string) => c.callTool({ name: 'echo', arguments: { message } });
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -143,7 +165,11 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-async function latency(c: Client, calls: number, message: string): Promise<{ p50: number; p99: number }> {
+async function latency(
+  c: BenchClient,
+  calls: number,
+  message: string,
+): Promise<{ p50: number; p99: number }> {
   // Warm the JIT of every process on the path: a gateway runs for days, its warm speed is what counts.
   const warmup = Math.min(quick ? 300 : 1000, calls * 2);
   for (let i = 0; i < warmup; i++) await echo(c, message);
@@ -153,7 +179,7 @@ async function latency(c: Client, calls: number, message: string): Promise<{ p50
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
-async function throughput(clients: Client[], seconds: number): Promise<number> {
+async function throughput(clients: BenchClient[], seconds: number): Promise<number> {
   const deadline = performance.now() + seconds * 1000;
   let calls = 0;
   await Promise.all(
@@ -170,7 +196,7 @@ async function throughput(clients: Client[], seconds: number): Promise<number> {
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Ends a session the way a well-behaved client does: DELETE for HTTP, then close. */
-async function end(c: Client): Promise<void> {
+async function end(c: BenchClient): Promise<void> {
   const transport = c.transport;
   if (transport instanceof StreamableHTTPClientTransport)
     await transport.terminateSession().catch(() => undefined);
@@ -188,7 +214,7 @@ async function measure(target: Target) {
   const root = target.process?.child.pid ?? process.pid;
   const rss1 = treeRss(root);
   const rates: Record<number, number> = {};
-  const sessions: Client[] = [first];
+  const sessions: BenchClient[] = [first];
   for (const n of [1, 8, 32]) {
     while (sessions.length < n) sessions.push(await target.connect());
     await settle(1000);
@@ -199,7 +225,7 @@ async function measure(target: Target) {
   const setups: number[] = [];
   for (let i = 0; i < setupSamples; i++) {
     await settle(500); // a session arriving every half second
-    let c: Client | undefined;
+    let c: BenchClient | undefined;
     setups.push(await timed(async () => (c = await target.connect())));
     if (c) await end(c);
   }
@@ -240,7 +266,8 @@ async function main(): Promise<void> {
   const bestAdded = Math.min(...peers.map(added));
   const bestRate = Math.max(...peers.map((r) => r.rates[32] ?? 0));
   const bestSetup = Math.min(...peers.map((r) => r.setup));
-  for (const name of ['our bridge', 'our bridge, shared', 'whole path: Worker → bridge']) {
+  const ours = ['our bridge', 'our bridge, shared', 'our bridge, 2026-07-28', 'whole path: Worker → bridge'];
+  for (const name of ours) {
     const ours = results[name];
     if (!ours) continue;
     console.log(`\n${name}, against the best peer:`);

@@ -97,7 +97,7 @@ interface Deps {
 export class StatelessServer {
   private readonly leases: ChildLeases;
   private readonly continuations = new Map<string, Continuation>();
-  private readonly listeners = new Set<(message: JSONRPCMessage & { method: string }) => void>();
+  private readonly listeners = new Map<(message: JSONRPCMessage & { method: string }) => void, () => void>();
   private nextId = 1;
   private paramHeaders: { tools: ParamHeaders; at: number } | undefined;
   private readonly deps: Deps;
@@ -118,7 +118,7 @@ export class StatelessServer {
       log: deps.log,
     });
     this.leases.onBroadcast = (message) => {
-      for (const listener of this.listeners) listener(message);
+      for (const listener of this.listeners.keys()) listener(message);
     };
   }
 
@@ -224,6 +224,8 @@ export class StatelessServer {
   }
 
   async close(): Promise<void> {
+    for (const end of this.listeners.values()) end();
+    this.listeners.clear();
     for (const [state, continuation] of this.continuations) this.abandon(state, continuation);
     await this.leases.close();
   }
@@ -264,6 +266,12 @@ export class StatelessServer {
         .filter((key) => asked[key] === true)
         .map((key) => [key, true]),
     );
+    if (this.listeners.size >= this.deps.config.limits.maxSessions) {
+      res.setHeader('retry-after', '5');
+      const text = 'too many subscriptions/listen streams on this server; retry later';
+      send(res, 503, failure(request.id, GatewayErrorCode.UpstreamUnavailable, text));
+      return;
+    }
     const tag = { [metaKeys.subscriptionId]: request.id };
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const write = (message: JSONRPCMessage) => res.write(sseEvent(message));
@@ -277,7 +285,9 @@ export class StatelessServer {
       if (honored[kinds[kind]] !== true) return;
       write({ jsonrpc: '2.0', method: message.method, params: { ...paramsOf(message), _meta: tag } });
     };
-    this.listeners.add(listener);
+    // Ended by the bridge (a drain): the empty listen result tells the client it was on purpose.
+    const end = () => res.end(sseEvent({ jsonrpc: '2.0', id: request.id, result: { _meta: tag } }));
+    this.listeners.set(listener, end);
     req.once('close', () => this.listeners.delete(listener));
   }
 

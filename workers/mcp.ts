@@ -10,7 +10,7 @@ import {
 import { isFailure, type JSONRPCMessage, resultOf, validSessionId } from '../shared/jsonrpc.ts';
 import { checkOrigin } from '../shared/origin.ts';
 import { mayConnect, type Principal } from '../shared/policy.ts';
-import { modernHeaders, type Revision, revisionOf } from '../shared/revision.ts';
+import { ModernErrorCode, modernHeaders, type Revision, revisionOf } from '../shared/revision.ts';
 import { sign } from '../shared/signing.ts';
 import { sseFilter } from '../shared/sse.ts';
 import { type MessagePoint, writePoint } from './analytics.ts';
@@ -127,17 +127,6 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   }
   const doc = loaded.document;
   const principal = auth.principal;
-  let incoming: Incoming | undefined;
-  if (request.method === 'POST') {
-    // Before any policy decision: a request whose headers and body disagree is not looked at further.
-    const read = await readIncoming(request, settings);
-    if (read instanceof Response) return read;
-    incoming = read;
-  }
-  if (!mayConnect(doc, principal)) return refusal({ kind: 'forbidden', server });
-
-  const sessionId = request.headers.get('mcp-session-id');
-  if (sessionId !== null && !validSessionId(sessionId)) return refusal({ kind: 'invalid_session_id' });
   const method = request.method;
   const point: MessagePoint = {
     server,
@@ -152,6 +141,18 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
     requestBytes: 0,
     responseBytes: 0,
   };
+  let incoming: Incoming | undefined;
+  if (method === 'POST') {
+    const read = await readIncoming(request, settings);
+    if (read instanceof Response) return read;
+    // Before any policy decision: a request whose headers and body disagree is not looked at further.
+    if (read.revision.era === 'refused') return refusedRevision(x, point, read, read.revision, started);
+    incoming = read as Incoming;
+  }
+  if (!mayConnect(doc, principal)) return refusal({ kind: 'forbidden', server });
+  const sessionId = request.headers.get('mcp-session-id');
+  if (sessionId !== null && !validSessionId(sessionId)) return refusal({ kind: 'invalid_session_id' });
+
   const exchange: Exchange = { doc, principal, point, started };
   let body: Uint8Array | undefined;
   let gate: Gate | undefined;
@@ -183,8 +184,11 @@ interface Incoming {
   revision: Exclude<Revision, { era: 'refused' }>;
 }
 
-/** A POSTed message, bounded, parsed, and placed in its revision; a Response when it is refused. */
-async function readIncoming(request: Request, settings: Settings): Promise<Incoming | Response> {
+/** A POSTed message, bounded, parsed, and placed in its revision; a Response when it cannot be read. */
+async function readIncoming(
+  request: Request,
+  settings: Settings,
+): Promise<(Omit<Incoming, 'revision'> & { revision: Revision }) | Response> {
   const raw = await readBody(request, settings.MAX_BODY_BYTES);
   if (raw === undefined) return refusal({ kind: 'body_too_large', limit: settings.MAX_BODY_BYTES });
   const parsed = parseMessage(raw);
@@ -197,8 +201,30 @@ async function readIncoming(request: Request, settings: Settings): Promise<Incom
     mcpName: header('mcp-name'),
     body: parsed.message,
   });
-  if (revision.era === 'refused') return jsonResponse(revision.response, revision.status);
   return { message: parsed.message, bytes: raw.byteLength, revision };
+}
+
+const revisionRefusals: Record<number, string> = {
+  [ModernErrorCode.HeaderMismatch]: 'header_mismatch',
+  [ModernErrorCode.UnsupportedProtocolVersion]: 'unsupported_version',
+};
+
+/** A revision refusal is counted (no audit event: no policy was asked) and answered as the spec says. */
+function refusedRevision(
+  x: McpRequest,
+  point: MessagePoint,
+  read: { message: JSONRPCMessage; bytes: number },
+  revision: Extract<Revision, { era: 'refused' }>,
+  started: number,
+): Response {
+  const code = (revision.response as { error?: { code?: number } }).error?.code ?? 0;
+  point.method = 'method' in read.message ? read.message.method : 'response';
+  point.decision = revisionRefusals[code] ?? 'invalid_request';
+  point.status = 'refused';
+  point.requestBytes = read.bytes;
+  point.durationMs = Date.now() - started;
+  writePoint(x.env.ANALYTICS, point);
+  return jsonResponse(revision.response, revision.status);
 }
 
 function paramsArguments(message: JSONRPCMessage): unknown {

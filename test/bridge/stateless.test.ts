@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, everything, sample, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+import {
+  connect,
+  everything,
+  fixture,
+  sample,
+  startTestBridge,
+  type TestBridge,
+  until,
+} from '../helpers/bridge.ts';
 import { modernClient, postModern } from '../helpers/modern.ts';
 
 describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', () => {
@@ -198,6 +206,31 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
     } finally {
       await legacy.close();
       await modern.close();
+    }
+  });
+});
+
+describe('subscriptions/listen on the bridge', () => {
+  it("carries a server's own list change to listeners, tagged, and ends them gracefully on drain", async () => {
+    const bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 1 }]);
+    const url = bridge.mcpUrl('fixture');
+    const listener = await modernClient(url);
+    const caller = await modernClient(url);
+    try {
+      const changed: unknown[] = [];
+      listener.setNotificationHandler('notifications/tools/list_changed', (n) => {
+        changed.push(n);
+      });
+      const subscription = await listener.listen({ toolsListChanged: true, promptsListChanged: true });
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true, promptsListChanged: true });
+      await caller.callTool({ name: 'announce_tools_changed', arguments: {} });
+      await until(() => changed.length > 0, 'the list change on the listen stream');
+      expect(JSON.stringify(changed[0])).toContain('io.modelcontextprotocol/subscriptionId');
+      await bridge.drain();
+      expect(await subscription.closed).toBe('graceful');
+    } finally {
+      await Promise.all([listener.close(), caller.close()]);
+      await bridge.drain();
     }
   });
 });
