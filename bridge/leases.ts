@@ -1,4 +1,4 @@
-import { errorResponse, type JSONRPCMessage, kindOf, resultOf } from '../shared/jsonrpc.ts';
+import { errorResponse, type JSONRPCMessage, kindOf, type RequestId, resultOf } from '../shared/jsonrpc.ts';
 import type { Logger } from './log.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
@@ -6,6 +6,7 @@ import type { Upstream, UpstreamFactory } from './upstream.ts';
 export const childRevision = '2025-11-25';
 const initTimeoutMs = 10_000;
 const leaseWaitMs = 10_000;
+const growAfterMs = 50;
 
 /**
  * What the bridge tells a child it can do on behalf of stateless clients: every server-to-client
@@ -46,7 +47,6 @@ export class ChildLeases {
   private readonly idle: Child[] = [];
   private readonly waiters: ((child: Child | undefined) => void)[] = [];
   private total = 0;
-  private starting = 0;
   private lastInit: Record<string, unknown> | undefined;
   private state: 'open' | 'closed' = 'open';
   private readonly spawn: UpstreamFactory;
@@ -77,19 +77,31 @@ export class ChildLeases {
 
   async acquire(): Promise<Child> {
     if (this.state === 'closed') throw new Busy('closing');
-    const idle = this.idle.pop();
-    // Spares are started once stateless clients show up, so that the next lease need not wait for a spawn.
+    // The pool's children are started once stateless clients show up, not before.
     setTimeout(() => this.fill(), 0).unref();
+    const idle = this.idle.pop();
     if (idle) return idle;
-    if (this.total < this.max) return this.start();
+    if (this.total < this.keep) return this.start();
+    return this.wait();
+  }
+
+  /**
+   * Every child busy: a child freed within a few milliseconds is worth more than a spawn (hundreds),
+   * so a request waits a moment before the pool grows by one for it.
+   */
+  private wait(): Promise<Child> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const index = this.waiters.indexOf(take);
         if (index !== -1) this.waiters.splice(index, 1);
         reject(new Busy('every child is busy'));
       }, leaseWaitMs);
+      const grow = setTimeout(() => {
+        if (this.waiters.includes(take) && this.total < this.max) this.spare();
+      }, growAfterMs);
       const take = (child: Child | undefined) => {
         clearTimeout(timer);
+        clearTimeout(grow);
         if (child) resolve(child);
         else reject(new Busy('closing'));
       };
@@ -117,19 +129,15 @@ export class ChildLeases {
   }
 
   private fill(): void {
-    while (this.state === 'open' && this.idle.length + this.starting < this.keep && this.total < this.max) {
-      this.starting += 1;
-      this.start().then(
-        (child) => {
-          this.starting -= 1;
-          this.release(child);
-        },
-        (error: Error) => {
-          this.starting -= 1;
-          this.log.log('warn', 'stateless child failed to start', { error: error.message });
-        },
-      );
-    }
+    while (this.state === 'open' && this.total < this.keep) this.spare();
+  }
+
+  /** One more child, for whoever needs one first. */
+  private spare(): void {
+    this.start().then(
+      (child) => this.release(child),
+      (error: Error) => this.log.log('warn', 'stateless child failed to start', { error: error.message }),
+    );
   }
 
   /** A child ended: one waiting request may start a fresh one in its place. */
@@ -173,9 +181,8 @@ export class ChildLeases {
     child.upstream.onmessage = (message) => {
       if (kindOf(message) === 'notification' && isBroadcast(message)) this.onBroadcast?.(message);
       if (child.lease) return child.lease(message);
-      if (kindOf(message) === 'request' && 'id' in message && message.id !== undefined) {
-        child.send(errorResponse(message.id, -32603, 'no client is waiting on this server')).catch(() => {});
-      }
+      if (kindOf(message) === 'request')
+        answerUnasked(child, message as JSONRPCMessage & { id: RequestId; method: string });
     };
     child.upstream.onexit = (_reason, detail) => {
       this.total -= 1;
@@ -186,6 +193,15 @@ export class ChildLeases {
       this.log.log('debug', 'stateless child ended', { detail });
     };
   }
+}
+
+/** A question outside any request: the bridge has no roots of its own, and no one to ask anything else. */
+function answerUnasked(child: Child, question: JSONRPCMessage & { id: RequestId; method: string }): void {
+  const answer: JSONRPCMessage =
+    question.method === 'roots/list'
+      ? { jsonrpc: '2.0', id: question.id, result: { roots: [] } }
+      : errorResponse(question.id, -32603, 'no client is waiting on this server');
+  child.send(answer).catch(() => undefined);
 }
 
 const broadcast = new Set([

@@ -9,15 +9,12 @@ import {
   modernClientRequestMethods,
   paramsOf,
   progressTokenOf,
-  type RequestId,
   resourceIdOf,
   resultOf,
 } from '../shared/jsonrpc.ts';
 import type { Principal } from '../shared/policy.ts';
 import {
-  cacheableMethods,
   headerMismatchResponse,
-  ModernErrorCode,
   metaKeys,
   modernRevision,
   type ParamHeaders,
@@ -28,25 +25,30 @@ import {
 import type { ServerConfig } from './config.ts';
 import { header } from './http.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
+import { ListenStreams } from './listen.ts';
 import type { Logger } from './log.ts';
 import { boundedMethod, type KnownNames, type Metrics } from './metrics.ts';
 import { ModernUpstream } from './passthrough.ts';
+import {
+  complete,
+  failure,
+  forChild,
+  forClient,
+  inputMethods,
+  Keys,
+  missingCapability,
+  type Request,
+  shown,
+  sseEvent,
+} from './translate.ts';
 import type { UpstreamFactory } from './upstream.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
-type Request = JSONRPCMessage & { id: RequestId; method: string };
 
 const paramHeadersTtlMs = 60_000;
 
 /** How long to wait for more questions after one: a server asking several writes them in one go. */
 const gatherMs = 20;
-
-/** Which client capability a server-to-client request needs, and so which input request it becomes. */
-const inputMethods: Record<string, string> = {
-  'elicitation/create': 'elicitation',
-  'sampling/createMessage': 'sampling',
-  'roots/list': 'roots',
-};
 
 /** A request waiting for the client's input: the child stays leased to it until the retry or the timeout. */
 interface Continuation {
@@ -97,7 +99,7 @@ interface Deps {
 export class StatelessServer {
   private readonly leases: ChildLeases;
   private readonly continuations = new Map<string, Continuation>();
-  private readonly listeners = new Map<(message: JSONRPCMessage & { method: string }) => void, () => void>();
+  private readonly listeners: ListenStreams;
   private nextId = 1;
   private paramHeaders: { tools: ParamHeaders; at: number } | undefined;
   private readonly deps: Deps;
@@ -117,9 +119,8 @@ export class StatelessServer {
       keep: Math.max(1, pool),
       log: deps.log,
     });
-    this.leases.onBroadcast = (message) => {
-      for (const listener of this.listeners.keys()) listener(message);
-    };
+    this.listeners = new ListenStreams(limits.maxSessions);
+    this.leases.onBroadcast = (message) => this.listeners.broadcast(message);
   }
 
   get busy(): boolean {
@@ -148,7 +149,7 @@ export class StatelessServer {
       );
     }
     if (request.method === 'server/discover') return this.discover(res, request);
-    if (request.method === 'subscriptions/listen') return this.listen(req, res, request);
+    if (request.method === 'subscriptions/listen') return this.listeners.open(req, res, request);
     if (request.method === 'tools/call') {
       const mismatch = await this.checkParamHeaders(req, request);
       if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
@@ -224,8 +225,7 @@ export class StatelessServer {
   }
 
   async close(): Promise<void> {
-    for (const end of this.listeners.values()) end();
-    this.listeners.clear();
+    this.listeners.closeAll();
     for (const [state, continuation] of this.continuations) this.abandon(state, continuation);
     await this.leases.close();
   }
@@ -251,44 +251,6 @@ export class StatelessServer {
       _meta: { [metaKeys.serverInfo]: init.serverInfo },
     };
     send(res, 200, { jsonrpc: '2.0', id: request.id, result });
-  }
-
-  /** `subscriptions/listen`: an SSE stream of the list changes the client asked for, tagged with its id. */
-  private listen(req: IncomingMessage, res: ServerResponse, request: Request): void {
-    const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;
-    const kinds = {
-      tools: 'toolsListChanged',
-      prompts: 'promptsListChanged',
-      resources: 'resourcesListChanged',
-    };
-    const honored = Object.fromEntries(
-      Object.values(kinds)
-        .filter((key) => asked[key] === true)
-        .map((key) => [key, true]),
-    );
-    if (this.listeners.size >= this.deps.config.limits.maxSessions) {
-      res.setHeader('retry-after', '5');
-      const text = 'too many subscriptions/listen streams on this server; retry later';
-      send(res, 503, failure(request.id, GatewayErrorCode.UpstreamUnavailable, text));
-      return;
-    }
-    const tag = { [metaKeys.subscriptionId]: request.id };
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const write = (message: JSONRPCMessage) => res.write(sseEvent(message));
-    write({
-      jsonrpc: '2.0',
-      method: 'notifications/subscriptions/acknowledged',
-      params: { notifications: honored, _meta: tag },
-    });
-    const listener = (message: JSONRPCMessage & { method: string }) => {
-      const kind = message.method.split('/')[1] as keyof typeof kinds;
-      if (honored[kinds[kind]] !== true) return;
-      write({ jsonrpc: '2.0', method: message.method, params: { ...paramsOf(message), _meta: tag } });
-    };
-    // Ended by the bridge (a drain): the empty listen result tells the client it was on purpose.
-    const end = () => res.end(sseEvent({ jsonrpc: '2.0', id: request.id, result: { _meta: tag } }));
-    this.listeners.set(listener, end);
-    req.once('close', () => this.listeners.delete(listener));
   }
 
   private async run(x: Exchange): Promise<Answer> {
@@ -435,6 +397,10 @@ export class StatelessServer {
         answered += 1;
       } else if (needs !== undefined && capabilities[needs] !== undefined) {
         asked.push(question);
+      } else if (needs === 'roots') {
+        // A client without roots has none: the server goes on without them, as it must.
+        child.send({ jsonrpc: '2.0', id: question.id, result: { roots: [] } }).catch(() => undefined);
+        answered += 1;
       } else {
         if (needs !== undefined) missing[needs] = {};
         const text =
@@ -522,83 +488,6 @@ export class StatelessServer {
   }
 }
 
-/** Lets a 2025 server name its question (the key in `inputRequests`), as 2026-07-28 servers do. */
-export const inputKeyHint = 'dev.mcp-edge-gateway/inputKey';
-
-/**
- * The key of each question in `inputRequests`: the server's hint, else the kind and its count
- * in this request (`elicitation-1`), which stays the same when a client sends the request again
- * with its answers and a fresh child asks the same questions.
- */
-class Keys {
-  private readonly byId = new Map<RequestId, string>();
-  private readonly counts = new Map<string, number>();
-
-  of(question: Request): string {
-    const known = this.byId.get(question.id);
-    if (known !== undefined) return known;
-    const hint = (paramsOf(question)?._meta as Record<string, unknown> | undefined)?.[inputKeyHint];
-    const kind = inputMethods[question.method] ?? 'input';
-    const count = (this.counts.get(kind) ?? 0) + 1;
-    this.counts.set(kind, count);
-    const key = typeof hint === 'string' && /^[\w.-]{1,64}$/.test(hint) ? hint : `${kind}-${count}`;
-    this.byId.set(question.id, key);
-    return key;
-  }
-}
-
-/** A question's params as the client sees them: without the gateway's own hint. */
-function shown(question: Request): Record<string, unknown> {
-  const params = paramsOf(question) ?? {};
-  const meta = params._meta as Record<string, unknown> | undefined;
-  if (meta === undefined || !(inputKeyHint in meta)) return params;
-  const { [inputKeyHint]: _hint, ...rest } = meta;
-  const { _meta: _old, ...others } = params;
-  return Object.keys(rest).length > 0 ? { ...others, _meta: rest } : others;
-}
-
-function missingCapability(id: RequestId, required: Record<string, object>): JSONRPCMessage {
-  const names = Object.keys(required).join(', ');
-  return {
-    jsonrpc: '2.0',
-    id,
-    error: {
-      code: ModernErrorCode.MissingRequiredClientCapability,
-      message: `The MCP server needs a client capability this request did not declare: ${names}`,
-      data: { requiredCapabilities: required },
-    },
-  };
-}
-
-function owner(principal: Principal | undefined): string {
-  return principal === undefined ? '' : `${principal.method}:${principal.subject}`;
-}
-
-/** What a 2025 child gets: the request without the 2026 envelope, which it would not understand. */
-function forChild(params: Record<string, unknown>): Record<string, unknown> {
-  const { requestState: _state, inputResponses: _responses, _meta, ...rest } = params;
-  const meta = Object.fromEntries(
-    Object.entries((_meta ?? {}) as Record<string, unknown>).filter(
-      ([key]) => !key.startsWith('io.modelcontextprotocol/'),
-    ),
-  );
-  return Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest;
-}
-
-/**
- * A 2025 answer as a 2026-07-28 one. Cacheable results are marked private and not to be kept:
- * what a client may see depends on who it is and on a document that can change at any time.
- */
-/**
- * A child's notification as the client should see it: only progress for this request (other
- * notifications, logging among them, concern a session the client does not have).
- */
-function forClient(message: JSONRPCMessage, request: Request): JSONRPCMessage | undefined {
-  if (!('method' in message) || message.method !== 'notifications/progress') return undefined;
-  const token = paramsOf(message)?.progressToken;
-  return token === progressTokenOf(request) ? message : undefined;
-}
-
 /** The `Mcp-Param-*` headers of a request, for a server that checks them itself. */
 function paramHeadersFrom(headers: IncomingMessage['headers']): Record<string, string> {
   const entries = Object.entries(headers).filter(([name]) => name.startsWith('mcp-param-'));
@@ -609,24 +498,8 @@ function accepts(req: IncomingMessage, type: string): boolean {
   return (req.headers.accept ?? '').includes(type);
 }
 
-function sseEvent(message: JSONRPCMessage): string {
-  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}
-
-function complete(request: Request, message: JSONRPCMessage, init: Record<string, unknown>): JSONRPCMessage {
-  const result = resultOf(message);
-  if (result === undefined) return { ...message, id: request.id } as JSONRPCMessage;
-  const meta = {
-    ...(result._meta as Record<string, unknown> | undefined),
-    [metaKeys.serverInfo]: init.serverInfo,
-  };
-  const cache = cacheableMethods.has(request.method) ? { ttlMs: 0, cacheScope: 'private' } : {};
-  const translated = { ...result, resultType: 'complete', ...cache, _meta: meta };
-  return { jsonrpc: '2.0', id: request.id, result: translated } as JSONRPCMessage;
-}
-
-function failure(id: RequestId, code: number, message: string): JSONRPCMessage {
-  return { jsonrpc: '2.0', id, error: { code, message } };
+function owner(principal: Principal | undefined): string {
+  return principal === undefined ? '' : `${principal.method}:${principal.subject}`;
 }
 
 function unavailable(error: unknown): string {

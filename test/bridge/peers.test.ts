@@ -2,6 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +105,34 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
       sample(await metrics('bridge-0'), 'mcp_bridge_forwarded_requests_total', { outcome: 'relayed' }) +
       sample(await metrics('bridge-1'), 'mcp_bridge_forwarded_requests_total', { outcome: 'relayed' });
     expect(relayed).toBeGreaterThanOrEqual(3);
+  });
+
+  it('brings a 2026-07-28 retry to the pod holding the child that asked, whichever pod it lands on', async () => {
+    const pinned = {
+      versionNegotiation: { mode: { pin: '2026-07-28' } },
+      capabilities: { elicitation: { form: {} } },
+    } as const;
+    const c = new ModernClient({ name: 'lb-modern', version: '1' }, pinned);
+    c.setRequestHandler('elicitation/create', async (request) => {
+      const content: Record<string, string> = request.params.message.includes('color')
+        ? { color: 'blue' }
+        : { name: 'Ada' };
+      return { action: 'accept', content };
+    });
+    const relayed = async () =>
+      sample(await metrics('bridge-0'), 'mcp_bridge_forwarded_requests_total', { outcome: 'relayed' }) +
+      sample(await metrics('bridge-1'), 'mcp_bridge_forwarded_requests_total', { outcome: 'relayed' });
+    const before = await relayed();
+    await c.connect(new ModernTransport(new URL(`${base('bridge-0')}/fixture/mcp`), { fetch: roundRobin() }));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const result = await c.callTool({ name: 'test_input_required_result_multi_round', arguments: {} });
+        expect(result.content).toEqual([{ type: 'text', text: 'Ada likes blue' }]);
+      }
+      expect(await relayed()).toBeGreaterThan(before);
+    } finally {
+      await c.close();
+    }
   });
 
   it('forwards only what the edge signed, and never a second time', async () => {

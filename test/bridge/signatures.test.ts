@@ -120,6 +120,38 @@ describe('a bridge that requires the edge signature', () => {
     expect(own.status).toBe(200);
     expect(await own.text()).toContain('"result":{}');
   });
+
+  it("refuses another principal's requestState (2026-07-28), as if it did not exist", async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+    };
+    const headers = {
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'test_input_required_result_elicitation',
+    };
+    const request = (params: Record<string, unknown>) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tools/call',
+        params: { name: 'test_input_required_result_elicitation', arguments: {}, _meta: meta, ...params },
+      });
+    // biome-ignore lint/suspicious/noExplicitAny: JSON-RPC answers read by path
+    const answer = async (body: string, who: Principal): Promise<any> =>
+      (await (await signedPost(body, headers, who)).send()).json();
+    const asked = await answer(request({}), alice);
+    const { requestState } = asked.result;
+    const answers = {
+      inputResponses: { user_name: { action: 'accept', content: { name: 'Bob' } } },
+      requestState,
+    };
+    const stolen = await answer(request(answers), bob);
+    expect(stolen.error.code).toBe(-32602);
+    const own = await answer(request(answers), alice);
+    expect(own.result.content).toEqual([{ type: 'text', text: 'Hello, Bob!' }]);
+  });
 });
 
 describe('start-up', () => {

@@ -8,7 +8,7 @@ import {
   type TestBridge,
   until,
 } from '../helpers/bridge.ts';
-import { modernClient, postModern } from '../helpers/modern.ts';
+import { elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
 
 describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', () => {
   let bridge: TestBridge;
@@ -79,25 +79,11 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
 
   it('turns a server question into input_required and brings each answer back to the child that asked', async () => {
     const answers = ['Ada', 'Grace', 'Katherine'];
-    const clients = await Promise.all(
-      answers.map((name) =>
-        modernClient(url, {
-          elicitation: async () => ({ action: 'accept', content: { name, check: true } }),
-        }),
-      ),
-    );
-    try {
-      const results = await Promise.all(
-        clients.map((client) => client.callTool({ name: 'trigger-elicitation-request', arguments: {} })),
-      );
-      results.forEach((result, i) => {
-        const text = JSON.stringify(result.content);
-        expect(text).toContain(answers[i]);
-        for (const other of answers.filter((_, j) => j !== i)) expect(text).not.toContain(other);
-      });
-    } finally {
-      await Promise.all(clients.map((c) => c.close()));
-    }
+    const texts = await elicitAtOnce(url, answers);
+    texts.forEach((text, i) => {
+      expect(text).toContain(answers[i]);
+      for (const other of answers.filter((_, j) => j !== i)) expect(text).not.toContain(other);
+    });
   });
 
   it('shows the raw input_required round trip, and refuses a requestState it did not make', async () => {

@@ -8,7 +8,7 @@ import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { connect, metricsText, repo, sample, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
-import { modernClient, postModern } from '../helpers/modern.ts';
+import { elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
 import { freePort } from '../helpers/process.ts';
 
 /** The 2025-11-25 suite's behaviours, with an SDK 2.x client speaking 2026-07-28 through edge and bridge. */
@@ -143,26 +143,11 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
 
   it('carries an input-required round trip through the edge, back to the child that asked', async () => {
     const names = ['Ada', 'Grace'];
-    const clients = await Promise.all(
-      names.map((name) =>
-        modernClient(url, {
-          token: gateway.apiKey,
-          elicitation: async () => ({ action: 'accept', content: { name, check: true } }),
-        }),
-      ),
-    );
-    try {
-      const results = await Promise.all(
-        clients.map((c) => c.callTool({ name: 'trigger-elicitation-request', arguments: {} })),
-      );
-      results.forEach((result, i) => {
-        const text = JSON.stringify(result.content);
-        expect(text).toContain(names[i]);
-        expect(text).not.toContain(names[1 - i]);
-      });
-    } finally {
-      await Promise.all(clients.map((c) => c.close()));
-    }
+    const texts = await elicitAtOnce(url, names, gateway.apiKey);
+    texts.forEach((text, i) => {
+      expect(text).toContain(names[i]);
+      expect(text).not.toContain(names[1 - i]);
+    });
   });
 
   it('serves both revisions at once on the same URL with no cross-talk', async () => {

@@ -23,6 +23,29 @@ export async function modernClient(url: URL, options: ModernOptions = {}): Promi
   return client;
 }
 
+/**
+ * One client per name, all calling server-everything's elicitation tool at once, each answering
+ * with its own name: what each got back (the tool echoes the answer it received).
+ */
+export async function elicitAtOnce(url: URL, names: string[], token?: string): Promise<string[]> {
+  const clients = await Promise.all(
+    names.map((name) =>
+      modernClient(url, {
+        ...(token ? { token } : {}),
+        elicitation: async () => ({ action: 'accept', content: { name, check: true } }),
+      }),
+    ),
+  );
+  try {
+    const results = await Promise.all(
+      clients.map((c) => c.callTool({ name: 'trigger-elicitation-request', arguments: {} })),
+    );
+    return results.map((result) => JSON.stringify(result.content));
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
 let nextId = 1;
 
 /**
