@@ -3,7 +3,7 @@ import type { Logger } from './log.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
 /** The revision the bridge speaks to children it initializes itself for stateless clients. */
-export const childRevision = '2025-11-25';
+const childRevision = '2025-11-25';
 const initTimeoutMs = 10_000;
 const leaseWaitMs = 10_000;
 const growAfterMs = 50;
@@ -61,10 +61,6 @@ export class ChildLeases {
     this.max = options.max;
     this.keep = options.keep;
     this.log = options.log;
-  }
-
-  get children(): number {
-    return this.total;
   }
 
   /** The initialize result of a child: what `server/discover` answers from. */

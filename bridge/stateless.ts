@@ -72,6 +72,8 @@ interface Exchange {
   readonly capabilities: Record<string, unknown>;
   readonly who: string;
   notice?: (message: JSONRPCMessage) => void;
+  /** Aborted when the client goes away before its answer. */
+  readonly gone?: AbortSignal;
 }
 
 type Answer = { status: number; message: JSONRPCMessage };
@@ -80,6 +82,7 @@ type Event =
   | { kind: 'answer'; message: JSONRPCMessage }
   | { kind: 'input'; requests: Request[] }
   | { kind: 'gone'; detail: string }
+  | { kind: 'abandoned' }
   | { kind: 'timeout' };
 
 interface Deps {
@@ -154,11 +157,16 @@ export class StatelessServer {
       const mismatch = await this.checkParamHeaders(req, request);
       if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
     }
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     const x: Exchange = {
       request,
       capabilities: modern.clientCapabilities,
       who: owner(principal),
       keys: new Keys(),
+      gone: gone.signal,
     };
     // Progress asked for and an event stream accepted: the answer streams, progress first.
     const stream = progressTokenOf(request) !== undefined && accepts(req, 'text/event-stream');
@@ -172,6 +180,7 @@ export class StatelessServer {
     if (request.method === 'tools/list' && !paramsOf(request)?.cursor) this.learnParamHeaders(result);
     const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;
     this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
+    if (res.destroyed) return;
     if (stream) res.end(sseEvent(answer.message));
     else send(res, answer.status, answer.message);
   }
@@ -311,11 +320,13 @@ export class StatelessServer {
       let batch: Request[] = [...unanswered];
       let flush: NodeJS.Timeout | undefined;
       let settled = false;
+      const abandoned = () => done({ kind: 'abandoned' });
       const done = (event: Event) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearTimeout(flush);
+        x.gone?.removeEventListener('abort', abandoned);
         child.lease = undefined;
         child.onexit = undefined;
         resolve(event);
@@ -324,6 +335,8 @@ export class StatelessServer {
       // Questions asked together are answered together: gather those that arrive close together.
       const ask = () => done({ kind: 'input', requests: batch });
       child.onexit = (detail) => done({ kind: 'gone', detail });
+      if (x.gone?.aborted) abandoned();
+      else x.gone?.addEventListener('abort', abandoned, { once: true });
       child.lease = (message) => {
         const kind = kindOf(message);
         if ((kind === 'response' || kind === 'error') && 'id' in message && message.id === childId) {
@@ -350,6 +363,17 @@ export class StatelessServer {
       case 'answer':
         this.leases.release(child);
         return { status: 200, message: complete(request, event.message, child.init) };
+      case 'abandoned':
+        // The client went away: the server is told, and the child, whose request may still be
+        // running and asking, is not lent to anyone else.
+        child
+          .send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: childId } })
+          .catch(() => undefined);
+        this.leases.discard(child);
+        return {
+          status: 499,
+          message: failure(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
+        };
       case 'gone':
         return {
           status: 502,

@@ -21,7 +21,7 @@ export const inputMethods: Record<string, string> = {
 };
 
 /** Lets a 2025 server name its question (the key in `inputRequests`), as 2026-07-28 servers do. */
-export const inputKeyHint = 'dev.mcp-edge-gateway/inputKey';
+const inputKeyHint = 'dev.mcp-edge-gateway/inputKey';
 
 /**
  * The key of each question in `inputRequests`: the server's hint, else the kind and its count

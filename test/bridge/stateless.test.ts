@@ -173,6 +173,25 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
     }
   });
 
+  it('tells the server when a client goes away mid-call, and lends that child to no one else', async () => {
+    const closedExits = async () =>
+      sample(await bridge.metrics.registry.metrics(), 'mcp_bridge_child_exits_total', { reason: 'closed' });
+    const before = await closedExits();
+    const client = await modernClient(url);
+    try {
+      const abort = new AbortController();
+      const call = client.callTool(
+        { name: 'trigger-long-running-operation', arguments: { duration: 5, steps: 5 } },
+        { signal: abort.signal },
+      );
+      setTimeout(() => abort.abort('changed my mind'), 300);
+      await expect(call).rejects.toThrow();
+      await until(async () => (await closedExits()) > before, 'the abandoned child ended');
+    } finally {
+      await client.close();
+    }
+  });
+
   it('serves both revisions at once on one URL, each on children of its own', async () => {
     const legacy = await connect(url, 'legacy');
     const modern = await modernClient(url);
