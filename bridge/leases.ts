@@ -55,6 +55,8 @@ export class ChildLeases {
   private readonly log: Logger;
   /** Server notifications that concern every client (list changes), whichever child sent them. */
   onBroadcast: ((message: JSONRPCMessage & { method: string }) => void) | undefined;
+  /** Told how many children are idle and how many leased, whenever that may have changed. */
+  onCount: ((spare: number, leased: number) => void) | undefined;
 
   constructor(spawn: UpstreamFactory, options: { max: number; keep: number; log: Logger }) {
     this.spawn = spawn;
@@ -76,9 +78,14 @@ export class ChildLeases {
     // The pool's children are started once stateless clients show up, not before.
     setTimeout(() => this.fill(), 0).unref();
     const idle = this.idle.pop();
+    this.count();
     if (idle) return idle;
     if (this.total < this.keep) return this.start();
     return this.wait();
+  }
+
+  private count(): void {
+    this.onCount?.(this.idle.length, this.total - this.idle.length);
   }
 
   /**
@@ -114,6 +121,7 @@ export class ChildLeases {
       child.idleSince = Date.now();
       this.idle.push(child);
     }
+    this.count();
   }
 
   /** Ends a child that may be in an unknown state (a request abandoned half way). */
@@ -165,6 +173,7 @@ export class ChildLeases {
       const child = new Child(upstream, init);
       this.lastInit = init;
       this.wire(child);
+      this.count();
       return child;
     } catch (error) {
       this.total -= 1;
@@ -184,6 +193,7 @@ export class ChildLeases {
       this.total -= 1;
       const index = this.idle.indexOf(child);
       if (index !== -1) this.idle.splice(index, 1);
+      this.count();
       child.onexit?.(detail);
       this.replace();
       this.log.log('debug', 'stateless child ended', { detail });

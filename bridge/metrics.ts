@@ -19,7 +19,7 @@ export type StatusCode = '200' | '502' | '504';
 export type SessionEnd = 'client' | 'idle' | 'upstream_exit' | 'drain';
 export type ChildExit = 'crash' | 'closed' | 'spawn_error';
 export type DroppedLine = 'not_json' | 'too_long' | 'stderr_rate';
-export type ChildState = 'warm' | 'busy';
+export type ChildState = 'warm' | 'busy' | 'spare' | 'leased';
 
 /** `mcp_method` is one of MCP's client methods; anything else is `other`. */
 export function boundedMethod(method: string): string {
@@ -102,7 +102,7 @@ export function createMetrics() {
     }),
     children: new Gauge({
       name: 'mcp_bridge_child_processes',
-      help: 'stdio child processes by state (warm: in the pool; busy: serving sessions)',
+      help: 'Child processes by state (warm: pooled, busy: serving sessions; spare, leased: for 2026-07-28 requests)',
       labelNames: ['server', 'state'] as const,
       registers,
     }),

@@ -124,6 +124,10 @@ export class StatelessServer {
     });
     this.listeners = new ListenStreams(limits.maxSessions);
     this.leases.onBroadcast = (message) => this.listeners.broadcast(message);
+    this.leases.onCount = (spare, leased) => {
+      deps.metrics.children.set({ server: deps.config.name, state: 'spare' }, spare);
+      deps.metrics.children.set({ server: deps.config.name, state: 'leased' }, leased);
+    };
   }
 
   get busy(): boolean {

@@ -35,6 +35,9 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
       expect(tools).toContain('echo');
       const result = await client.callTool({ name: 'echo', arguments: { message: 'stateless' } });
       expect(result.content).toEqual([{ type: 'text', text: 'Echo: stateless' }]);
+      const metrics = await bridge.metrics.registry.metrics();
+      const children = (state: string) => sample(metrics, 'mcp_bridge_child_processes', { state });
+      expect([children('spare') >= 1, children('leased')]).toEqual([true, 0]);
     } finally {
       await client.close();
     }
