@@ -7,6 +7,8 @@ const childRevision = '2025-11-25';
 const initTimeoutMs = 10_000;
 const leaseWaitMs = 10_000;
 const growAfterMs = 50;
+const crashLoopFailures = 3;
+const maxBackoffMs = 30_000;
 
 /**
  * What the bridge tells a child it can do on behalf of stateless clients: every server-to-client
@@ -45,8 +47,10 @@ export class Child {
  */
 export class ChildLeases {
   private readonly idle: Child[] = [];
-  private readonly waiters: ((child: Child | undefined) => void)[] = [];
+  private readonly waiters: ((child: Child | Error) => void)[] = [];
   private total = 0;
+  private failures = 0;
+  private retryAt = 0;
   private lastInit: Record<string, unknown> | undefined;
   private state: 'open' | 'closed' = 'open';
   private readonly spawn: UpstreamFactory;
@@ -102,11 +106,11 @@ export class ChildLeases {
       const grow = setTimeout(() => {
         if (this.waiters.includes(take) && this.total < this.max) this.spare();
       }, growAfterMs);
-      const take = (child: Child | undefined) => {
+      const take = (child: Child | Error) => {
         clearTimeout(timer);
         clearTimeout(grow);
-        if (child) resolve(child);
-        else reject(new Busy('closing'));
+        if (child instanceof Error) reject(child);
+        else resolve(child);
       };
       this.waiters.push(take);
     });
@@ -140,7 +144,11 @@ export class ChildLeases {
   private spare(): void {
     this.start().then(
       (child) => this.release(child),
-      (error: Error) => this.log.log('warn', 'stateless child failed to start', { error: error.message }),
+      (error: Error) => {
+        this.log.log('warn', 'stateless child failed to start', { error: error.message });
+        // Someone waiting for this child is told now, not when the wait runs out.
+        this.waiters.shift()?.(error);
+      },
     );
   }
 
@@ -148,7 +156,7 @@ export class ChildLeases {
   private replace(): void {
     if (this.state === 'closed' || this.waiters.length === 0 || this.total >= this.max) return;
     const waiter = this.waiters.shift();
-    this.start().then(waiter, () => waiter?.(undefined));
+    this.start().then(waiter, (error: Error) => waiter?.(error));
   }
 
   /** Closes idle children beyond the ones kept warm, once idle longer than `idleMs`. */
@@ -160,11 +168,15 @@ export class ChildLeases {
 
   async close(): Promise<void> {
     this.state = 'closed';
-    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    for (const waiter of this.waiters.splice(0)) waiter(new Busy('closing'));
     await Promise.all(this.idle.splice(0).map((child) => child.upstream.close()));
   }
 
   private async start(): Promise<Child> {
+    // A command that keeps failing is not spawned for every request: it gets a growing rest.
+    if (this.failures >= crashLoopFailures && Date.now() < this.retryAt) {
+      throw new Error('the MCP server keeps failing to start; the bridge will try again shortly');
+    }
     this.total += 1;
     let upstream: Upstream | undefined;
     try {
@@ -174,9 +186,12 @@ export class ChildLeases {
       this.lastInit = init;
       this.wire(child);
       this.count();
+      this.failures = 0;
       return child;
     } catch (error) {
       this.total -= 1;
+      this.failures += 1;
+      this.retryAt = Date.now() + Math.min(maxBackoffMs, 250 * 2 ** (this.failures - 1));
       await upstream?.close();
       throw error;
     }

@@ -12,6 +12,7 @@ import {
   type TestBridge,
   until,
 } from '../helpers/bridge.ts';
+import { postModern } from '../helpers/modern.ts';
 import { alive } from '../helpers/process.ts';
 
 let bridge: TestBridge | undefined;
@@ -154,6 +155,21 @@ describe('child process lifecycle', () => {
     expect(refused.status).toBe(502);
     expect(await refused.json()).toMatchObject({ error: { code: -32004 } });
     expect(sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total') - before).toBeLessThan(2);
+  });
+
+  it('a crash-looping command gets no spawn per 2026-07-28 request either', async () => {
+    const broken = { ...fixture, args: [...fixture.args, '--exit-at-start'] };
+    bridge = await startTestBridge([{ name: 'broken', transport: broken, pool: 0 }]);
+    const spawns = async () =>
+      sample(await metricsText(bridge as TestBridge), 'mcp_bridge_child_spawns_total');
+    const answers = [];
+    for (let i = 0; i < 10; i++) {
+      const answer = await postModern(bridge.mcpUrl('broken'), 'tools/list', {});
+      answers.push([answer.status, answer.body.error.code]);
+    }
+    expect(new Set(answers.map((a) => JSON.stringify(a)))).toEqual(new Set([JSON.stringify([502, -32004])]));
+    // Three tries, then a rest that grows: ten requests within a second cost at most a few spawns.
+    expect(await spawns()).toBeLessThanOrEqual(5);
   });
 });
 
