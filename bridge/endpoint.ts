@@ -106,7 +106,11 @@ export class ServerEndpoint {
         return { ok: true };
       }
       if (revision.era === 'modern') {
-        if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
+        // A retry bringing input may only be served here, where its child waits: a drain lets it in.
+        const continues =
+          typeof (body as { params?: { requestState?: unknown } }).params?.requestState === 'string';
+        if (this.state === 'draining' && !continues)
+          return refuse({ kind: 'draining', retryAfterSeconds: 1 });
         await this.stateless.handle(res, req, revision, principal);
         return { ok: true };
       }

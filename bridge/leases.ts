@@ -104,7 +104,7 @@ export class ChildLeases {
         reject(new Busy('every child is busy'));
       }, leaseWaitMs);
       const grow = setTimeout(() => {
-        if (this.waiters.includes(take) && this.total < this.max) this.spare();
+        if (this.waiters.includes(take) && this.total < this.max && !this.resting()) this.spare();
       }, growAfterMs);
       const take = (child: Child | Error) => {
         clearTimeout(timer);
@@ -137,7 +137,12 @@ export class ChildLeases {
   }
 
   private fill(): void {
-    while (this.state === 'open' && this.total < this.keep) this.spare();
+    while (this.state === 'open' && this.total < this.keep && !this.resting()) this.spare();
+  }
+
+  /** A command that keeps failing is not spawned for every request: it gets a growing rest. */
+  private resting(now = Date.now()): boolean {
+    return this.failures >= crashLoopFailures && now < this.retryAt;
   }
 
   /** One more child, for whoever needs one first. */
@@ -155,8 +160,8 @@ export class ChildLeases {
   /** A child ended: one waiting request may start a fresh one in its place. */
   private replace(): void {
     if (this.state === 'closed' || this.waiters.length === 0 || this.total >= this.max) return;
-    const waiter = this.waiters.shift();
-    this.start().then(waiter, (error: Error) => waiter?.(error));
+    // The new child goes to whoever waits first when it is ready, not to one chosen now.
+    if (!this.resting()) this.spare();
   }
 
   /** Closes idle children beyond the ones kept warm, once idle longer than `idleMs`. */
@@ -173,8 +178,7 @@ export class ChildLeases {
   }
 
   private async start(): Promise<Child> {
-    // A command that keeps failing is not spawned for every request: it gets a growing rest.
-    if (this.failures >= crashLoopFailures && Date.now() < this.retryAt) {
+    if (this.resting()) {
       throw new Error('the MCP server keeps failing to start; the bridge will try again shortly');
     }
     this.total += 1;

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { GatewayErrorCode, type JSONRPCMessage, paramsOf } from '../shared/jsonrpc.ts';
 import { metaKeys } from '../shared/revision.ts';
 import { failure, type Request, sseEvent } from './translate.ts';
@@ -19,7 +19,7 @@ export class ListenStreams {
     this.max = max;
   }
 
-  open(req: IncomingMessage, res: ServerResponse, request: Request): void {
+  open(res: ServerResponse, request: Request): void {
     if (this.streams.size >= this.max) {
       const text = 'too many subscriptions/listen streams on this server; retry later';
       const body = JSON.stringify(failure(request.id, GatewayErrorCode.UpstreamUnavailable, text));
@@ -48,7 +48,7 @@ export class ListenStreams {
     // Ended by the bridge (a drain): the empty listen result tells the client it was on purpose.
     const end = () => res.end(sseEvent({ jsonrpc: '2.0', id: request.id, result: { _meta: tag } }));
     this.streams.set(deliver, end);
-    req.once('close', () => this.streams.delete(deliver));
+    res.once('close', () => this.streams.delete(deliver));
   }
 
   broadcast(message: Notification): void {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { JSONRPCMessage } from '../shared/jsonrpc.ts';
 import { metaKeys, modernHeaders, modernRevision, type Revision } from '../shared/revision.ts';
 import type { Logger } from './log.ts';
@@ -56,7 +57,9 @@ export class ModernUpstream {
     }
     res.writeHead(response.status, headers);
     if (!response.body) return void res.end();
-    Readable.fromWeb(response.body as import('node:stream/web').ReadableStream).pipe(res);
+    // An upstream reset or a client gone mid-stream ends both sides, never the process.
+    const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+    await pipeline(body, res).catch(() => undefined);
   }
 
   private requestHeaders(

@@ -104,6 +104,8 @@ export class StatelessServer {
   private readonly continuations = new Map<string, Continuation>();
   private readonly listeners: ListenStreams;
   private nextId = 1;
+  private inflight = 0;
+  private refreshing: Promise<void> | undefined;
   private paramHeaders: { tools: ParamHeaders; at: number } | undefined;
   private readonly deps: Deps;
 
@@ -130,8 +132,9 @@ export class StatelessServer {
     };
   }
 
+  /** Requests running, or waiting for their client's input: what a drain waits for. */
   get busy(): boolean {
-    return this.continuations.size > 0;
+    return this.inflight > 0 || this.continuations.size > 0;
   }
 
   async handle(
@@ -147,7 +150,12 @@ export class StatelessServer {
     }
     const request = message as Request;
     const started = process.hrtime.bigint();
-    if (await this.native?.speaksModern()) return this.pass(req, res, modern, started, principal);
+    if (await this.native?.speaksModern()) {
+      this.inflight += 1;
+      return this.pass(req, res, modern, started, principal).finally(() => {
+        this.inflight -= 1;
+      });
+    }
     if (!modernClientRequestMethods.has(request.method)) {
       return send(
         res,
@@ -156,21 +164,38 @@ export class StatelessServer {
       );
     }
     if (request.method === 'server/discover') return this.discover(res, request);
-    if (request.method === 'subscriptions/listen') return this.listeners.open(req, res, request);
-    if (request.method === 'tools/call') {
-      const mismatch = await this.checkParamHeaders(req, request);
-      if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
-    }
+    if (request.method === 'subscriptions/listen') return this.listeners.open(res, request);
     const gone = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) gone.abort();
     });
+    this.inflight += 1;
+    try {
+      if (request.method === 'tools/call') {
+        const mismatch = await this.checkParamHeaders(req, request);
+        if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
+      }
+      await this.answer(req, res, modern, principal, gone.signal, started);
+    } finally {
+      this.inflight -= 1;
+    }
+  }
+
+  private async answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    modern: Modern,
+    principal: Principal | undefined,
+    gone: AbortSignal,
+    started: bigint,
+  ): Promise<void> {
+    const request = modern.message as Request;
     const x: Exchange = {
       request,
       capabilities: modern.clientCapabilities,
       who: owner(principal),
       keys: new Keys(),
-      gone: gone.signal,
+      gone,
     };
     // Progress asked for and an event stream accepted: the answer streams, progress first.
     const stream = progressTokenOf(request) !== undefined && accepts(req, 'text/event-stream');
@@ -181,7 +206,8 @@ export class StatelessServer {
     const answer = await this.run(x);
     const result = resultOf(answer.message);
     this.deps.names.learn(request.method, listedNames(request.method, result));
-    if (request.method === 'tools/list' && !paramsOf(request)?.cursor) this.learnParamHeaders(result);
+    const listed = request.method === 'tools/list' && !paramsOf(request)?.cursor;
+    if (listed && result?.resultType === 'complete') this.learnParamHeaders(result);
     const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;
     this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
     if (res.destroyed) return;
@@ -218,14 +244,10 @@ export class StatelessServer {
    */
   private async checkParamHeaders(req: IncomingMessage, request: Request): Promise<string | undefined> {
     if (this.paramHeaders === undefined || Date.now() - this.paramHeaders.at > paramHeadersTtlMs) {
-      const listing = {
-        jsonrpc: '2.0',
-        id: 'bridge-tools-list',
-        method: 'tools/list',
-        params: {},
-      } as Request;
-      const answer = await this.run({ request: listing, capabilities: {}, who: '', keys: new Keys() });
-      this.learnParamHeaders(resultOf(answer.message));
+      this.refreshing ??= this.refreshParamHeaders().finally(() => {
+        this.refreshing = undefined;
+      });
+      await this.refreshing;
     }
     const params = paramsOf(request);
     const declared = this.paramHeaders?.tools.get(String(params?.name));
@@ -233,8 +255,17 @@ export class StatelessServer {
     return paramHeaderMismatch(declared, args, (name) => header(req, name));
   }
 
-  private learnParamHeaders(result: Record<string, unknown> | undefined): void {
-    if (result !== undefined) this.paramHeaders = { tools: paramHeadersOf(result), at: Date.now() };
+  /** The child's tool list, for its `x-mcp-header` marks; a failed listing keeps the last ones for a while. */
+  private async refreshParamHeaders(): Promise<void> {
+    const listing = { jsonrpc: '2.0', id: 'bridge-tools-list', method: 'tools/list', params: {} } as Request;
+    const answer = await this.run({ request: listing, capabilities: {}, who: '', keys: new Keys() });
+    const result = resultOf(answer.message);
+    if (result !== undefined && result.resultType === 'complete') this.learnParamHeaders(result);
+    else this.paramHeaders = { tools: this.paramHeaders?.tools ?? new Map(), at: Date.now() };
+  }
+
+  private learnParamHeaders(result: Record<string, unknown>): void {
+    this.paramHeaders = { tools: paramHeadersOf(result), at: Date.now() };
   }
 
   async close(): Promise<void> {
@@ -281,6 +312,14 @@ export class StatelessServer {
         message: failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
       };
     }
+    if (x.gone?.aborted) {
+      // The client left while waiting for a child: nothing was sent, so the child is as good as new.
+      this.leases.release(child);
+      return {
+        status: 499,
+        message: failure(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
+      };
+    }
     const childId = `s-${this.nextId++}`;
     const event = this.next(x, child, childId);
     child
@@ -305,6 +344,11 @@ export class StatelessServer {
     this.continuations.delete(state);
     clearTimeout(continuation.timer);
     const { child, childId } = continuation;
+    if (!child.open) {
+      const text =
+        'the MCP server ended while waiting for your input: send the request again without requestState';
+      return { status: 502, message: failure(request.id, GatewayErrorCode.UpstreamExited, text) };
+    }
     x.keys = continuation.keys;
     // The questions are put again: those this retry answers go to the child, the rest are asked anew.
     const event = this.next(x, child, childId, continuation.backlog, continuation.asked);

@@ -134,9 +134,11 @@ function gateListen(
   params: Record<string, unknown> | undefined,
 ): Gate {
   const filter = (params?.notifications ?? {}) as Record<string, unknown>;
-  const uris = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : undefined;
   const method = 'subscriptions/listen';
-  if (uris === undefined) return { action: 'forward', message, method, name: undefined };
+  if (filter.resourceSubscriptions === undefined)
+    return { action: 'forward', message, method, name: undefined };
+  // Anything but a list of URIs the principal may read is dropped, malformed values included.
+  const uris: unknown[] = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
   const kept = uris.filter(
     (uri) => typeof uri === 'string' && decide(doc, principal, 'resources', uri).allowed,
   );
@@ -163,7 +165,12 @@ export function filterDiscoverResult(
 ): Record<string, unknown> {
   const capabilities = { ...(result.capabilities as Record<string, unknown> | undefined) };
   for (const kind of capabilityKinds) if (seesNothing(doc, principal, kind)) delete capabilities[kind];
-  return { ...result, capabilities };
+  return privately({ ...result, capabilities });
+}
+
+/** A result filtered for one principal may be cached by that client only, whatever the server said. */
+function privately(result: Record<string, unknown>): Record<string, unknown> {
+  return 'cacheScope' in result ? { ...result, cacheScope: 'private' } : result;
 }
 
 type Listed = Record<string, unknown> & { name?: unknown; uri?: unknown; uriTemplate?: unknown };
@@ -180,7 +187,7 @@ export function filterListResult(
   if (method === 'tools/list') {
     const tools = Array.isArray(result.tools) ? (result.tools as Listed[]) : [];
     const named = tools.filter((t): t is Listed & { name: string } => typeof t.name === 'string');
-    return { ...result, tools: visibleTools(doc, principal, named) };
+    return privately({ ...result, tools: visibleTools(doc, principal, named) });
   }
   const field =
     method === 'prompts/list' ? 'prompts' : method === 'resources/list' ? 'resources' : 'resourceTemplates';
@@ -189,5 +196,5 @@ export function filterListResult(
   const kept = items.filter(
     (item) => typeof item[key] === 'string' && decide(doc, principal, kind, item[key] as string).allowed,
   );
-  return { ...result, [field]: kept };
+  return privately({ ...result, [field]: kept });
 }

@@ -168,8 +168,11 @@ describe('child process lifecycle', () => {
       answers.push([answer.status, answer.body.error.code]);
     }
     expect(new Set(answers.map((a) => JSON.stringify(a)))).toEqual(new Set([JSON.stringify([502, -32004])]));
-    // Three tries, then a rest that grows: ten requests within a second cost at most a few spawns.
+    // Three tries, then a rest that grows: ten requests within a second cost at most a few spawns,
+    // and the rest is idle, not a loop retrying (each try would log a failed start).
     expect(await spawns()).toBeLessThanOrEqual(5);
+    const failedStarts = bridge.logs.filter((line) => line.includes('stateless child failed to start'));
+    expect(failedStarts.length).toBeLessThanOrEqual(10);
   });
 });
 

@@ -85,6 +85,19 @@ describe('a Streamable HTTP server that speaks 2026-07-28 itself', () => {
     }
   });
 
+  it('survives a client leaving a passed-through stream mid-way, and serves the next request', async () => {
+    const client = await modernClient(url);
+    try {
+      const subscription = await client.listen({ toolsListChanged: true });
+      await subscription.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const result = await client.callTool({ name: 'echo', arguments: { text: 'still here' } });
+      expect(result.content).toEqual([{ type: 'text', text: 'native: still here' }]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('still serves 2025-11-25 clients, through a session of their own', async () => {
     const legacy = await connect(url, 'legacy');
     try {

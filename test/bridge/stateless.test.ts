@@ -241,4 +241,48 @@ describe('subscriptions/listen on the bridge', () => {
       await bridge.drain();
     }
   });
+
+  it('frees a listen stream when its client goes, and lets a retry with input in during a drain', async () => {
+    const bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { maxSessions: 2 } },
+    ]);
+    const url = bridge.mcpUrl('fixture');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const client = await modernClient(url);
+        const subscription = await client.listen({ toolsListChanged: true });
+        await subscription.close();
+        await client.close();
+      }
+      const asked = await postModern(
+        url,
+        'tools/call',
+        { name: 'test_input_required_result_elicitation', arguments: {} },
+        {},
+        undefined,
+        { elicitation: {} },
+      );
+      const { requestState } = asked.body.result;
+      const draining = bridge.drain(10);
+      const retry = await postModern(
+        url,
+        'tools/call',
+        {
+          name: 'test_input_required_result_elicitation',
+          arguments: {},
+          requestState,
+          inputResponses: { user_name: { action: 'accept', content: { name: 'Ada' } } },
+        },
+        {},
+        undefined,
+        { elicitation: {} },
+      );
+      expect(retry.body.result.content).toEqual([{ type: 'text', text: 'Hello, Ada!' }]);
+      const fresh = await postModern(url, 'tools/list', {});
+      expect(fresh.status).toBe(503);
+      await draining;
+    } finally {
+      await bridge.drain();
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument, type ServerDocument } from '../../shared/document.ts';
-import { filterDiscoverResult, gateMessage } from '../../shared/gate.ts';
+import { filterDiscoverResult, filterListResult, gateMessage } from '../../shared/gate.ts';
 import type { JSONRPCMessage } from '../../shared/jsonrpc.ts';
 import type { Principal } from '../../shared/policy.ts';
 
@@ -56,6 +56,27 @@ describe('the gate for 2026-07-28 requests', () => {
     expect(gate.action === 'forward' && gate.message).toMatchObject({
       params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['docs://public/a'] } },
     });
+  });
+
+  it('drops resource subscriptions that are not a list of URIs', () => {
+    const listen = request('subscriptions/listen', {
+      notifications: { resourceSubscriptions: 'docs://secret/b' },
+    });
+    const gate = gateMessage(documents, reader, listen, 'modern');
+    expect(gate.action === 'forward' && gate.message).toMatchObject({
+      params: { notifications: { resourceSubscriptions: [] } },
+    });
+  });
+
+  it('marks a result filtered for one principal private, whatever the server said', () => {
+    const listed = { tools: [{ name: 'edit' }], ttlMs: 60_000, cacheScope: 'public' };
+    expect(filterListResult(documents, writer, 'tools/list', listed)).toMatchObject({
+      tools: [{ name: 'edit' }],
+      cacheScope: 'private',
+    });
+    expect(filterDiscoverResult(documents, writer, { ...discovered, cacheScope: 'public' }).cacheScope).toBe(
+      'private',
+    );
   });
 
   it('removes from discover the capabilities of kinds the principal can use nothing of', () => {

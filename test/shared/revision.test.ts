@@ -90,6 +90,13 @@ describe('which revision a request speaks', () => {
     }
   });
 
+  it('mirrors a task id in Mcp-Name, as SDK servers require', () => {
+    const get = { jsonrpc: '2.0', id: 2, method: 'tasks/get', params: { taskId: 't-1', _meta: meta() } };
+    expect(modernHeaders(get as never, '2026-07-28')['mcp-name']).toBe('t-1');
+    const lying = { protocolVersion: '2026-07-28', mcpMethod: 'tasks/get', mcpName: 't-2' };
+    expect(revisionOf(post(get, lying))).toMatchObject({ era: 'refused', status: 400 });
+  });
+
   it('computes forwarded headers from the body', () => {
     expect(modernHeaders(call('héllo') as never, '2026-07-28')).toEqual({
       'mcp-protocol-version': '2026-07-28',
