@@ -1,5 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { clientRequestMethods, modernClientRequestMethods } from '../shared/jsonrpc.ts';
+import type { ServerConfig } from './config.ts';
+import type { Logger } from './log.ts';
 
 /**
  * Every metric the bridge exports: names, labels and the bounded sets their values
@@ -152,3 +154,49 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** One answered request: what it asked, when it started, how it ended. */
+export interface AnsweredRequest {
+  method: string;
+  resource: string | undefined;
+  started: bigint;
+  status: Status;
+  statusCode: StatusCode;
+}
+
+/**
+ * One answered request in the metrics; for `tools/call`, the bridge's half of the audit trail too
+ * (the edge logged the decision, this logs the outcome). Sessions and stateless requests alike.
+ */
+export function recordAnswer(
+  ctx: { config: ServerConfig; metrics: Metrics; log: Logger; names: KnownNames },
+  answered: AnsweredRequest,
+  audit: { principal: string | undefined; session?: string; revision?: string; outcome?: string },
+): void {
+  const { config, metrics, names } = ctx;
+  const { method, status, statusCode } = answered;
+  const resource = names.bound(method, answered.resource);
+  const labels = {
+    server: config.name,
+    transport: config.transport.type,
+    mcp_method: boundedMethod(method),
+    mcp_resource_id: resource,
+    status,
+    status_code: statusCode,
+  };
+  const seconds = Number(process.hrtime.bigint() - answered.started) / 1e9;
+  metrics.requests.inc(labels);
+  metrics.duration.observe(labels, seconds);
+  if (method !== 'tools/call') return;
+  metrics.toolCalls.inc({ server: config.name, tool: resource, status });
+  ctx.log.log('info', 'mcp.tools.call', {
+    event: 'audit',
+    ...(audit.session === undefined ? {} : { session: audit.session }),
+    ...(audit.revision === undefined ? {} : { revision: audit.revision }),
+    principal: audit.principal,
+    tool: answered.resource?.slice(0, 128),
+    status: audit.outcome ?? status,
+    statusCode,
+    ms: Math.round(seconds * 1000),
+  });
+}

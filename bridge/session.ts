@@ -18,7 +18,7 @@ import type { Principal } from '../shared/policy.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import { boundedMethod, type KnownNames, type Metrics, type SessionEnd, type StatusCode } from './metrics.ts';
+import { type KnownNames, type Metrics, recordAnswer, type SessionEnd, type StatusCode } from './metrics.ts';
 
 /** What every session of one configured server shares. */
 export interface ServerContext {
@@ -227,30 +227,7 @@ export class Session {
   }
 
   private measure(entry: InFlight, status: 'success' | 'error', statusCode: StatusCode): void {
-    const { config, metrics, names } = this.ctx;
-    const resource = names.bound(entry.method, entry.resource);
-    const labels = {
-      server: config.name,
-      transport: config.transport.type,
-      mcp_method: boundedMethod(entry.method),
-      mcp_resource_id: resource,
-      status,
-      status_code: statusCode,
-    };
-    const seconds = Number(process.hrtime.bigint() - entry.started) / 1e9;
-    metrics.requests.inc(labels);
-    metrics.duration.observe(labels, seconds);
-    if (entry.method !== 'tools/call') return;
-    metrics.toolCalls.inc({ server: config.name, tool: resource, status });
-    // The bridge's half of the audit trail: the edge logged the decision, this logs the outcome.
-    this.ctx.log.log('info', 'mcp.tools.call', {
-      event: 'audit',
-      session: this.id,
-      principal: this.principal?.subject,
-      tool: entry.resource?.slice(0, 128),
-      status,
-      statusCode,
-      ms: Math.round(seconds * 1000),
-    });
+    const answered = { ...entry, status, statusCode };
+    recordAnswer(this.ctx, answered, { principal: this.principal?.subject, session: this.id });
   }
 }

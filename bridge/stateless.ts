@@ -27,7 +27,7 @@ import { header } from './http.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import { ListenStreams } from './listen.ts';
 import type { Logger } from './log.ts';
-import { boundedMethod, type KnownNames, type Metrics } from './metrics.ts';
+import { type KnownNames, type Metrics, recordAnswer } from './metrics.ts';
 import { ModernUpstream } from './passthrough.ts';
 import {
   complete,
@@ -530,33 +530,16 @@ export class StatelessServer {
     started: bigint,
     principal?: Principal,
     outcome?: 'input_required',
-  ) {
-    const { config, metrics, names, log } = this.deps;
-    const status = failed ? 'error' : 'success';
-    const statusCode = httpStatus === 504 ? '504' : httpStatus >= 500 ? '502' : '200';
-    const resource = names.bound(request.method, resourceIdOf(request));
-    const labels = {
-      server: config.name,
-      transport: config.transport.type,
-      mcp_method: boundedMethod(request.method),
-      mcp_resource_id: resource,
-      status,
-      status_code: statusCode,
-    } as const;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    metrics.requests.inc(labels);
-    metrics.duration.observe(labels, seconds);
-    if (request.method !== 'tools/call') return;
-    metrics.toolCalls.inc({ server: config.name, tool: resource, status });
-    log.log('info', 'mcp.tools.call', {
-      event: 'audit',
-      revision: modernRevision,
-      principal: principal?.subject,
-      tool: resourceIdOf(request)?.slice(0, 128),
-      status: outcome ?? status,
-      statusCode,
-      ms: Math.round(seconds * 1000),
-    });
+  ): void {
+    const answered = {
+      method: request.method,
+      resource: resourceIdOf(request),
+      started,
+      status: failed ? ('error' as const) : ('success' as const),
+      statusCode:
+        httpStatus === 504 ? ('504' as const) : httpStatus >= 500 ? ('502' as const) : ('200' as const),
+    };
+    recordAnswer(this.deps, answered, { principal: principal?.subject, revision: modernRevision, outcome });
   }
 }
 
