@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { GatewayErrorCode, type JSONRPCMessage, paramsOf } from '../shared/jsonrpc.ts';
+import { errorResponse, GatewayErrorCode, type JSONRPCMessage, paramsOf } from '../shared/jsonrpc.ts';
 import { metaKeys } from '../shared/revision.ts';
-import { failure, type Request, sseEvent } from './translate.ts';
+import { sseEvent } from '../shared/sse.ts';
+import type { Request } from './translate.ts';
 
 const kinds = { tools: 'toolsListChanged', prompts: 'promptsListChanged', resources: 'resourcesListChanged' };
 
@@ -22,7 +23,7 @@ export class ListenStreams {
   open(res: ServerResponse, request: Request): void {
     if (this.streams.size >= this.max) {
       const text = 'too many subscriptions/listen streams on this server; retry later';
-      const body = JSON.stringify(failure(request.id, GatewayErrorCode.UpstreamUnavailable, text));
+      const body = JSON.stringify(errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, text));
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' }).end(body);
       return;
     }

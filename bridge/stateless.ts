@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  errorResponse,
   GatewayErrorCode,
   isFailure,
   type JSONRPCMessage,
@@ -22,6 +23,7 @@ import {
   paramHeadersOf,
   type Revision,
 } from '../shared/revision.ts';
+import { sseEvent } from '../shared/sse.ts';
 import type { ServerConfig } from './config.ts';
 import { header } from './http.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
@@ -31,7 +33,6 @@ import { type KnownNames, type Metrics, recordAnswer } from './metrics.ts';
 import { ModernUpstream } from './passthrough.ts';
 import {
   complete,
-  failure,
   forChild,
   forClient,
   inputMethods,
@@ -39,7 +40,6 @@ import {
   missingCapability,
   type Request,
   shown,
-  sseEvent,
 } from './translate.ts';
 import type { UpstreamFactory } from './upstream.ts';
 
@@ -160,7 +160,7 @@ export class StatelessServer {
       return send(
         res,
         404,
-        failure(request.id, GatewayErrorCode.MethodNotFound, `Method not found: ${request.method}`),
+        errorResponse(request.id, GatewayErrorCode.MethodNotFound, `Method not found: ${request.method}`),
       );
     }
     if (request.method === 'server/discover') return this.discover(res, request);
@@ -232,7 +232,7 @@ export class StatelessServer {
     } catch (error) {
       this.measure(request, true, 502, started, principal);
       if (!res.headersSent) {
-        send(res, 502, failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
+        send(res, 502, errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
       } else res.end();
     }
   }
@@ -283,7 +283,11 @@ export class StatelessServer {
     try {
       init = await this.leases.initResult();
     } catch (error) {
-      return send(res, 502, failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
+      return send(
+        res,
+        502,
+        errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
+      );
     }
     const result = {
       supportedVersions: [modernRevision],
@@ -309,7 +313,7 @@ export class StatelessServer {
       const status = error instanceof Busy ? 503 : 502;
       return {
         status,
-        message: failure(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
+        message: errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
       };
     }
     if (x.gone?.aborted) {
@@ -317,7 +321,7 @@ export class StatelessServer {
       this.leases.release(child);
       return {
         status: 499,
-        message: failure(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
+        message: errorResponse(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
       };
     }
     const childId = `s-${this.nextId++}`;
@@ -339,7 +343,7 @@ export class StatelessServer {
       continuation.name !== name
     ) {
       const text = 'requestState is unknown or has expired: send the request again without it';
-      return { status: 200, message: failure(request.id, GatewayErrorCode.InvalidParams, text) };
+      return { status: 200, message: errorResponse(request.id, GatewayErrorCode.InvalidParams, text) };
     }
     this.continuations.delete(state);
     clearTimeout(continuation.timer);
@@ -347,7 +351,7 @@ export class StatelessServer {
     if (!child.open) {
       const text =
         'the MCP server ended while waiting for your input: send the request again without requestState';
-      return { status: 502, message: failure(request.id, GatewayErrorCode.UpstreamExited, text) };
+      return { status: 502, message: errorResponse(request.id, GatewayErrorCode.UpstreamExited, text) };
     }
     x.keys = continuation.keys;
     // The questions are put again: those this retry answers go to the child, the rest are asked anew.
@@ -420,12 +424,12 @@ export class StatelessServer {
         this.leases.discard(child);
         return {
           status: 499,
-          message: failure(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
+          message: errorResponse(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
         };
       case 'gone':
         return {
           status: 502,
-          message: failure(
+          message: errorResponse(
             request.id,
             GatewayErrorCode.UpstreamExited,
             `${event.detail}; send the request again`,
@@ -436,7 +440,7 @@ export class StatelessServer {
         const seconds = this.deps.config.limits.requestTimeoutSeconds;
         return {
           status: 504,
-          message: failure(
+          message: errorResponse(
             request.id,
             GatewayErrorCode.RequestTimeout,
             `Request timed out after ${seconds} s`,
@@ -477,7 +481,7 @@ export class StatelessServer {
         if (needs !== undefined) missing[needs] = {};
         const text =
           needs === undefined ? `${question.method} is not relayed` : `the client did not declare ${needs}`;
-        child.send(failure(question.id, GatewayErrorCode.MethodNotFound, text)).catch(() => undefined);
+        child.send(errorResponse(question.id, GatewayErrorCode.MethodNotFound, text)).catch(() => undefined);
       }
     }
     if (asked.length === 0 && answered === 0 && Object.keys(missing).length > 0) {

@@ -108,11 +108,3 @@ export function complete(
   const translated = { ...result, resultType: 'complete', ...cache, _meta: meta };
   return { jsonrpc: '2.0', id: request.id, result: translated } as JSONRPCMessage;
 }
-
-export function failure(id: RequestId, code: number, message: string): JSONRPCMessage {
-  return { jsonrpc: '2.0', id, error: { code, message } };
-}
-
-export function sseEvent(message: JSONRPCMessage): string {
-  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}

@@ -1,3 +1,10 @@
+import type { JSONRPCMessage } from './jsonrpc.ts';
+
+/** One message as one SSE event, as the SDK's transports write them. */
+export function sseEvent(message: JSONRPCMessage): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
+
 /**
  * A streaming filter over Server-Sent Events: each complete event's data may be rewritten
  * by `rewrite` (undefined: keep it). Events split across chunks at any byte are

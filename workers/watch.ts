@@ -1,11 +1,9 @@
 import { type JSONRPCMessage, notification, paramsOf } from '../shared/jsonrpc.ts';
 import { metaKeys } from '../shared/revision.ts';
-import { sseFilter } from '../shared/sse.ts';
+import { sseEvent, sseFilter } from '../shared/sse.ts';
 
 function events(messages: JSONRPCMessage[]): Uint8Array {
-  return new TextEncoder().encode(
-    messages.map((m) => `event: message\ndata: ${JSON.stringify(m)}\n\n`).join(''),
-  );
+  return new TextEncoder().encode(messages.map(sseEvent).join(''));
 }
 
 /** What a 2025 session's GET stream gets when the document changes: its tool list may have. */
