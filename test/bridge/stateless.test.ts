@@ -1,14 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connect,
-  everything,
-  fixture,
-  sample,
-  startTestBridge,
-  type TestBridge,
-  until,
-} from '../helpers/bridge.ts';
-import { elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
+import { everything, fixture, sample, startTestBridge, type TestBridge, until } from '../helpers/bridge.ts';
+import { echoOnBothRevisions, elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
 
 describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', () => {
   let bridge: TestBridge;
@@ -196,25 +188,12 @@ describe('MCP 2026-07-28 clients on a bridge whose servers speak 2025-11-25', ()
   });
 
   it('serves both revisions at once on one URL, each on children of its own', async () => {
-    const legacy = await connect(url, 'legacy');
-    const modern = await modernClient(url);
-    try {
-      const calls = Array.from({ length: 20 }, (_, i) => [
-        legacy.callTool({ name: 'echo', arguments: { message: `legacy-${i}` } }),
-        modern.callTool({ name: 'echo', arguments: { message: `modern-${i}` } }),
-      ]).flat();
-      const texts = (await Promise.all(calls)).map((r) => (r.content as { text: string }[])[0]?.text);
-      texts.forEach((text, i) => {
-        expect(text).toBe(`Echo: ${i % 2 === 0 ? 'legacy' : 'modern'}-${Math.floor(i / 2)}`);
-      });
-      const metrics = await bridge.metrics.registry.metrics();
-      expect(
-        sample(metrics, 'toolhive_mcp_tool_calls_total', { tool: 'echo', status: 'success' }),
-      ).toBeGreaterThanOrEqual(40);
-    } finally {
-      await legacy.close();
-      await modern.close();
-    }
+    const { expected, got } = await echoOnBothRevisions(url, 20);
+    expect(got).toEqual(expected);
+    const metrics = await bridge.metrics.registry.metrics();
+    expect(
+      sample(metrics, 'toolhive_mcp_tool_calls_total', { tool: 'echo', status: 'success' }),
+    ).toBeGreaterThanOrEqual(40);
   });
 });
 

@@ -1,15 +1,12 @@
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyEntry } from '../../admin/keys.ts';
 import { WranglerKv } from '../../admin/wrangler-kv.ts';
-import { createLogger } from '../../bridge/log.ts';
-import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
-import { repo, until } from '../helpers/bridge.ts';
+import type { LocalGateway } from '../../scripts/local-gateway.ts';
+import { startAdminGateway } from '../helpers/admin-gateway.ts';
+import { until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
-import { freePort } from '../helpers/process.ts';
 
 /** What mcpgw writes to local KV is what the Worker under wrangler dev enforces. */
 describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () => {
@@ -54,26 +51,7 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
     });
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'admin-edge-'));
-    cpSync(join(repo, 'servers'), join(root, 'servers'), { recursive: true });
-    local = ['--local', '--persist-to', join(root, 'kv'), '--dir', join(root, 'servers')];
-    gateway = await startLocalGateway({
-      edgePort: await freePort(),
-      freeBridgePorts: true,
-      persistTo: join(root, 'kv'),
-      documentCacheSeconds: 1,
-      log: createLogger('error'),
-      onAudit: (event) => audited.push(event),
-    });
-    // The files as an admin would have them for this bridge: what npm start applied.
-    for (const name of ['everything', 'fetch', 'yardstick']) {
-      const file = join(root, 'servers', `${name}.json`);
-      const doc = JSON.parse(readFileSync(file, 'utf8'));
-      writeFileSync(
-        file,
-        JSON.stringify({ ...doc, upstream: { url: `${gateway.bridge.url}/${name}/mcp` } }, null, 2),
-      );
-    }
+    ({ gateway, root, local } = await startAdminGateway('admin-edge-', (event) => audited.push(event)));
   }, 120_000);
   afterAll(() => gateway?.stop());
 
@@ -140,7 +118,6 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
   it('an allowlist change applied with mcpgw is enforced by the Worker, and the refusal audited', async () => {
     const file = join(root, 'servers/everything.json');
     const doc = JSON.parse(readFileSync(file, 'utf8'));
-    doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
     doc.policy.tools.deny = ['get-env', 'echo'];
     writeFileSync(file, JSON.stringify(doc, null, 2));
     const applied = await admin(['apply', '--yes']);

@@ -1,15 +1,11 @@
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../bridge/log.ts';
-import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
-import { connect, metricsText, repo, sample, until } from '../helpers/bridge.ts';
+import type { LocalGateway } from '../../scripts/local-gateway.ts';
+import { startAdminGateway } from '../helpers/admin-gateway.ts';
+import { connect, metricsText, sample, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
-import { elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
-import { freePort } from '../helpers/process.ts';
+import { echoOnBothRevisions, elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
 
 /** The 2025-11-25 suite's behaviours, with an SDK 2.x client speaking 2026-07-28 through edge and bridge. */
 describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { timeout: 120_000 }, () => {
@@ -20,17 +16,7 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
   const audited: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'modern-'));
-    cpSync(join(repo, 'servers'), join(root, 'servers'), { recursive: true });
-    local = ['--local', '--persist-to', join(root, 'kv'), '--dir', join(root, 'servers')];
-    gateway = await startLocalGateway({
-      edgePort: await freePort(),
-      freeBridgePorts: true,
-      persistTo: join(root, 'kv'),
-      documentCacheSeconds: 1,
-      log: createLogger('error'),
-      onAudit: (event) => audited.push(event),
-    });
+    ({ gateway, root, local } = await startAdminGateway('modern-', (event) => audited.push(event)));
     url = new URL(`${gateway.edgeUrl}/everything/mcp`);
   }, 120_000);
   afterAll(() => gateway?.stop());
@@ -151,21 +137,8 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
   });
 
   it('serves both revisions at once on the same URL with no cross-talk', async () => {
-    const legacy: LegacyClient = await connect(url, 'legacy', gateway.apiKey);
-    const modern = await modernClient(url, { token: gateway.apiKey });
-    try {
-      const calls = Array.from({ length: 10 }, (_, i) => [
-        legacy.callTool({ name: 'echo', arguments: { message: `legacy-${i}` } }),
-        modern.callTool({ name: 'echo', arguments: { message: `modern-${i}` } }),
-      ]).flat();
-      const texts = (await Promise.all(calls)).map((r) => (r.content as { text: string }[])[0]?.text);
-      texts.forEach((text, i) => {
-        expect(text).toBe(`Echo: ${i % 2 === 0 ? 'legacy' : 'modern'}-${Math.floor(i / 2)}`);
-      });
-    } finally {
-      await legacy.close();
-      await modern.close();
-    }
+    const { expected, got } = await echoOnBothRevisions(url, 10, gateway.apiKey);
+    expect(got).toEqual(expected);
   });
 
   it('tells a subscriptions/listen stream that the tools changed when the document does', async () => {
@@ -181,7 +154,6 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
       const before = changed.length;
       const file = join(root, 'servers/everything.json');
       const doc = JSON.parse(readFileSync(file, 'utf8'));
-      doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
       doc.policy.tools.deny = ['get-env', 'echo'];
       writeFileSync(file, JSON.stringify(doc, null, 2));
       const applied = await mcpgw(['apply', '--yes', ...local]);

@@ -1,5 +1,6 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { encodeHeaderValue, metaKeys, modernRevision } from '../../shared/revision.ts';
+import { connect } from './bridge.ts';
 
 export interface ModernOptions {
   token?: string;
@@ -43,6 +44,30 @@ export async function elicitAtOnce(url: URL, names: string[], token?: string): P
     return results.map((result) => JSON.stringify(result.content));
   } finally {
     await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
+/**
+ * A 2025-11-25 client (SDK 1.x, a session) and a 2026-07-28 client calling server-everything's
+ * `echo` at once, interleaved: what each call should get back and what it got, in order.
+ */
+export async function echoOnBothRevisions(
+  url: URL,
+  pairs: number,
+  token?: string,
+): Promise<{ expected: string[]; got: (string | undefined)[] }> {
+  const legacy = await connect(url, 'legacy', token);
+  const modern = await modernClient(url, token ? { token } : {});
+  try {
+    const messages = Array.from({ length: pairs }, (_, i) => [`legacy-${i}`, `modern-${i}`]).flat();
+    const calls = messages.map((message, i) =>
+      (i % 2 === 0 ? legacy : modern).callTool({ name: 'echo', arguments: { message } }),
+    );
+    const got = (await Promise.all(calls)).map((r) => (r.content as { text: string }[])[0]?.text);
+    return { expected: messages.map((m) => `Echo: ${m}`), got };
+  } finally {
+    await legacy.close();
+    await modern.close();
   }
 }
 

@@ -1,0 +1,46 @@
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { repo } from './bridge.ts';
+import { freePort } from './process.ts';
+
+export interface AdminGateway {
+  gateway: LocalGateway;
+  /** A copy of servers/ (under `servers/`) and the local KV state (under `kv/`). */
+  root: string;
+  /** The arguments that point `mcpgw` at this gateway's local KV and file copy. */
+  local: string[];
+}
+
+/**
+ * The whole path under `wrangler dev`, with a copy of servers/ an admin can edit and apply with
+ * `mcpgw --local`: the files already name this run's bridge, as npm start applied them.
+ * Documents are re-read after 1 s, so an applied change shows up quickly.
+ */
+export async function startAdminGateway(
+  prefix: string,
+  onAudit?: (event: Record<string, unknown>) => void,
+): Promise<AdminGateway> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  const servers = join(root, 'servers');
+  cpSync(join(repo, 'servers'), servers, { recursive: true });
+  const local = ['--local', '--persist-to', join(root, 'kv'), '--dir', servers];
+  const gateway = await startLocalGateway({
+    edgePort: await freePort(),
+    freeBridgePorts: true,
+    persistTo: join(root, 'kv'),
+    documentCacheSeconds: 1,
+    log: createLogger('error'),
+    ...(onAudit ? { onAudit } : {}),
+  });
+  for (const name of readdirSync(servers).filter((f) => f.endsWith('.json'))) {
+    const file = join(servers, name);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    const upstream = { url: `${gateway.bridge.url}/${doc.name}/mcp` };
+    writeFileSync(file, JSON.stringify({ ...doc, upstream }, null, 2));
+  }
+  return { gateway, root, local };
+}
