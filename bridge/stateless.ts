@@ -14,22 +14,14 @@ import {
   resultOf,
 } from '../shared/jsonrpc.ts';
 import type { Principal } from '../shared/policy.ts';
-import {
-  headerMismatchResponse,
-  metaKeys,
-  modernRevision,
-  type ParamHeaders,
-  paramHeaderMismatch,
-  paramHeadersOf,
-  type Revision,
-} from '../shared/revision.ts';
+import { headerMismatchResponse, metaKeys, modernRevision, type Revision } from '../shared/revision.ts';
 import { sseEvent } from '../shared/sse.ts';
 import type { ServerConfig } from './config.ts';
-import { header } from './http.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import { ListenStreams } from './listen.ts';
 import type { Logger } from './log.ts';
 import { type KnownNames, type Metrics, recordAnswer } from './metrics.ts';
+import { ParamHeaderChecks } from './param-headers.ts';
 import { ModernUpstream } from './passthrough.ts';
 import {
   complete,
@@ -44,8 +36,6 @@ import {
 import type { UpstreamFactory } from './upstream.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
-
-const paramHeadersTtlMs = 60_000;
 
 /** How long to wait for more questions after one: a server asking several writes them in one go. */
 const gatherMs = 20;
@@ -105,8 +95,7 @@ export class StatelessServer {
   private readonly listeners: ListenStreams;
   private nextId = 1;
   private inflight = 0;
-  private refreshing: Promise<void> | undefined;
-  private paramHeaders: { tools: ParamHeaders; at: number } | undefined;
+  private readonly paramHeaders = new ParamHeaderChecks(() => this.toolList());
   private readonly deps: Deps;
 
   /** Set for Streamable HTTP servers, which may speak 2026-07-28 themselves. */
@@ -172,7 +161,7 @@ export class StatelessServer {
     this.inflight += 1;
     try {
       if (request.method === 'tools/call') {
-        const mismatch = await this.checkParamHeaders(req, request);
+        const mismatch = await this.paramHeaders.mismatch(req, request);
         if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
       }
       await this.answer(req, res, modern, principal, gone.signal, started);
@@ -207,7 +196,7 @@ export class StatelessServer {
     const result = resultOf(answer.message);
     this.deps.names.learn(request.method, listedNames(request.method, result));
     const listed = request.method === 'tools/list' && !paramsOf(request)?.cursor;
-    if (listed && result?.resultType === 'complete') this.learnParamHeaders(result);
+    if (listed && result?.resultType === 'complete') this.paramHeaders.learn(result);
     const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;
     this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
     if (res.destroyed) return;
@@ -237,35 +226,12 @@ export class StatelessServer {
     }
   }
 
-  /**
-   * SEP-2243: arguments a tool marks `x-mcp-header` travel in `Mcp-Param-*` headers too, for
-   * intermediaries to route on; a server refuses a call whose headers and arguments disagree.
-   * The declarations come from the child's tool list, asked once a minute at most.
-   */
-  private async checkParamHeaders(req: IncomingMessage, request: Request): Promise<string | undefined> {
-    if (this.paramHeaders === undefined || Date.now() - this.paramHeaders.at > paramHeadersTtlMs) {
-      this.refreshing ??= this.refreshParamHeaders().finally(() => {
-        this.refreshing = undefined;
-      });
-      await this.refreshing;
-    }
-    const params = paramsOf(request);
-    const declared = this.paramHeaders?.tools.get(String(params?.name));
-    const args = params?.arguments as Record<string, unknown> | undefined;
-    return paramHeaderMismatch(declared, args, (name) => header(req, name));
-  }
-
-  /** The child's tool list, for its `x-mcp-header` marks; a failed listing keeps the last ones for a while. */
-  private async refreshParamHeaders(): Promise<void> {
+  /** The server's complete tool list, asked of a child like any request, for the `Mcp-Param-*` marks. */
+  private async toolList(): Promise<Record<string, unknown> | undefined> {
     const listing = { jsonrpc: '2.0', id: 'bridge-tools-list', method: 'tools/list', params: {} } as Request;
     const answer = await this.run({ request: listing, capabilities: {}, who: '', keys: new Keys() });
     const result = resultOf(answer.message);
-    if (result !== undefined && result.resultType === 'complete') this.learnParamHeaders(result);
-    else this.paramHeaders = { tools: this.paramHeaders?.tools ?? new Map(), at: Date.now() };
-  }
-
-  private learnParamHeaders(result: Record<string, unknown>): void {
-    this.paramHeaders = { tools: paramHeadersOf(result), at: Date.now() };
+    return result?.resultType === 'complete' ? result : undefined;
   }
 
   async close(): Promise<void> {
