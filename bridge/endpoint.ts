@@ -5,7 +5,7 @@ import type { Principal } from '../shared/policy.ts';
 import { revisionOf } from '../shared/revision.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
-import { header } from './http.ts';
+import { header, requestStateOf } from './http.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
 import { Multiplexer } from './multiplex.ts';
@@ -107,8 +107,7 @@ export class ServerEndpoint {
       }
       if (revision.era === 'modern') {
         // A retry bringing input may only be served here, where its child waits: a drain lets it in.
-        const continues =
-          typeof (body as { params?: { requestState?: unknown } }).params?.requestState === 'string';
+        const continues = requestStateOf(body) !== undefined;
         if (this.state === 'draining' && !continues)
           return refuse({ kind: 'draining', retryAfterSeconds: 1 });
         await this.stateless.handle(res, req, revision, principal);

@@ -150,7 +150,8 @@ async function relay(
     refuse(res, deps, target.server, { kind: 'unknown_session' });
 }
 
-function requestStateOf(body: unknown): string | undefined {
+/** The `requestState` of a 2026-07-28 retry bringing input, if the body is one. */
+export function requestStateOf(body: unknown): string | undefined {
   const state = (body as { params?: { requestState?: unknown } } | undefined)?.params?.requestState;
   return typeof state === 'string' ? state : undefined;
 }

@@ -1,10 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { errorResponse, GatewayErrorCode, type JSONRPCMessage, paramsOf } from '../shared/jsonrpc.ts';
-import { metaKeys } from '../shared/revision.ts';
+import { listChangedFilters, metaKeys } from '../shared/revision.ts';
 import { sseEvent } from '../shared/sse.ts';
 import type { Request } from './translate.ts';
-
-const kinds = { tools: 'toolsListChanged', prompts: 'promptsListChanged', resources: 'resourcesListChanged' };
 
 type Notification = JSONRPCMessage & { method: string };
 
@@ -29,7 +27,7 @@ export class ListenStreams {
     }
     const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;
     const honored = Object.fromEntries(
-      Object.values(kinds)
+      Object.values(listChangedFilters)
         .filter((key) => asked[key] === true)
         .map((key) => [key, true]),
     );
@@ -42,8 +40,8 @@ export class ListenStreams {
       params: { notifications: honored, _meta: tag },
     });
     const deliver = (message: Notification) => {
-      const kind = message.method.split('/')[1] as keyof typeof kinds;
-      if (honored[kinds[kind]] !== true) return;
+      const kind = message.method.split('/')[1] as keyof typeof listChangedFilters;
+      if (honored[listChangedFilters[kind]] !== true) return;
       write({ jsonrpc: '2.0', method: message.method, params: { ...paramsOf(message), _meta: tag } });
     };
     // Ended by the bridge (a drain): the empty listen result tells the client it was on purpose.

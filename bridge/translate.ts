@@ -1,4 +1,5 @@
 import {
+  errorResponse,
   type JSONRPCMessage,
   paramsOf,
   progressTokenOf,
@@ -57,15 +58,10 @@ export function shown(question: Request): Record<string, unknown> {
 
 export function missingCapability(id: RequestId, required: Record<string, object>): JSONRPCMessage {
   const names = Object.keys(required).join(', ');
-  return {
-    jsonrpc: '2.0',
-    id,
-    error: {
-      code: ModernErrorCode.MissingRequiredClientCapability,
-      message: `The MCP server needs a client capability this request did not declare: ${names}`,
-      data: { requiredCapabilities: required },
-    },
-  };
+  const text = `The MCP server needs a client capability this request did not declare: ${names}`;
+  return errorResponse(id, ModernErrorCode.MissingRequiredClientCapability, text, {
+    requiredCapabilities: required,
+  });
 }
 
 /** What a 2025 child gets: the request without the 2026 envelope, which it would not understand. */

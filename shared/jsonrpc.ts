@@ -78,8 +78,15 @@ export function kindOf(message: JSONRPCMessage): MessageKind {
   throw new TypeError('not a JSON-RPC message');
 }
 
-export function errorResponse(id: RequestId, code: number, message: string): JSONRPCMessage {
-  return { jsonrpc: '2.0', id, error: { code, message } };
+/** A JSON-RPC error answer; `id` null when the request's own could not be read. */
+export function errorResponse(
+  id: RequestId | null,
+  code: number,
+  message: string,
+  data?: unknown,
+): JSONRPCMessage {
+  const error = data === undefined ? { code, message } : { code, message, data };
+  return { jsonrpc: '2.0', id, error } as JSONRPCMessage;
 }
 
 export function notification(method: string, params?: Record<string, unknown>): JSONRPCMessage {

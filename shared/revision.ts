@@ -1,5 +1,11 @@
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
-import { type JSONRPCMessage, type JSONRPCRequest, paramsOf, type RequestId } from './jsonrpc.ts';
+import {
+  errorResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  paramsOf,
+  type RequestId,
+} from './jsonrpc.ts';
 
 /**
  * Which MCP revision one HTTP request speaks. 2025-11-25 and earlier: sessions opened by
@@ -24,6 +30,13 @@ export const metaKeys = {
   clientInfo: 'io.modelcontextprotocol/clientInfo',
   serverInfo: 'io.modelcontextprotocol/serverInfo',
   subscriptionId: 'io.modelcontextprotocol/subscriptionId',
+} as const;
+
+/** The `subscriptions/listen` filter key for each list whose changes it can ask for. */
+export const listChangedFilters = {
+  tools: 'toolsListChanged',
+  prompts: 'promptsListChanged',
+  resources: 'resourcesListChanged',
 } as const;
 
 /** Results a 2026-07-28 client may cache, which must say for how long and for whom. */
@@ -139,8 +152,7 @@ function refused(
   text: string,
   data?: unknown,
 ): Revision {
-  const error = data === undefined ? { code, message: text } : { code, message: text, data };
-  return { era: 'refused', status, response: { jsonrpc: '2.0', id: id ?? null, error } as JSONRPCMessage };
+  return { era: 'refused', status, response: errorResponse(id ?? null, code, text, data) };
 }
 
 function idOf(body: unknown): RequestId | undefined {
@@ -223,12 +235,9 @@ export function paramHeaderMismatch(
 
 /** A -32020 refusal of one request, for checks made after the revision was decided. */
 export function headerMismatchResponse(id: RequestId, text: string): JSONRPCMessage {
-  const error = {
-    code: ModernErrorCode.HeaderMismatch,
-    message: `Bad Request: ${text}`,
-    data: { mismatch: { body: text } },
-  };
-  return { jsonrpc: '2.0', id, error } as JSONRPCMessage;
+  return errorResponse(id, ModernErrorCode.HeaderMismatch, `Bad Request: ${text}`, {
+    mismatch: { body: text },
+  });
 }
 
 /** The headers a forwarded 2026-07-28 request carries, computed from its body (never copied from the client). */

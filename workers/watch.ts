@@ -1,5 +1,5 @@
 import { type JSONRPCMessage, notification, paramsOf } from '../shared/jsonrpc.ts';
-import { metaKeys } from '../shared/revision.ts';
+import { listChangedFilters, metaKeys } from '../shared/revision.ts';
 import { sseEvent, sseFilter } from '../shared/sse.ts';
 
 function events(messages: JSONRPCMessage[]): Uint8Array {
@@ -17,14 +17,9 @@ export const sessionChanges = events([notification('notifications/tools/list_cha
 export function listenChanges(listen: JSONRPCMessage): Uint8Array {
   const asked = (paramsOf(listen)?.notifications ?? {}) as Record<string, unknown>;
   const id = 'id' in listen ? listen.id : undefined;
-  const kinds = {
-    toolsListChanged: 'tools',
-    promptsListChanged: 'prompts',
-    resourcesListChanged: 'resources',
-  };
-  const messages = Object.entries(kinds)
-    .filter(([key]) => asked[key] === true)
-    .map(([, kind]) =>
+  const messages = Object.entries(listChangedFilters)
+    .filter(([, key]) => asked[key] === true)
+    .map(([kind]) =>
       notification(`notifications/${kind}/list_changed`, { _meta: { [metaKeys.subscriptionId]: id } }),
     );
   return events(messages);
