@@ -1,5 +1,6 @@
 import { errorResponse, type JSONRPCMessage, kindOf, type RequestId, resultOf } from '../shared/jsonrpc.ts';
 import type { Logger } from './log.ts';
+import { noRoots } from './translate.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
 /** The revision the bridge speaks to children it initializes itself for stateless clients. */
@@ -80,7 +81,7 @@ export class ChildLeases {
   async acquire(): Promise<Child> {
     if (this.state === 'closed') throw new Busy('closing');
     // The pool's children are started once stateless clients show up, not before.
-    setTimeout(() => this.fill(), 0).unref();
+    if (this.total < this.keep) setTimeout(() => this.fill(), 0).unref();
     const idle = this.idle.pop();
     this.count();
     if (idle) return idle;
@@ -224,7 +225,7 @@ export class ChildLeases {
 function answerUnasked(child: Child, question: JSONRPCMessage & { id: RequestId; method: string }): void {
   const answer: JSONRPCMessage =
     question.method === 'roots/list'
-      ? { jsonrpc: '2.0', id: question.id, result: { roots: [] } }
+      ? noRoots(question.id)
       : errorResponse(question.id, -32603, 'no client is waiting on this server');
   child.send(answer).catch(() => undefined);
 }

@@ -30,6 +30,7 @@ import {
   inputMethods,
   Keys,
   missingCapability,
+  noRoots,
   type Request,
   shown,
 } from './translate.ts';
@@ -441,7 +442,7 @@ export class StatelessServer {
         asked.push(question);
       } else if (needs === 'roots') {
         // A client without roots has none: the server goes on without them, as it must.
-        child.send({ jsonrpc: '2.0', id: question.id, result: { roots: [] } }).catch(() => undefined);
+        child.send(noRoots(question.id)).catch(() => undefined);
         answered += 1;
       } else {
         if (needs !== undefined) missing[needs] = {};

@@ -104,3 +104,8 @@ export function complete(
   const translated = { ...result, resultType: 'complete', ...cache, _meta: meta };
   return { jsonrpc: '2.0', id: request.id, result: translated } as JSONRPCMessage;
 }
+
+/** The answer to `roots/list` for a client without roots: it has none, and the server goes on. */
+export function noRoots(id: RequestId): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, result: { roots: [] } };
+}
