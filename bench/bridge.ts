@@ -18,6 +18,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
+import { measureBinding } from './binding.ts';
 import { quantile } from './stats.ts';
 import { treeRss } from './tree.ts';
 import { startWholePath } from './whole-path.ts';
@@ -275,6 +276,10 @@ async function main(): Promise<void> {
     console.log(`  calls/s at 32 sessions ratio: ${fmt((ours.rates[32] ?? 0) / bestRate)}  (target >= 2)`);
     console.log(`  session setup p50 ratio:      ${fmt(ours.setup / bestSetup)}  (target <= 0.2)`);
   }
+  console.log(
+    '\n2026-07-28: 32 clients of one person, then of 32 people (isolated binds children per person)',
+  );
+  console.table(await measureBinding(await mkdtemp(join(tmpdir(), 'bench-')), server, throughputSeconds));
 }
 
 main().catch((error) => {

@@ -62,7 +62,12 @@ export const ServerSchema = z
   .object({
     name: ServerName,
     transport: TransportSchema,
-    sessions: z.enum(['isolated', 'shared']).default('isolated'),
+    sessions: z
+      .enum(['isolated', 'shared'])
+      .default('isolated')
+      .describe(
+        'isolated: a child per MCP session, and each 2026-07-28 child serves one person only; shared: the server keeps nothing per client, so sessions share one child and any child serves anyone',
+      ),
     pool: z
       .int()
       .min(0)

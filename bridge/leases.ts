@@ -26,6 +26,8 @@ export class Child {
   lease: ((message: JSONRPCMessage) => void) | undefined;
   onexit: ((detail: string) => void) | undefined;
   idleSince = Date.now();
+  /** Whom the child serves from its first lease on, in isolated mode; `undefined`: it has served no one. */
+  owner: string | undefined;
 
   constructor(upstream: Upstream, init: Record<string, unknown>) {
     this.upstream = upstream;
@@ -41,15 +43,41 @@ export class Child {
   }
 }
 
+/** How many children are in each state, and who waits: for the gauges. */
+export interface LeaseCounts {
+  spare: number;
+  leased: number;
+  /** Idle, kept for the one person they served (isolated mode). */
+  bound: number;
+  /** People holding at least one child (isolated mode). */
+  owners: number;
+  waiting: number;
+}
+
+interface Waiter {
+  readonly owner: string | undefined;
+  readonly take: (child: Child | Error) => void;
+}
+
 /**
  * Children for 2026-07-28 clients, which bring no session: each request leases one initialized
  * child for as long as it runs (and while it waits for input), so that a server's question
  * reaches the one client whose request asked it. Children are reused, never shared at once.
+ *
+ * With `bind` (isolated mode) a child belongs to the first person it serves, for its lifetime:
+ * their later requests reuse it, nobody else's ever do, so what a server remembers about its
+ * client stays with that client. Fresh spares, which have served no one, go to anyone.
+ * Without `bind` (shared mode: the admin declared the server stateless) any idle child serves
+ * any request.
  */
 export class ChildLeases {
-  private readonly idle: Child[] = [];
-  private readonly waiters: ((child: Child | Error) => void)[] = [];
+  private readonly spares: Child[] = [];
+  private readonly bound = new Map<string, Child[]>();
+  private readonly waiters: Waiter[] = [];
+  /** Every child not yet ended, leased or not. */
+  private readonly children = new Set<Child>();
   private total = 0;
+  private starting = 0;
   private failures = 0;
   private retryAt = 0;
   private lastInit: Record<string, unknown> | undefined;
@@ -57,74 +85,128 @@ export class ChildLeases {
   private readonly spawn: UpstreamFactory;
   private readonly max: number;
   private readonly keep: number;
+  private readonly bind: boolean;
   private readonly log: Logger;
   /** Server notifications that concern every client (list changes), whichever child sent them. */
   onBroadcast: ((message: JSONRPCMessage & { method: string }) => void) | undefined;
-  /** Told how many children are idle and how many leased, whenever that may have changed. */
-  onCount: ((spare: number, leased: number) => void) | undefined;
+  /** Told how many children are in each state, whenever that may have changed. */
+  onCount: ((counts: LeaseCounts) => void) | undefined;
 
-  constructor(spawn: UpstreamFactory, options: { max: number; keep: number; log: Logger }) {
+  constructor(spawn: UpstreamFactory, options: { max: number; keep: number; bind: boolean; log: Logger }) {
     this.spawn = spawn;
     this.max = options.max;
     this.keep = options.keep;
+    this.bind = options.bind;
     this.log = options.log;
   }
 
-  /** The initialize result of a child: what `server/discover` answers from. */
+  /** The initialize result of a child: what `server/discover` answers from. No one is served by it. */
   async initResult(): Promise<Record<string, unknown>> {
     if (this.lastInit) return this.lastInit;
-    const child = await this.acquire();
-    this.release(child);
+    const child = await this.start();
+    this.offer(child);
     return child.init;
   }
 
-  async acquire(): Promise<Child> {
+  /**
+   * A child for one request of `owner`: one that served them before, a fresh spare, or a new one.
+   * No owner: the bridge's own request, which leaves a spare a spare.
+   */
+  async acquire(owner?: string): Promise<Child> {
     if (this.state === 'closed') throw new Busy('closing');
     // The pool's children are started once stateless clients show up, not before.
-    if (this.total < this.keep) setTimeout(() => this.fill(), 0).unref();
-    const idle = this.idle.pop();
+    if (this.short()) setTimeout(() => this.fill(), 0).unref();
+    const child = this.idleFor(owner) ?? this.spares.pop();
+    if (child) return this.hand(child, owner);
+    if (this.total < this.keep) return this.hand(await this.start(), owner);
+    return this.wait(owner);
+  }
+
+  private idleFor(owner: string | undefined): Child | undefined {
+    if (!this.bind || owner === undefined) return undefined;
+    const mine = this.bound.get(owner);
+    const child = mine?.pop();
+    if (mine?.length === 0) this.bound.delete(owner);
+    return child;
+  }
+
+  private hand(child: Child, owner: string | undefined): Child {
+    if (this.bind) child.owner ??= owner;
     this.count();
-    if (idle) return idle;
-    if (this.total < this.keep) return this.start();
-    return this.wait();
+    return child;
   }
 
   private count(): void {
-    this.onCount?.(this.idle.length, this.total - this.idle.length);
+    const bound = [...this.bound.values()].reduce((sum, children) => sum + children.length, 0);
+    const owners = new Set([...this.children].map((child) => child.owner).filter((o) => o !== undefined));
+    this.onCount?.({
+      spare: this.spares.length,
+      leased: Math.max(0, this.total - this.starting - this.spares.length - bound),
+      bound,
+      owners: owners.size,
+      waiting: this.waiters.length,
+    });
   }
 
   /**
    * Every child busy: a child freed within a few milliseconds is worth more than a spawn (hundreds),
-   * so a request waits a moment before the pool grows by one for it.
+   * so a request waits a moment before the pool grows by one for it. At the limit, an idle child
+   * kept for someone else makes room.
    */
-  private wait(): Promise<Child> {
+  private wait(owner: string | undefined): Promise<Child> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(take);
+        const index = this.waiters.indexOf(waiter);
         if (index !== -1) this.waiters.splice(index, 1);
+        this.count();
         reject(new Busy('every child is busy'));
       }, leaseWaitMs);
       const grow = setTimeout(() => {
-        if (this.waiters.includes(take) && this.total < this.max && !this.resting()) this.spare();
+        if (!this.waiters.includes(waiter) || this.resting()) return;
+        if (this.total < this.max) this.spare();
+        else this.evictIdle();
       }, growAfterMs);
-      const take = (child: Child | Error) => {
-        clearTimeout(timer);
-        clearTimeout(grow);
-        if (child instanceof Error) reject(child);
-        else resolve(child);
+      const waiter: Waiter = {
+        owner,
+        take: (child) => {
+          clearTimeout(timer);
+          clearTimeout(grow);
+          if (child instanceof Error) reject(child);
+          else resolve(this.hand(child, owner));
+        },
       };
-      this.waiters.push(take);
+      this.waiters.push(waiter);
+      this.count();
     });
+  }
+
+  /** Ends the child idle longest among those kept for people; its exit makes room for a new one. */
+  private evictIdle(): void {
+    const idle = [...this.bound.values()].flat();
+    const oldest = idle.reduce<Child | undefined>(
+      (a, b) => (a && a.idleSince <= b.idleSince ? a : b),
+      undefined,
+    );
+    if (oldest) this.discard(oldest);
   }
 
   release(child: Child): undefined {
     child.lease = undefined;
     if (!child.open || this.state === 'closed') return this.discard(child);
-    const waiter = this.waiters.shift();
-    if (waiter) waiter(child);
+    if (!this.bind) child.owner = undefined;
+    this.offer(child);
+  }
+
+  /** An idle child goes to the first request that may have it, or waits for one. */
+  private offer(child: Child): void {
+    const owner = child.owner;
+    const index = this.waiters.findIndex((w) => owner === undefined || w.owner === owner);
+    const waiter = index === -1 ? undefined : this.waiters.splice(index, 1)[0];
+    if (waiter) waiter.take(child);
     else {
       child.idleSince = Date.now();
-      this.idle.push(child);
+      if (owner === undefined) this.spares.push(child);
+      else this.bound.set(owner, [...(this.bound.get(owner) ?? []), child]);
     }
     this.count();
   }
@@ -132,13 +214,29 @@ export class ChildLeases {
   /** Ends a child that may be in an unknown state (a request abandoned half way). */
   discard(child: Child): undefined {
     child.lease = undefined;
-    const index = this.idle.indexOf(child);
-    if (index !== -1) this.idle.splice(index, 1);
+    this.forget(child);
     void child.upstream.close();
   }
 
+  private forget(child: Child): void {
+    const spare = this.spares.indexOf(child);
+    if (spare !== -1) this.spares.splice(spare, 1);
+    const mine = child.owner === undefined ? undefined : this.bound.get(child.owner);
+    const index = mine?.indexOf(child) ?? -1;
+    if (mine && index !== -1) mine.splice(index, 1);
+    if (mine?.length === 0 && child.owner !== undefined) this.bound.delete(child.owner);
+  }
+
+  /**
+   * Spares ready ahead of demand. Shared mode keeps `keep` children in all; isolated mode keeps
+   * `keep` that have served no one, since each person's children leave the common supply.
+   */
   private fill(): void {
-    while (this.state === 'open' && this.total < this.keep && !this.resting()) this.spare();
+    while (this.state === 'open' && this.short() && this.total < this.max && !this.resting()) this.spare();
+  }
+
+  private short(): boolean {
+    return this.bind ? this.spares.length + this.starting < this.keep : this.total < this.keep;
   }
 
   /** A command that keeps failing is not spawned for every request: it gets a growing rest. */
@@ -149,11 +247,12 @@ export class ChildLeases {
   /** One more child, for whoever needs one first. */
   private spare(): void {
     this.start().then(
-      (child) => this.release(child),
+      (child) => this.offer(child),
       (error: Error) => {
         this.log.log('warn', 'stateless child failed to start', { error: error.message });
         // Someone waiting for this child is told now, not when the wait runs out.
-        this.waiters.shift()?.(error);
+        this.waiters.shift()?.take(error);
+        this.count();
       },
     );
   }
@@ -165,17 +264,23 @@ export class ChildLeases {
     if (!this.resting()) this.spare();
   }
 
-  /** Closes idle children beyond the ones kept warm, once idle longer than `idleMs`. */
+  /**
+   * Closes idle children: those kept for a person once idle longer than `idleMs`, like an idle
+   * session; spares beyond the ones kept warm likewise.
+   */
   reapIdle(idleMs: number, now = Date.now()): void {
-    const extra = this.idle.length - this.keep;
-    const old = this.idle.filter((child) => now - child.idleSince > idleMs).slice(0, Math.max(0, extra));
-    for (const child of old) this.discard(child);
+    const old = (child: Child) => now - child.idleSince > idleMs;
+    for (const child of [...this.bound.values()].flat().filter(old)) this.discard(child);
+    const extra = this.spares.length - this.keep;
+    for (const child of this.spares.filter(old).slice(0, Math.max(0, extra))) this.discard(child);
   }
 
   async close(): Promise<void> {
     this.state = 'closed';
-    for (const waiter of this.waiters.splice(0)) waiter(new Busy('closing'));
-    await Promise.all(this.idle.splice(0).map((child) => child.upstream.close()));
+    for (const waiter of this.waiters.splice(0)) waiter.take(new Busy('closing'));
+    const idle = [...this.spares.splice(0), ...[...this.bound.values()].flat()];
+    this.bound.clear();
+    await Promise.all(idle.map((child) => child.upstream.close()));
   }
 
   private async start(): Promise<Child> {
@@ -183,6 +288,7 @@ export class ChildLeases {
       throw new Error('the MCP server keeps failing to start; the bridge will try again shortly');
     }
     this.total += 1;
+    this.starting += 1;
     let upstream: Upstream | undefined;
     try {
       upstream = await this.spawn();
@@ -190,7 +296,6 @@ export class ChildLeases {
       const child = new Child(upstream, init);
       this.lastInit = init;
       this.wire(child);
-      this.count();
       this.failures = 0;
       return child;
     } catch (error) {
@@ -199,10 +304,13 @@ export class ChildLeases {
       this.retryAt = Date.now() + Math.min(maxBackoffMs, 250 * 2 ** (this.failures - 1));
       await upstream?.close();
       throw error;
+    } finally {
+      this.starting -= 1;
     }
   }
 
   private wire(child: Child): void {
+    this.children.add(child);
     child.upstream.onmessage = (message) => {
       if (kindOf(message) === 'notification' && isBroadcast(message)) this.onBroadcast?.(message);
       if (child.lease) return child.lease(message);
@@ -211,8 +319,8 @@ export class ChildLeases {
     };
     child.upstream.onexit = (_reason, detail) => {
       this.total -= 1;
-      const index = this.idle.indexOf(child);
-      if (index !== -1) this.idle.splice(index, 1);
+      this.children.delete(child);
+      this.forget(child);
       this.count();
       child.onexit?.(detail);
       this.replace();

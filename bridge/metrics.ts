@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { clientRequestMethods, modernClientRequestMethods } from '../shared/jsonrpc.ts';
 import type { ServerConfig } from './config.ts';
+import type { LeaseCounts } from './leases.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -21,7 +22,7 @@ export type StatusCode = '200' | '502' | '504';
 export type SessionEnd = 'client' | 'idle' | 'upstream_exit' | 'drain';
 export type ChildExit = 'crash' | 'closed' | 'spawn_error';
 export type DroppedLine = 'not_json' | 'too_long' | 'stderr_rate';
-export type ChildState = 'warm' | 'busy' | 'spare' | 'leased';
+export type ChildState = 'warm' | 'busy' | 'spare' | 'leased' | 'bound';
 
 /** `mcp_method` is one of MCP's client methods; anything else is `other`. */
 export function boundedMethod(method: string): string {
@@ -104,8 +105,20 @@ export function createMetrics() {
     }),
     children: new Gauge({
       name: 'mcp_bridge_child_processes',
-      help: 'Child processes by state (warm: pooled, busy: serving sessions; spare, leased: for 2026-07-28 requests)',
+      help: 'Child processes by state (warm: pooled, busy: serving sessions; for 2026-07-28 requests: spare, leased, bound: idle and kept for the one person it served)',
       labelNames: ['server', 'state'] as const,
+      registers,
+    }),
+    leaseOwners: new Gauge({
+      name: 'mcp_bridge_lease_owners',
+      help: 'People holding children for their 2026-07-28 requests (isolated mode binds each child to one)',
+      labelNames: ['server'] as const,
+      registers,
+    }),
+    leasesWaiting: new Gauge({
+      name: 'mcp_bridge_leases_waiting',
+      help: '2026-07-28 requests waiting for a child',
+      labelNames: ['server'] as const,
       registers,
     }),
     childSpawns: new Counter({
@@ -154,6 +167,15 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The 2026-07-28 children of one server, by state, and who holds or waits for them. */
+export function recordLeases(metrics: Metrics, server: string, counts: LeaseCounts): void {
+  for (const state of ['spare', 'leased', 'bound'] as const) {
+    metrics.children.set({ server, state }, counts[state]);
+  }
+  metrics.leaseOwners.set({ server }, counts.owners);
+  metrics.leasesWaiting.set({ server }, counts.waiting);
+}
 
 /** One answered request: what it asked, when it started, how it ended. */
 export interface AnsweredRequest {

@@ -20,7 +20,7 @@ import type { ServerConfig } from './config.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import { ListenStreams } from './listen.ts';
 import type { Logger } from './log.ts';
-import { type KnownNames, type Metrics, recordAnswer } from './metrics.ts';
+import { type KnownNames, type Metrics, recordAnswer, recordLeases } from './metrics.ts';
 import { ParamHeaderChecks } from './param-headers.ts';
 import { ModernUpstream } from './passthrough.ts';
 import {
@@ -112,14 +112,12 @@ export class StatelessServer {
     this.leases = new ChildLeases(factory, {
       max: limits.maxSessions,
       keep: Math.max(1, pool),
+      bind: deps.config.sessions === 'isolated',
       log: deps.log,
     });
     this.listeners = new ListenStreams(limits.maxSessions);
     this.leases.onBroadcast = (message) => this.listeners.broadcast(message);
-    this.leases.onCount = (spare, leased) => {
-      deps.metrics.children.set({ server: deps.config.name, state: 'spare' }, spare);
-      deps.metrics.children.set({ server: deps.config.name, state: 'leased' }, leased);
-    };
+    this.leases.onCount = (counts) => recordLeases(deps.metrics, deps.config.name, counts);
   }
 
   /** Requests running, or waiting for their client's input: what a drain waits for. */
@@ -230,7 +228,12 @@ export class StatelessServer {
   /** The server's complete tool list, asked of a child like any request, for the `Mcp-Param-*` marks. */
   private async toolList(): Promise<Record<string, unknown> | undefined> {
     const listing = { jsonrpc: '2.0', id: 'bridge-tools-list', method: 'tools/list', params: {} } as Request;
-    const answer = await this.run({ request: listing, capabilities: {}, who: '', keys: new Keys() });
+    const answer = await this.run({
+      request: listing,
+      capabilities: {},
+      who: bridgeItself,
+      keys: new Keys(),
+    });
     const result = resultOf(answer.message);
     return result?.resultType === 'complete' ? result : undefined;
   }
@@ -275,7 +278,7 @@ export class StatelessServer {
     if (typeof state === 'string') return this.resume(x, state);
     let child: Child;
     try {
-      child = await this.leases.acquire();
+      child = await this.leases.acquire(x.who === bridgeItself ? undefined : x.who);
     } catch (error) {
       const status = error instanceof Busy ? 503 : 502;
       return {
@@ -524,6 +527,10 @@ function accepts(req: IncomingMessage, type: string): boolean {
   return (req.headers.accept ?? '').includes(type);
 }
 
+/** The bridge's own requests (the tool list behind `Mcp-Param-*` checks): no principal's key, and no person served. */
+const bridgeItself = 'bridge:';
+
+/** A principal's key: children and continuations are theirs alone. Unsigned callers are one person. */
 function owner(principal: Principal | undefined): string {
   return principal === undefined ? '' : `${principal.method}:${principal.subject}`;
 }
