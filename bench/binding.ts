@@ -26,11 +26,16 @@ async function modernClient(url: URL, principal: Principal, secret: string): Pro
   return c;
 }
 
-/** Calls per second of the clients in parallel for `seconds`, after a first round, timed apart (children start). */
-async function run(all: Client[], seconds: number): Promise<{ rate: number; firstMs: number }> {
+/** Each client's first call, one client at a time: a new person's costs a child's start in isolated mode. */
+async function firstCalls(all: Client[]): Promise<number> {
   const t0 = performance.now();
-  await Promise.all(all.map((c, i) => c.callTool({ name: 'echo', arguments: { message: `first ${i}` } })));
-  const firstMs = performance.now() - t0;
+  for (const [i, c] of all.entries())
+    await c.callTool({ name: 'echo', arguments: { message: `first ${i}` } });
+  return (performance.now() - t0) / all.length;
+}
+
+/** Calls per second of every client at once, for `seconds`. */
+async function throughput(all: Client[], seconds: number): Promise<number> {
   const deadline = performance.now() + seconds * 1000;
   let calls = 0;
   await Promise.all(
@@ -41,7 +46,27 @@ async function run(all: Client[], seconds: number): Promise<{ rate: number; firs
       }
     }),
   );
-  return { rate: calls / seconds, firstMs };
+  return calls / seconds;
+}
+
+async function childrenOf(metricsUrl: string, server: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const lines = text.split('\n').filter((l) => l.startsWith('mcp_bridge_child_processes{'));
+  const states = ['spare', 'leased', 'bound'].map((state) => `state="${state}"`);
+  return lines
+    .filter((l) => l.includes(`server="${server}"`) && states.some((s) => l.includes(s)))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+/** The 2025 sessions' warm pools start with the bridge: measured before they are up, the first row pays. */
+async function warmPools(metricsUrl: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const text = await (await fetch(metricsUrl)).text();
+    const ready = text.split('\n').filter((l) => l.startsWith('mcp_bridge_pool_ready{'));
+    if (ready.length > 0 && ready.every((l) => l.endsWith(' 4'))) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 export async function measureBinding(
@@ -50,7 +75,7 @@ export async function measureBinding(
   seconds: number,
 ): Promise<Record<string, string>[]> {
   const secret = randomBytes(32).toString('hex');
-  const port = await freePort();
+  const [port, metricsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'binding.json');
   const transport = { type: 'stdio', command: process.execPath, args: server };
   writeFileSync(
@@ -58,7 +83,7 @@ export async function measureBinding(
     JSON.stringify({
       version: 1,
       listen: { port },
-      metrics: { port: 0 },
+      metrics: { port: metricsPort },
       edge: { signatures: 'required' },
       // One server per measurement, so that each starts from its own warm spares.
       servers: modes.flatMap((sessions) =>
@@ -76,21 +101,26 @@ export async function measureBinding(
   );
   const rows: Record<string, string>[] = [];
   try {
+    await warmPools(`http://127.0.0.1:${metricsPort}/metrics`);
     for (const mode of modes) {
       for (const people of crowds) {
-        const url = new URL(`http://127.0.0.1:${port}/${mode}-${people}/mcp`);
+        const name = `${mode}-${people}`;
+        const url = new URL(`http://127.0.0.1:${port}/${name}/mcp`);
         const before = treeRss(bridge.child.pid ?? 0);
-        const all = await Promise.all(
-          Array.from({ length: clients }, (_, i) => modernClient(url, person(i % people), secret)),
-        );
-        const { rate, firstMs } = await run(all, seconds);
+        const all = [];
+        for (let i = 0; i < clients; i += 1) all.push(await modernClient(url, person(i % people), secret));
+        const firstMs = await firstCalls(all);
+        await throughput(all, seconds); // the children a burst needs start here, not in the figure
+        const rate = await throughput(all, seconds);
         const grown = treeRss(bridge.child.pid ?? 0) - before;
+        const children = await childrenOf(`http://127.0.0.1:${metricsPort}/metrics`, name);
         await Promise.all(all.map((c) => c.close()));
         rows.push({
           server: mode,
           people: String(people),
-          'first 32 calls ms': firstMs.toFixed(0),
+          'first call ms (mean)': firstMs.toFixed(1),
           'calls/s @32': rate.toFixed(0),
+          children: String(children),
           'RSS grown MiB': (grown / 2 ** 20).toFixed(0),
         });
       }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { errorResponse, type JSONRPCMessage, kindOf, type RequestId, resultOf } from '../shared/jsonrpc.ts';
 import type { Logger } from './log.ts';
 import { noRoots } from './translate.ts';
@@ -6,10 +7,13 @@ import type { Upstream, UpstreamFactory } from './upstream.ts';
 /** The revision the bridge speaks to children it initializes itself for stateless clients. */
 const childRevision = '2025-11-25';
 const initTimeoutMs = 10_000;
-const leaseWaitMs = 10_000;
+/** Long enough for a queue of requests behind a few child starts on a busy machine. */
+const leaseWaitMs = 30_000;
 const growAfterMs = 50;
 const crashLoopFailures = 3;
 const maxBackoffMs = 30_000;
+/** Children started at once: beyond the cores, starts only slow each other (and every request). */
+const startsAtOnce = Math.max(2, availableParallelism());
 
 /**
  * What the bridge tells a child it can do on behalf of stateless clients: every server-to-client
@@ -74,13 +78,14 @@ export class ChildLeases {
   private readonly spares: Child[] = [];
   private readonly bound = new Map<string, Child[]>();
   private readonly waiters: Waiter[] = [];
-  /** Every child not yet ended, leased or not. */
-  private readonly children = new Set<Child>();
+  /** How many live children each person holds (isolated mode). */
+  private readonly held = new Map<string, number>();
   private total = 0;
   private starting = 0;
   private failures = 0;
   private retryAt = 0;
   private lastInit: Record<string, unknown> | undefined;
+  private firstInit: Promise<Record<string, unknown>> | undefined;
   private state: 'open' | 'closed' = 'open';
   private readonly spawn: UpstreamFactory;
   private readonly max: number;
@@ -100,12 +105,23 @@ export class ChildLeases {
     this.log = options.log;
   }
 
-  /** The initialize result of a child: what `server/discover` answers from. No one is served by it. */
-  async initResult(): Promise<Record<string, unknown>> {
-    if (this.lastInit) return this.lastInit;
-    const child = await this.start();
-    this.offer(child);
-    return child.init;
+  /**
+   * The initialize result of a child: what `server/discover` answers from. No one is served by
+   * it, and a burst of first discoveries waits for one child rather than starting one each.
+   */
+  initResult(): Promise<Record<string, unknown>> {
+    if (this.lastInit) return Promise.resolve(this.lastInit);
+    this.firstInit ??= this.start().then(
+      (child) => {
+        this.offer(child);
+        return child.init;
+      },
+      (error: Error) => {
+        this.firstInit = undefined;
+        throw error;
+      },
+    );
+    return this.firstInit;
   }
 
   /**
@@ -116,10 +132,18 @@ export class ChildLeases {
     if (this.state === 'closed') throw new Busy('closing');
     // The pool's children are started once stateless clients show up, not before.
     if (this.short()) setTimeout(() => this.fill(), 0).unref();
-    const child = this.idleFor(owner) ?? this.spares.pop();
-    if (child) return this.hand(child, owner);
+    const own = this.idleFor(owner);
+    if (own) return this.hand(own, owner);
+    // Someone whose children are all busy waits a moment for one, as everyone does in shared mode.
+    const spare = this.holds(owner) ? undefined : this.spares.pop();
+    if (spare) return this.hand(spare, owner);
     if (this.total < this.keep) return this.hand(await this.start(), owner);
     return this.wait(owner);
+  }
+
+  /** Whether a person already has children of their own (isolated mode). */
+  private holds(owner: string | undefined): boolean {
+    return this.bind && owner !== undefined && (this.held.get(owner) ?? 0) > 0;
   }
 
   private idleFor(owner: string | undefined): Child | undefined {
@@ -131,19 +155,21 @@ export class ChildLeases {
   }
 
   private hand(child: Child, owner: string | undefined): Child {
-    if (this.bind) child.owner ??= owner;
+    if (this.bind && child.owner === undefined && owner !== undefined) {
+      child.owner = owner;
+      this.held.set(owner, (this.held.get(owner) ?? 0) + 1);
+    }
     this.count();
     return child;
   }
 
   private count(): void {
     const bound = [...this.bound.values()].reduce((sum, children) => sum + children.length, 0);
-    const owners = new Set([...this.children].map((child) => child.owner).filter((o) => o !== undefined));
     this.onCount?.({
       spare: this.spares.length,
       leased: Math.max(0, this.total - this.starting - this.spares.length - bound),
       bound,
-      owners: owners.size,
+      owners: this.held.size,
       waiting: this.waiters.length,
     });
   }
@@ -162,9 +188,7 @@ export class ChildLeases {
         reject(new Busy('every child is busy'));
       }, leaseWaitMs);
       const grow = setTimeout(() => {
-        if (!this.waiters.includes(waiter) || this.resting()) return;
-        if (this.total < this.max) this.spare();
-        else this.evictIdle();
+        if (this.waiters.includes(waiter)) this.grow(waiter);
       }, growAfterMs);
       const waiter: Waiter = {
         owner,
@@ -178,6 +202,23 @@ export class ChildLeases {
       this.waiters.push(waiter);
       this.count();
     });
+  }
+
+  /**
+   * One more child for the requests waiting, unless enough are starting already; at the limit, an
+   * idle child kept for someone else ends, and its exit makes room.
+   */
+  private grow(waited?: Waiter): void {
+    if (this.state === 'closed' || this.waiters.length === 0) return;
+    const spare = waited === undefined ? undefined : this.spares.pop();
+    if (waited && spare) {
+      this.waiters.splice(this.waiters.indexOf(waited), 1);
+      waited.take(spare);
+      return;
+    }
+    if (this.resting()) return;
+    if (this.total >= this.max) this.evictIdle();
+    else if (this.starting < startsAtOnce) this.spare();
   }
 
   /** Ends the child idle longest among those kept for people; its exit makes room for a new one. */
@@ -232,7 +273,8 @@ export class ChildLeases {
    * `keep` that have served no one, since each person's children leave the common supply.
    */
   private fill(): void {
-    while (this.state === 'open' && this.short() && this.total < this.max && !this.resting()) this.spare();
+    const room = () => this.total < this.max && this.starting < startsAtOnce;
+    while (this.state === 'open' && this.short() && room() && !this.resting()) this.spare();
   }
 
   private short(): boolean {
@@ -247,7 +289,10 @@ export class ChildLeases {
   /** One more child, for whoever needs one first. */
   private spare(): void {
     this.start().then(
-      (child) => this.offer(child),
+      (child) => {
+        this.offer(child);
+        this.grow();
+      },
       (error: Error) => {
         this.log.log('warn', 'stateless child failed to start', { error: error.message });
         // Someone waiting for this child is told now, not when the wait runs out.
@@ -259,9 +304,8 @@ export class ChildLeases {
 
   /** A child ended: one waiting request may start a fresh one in its place. */
   private replace(): void {
-    if (this.state === 'closed' || this.waiters.length === 0 || this.total >= this.max) return;
     // The new child goes to whoever waits first when it is ready, not to one chosen now.
-    if (!this.resting()) this.spare();
+    if (this.total < this.max) this.grow();
   }
 
   /**
@@ -310,7 +354,6 @@ export class ChildLeases {
   }
 
   private wire(child: Child): void {
-    this.children.add(child);
     child.upstream.onmessage = (message) => {
       if (kindOf(message) === 'notification' && isBroadcast(message)) this.onBroadcast?.(message);
       if (child.lease) return child.lease(message);
@@ -319,8 +362,11 @@ export class ChildLeases {
     };
     child.upstream.onexit = (_reason, detail) => {
       this.total -= 1;
-      this.children.delete(child);
       this.forget(child);
+      const owner = child.owner;
+      const holds = owner === undefined ? 0 : (this.held.get(owner) ?? 0) - 1;
+      if (owner !== undefined && holds > 0) this.held.set(owner, holds);
+      else if (owner !== undefined) this.held.delete(owner);
       this.count();
       child.onexit?.(detail);
       this.replace();
