@@ -55,8 +55,23 @@ export const LimitsSchema = z
     maxSessions: z.int().min(1).max(100_000).default(256),
     requestTimeoutSeconds: z.number().positive().max(3600).default(120),
     idleTimeoutSeconds: z.number().positive().max(86_400).default(900),
+    toolTimeoutSeconds: z
+      .record(z.string().min(1).max(128), z.number().positive().max(3600))
+      .default({})
+      .describe('A bound of its own for some tools, by their real name (e.g. a slow build, a quick lookup)'),
   })
   .strict();
+
+export type Limits = z.output<typeof LimitsSchema>;
+
+/** The bound on one request: the tool's own for a `tools/call` that has one, else the server's. */
+export function timeoutSeconds(limits: Limits, method: string, name: string | undefined): number {
+  const own =
+    method === 'tools/call' && name !== undefined && Object.hasOwn(limits.toolTimeoutSeconds, name)
+      ? limits.toolTimeoutSeconds[name]
+      : undefined;
+  return own ?? limits.requestTimeoutSeconds;
+}
 
 export const ServerSchema = z
   .object({

@@ -16,7 +16,7 @@ import {
 } from '../shared/jsonrpc.ts';
 import type { Principal } from '../shared/policy.ts';
 import type { Channel } from './channel.ts';
-import type { ServerConfig } from './config.ts';
+import { type ServerConfig, timeoutSeconds } from './config.ts';
 import type { Logger } from './log.ts';
 import { type KnownNames, type Metrics, recordAnswer, type SessionEnd, type StatusCode } from './metrics.ts';
 
@@ -142,7 +142,7 @@ export class Session {
   }
 
   private track(request: JSONRPCMessage & { id: RequestId; method: string }): void {
-    const seconds = this.ctx.config.limits.requestTimeoutSeconds;
+    const seconds = timeoutSeconds(this.ctx.config.limits, request.method, resourceIdOf(request));
     const timer = setTimeout(() => this.timedOut(request.id, seconds), seconds * 1000);
     timer.unref();
     const progressToken = progressTokenOf(request);

@@ -16,7 +16,7 @@ import {
 import type { Principal } from '../shared/policy.ts';
 import { headerMismatchResponse, metaKeys, modernRevision, type Revision } from '../shared/revision.ts';
 import { sseEvent } from '../shared/sse.ts';
-import type { ServerConfig } from './config.ts';
+import { type ServerConfig, timeoutSeconds } from './config.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import { ListenStreams } from './listen.ts';
 import type { Logger } from './log.ts';
@@ -337,7 +337,7 @@ export class StatelessServer {
     backlog: JSONRPCMessage[] = [],
     unanswered: Request[] = [],
   ): Promise<Event> {
-    const seconds = this.deps.config.limits.requestTimeoutSeconds;
+    const seconds = this.timeoutOf(x.request);
     return new Promise((resolve) => {
       let batch: Request[] = [...unanswered];
       let flush: NodeJS.Timeout | undefined;
@@ -379,6 +379,10 @@ export class StatelessServer {
     });
   }
 
+  private timeoutOf(request: Request): number {
+    return timeoutSeconds(this.deps.config.limits, request.method, resourceIdOf(request));
+  }
+
   private settle(x: Exchange, child: Child, childId: string, event: Event): Promise<Answer> | Answer {
     const { request } = x;
     switch (event.kind) {
@@ -407,7 +411,7 @@ export class StatelessServer {
         };
       case 'timeout': {
         this.leases.discard(child);
-        const seconds = this.deps.config.limits.requestTimeoutSeconds;
+        const seconds = this.timeoutOf(request);
         return {
           status: 504,
           message: errorResponse(

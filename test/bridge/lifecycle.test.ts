@@ -3,6 +3,7 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   connect,
+  crashing,
   fixture,
   initializeRequest,
   metricsText,
@@ -13,7 +14,6 @@ import {
   until,
 } from '../helpers/bridge.ts';
 import { postModern } from '../helpers/modern.ts';
-import { alive } from '../helpers/process.ts';
 
 let bridge: TestBridge | undefined;
 const clients: Client[] = [];
@@ -22,10 +22,6 @@ async function open(server = 'fixture'): Promise<Client> {
   const client = await connect((bridge as TestBridge).mcpUrl(server));
   clients.push(client);
   return client;
-}
-
-function pidOf(text: string): number {
-  return Number(text.split('@')[1]);
 }
 
 async function echo(client: Client, tag: string): Promise<string> {
@@ -44,9 +40,8 @@ describe('child process lifecycle', () => {
     bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 2 }]);
     const [victim, bystander] = [await open(), await open()];
     const victimSession = (victim.transport as StreamableHTTPClientTransport).sessionId ?? '';
-    const started = Date.now();
+    // The crash's own error, not a timeout's (the request bound is 120 s, the client's 60 s).
     const error = await victim.callTool({ name: 'fault_crash', arguments: {} }).catch((e: Error) => e);
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(String(error)).toMatch(/closed the connection.*initialize a new one/);
     expect(await echo(bystander, 'still here')).toMatch(/^still here@/);
     const later = await post(
@@ -65,8 +60,9 @@ describe('child process lifecycle', () => {
   });
 
   it('a request the child never answers gets a timeout error and the session lives on', async () => {
+    // The bound under test is the hanging tool's own: every other request keeps the default 120 s.
     bridge = await startTestBridge([
-      { name: 'fixture', transport: fixture, pool: 1, limits: { requestTimeoutSeconds: 2 } },
+      { name: 'fixture', transport: fixture, pool: 1, limits: { toolTimeoutSeconds: { fault_hang: 2 } } },
     ]);
     const client = await open();
     const error = await client
@@ -130,17 +126,19 @@ describe('child process lifecycle', () => {
     bridge = await startTestBridge([
       { name: 'fixture', transport: fixture, pool: 1, limits: { idleTimeoutSeconds: 0.3 } },
     ]);
-    const client = await open();
-    const pid = pidOf(await echo(client, 'idle'));
-    await until(() => !alive(pid), 'idle child ended', 8000);
-    const text = await metricsText(bridge);
-    expect(sample(text, 'mcp_bridge_sessions_ended_total', { reason: 'idle' })).toBe(1);
-    expect(sample(text, 'toolhive_mcp_active_connections')).toBe(0);
+    // No call after connecting: on a busy machine the session may be reaped before one arrives.
+    await open();
+    const ended = async () => {
+      const text = await metricsText(bridge as TestBridge);
+      const idle = sample(text, 'mcp_bridge_sessions_ended_total', { reason: 'idle' }) === 1;
+      return idle && sample(text, 'mcp_bridge_child_exits_total', { reason: 'closed' }) >= 1;
+    };
+    await until(ended, 'idle session reaped and its child ended');
+    expect(sample(await metricsText(bridge), 'toolhive_mcp_active_connections')).toBe(0);
   });
 
   it('a crash-looping command backs off, /readyz says so, and new sessions get 502 without a spawn each', async () => {
-    const broken = { ...fixture, args: [...fixture.args, '--exit-at-start'] };
-    bridge = await startTestBridge([{ name: 'broken', transport: broken, pool: 2 }]);
+    bridge = await startTestBridge([{ name: 'broken', transport: crashing, pool: 2 }]);
     const url = new URL('/readyz', bridge.url);
     await until(async () => (await fetch(url)).status === 503, 'not ready');
     const spawnsAfterReady = sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total');
@@ -158,8 +156,7 @@ describe('child process lifecycle', () => {
   });
 
   it('a crash-looping command gets no spawn per 2026-07-28 request either', async () => {
-    const broken = { ...fixture, args: [...fixture.args, '--exit-at-start'] };
-    bridge = await startTestBridge([{ name: 'broken', transport: broken, pool: 0 }]);
+    bridge = await startTestBridge([{ name: 'broken', transport: crashing, pool: 0 }]);
     const spawns = async () =>
       sample(await metricsText(bridge as TestBridge), 'mcp_bridge_child_spawns_total');
     const answers = [];

@@ -15,6 +15,8 @@ export const fixtureServer = join(repo, 'test/fixtures/server.ts');
 /** The real stdio reference server from npm, started with the Node that runs the tests. */
 export const everything = { type: 'stdio', command: process.execPath, args: [everythingServer, 'stdio'] };
 export const fixture = { type: 'stdio', command: process.execPath, args: [fixtureServer] };
+/** A command that exits at once, as a server with a broken install does (no SDK to load first). */
+export const crashing = { type: 'stdio', command: process.execPath, args: ['-e', 'process.exit(1)'] };
 
 export interface TestBridge extends RunningBridge {
   mcpUrl(server: string): URL;
@@ -69,10 +71,14 @@ export function sample(text: string, name: string, labels: Record<string, string
   return total;
 }
 
+/**
+ * Polls until `probe` holds. The budget only bounds a failure: on a busy machine a child's start
+ * or a round trip can take many times its usual time, so it is generous.
+ */
 export async function until<T>(
   probe: () => T | Promise<T>,
   what: string,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
