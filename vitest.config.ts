@@ -42,6 +42,9 @@ export default defineConfig({
         test: {
           name: 'workerd',
           globalSetup: ['test/workers/upstream.global.ts'],
+          // Vitest's 5 s default fails a fuzzing test on a busy machine; the bound only catches hangs.
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
           include: ['test/shared/**/*.test.ts', 'test/workers/**/*.test.ts'],
           exclude: ['test/shared/purity.test.ts'],
         },

@@ -48,7 +48,7 @@ describe('the SQL usage sends', () => {
 });
 
 /** A local server stands in for Cloudflare's SQL endpoint: the one place the real service cannot be reached. */
-describe('mcpgw usage against a stand-in SQL API', () => {
+describe('mcpgw usage against a stand-in SQL API', { timeout: 120_000 }, () => {
   const requests: { method?: string; url?: string; auth?: string; body: string }[] = [];
   let base: string;
   const server = createServer(async (req, res) => {

@@ -21,7 +21,7 @@ describe.each(['isolated', 'shared'] as const)(
       clients = await Promise.all(
         Array.from({ length: sessions }, (_, i) => connect(bridge.mcpUrl('fixture'), `c${i}`)),
       );
-    });
+    }, 120_000); // up to 12 cold child starts at once
     afterAll(async () => {
       await Promise.all(clients?.map((c) => c.close()) ?? []);
       await bridge?.drain();
@@ -50,10 +50,16 @@ describe.each(['isolated', 'shared'] as const)(
     it("delivers a client's cancellation to the call it names", async () => {
       const [caller, observer] = clients as [Client, Client];
       const abort = new AbortController();
+      let started: () => void = () => undefined;
+      const waiting = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      // Cancelled once the server says it is waiting: a cancel sent earlier could overtake the call.
       const call = caller.callTool({ name: 'fault_wait_for_cancel', arguments: {} }, undefined, {
         signal: abort.signal,
+        onprogress: () => started(),
       });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await waiting;
       abort.abort('changed my mind');
       await expect(call).rejects.toThrow();
       const target = mode === 'shared' ? observer : caller;

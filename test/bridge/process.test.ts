@@ -55,8 +55,11 @@ async function exited(started: Started): Promise<number | null> {
 }
 
 describe('the bridge process', () => {
-  it('on SIGTERM finishes in-flight calls, takes no new session, and exits leaving no child', async () => {
-    const { url } = await startBridgeProcess(10);
+  it('on SIGTERM finishes in-flight calls, takes no new session, and exits leaving no child', {
+    timeout: 120_000,
+  }, async () => {
+    const drainSeconds = 60;
+    const { url } = await startBridgeProcess(drainSeconds);
     const client = await connect(new URL('/fixture/mcp', url));
     clients.push(client);
     const started = bridge as Started;
@@ -65,17 +68,25 @@ describe('the bridge process', () => {
       () => (childrenOf(pid).length >= 3 ? childrenOf(pid) : undefined),
       'pool + session',
     );
-    const call = client.callTool({ name: 'fault_sleep', arguments: { ms: 1500 } });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    let sleeping: () => void = () => undefined;
+    const asleep = new Promise<void>((resolve) => {
+      sleeping = resolve;
+    });
+    // SIGTERM once the call is running on the child (its first progress), not on a guess.
+    const call = client.callTool({ name: 'fault_sleep', arguments: { ms: 5000 } }, undefined, {
+      onprogress: () => sleeping(),
+    });
+    await asleep;
     const t0 = Date.now();
     started.child.kill('SIGTERM');
     await until(() => started.output().includes('draining'), 'draining');
     const refused = await post(new URL('/fixture/mcp', url), initializeRequest);
     expect(refused.status).toBe(503);
-    expect((await call).content).toEqual([{ type: 'text', text: 'slept 1500' }]);
+    expect((await call).content).toEqual([{ type: 'text', text: 'slept 5000' }]);
     expect(await exited(started)).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    await until(() => children.every((c) => !alive(c)), 'children gone', 5000);
+    // It left when the call was done, not when the drain bound ran out.
+    expect(Date.now() - t0).toBeLessThan(drainSeconds * 1000);
+    await until(() => children.every((c) => !alive(c)), 'children gone');
   });
 
   it('when killed with SIGKILL takes its children with it (no orphans)', async () => {
@@ -88,6 +99,6 @@ describe('the bridge process', () => {
     );
     started.child.kill('SIGKILL');
     await exited(started);
-    await until(() => children.every((c) => !alive(c)), 'children killed with the bridge', 5000);
+    await until(() => children.every((c) => !alive(c)), 'children killed with the bridge');
   });
 });

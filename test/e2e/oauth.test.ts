@@ -173,8 +173,9 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
   let expiring: { tokens: TokenPair; at: number } | undefined;
 
   it('issues a code for PKCE and a token pair for the code (this one expires in 60 s)', async () => {
-    const at = Date.now();
     const tokens = await tokenPair('erin');
+    // Its 60 s run from when it was issued, which is before now: waiting from now is long enough.
+    const at = Date.now();
     expect(tokens.expires_in).toBe(60);
     expect((await initialize(everythingUrl(), tokens.access_token)).status).toBe(200);
     expiring = { tokens, at };

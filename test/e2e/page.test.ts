@@ -91,6 +91,8 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
     expect(servers).toEqual(['yardstick']);
     await page.fill('#key', 'mcpgw_not_a_real_key');
     await page.click('button[type=submit]');
-    await expect.poll(() => page.locator('#status').textContent()).toBe('That key was refused.');
+    await expect
+      .poll(() => page.locator('#status').textContent(), { timeout: 30_000 })
+      .toBe('That key was refused.');
   });
 });

@@ -1,16 +1,41 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** How the bridge is started, after `node`: by the tests and by the container's ENTRYPOINT. */
 export const bridgeCommand = ['bridge/main.ts'];
 
+/**
+ * A free port for a process that cannot be told to take any (wrangler dev). It is drawn below the
+ * kernel's ephemeral range: a port from listen(0) is free only until the next outgoing connection
+ * may take it as its local port, which on a busy suite happens before the process binds it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const below = ephemeralStart();
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
+    if ((await listenOn(port)) !== undefined) return port;
+  }
+  return (await listenOn(0)) ?? 0;
+}
+
+function ephemeralStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** Listens on `port` for a moment: the port it got, or undefined if that one is taken. */
+function listenOn(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
     });
   });
 }

@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { everythingServer, repo, until } from '../helpers/bridge.ts';
+import { everythingServer, repo, sample, until } from '../helpers/bridge.ts';
 import { bridgeCommand, freePort, type Started, startProcess } from '../helpers/process.ts';
 import { type RunningPrometheus, startPrometheus } from '../helpers/prometheus.ts';
 import { signingFetch, testSecret } from '../helpers/signing.ts';
@@ -129,15 +129,20 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     await client.listTools();
     // Two rounds with scrapes between: rate() and increase() need a series to grow, not just appear.
     await traffic(config.url, 1);
-    await until(
-      async () => (await prometheus.query('toolhive_mcp_requests_total')).length > 0 || undefined,
-      'a scrape',
-      20_000,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await scrapedAll(config.metrics);
     await traffic(config.url, 2);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await scrapedAll(config.metrics);
   }, 120_000);
+
+  /** Waits until Prometheus has scraped every request the bridge has counted so far. */
+  async function scrapedAll(metrics: string): Promise<void> {
+    const text = await (await fetch(`http://${metrics}/metrics`)).text();
+    const served = sample(text, 'toolhive_mcp_requests_total');
+    await until(async () => {
+      const seen = await prometheus.query('sum(toolhive_mcp_requests_total)');
+      return Number(seen[0]?.value[1] ?? 0) >= served || undefined;
+    }, `a scrape with all ${served} requests`);
+  }
 
   afterAll(async () => {
     await client?.close();
