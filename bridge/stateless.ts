@@ -40,6 +40,11 @@ type Modern = Extract<Revision, { era: 'modern' }>;
 
 /** How long to wait for more questions after one: a server asking several writes them in one go. */
 const gatherMs = 20;
+/**
+ * How long more to wait when the questions so far are all ones the client cannot answer, which
+ * would fail the request: on a busy machine one burst of questions can arrive split.
+ */
+const lateQuestionMs = 250;
 
 /** A request waiting for the client's input: the child stays leased to it until the retry or the timeout. */
 interface Continuation {
@@ -355,7 +360,15 @@ export class StatelessServer {
       };
       const timer = setTimeout(() => done({ kind: 'timeout' }), seconds * 1000);
       // Questions asked together are answered together: gather those that arrive close together.
-      const ask = () => done({ kind: 'input', requests: batch });
+      let waitedLate = false;
+      const ask = () => {
+        if (!waitedLate && !batch.some((question) => answerable(x, question))) {
+          waitedLate = true;
+          flush = setTimeout(ask, lateQuestionMs);
+          return;
+        }
+        done({ kind: 'input', requests: batch });
+      };
       child.onexit = (detail) => done({ kind: 'gone', detail });
       if (x.gone?.aborted) abandoned();
       else x.gone?.addEventListener('abort', abandoned, { once: true });
@@ -519,6 +532,19 @@ export class StatelessServer {
     };
     recordAnswer(this.deps, answered, { principal: principal?.subject, revision: modernRevision, outcome });
   }
+}
+
+/** Whether the client can answer a question: it carries the answer, declared the capability, or it is roots. */
+function answerable(x: Exchange, question: Request): boolean {
+  const needs = inputMethods[question.method];
+  if (needs === undefined) return false;
+  const responses = (paramsOf(x.request)?.inputResponses ?? {}) as Record<string, unknown>;
+  const carried = responses[x.keys.of(question)];
+  return (
+    needs === 'roots' ||
+    x.capabilities[needs] !== undefined ||
+    (carried !== null && typeof carried === 'object')
+  );
 }
 
 /** The `Mcp-Param-*` headers of a request, for a server that checks them itself. */
