@@ -158,6 +158,7 @@ async function validate(values: Values, files: string[], readSnapshots: boolean)
     snapshots: readSnapshots ? await snapshots(kvFor(values)) : undefined,
   });
   for (const problem of checked.problems) console.error(`✗ ${problem}`);
+  for (const warning of checked.warnings) console.error(`! ${warning}`);
   return checked;
 }
 

@@ -9,6 +9,8 @@ import type { ToolSnapshot } from '../shared/storage.ts';
 export interface Checked {
   documents: { file: string; document: ServerDocument }[];
   problems: string[];
+  /** Valid, but likely not what the admin meant: shown, never refused. */
+  warnings: string[];
 }
 
 export interface CheckOptions {
@@ -51,6 +53,21 @@ function deadPatterns(doc: ServerDocument, snapshot: ToolSnapshot): string[] {
     );
 }
 
+/**
+ * Prompts and resources were served unfiltered when a document named no rule for them; now they
+ * are denied like tools. A document that names no rule says what that now means, and how to keep
+ * the old behaviour or say the new one on purpose.
+ */
+export function defaultDenyWarnings(doc: ServerDocument): string[] {
+  return (['prompts', 'resources'] as const)
+    .filter((kind) => doc.policy[kind] === undefined)
+    .map(
+      (kind) =>
+        `policy.${kind} is absent: clients get no ${kind} of ${doc.name} (default deny; until this release they got every one). ` +
+        `Keep serving them all with "${kind}": {"allow": ["*"]}; deny them on purpose with "${kind}": {}`,
+    );
+}
+
 /** Cross-checks no single document can make: file names, duplicates, grants nobody can use. */
 function crossCheck(file: string, doc: ServerDocument, seen: Map<string, string>): string[] {
   const problems: string[] = [];
@@ -85,6 +102,7 @@ function checkOne(file: string, doc: ServerDocument, seen: Map<string, string>, 
 export function checkFiles(files: string[], options: CheckOptions = {}): Checked {
   const documents: Checked['documents'] = [];
   const problems: string[] = [];
+  const warnings: string[] = [];
   const seen = new Map<string, string>();
   for (const file of files) {
     let input: unknown;
@@ -102,7 +120,8 @@ export function checkFiles(files: string[], options: CheckOptions = {}): Checked
       continue;
     }
     problems.push(...checkOne(file, parsed.document, seen, options));
+    warnings.push(...defaultDenyWarnings(parsed.document).map((w) => `${file}: ${w}`));
     documents.push({ file, document: parsed.document });
   }
-  return { documents, problems };
+  return { documents, problems, warnings };
 }

@@ -326,6 +326,64 @@ function denyVariants(): Case[] {
   }));
 }
 
+/**
+ * A denied resource (the corpus document allows `demo://docs/*` and denies `demo://docs/secret*`)
+ * spelled every way a server might read as the same one: case, escapes, dot and empty segments,
+ * escaped separators, double encoding, and through the methods that name a resource.
+ */
+function deniedResourceVariants(): Case[] {
+  const uris = [
+    'demo://docs/secret.md',
+    'DEMO://docs/secret.md',
+    'demo://DOCS/secret.md',
+    'demo://docs/SECRET.md',
+    'demo://docs/Secret.md',
+    'demo://docs/%73ecret.md',
+    'demo://docs/%53ECRET.md',
+    'demo://docs/%2573ecret.md',
+    'demo://docs/./secret.md',
+    'demo://docs/x/../secret.md',
+    'demo://docs/x/%2e%2e/secret.md',
+    'demo://docs/x/%2E%2E/secret.md',
+    'demo://docs/x%2F..%2Fsecret.md',
+    'demo://docs/x%252F..%252Fsecret.md',
+    'demo://docs//secret.md',
+    'demo://docs\\secret.md',
+    'demo://docs/x\\..\\secret.md',
+    'demo://docs/x%5C..%5Csecret.md',
+    'demo://docs/secret.md%00.txt',
+    'demo://docs/secret.md?x=1',
+    'demo://docs/secret.md#part',
+    'demo://docs/secret.md/',
+    'demo://docs/secret%2Emd',
+    'demo://docs/se%63ret.md',
+    ' demo://docs/secret.md',
+    'demo://docs/secret.md\n',
+  ];
+  const request = (method: string, params: object) =>
+    JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+  return uris.flatMap((uri, i) => [
+    {
+      family: 'denied-resource spellings',
+      name: `read ${i}: ${JSON.stringify(uri)}`,
+      body: request('resources/read', { uri }),
+    },
+    {
+      family: 'denied-resource spellings',
+      name: `subscribe ${i}: ${JSON.stringify(uri)}`,
+      body: request('resources/subscribe', { uri }),
+    },
+    {
+      family: 'denied-resource spellings',
+      name: `complete ${i}: ${JSON.stringify(uri)}`,
+      body: request('completion/complete', {
+        ref: { type: 'ref/resource', uri },
+        argument: { name: 'a', value: '' },
+      }),
+    },
+  ]);
+}
+
 function headerMismatch(): Case[] {
   const pairs: [string, string][] = [
     ['tools/call', 'echo'],
@@ -447,6 +505,7 @@ export function corpus(): Case[] {
     ...ids(),
     ...methods(),
     ...denyVariants(),
+    ...deniedResourceVariants(),
     ...headerMismatch(),
     ...sessions(),
     ...contentTypes(),

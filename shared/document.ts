@@ -65,8 +65,10 @@ export const ServerDocumentSchema = z
     policy: z
       .object({
         tools: RuleSchema.prefault({}).describe('Applies to everyone who may connect'),
-        prompts: RuleSchema.optional().describe('Absent: prompts pass unfiltered'),
-        resources: RuleSchema.optional().describe('Absent: resources pass unfiltered'),
+        prompts: RuleSchema.optional().describe('Prompt names; absent: no prompt is served (default deny)'),
+        resources: RuleSchema.optional().describe(
+          'Resource URI and URI-template patterns; absent: no resource is served (default deny)',
+        ),
         grants: z.array(GrantSchema).default([]).describe('More rules for some groups or principals'),
         overrides: z.record(z.string(), OverrideSchema).default({}).describe('Keyed by the real tool name'),
       })

@@ -25,7 +25,10 @@ const listKinds: Record<string, Kind> = {
 };
 
 /** The prompt or resource a request names, for the methods the policy covers beyond tools. */
-function subjectOf(method: string, params: Record<string, unknown> | undefined): [Kind, unknown] | undefined {
+function subjectOf(
+  method: string,
+  params: Record<string, unknown> | undefined,
+): [Exclude<Kind, 'tools'>, unknown] | undefined {
   switch (method) {
     case 'prompts/get':
       return ['prompts', params?.name];
@@ -110,20 +113,27 @@ export function gateMessage(
     const label = typeof name === 'string' ? name : undefined;
     const verdict = label === undefined ? undefined : decide(doc, principal, kind, label);
     if (!verdict?.allowed) {
-      const what = kind === 'prompts' ? 'Prompt' : 'Resource';
-      const text = `${what} "${label ?? '?'}" is not permitted for you on MCP server "${doc.name}".`;
-      return refuse(
-        id,
-        method,
-        label,
-        GatewayErrorCode.NotPermitted,
-        text,
-        verdict?.allowed === false ? verdict.reason : 'invalid',
-      );
+      const reason = verdict?.allowed === false ? verdict.reason : 'invalid';
+      const text = refusalText(kind, label, doc.name, reason);
+      return refuse(id, method, label, GatewayErrorCode.NotPermitted, text, reason);
     }
     return { action: 'forward', message, method, name: label };
   }
   return { action: 'forward', message, method, name: undefined };
+}
+
+const kindWords: Record<Exclude<Kind, 'tools'>, [string, string]> = {
+  prompts: ['Prompt', 'prompts/list'],
+  resources: ['Resource', 'resources/list'],
+};
+
+function refusalText(kind: Exclude<Kind, 'tools'>, name: string | undefined, server: string, reason: string) {
+  const [what, list] = kindWords[kind];
+  const why =
+    reason === 'unclear_uri'
+      ? 'a URI with . or .. segments, an escaped /, \\ or %, or a control character is refused as written'
+      : reason.replace('_', ' ');
+  return `${what} "${name ?? '?'}" is not permitted for you on MCP server "${server}" (${why}). Do not retry it; use one from ${list}.`;
 }
 
 /** A listen request keeps only the resource subscriptions this principal may read. */
@@ -145,6 +155,16 @@ function gateListen(
   const notifications = { ...filter, resourceSubscriptions: kept };
   const forwarded = { ...message, params: { ...params, notifications } } as JSONRPCMessage;
   return { action: 'forward', message: forwarded, method, name: undefined };
+}
+
+/**
+ * Whether a server's notification may reach this principal: an update about a resource they may
+ * not read is dropped, so a stream never names what a list would hide.
+ */
+export function mayDeliver(doc: ServerDocument, principal: Principal, message: JSONRPCMessage): boolean {
+  if (!('method' in message) || message.method !== 'notifications/resources/updated') return true;
+  const uri = paramsOf(message)?.uri;
+  return typeof uri === 'string' && decide(doc, principal, 'resources', uri).allowed;
 }
 
 /** Whether the answer to this method is a list the policy filters on its way back. */

@@ -1,5 +1,6 @@
 import type { Rule, ServerDocument } from './document.ts';
 import { anyMatches } from './glob.ts';
+import { canonicalPattern, canonicalUri } from './uri.ts';
 
 /** Who is asking, as the edge authenticated them. */
 export interface Principal {
@@ -12,7 +13,7 @@ export type Kind = 'tools' | 'prompts' | 'resources';
 
 export type Verdict =
   | { allowed: true }
-  | { allowed: false; reason: 'no_access' | 'denied' | 'not_allowed' | 'unknown_name' };
+  | { allowed: false; reason: 'no_access' | 'denied' | 'not_allowed' | 'unknown_name' | 'unclear_uri' };
 
 const allow: Verdict = { allowed: true };
 
@@ -31,33 +32,45 @@ function applies(grant: ServerDocument['policy']['grants'][number], principal: P
   );
 }
 
-/** The rules that speak to this principal for this kind; `undefined`: the kind is not filtered at all. */
-function rulesFor(doc: ServerDocument, principal: Principal, kind: Kind): Rule[] | undefined {
+/** The rules that speak to this principal for this kind: none at all allows nothing. */
+function rulesFor(doc: ServerDocument, principal: Principal, kind: Kind): Rule[] {
   const grants = doc.policy.grants.filter((grant) => applies(grant, principal));
-  if (kind === 'tools') return [doc.policy.tools, ...grants.map((g) => g.tools)];
-  const filtered = doc.policy[kind] !== undefined || doc.policy.grants.some((g) => g[kind] !== undefined);
-  if (!filtered) return undefined;
   return [doc.policy[kind], ...grants.map((g) => g[kind])].filter((r): r is Rule => r !== undefined);
 }
 
 /**
  * The one predicate: may this principal see and use this tool, prompt or resource (by its
- * real name)? Default deny; a deny in any rule that applies wins over every allow.
+ * real name, or URI)? Default deny, for every kind; a deny in any rule that applies wins over
+ * every allow.
  */
 export function decide(doc: ServerDocument, principal: Principal, kind: Kind, name: string): Verdict {
   if (!mayConnect(doc, principal)) return { allowed: false, reason: 'no_access' };
   const rules = rulesFor(doc, principal, kind);
-  if (rules === undefined) return allow;
+  if (kind === 'resources') return decideUri(rules, name);
   if (rules.some((rule) => anyMatches(rule.deny, name))) return { allowed: false, reason: 'denied' };
   if (rules.some((rule) => anyMatches(rule.allow, name))) return allow;
   return { allowed: false, reason: 'not_allowed' };
+}
+
+/**
+ * A resource URI (or template) on its canonical form (shared/uri.ts). A deny matches in any
+ * case, so that `FILE:///Secret` cannot pass a deny of `file:///secret`; an allow only as
+ * written, so that it never widens.
+ */
+function decideUri(rules: Rule[], uri: string): Verdict {
+  const canonical = canonicalUri(uri);
+  if (!canonical.ok) return { allowed: false, reason: 'unclear_uri' };
+  const lower = canonical.uri.toLowerCase();
+  const denies = rules.flatMap((rule) => rule.deny.map((p) => canonicalPattern(p).toLowerCase()));
+  if (anyMatches(denies, lower)) return { allowed: false, reason: 'denied' };
+  const allows = rules.flatMap((rule) => rule.allow.map(canonicalPattern));
+  return anyMatches(allows, canonical.uri) ? allow : { allowed: false, reason: 'not_allowed' };
 }
 
 /** Whether no name at all of this kind can pass for this principal: nothing allowed, or everything denied. */
 export function seesNothing(doc: ServerDocument, principal: Principal, kind: Kind): boolean {
   if (!mayConnect(doc, principal)) return true;
   const rules = rulesFor(doc, principal, kind);
-  if (rules === undefined) return false;
   if (rules.some((rule) => rule.deny.includes('*'))) return true;
   return rules.every((rule) => rule.allow.length === 0);
 }

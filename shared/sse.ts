@@ -7,12 +7,12 @@ export function sseEvent(message: JSONRPCMessage): string {
 
 /**
  * A streaming filter over Server-Sent Events: each complete event's data may be rewritten
- * by `rewrite` (undefined: keep it). Events split across chunks at any byte are
+ * by `rewrite` (undefined: keep it; null: drop the event). Events split across chunks at any byte are
  * reassembled; memory is bounded by the largest event, never by the stream's length.
  * Line endings are normalised to `\n`, which SSE allows.
  */
 export function sseFilter(
-  rewrite: (data: string) => string | undefined,
+  rewrite: (data: string) => string | null | undefined,
   maxEventBytes = 16 * 1024 * 1024,
 ): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new TextDecoder();
@@ -41,7 +41,8 @@ export function sseFilter(
     }
     const end = combined.lastIndexOf('\n\n');
     for (const event of combined.slice(0, end).split('\n\n')) {
-      controller.enqueue(encoder.encode(`${filterEvent(event, rewrite)}\n\n`));
+      const kept = filterEvent(event, rewrite);
+      if (kept !== null) controller.enqueue(encoder.encode(`${kept}\n\n`));
     }
     pending = combined.slice(end + 2);
   };
@@ -59,13 +60,14 @@ export function sseFilter(
   });
 }
 
-function filterEvent(event: string, rewrite: (data: string) => string | undefined): string {
+function filterEvent(event: string, rewrite: (data: string) => string | null | undefined): string | null {
   const lines = event.split('\n');
   const data = lines
     .filter((line) => line.startsWith('data:'))
     .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
   if (data.length === 0) return event;
   const replaced = rewrite(data.join('\n'));
+  if (replaced === null) return null;
   if (replaced === undefined) return event;
   const others = lines.filter((line) => !line.startsWith('data:'));
   return [...others, ...replaced.split('\n').map((line) => `data: ${line}`)].join('\n');

@@ -6,6 +6,7 @@ import {
   type Gate,
   gateMessage,
   isFilteredList,
+  mayDeliver,
 } from '../shared/gate.ts';
 import { isFailure, type JSONRPCMessage, resultOf, validSessionId } from '../shared/jsonrpc.ts';
 import { checkOrigin } from '../shared/origin.ts';
@@ -293,13 +294,14 @@ function relay(
   }
   const requestId = gate && 'id' in gate.message ? gate.message.id : undefined;
   let status = response.ok ? 'success' : 'upstream_error';
-  const inspect = (data: string): string | undefined => {
+  const inspect = (data: string): string | null | undefined => {
     let message: JSONRPCMessage & { id?: unknown };
     try {
       message = JSON.parse(data) as JSONRPCMessage & { id?: unknown };
     } catch {
       return undefined;
     }
+    if (!mayDeliver(exchange.doc, exchange.principal, message)) return null;
     if (requestId === undefined || message.id !== requestId || 'method' in message) return undefined;
     status = isFailure(message) ? 'error' : 'success';
     const result = resultOf(message);
@@ -338,10 +340,9 @@ function relay(
       gate?.method === 'subscriptions/listen' ? listenChanges(gate.message) : sessionChanges,
     );
   }
-  if (stream && requestId !== undefined && type.startsWith('text/event-stream'))
-    stream = stream.pipeThrough(sseFilter(inspect));
+  if (stream && type.startsWith('text/event-stream')) stream = stream.pipeThrough(sseFilter(inspect));
   else if (stream && requestId !== undefined && type.startsWith('application/json'))
-    stream = stream.pipeThrough(jsonFilter(inspect));
+    stream = stream.pipeThrough(jsonFilter((data) => inspect(data) ?? undefined));
   if (!stream) {
     finish(x, exchange, status, 0);
     return new Response(null, { status: response.status, headers });

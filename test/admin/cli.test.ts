@@ -7,8 +7,8 @@ import { fieldChanges } from '../../admin/plan.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 
-// Each mcpgw call starts wrangler (2 to 5 s on a loaded machine): generous, bounded timeouts.
-describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () => {
+// Each mcpgw call starts wrangler (2 to 5 s quiet, 30 s and more on a saturated machine): the bounds only catch hangs.
+describe('mcpgw, against real wrangler with local KV', { timeout: 600_000 }, () => {
   let dir: string;
   let state: string;
   let local: string[];
@@ -106,6 +106,19 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 120_000 }, () 
       code: 0,
       out: '✓ 2 document(s) valid (strict)\n',
     });
+  });
+
+  it('validates a document that relies on the old default for prompts and resources, and says what it now means', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'legacy-')), 'legacy.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ version: 1, name: 'legacy', upstream: { url: 'https://b.example/legacy/mcp' } }),
+    );
+    const result = await mcpgw(['validate', file]);
+    expect(result.code).toBe(0);
+    expect(result.err).toContain('! ');
+    expect(result.err).toContain('policy.prompts is absent: clients get no prompts of legacy');
+    expect(result.err).toContain('Keep serving them all with "resources": {"allow": ["*"]}');
   });
 
   it('answers a wrong command with usage and exit code 2', async () => {

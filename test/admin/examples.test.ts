@@ -20,6 +20,8 @@ describe('the example documents that mirror the ToolHive lab', () => {
 
   it('are all valid: the lab examples, and the demo npm start runs', () => {
     expect([...examples.problems, ...demo.problems]).toEqual([]);
+    // Each says what it serves of prompts and resources, so none relies on the default.
+    expect([...examples.warnings, ...demo.warnings]).toEqual([]);
     expect(examples.documents.map((d) => d.document.name)).toEqual(['fetch', 'openshift', 'yardstick']);
     expect(demo.documents.map((d) => d.document.name)).toEqual(['everything', 'fetch', 'yardstick']);
   });

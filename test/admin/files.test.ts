@@ -35,6 +35,22 @@ describe('server document files', () => {
     ]);
   });
 
+  it('warns, without refusing, about a document that names no rule for prompts or resources', () => {
+    const silent = write('silent.json', { version: 1, name: 'silent', upstream });
+    const explicit = write('explicit.json', {
+      version: 1,
+      name: 'explicit',
+      upstream,
+      policy: { prompts: {}, resources: { allow: ['*'] } },
+    });
+    const checked = checkFiles([silent, explicit]);
+    expect(checked.problems).toEqual([]);
+    expect(checked.warnings).toEqual([
+      `${silent}: policy.prompts is absent: clients get no prompts of silent (default deny; until this release they got every one). Keep serving them all with "prompts": {"allow": ["*"]}; deny them on purpose with "prompts": {}`,
+      `${silent}: policy.resources is absent: clients get no resources of silent (default deny; until this release they got every one). Keep serving them all with "resources": {"allow": ["*"]}; deny them on purpose with "resources": {}`,
+    ]);
+  });
+
   it('cross-checks names, duplicates and grants for groups that may not connect', () => {
     const files = [
       write('one.json', { version: 1, name: 'two', upstream }),

@@ -76,7 +76,10 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
         policy: { tools: { allow: ['*'], deny: ['get-env'] } },
       },
       // The conformance suite sends no credentials.
-      fixture: { access: { anonymous: true }, policy: { tools: { allow: ['*'] } } },
+      fixture: {
+        access: { anonymous: true },
+        policy: { tools: { allow: ['*'] }, prompts: { allow: ['*'] }, resources: { allow: ['*'] } },
+      },
     };
     for (const [name, doc] of Object.entries(documents))
       writeFileSync(

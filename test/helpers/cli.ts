@@ -17,7 +17,7 @@ export async function mcpgw(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     const { stdout, stderr } = await exec(process.execPath, [join(repo, 'admin/cli.ts'), ...args], {
       cwd: repo,
       env: { ...process.env, ...env },
-      timeout: 60_000,
+      timeout: 180_000,
     });
     return { code: 0, out: stdout, err: stderr };
   } catch (error) {

@@ -114,11 +114,87 @@ describe('the policy of a read-only OpenShift server (the lab)', () => {
     expect(decide(open, stranger, 'tools', 'pods_list')).toEqual({ allowed: true });
   });
 
-  it('leaves prompts and resources unfiltered unless a list is given', () => {
-    expect(decide(openshift, viewer, 'prompts', 'any')).toEqual({ allowed: true });
+  it('denies prompts and resources, like tools, unless a rule allows them', () => {
+    const notAllowed = { allowed: false, reason: 'not_allowed' };
+    expect(decide(openshift, viewer, 'prompts', 'any')).toEqual(notAllowed);
+    expect(decide(openshift, operator, 'resources', 'k8s://pods/a')).toEqual(notAllowed);
     const listed = doc({ access: { groups: ['viewers'] }, policy: { prompts: { allow: ['summary'] } } });
     expect(decide(listed, viewer, 'prompts', 'summary')).toEqual({ allowed: true });
-    expect(decide(listed, viewer, 'prompts', 'other')).toEqual({ allowed: false, reason: 'not_allowed' });
+    expect(decide(listed, viewer, 'prompts', 'other')).toEqual(notAllowed);
+    const granted = doc({
+      access: { groups: ['viewers'] },
+      policy: { grants: [{ groups: ['operators'], resources: { allow: ['k8s://pods/*'] } }] },
+    });
+    expect(decide(granted, operator, 'resources', 'k8s://pods/a')).toEqual({ allowed: true });
+    expect(decide(granted, viewer, 'resources', 'k8s://pods/a')).toEqual(notAllowed);
+  });
+});
+
+describe('resource URIs: one decision per resource, however it is spelled', () => {
+  const docs = doc({
+    access: { groups: ['viewers'] },
+    policy: {
+      resources: {
+        allow: ['file:///docs/*', 'demo://resource/dynamic/text/*', 'https://Wiki.Example/*'],
+        deny: ['file:///docs/secret*', 'demo://resource/dynamic/text/666'],
+      },
+    },
+  });
+  const verdict = (uri: string) => {
+    const v = decide(docs, viewer, 'resources', uri);
+    return v.allowed ? 'allowed' : v.reason;
+  };
+
+  it.each([
+    ['file:///docs/readme.md', 'allowed'],
+    ['FILE:///docs/readme.md', 'allowed'],
+    ['file:///docs/%72eadme.md', 'allowed'],
+    ['https://wiki.example/page', 'allowed'],
+    ['https://WIKI.EXAMPLE/page', 'allowed'],
+    ['demo://resource/dynamic/text/{resourceId}', 'allowed'],
+    ['demo://resource/dynamic/text/1', 'allowed'],
+    ['file:///etc/passwd', 'not_allowed'],
+    ['file:///DOCS/readme.md', 'not_allowed'],
+  ])('%s: %s', (uri, expected) => {
+    expect(verdict(uri)).toBe(expected);
+  });
+
+  it.each([
+    ['file:///docs/secret.txt', 'denied'],
+    ['FILE:///docs/secret.txt', 'denied'],
+    ['file:///docs/SECRET.txt', 'denied'],
+    ['file:///docs/%73ecret.txt', 'denied'],
+    ['file:///docs/%53ECRET.txt', 'denied'],
+    ['demo://resource/dynamic/text/66%36', 'denied'],
+    ['file:///docs/../docs/secret.txt', 'unclear_uri'],
+    ['file:///docs/./secret.txt', 'unclear_uri'],
+    ['file:///docs/%2e%2e/etc/passwd', 'unclear_uri'],
+    ['file:///docs/%2E/secret.txt', 'unclear_uri'],
+    ['file:///docs/a%2F..%2Fsecret.txt', 'unclear_uri'],
+    ['file:///docs/%252e%252e/secret.txt', 'unclear_uri'],
+    ['file:///docs\\secret.txt', 'unclear_uri'],
+    ['file:///docs/secret.txt%00.md', 'unclear_uri'],
+    ['file:///docs/secret .txt', 'unclear_uri'],
+    ['file:///docs/%zz', 'unclear_uri'],
+    ['docs/readme.md', 'unclear_uri'],
+  ])('a bypass attempt, %s: %s', (uri, expected) => {
+    expect(verdict(uri)).toBe(expected);
+  });
+
+  it('the same URI written as an IRI or escaped gets the same decision', () => {
+    const iri = doc({
+      access: { groups: ['viewers'] },
+      policy: { resources: { allow: ['file:///*'], deny: ['file:///caf%C3%A9*'] } },
+    });
+    expect(decide(iri, viewer, 'resources', 'file:///café/menu')).toEqual({
+      allowed: false,
+      reason: 'denied',
+    });
+    expect(decide(iri, viewer, 'resources', 'file:///caf%c3%a9/menu')).toEqual({
+      allowed: false,
+      reason: 'denied',
+    });
+    expect(decide(iri, viewer, 'resources', 'file:///cafe/menu')).toEqual({ allowed: true });
   });
 });
 

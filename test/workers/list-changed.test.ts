@@ -51,4 +51,31 @@ describe('a document change reaches open streams', () => {
         ),
     ).toBe(true);
   });
+
+  it('drops updates about resources the principal may not read from the stream, keeps the rest', async () => {
+    await putDocument('watched', {
+      ...doc(['echo']),
+      policy: {
+        tools: { allow: ['echo'] },
+        resources: { allow: ['demo://docs/*'], deny: ['demo://docs/secret*'] },
+      },
+    });
+    await putApiKey('viewer-key', { principal: 'alice', groups: ['viewers'] });
+    const request = new Request(`${origin}/watched/mcp`, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': 'rec.1', ...bearer('viewer-key') },
+    });
+    const response = await worker.fetch(request as never, env, createExecutionContext());
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const deadline = Date.now() + 20_000;
+    while (!text.includes(': keepalive') && Date.now() < deadline) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value, { stream: true });
+    }
+    await reader.cancel();
+    expect(text).toContain('"uri":"demo://docs/readme.md"');
+    expect(text).not.toContain('secret');
+  });
 });

@@ -78,6 +78,11 @@ export default async function setup(project: TestProject) {
     if (req.method === 'GET') {
       // A standing stream: keepalive comments until the client goes, at most 20 s.
       res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'rec.1' });
+      // Updates about two resources, as a server sends for subscriptions: one a policy may hide.
+      for (const uri of ['demo://docs/readme.md', 'demo://docs/secret.md']) {
+        const update = { jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } };
+        res.write(`event: message\ndata: ${JSON.stringify(update)}\n\n`);
+      }
       const timer = setInterval(() => res.write(': keepalive\n\n'), 100);
       const stop = setTimeout(() => res.end(), 20_000);
       res.on('close', () => {
