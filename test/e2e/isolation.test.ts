@@ -1,15 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Client as ModernClient } from '@modelcontextprotocol/client';
 import type { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../bridge/log.ts';
-import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import type { LocalGateway } from '../../scripts/local-gateway.ts';
+import { startGatewayWith } from '../helpers/admin-gateway.ts';
 import { connect, fixtureServer, metricsText, sample } from '../helpers/bridge.ts';
 import { modernClient } from '../helpers/modern.ts';
-import { freePort } from '../helpers/process.ts';
 
 const rounds = 50;
 const alice = 'mcpgw_test_alice_0123456789abcdef';
@@ -39,15 +34,10 @@ async function interleave(clients: { alice: AnyClient; bob: AnyClient }) {
   return recalled;
 }
 
-function documentFor(name: string): object {
-  return {
-    version: 1,
-    name,
-    upstream: { url: `http://127.0.0.1:1/${name}/mcp` },
-    access: { principals: ['alice', 'bob'] },
-    policy: { tools: { allow: ['remember', 'recall'] } },
-  };
-}
+const memoDocument = {
+  access: { principals: ['alice', 'bob'] },
+  policy: { tools: { allow: ['remember', 'recall'] }, prompts: {}, resources: {} },
+};
 
 /**
  * A server that remembers its client, behind the edge and the bridge, used by two people in turn:
@@ -60,32 +50,15 @@ describe('isolation between people, through the Worker and the bridge', { timeou
   const url = (server: string) => new URL(`${gateway.edgeUrl}/${server}/mcp`);
 
   beforeAll(async () => {
-    const root = await mkdtemp(join(tmpdir(), 'isolation-'));
     const transport = { type: 'stdio', command: process.execPath, args: [fixtureServer] };
-    const bridgeConfig = join(root, 'bridge.json');
-    writeFileSync(
-      bridgeConfig,
-      JSON.stringify({
-        version: 1,
-        servers: [
-          { name: 'memo', transport, sessions: 'isolated', pool: 1 },
-          { name: 'memo-shared', transport, sessions: 'shared', pool: 1 },
-        ],
-      }),
+    gateway = await startGatewayWith(
+      'isolation-',
+      {
+        memo: { bridge: { transport, sessions: 'isolated', pool: 1 }, document: memoDocument },
+        'memo-shared': { bridge: { transport, sessions: 'shared', pool: 1 }, document: memoDocument },
+      },
+      { [alice]: 'alice', [bob]: 'bob' },
     );
-    const documentsDir = join(root, 'servers');
-    await mkdir(documentsDir);
-    for (const name of ['memo', 'memo-shared']) {
-      writeFileSync(join(documentsDir, `${name}.json`), JSON.stringify(documentFor(name)));
-    }
-    gateway = await startLocalGateway({
-      bridgeConfig,
-      documentsDir,
-      edgePort: await freePort(),
-      freeBridgePorts: true,
-      log: createLogger('error'),
-      keys: { [alice]: { principal: 'alice', groups: [] }, [bob]: { principal: 'bob', groups: [] } },
-    });
   }, 120_000);
   afterAll(() => gateway?.stop());
 

@@ -1,32 +1,16 @@
-import { writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../bridge/log.ts';
-import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import type { LocalGateway } from '../../scripts/local-gateway.ts';
 import { globMatches } from '../../shared/glob.ts';
+import { startGatewayWith } from '../helpers/admin-gateway.ts';
 import { connect, everythingServer } from '../helpers/bridge.ts';
 import { modernClient } from '../helpers/modern.ts';
-import { freePort } from '../helpers/process.ts';
 import { signingFetch } from '../helpers/signing.ts';
 
 const key = 'mcpgw_test_reader_0123456789abcdef';
 const docsPattern = 'demo://resource/static/document/s*';
 const textPattern = 'demo://resource/dynamic/text/*';
-
-/** A document in the shape an admin writes: `policy` only what it allows. */
-function documentFor(name: string, policy: object): object {
-  return {
-    version: 1,
-    name,
-    upstream: { url: 'http://127.0.0.1:1/' },
-    access: { principals: ['reader'] },
-    policy,
-  };
-}
 
 const refusal = (error: unknown) => String(error instanceof Error ? error.message : error);
 
@@ -44,29 +28,20 @@ describe('prompts and resources are default-deny, through the Worker and the bri
   let offered: { resources: string[]; templates: string[]; prompts: string[] };
 
   beforeAll(async () => {
-    const root = await mkdtemp(join(tmpdir(), 'default-deny-'));
-    const transport = { type: 'stdio', command: process.execPath, args: [everythingServer, 'stdio'] };
-    const bridgeConfig = join(root, 'bridge.json');
-    const servers = ['two-tools', 'one-pattern', 'templates'].map((name) => ({ name, transport, pool: 1 }));
-    writeFileSync(bridgeConfig, JSON.stringify({ version: 1, servers }));
-    const documentsDir = join(root, 'servers');
-    await mkdir(documentsDir);
-    const documents = {
+    const bridge = {
+      transport: { type: 'stdio', command: process.execPath, args: [everythingServer, 'stdio'] },
+      pool: 1,
+    };
+    const access = { principals: ['reader'] };
+    const policies = {
       'two-tools': { tools: { allow: ['echo', 'get-sum'] } },
       'one-pattern': { tools: { allow: ['echo'] }, resources: { allow: [docsPattern] } },
       templates: { tools: { allow: ['echo'] }, resources: { allow: [textPattern] } },
     };
-    for (const [name, policy] of Object.entries(documents)) {
-      writeFileSync(join(documentsDir, `${name}.json`), JSON.stringify(documentFor(name, policy)));
-    }
-    gateway = await startLocalGateway({
-      bridgeConfig,
-      documentsDir,
-      edgePort: await freePort(),
-      freeBridgePorts: true,
-      log: createLogger('error'),
-      keys: { [key]: { principal: 'reader', groups: [] } },
-    });
+    const servers = Object.fromEntries(
+      Object.entries(policies).map(([name, policy]) => [name, { bridge, document: { access, policy } }]),
+    );
+    gateway = await startGatewayWith('default-deny-', servers, { [key]: 'reader' });
     const direct = new Client({ name: 'direct', version: '1' });
     const fetch = signingFetch({ subject: 'reader', groups: [], method: 'api_key' }, gateway.signingSecret);
     await direct.connect(

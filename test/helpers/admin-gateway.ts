@@ -1,4 +1,4 @@
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,4 +43,41 @@ export async function startAdminGateway(
     writeFileSync(file, JSON.stringify({ ...doc, upstream }, null, 2));
   }
   return { gateway, root, local };
+}
+
+/** One server of a test gateway: its bridge entry, and the document the edge enforces for it. */
+export interface TestServer {
+  bridge: Record<string, unknown>;
+  document: Record<string, unknown>;
+}
+
+/**
+ * The whole path under `wrangler dev` with the given servers (name → bridge entry and document)
+ * and API keys (key → principal): each document gets its name and version, the rest is the test's.
+ */
+export async function startGatewayWith(
+  prefix: string,
+  servers: Record<string, TestServer>,
+  keys: Record<string, string>,
+): Promise<LocalGateway> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  const bridgeConfig = join(root, 'bridge.json');
+  const entries = Object.entries(servers).map(([name, server]) => ({ name, ...server.bridge }));
+  writeFileSync(bridgeConfig, JSON.stringify({ version: 1, servers: entries }));
+  const documentsDir = join(root, 'servers');
+  mkdirSync(documentsDir);
+  for (const [name, server] of Object.entries(servers)) {
+    const upstream = { url: 'http://127.0.0.1:1/' }; // replaced by the bridge's own URL on start
+    const document = { version: 1, name, upstream, ...server.document };
+    writeFileSync(join(documentsDir, `${name}.json`), JSON.stringify(document));
+  }
+  const principals = Object.entries(keys).map(([key, principal]) => [key, { principal, groups: [] }]);
+  return startLocalGateway({
+    bridgeConfig,
+    documentsDir,
+    edgePort: await freePort(),
+    freeBridgePorts: true,
+    log: createLogger('error'),
+    keys: Object.fromEntries(principals),
+  });
 }
