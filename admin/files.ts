@@ -60,7 +60,7 @@ function deadPatterns(doc: ServerDocument, snapshot: ToolSnapshot): string[] {
  */
 export function defaultDenyWarnings(doc: ServerDocument): string[] {
   return (['prompts', 'resources'] as const)
-    .filter((kind) => doc.policy[kind] === undefined)
+    .filter((kind) => doc.policy[kind] === undefined && doc.policy.grants.every((g) => g[kind] === undefined))
     .map(
       (kind) =>
         `policy.${kind} is absent: clients get no ${kind} of ${doc.name} (default deny; until this release they got every one). ` +

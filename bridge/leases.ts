@@ -120,8 +120,17 @@ export class ChildLeases {
     const idle = this.takeIdle(owner);
     this.count();
     if (idle) return this.bindTo(idle, owner);
-    if (this.total < this.keep) return this.bindTo(await this.start(), owner);
+    if (this.total < this.keep || this.newcomer(owner)) return this.bindTo(await this.start(), owner);
     return this.wait(owner);
+  }
+
+  /**
+   * Someone no busy child will ever serve, with no spare on its way: waiting for one to be freed
+   * is pointless, so their child starts at once.
+   */
+  private newcomer(owner: string | undefined): boolean {
+    const nobodyFrees = this.bind && owner !== undefined && !this.held.has(owner);
+    return nobodyFrees && this.starting === 0 && this.total < this.max && !this.resting();
   }
 
   /** Whether a child may serve a request of `owner`. */
@@ -203,6 +212,8 @@ export class ChildLeases {
     const index = this.waiters.findIndex((w) => this.serves(child, w.owner));
     const waiter = index === -1 ? undefined : this.waiters.splice(index, 1)[0];
     if (waiter) waiter.take(child);
+    // At the limit, with others waiting whom it may not serve: it ends, and a new child takes its place.
+    else if (this.waiters.length > 0 && this.total >= this.max) return this.discard(child);
     else {
       child.idleSince = Date.now();
       this.idle.push(child);

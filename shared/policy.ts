@@ -1,6 +1,6 @@
 import type { Rule, ServerDocument } from './document.ts';
 import { anyMatches } from './glob.ts';
-import { canonicalPattern, canonicalUri } from './uri.ts';
+import { canonicalPattern, canonicalUri, denyForms, foldPattern } from './uri.ts';
 
 /** Who is asking, as the edge authenticated them. */
 export interface Principal {
@@ -54,15 +54,16 @@ export function decide(doc: ServerDocument, principal: Principal, kind: Kind, na
 
 /**
  * A resource URI (or template) on its canonical form (shared/uri.ts). A deny matches in any
- * case, so that `FILE:///Secret` cannot pass a deny of `file:///secret`; an allow only as
- * written, so that it never widens.
+ * case and without query or fragment, so that `FILE:///Secret?x` cannot pass a deny of
+ * `file:///secret`; an allow only as written, so that it never widens.
  */
 function decideUri(rules: Rule[], uri: string): Verdict {
   const canonical = canonicalUri(uri);
   if (!canonical.ok) return { allowed: false, reason: 'unclear_uri' };
-  const lower = canonical.uri.toLowerCase();
-  const denies = rules.flatMap((rule) => rule.deny.map((p) => canonicalPattern(p).toLowerCase()));
-  if (anyMatches(denies, lower)) return { allowed: false, reason: 'denied' };
+  const denies = rules.flatMap((rule) => rule.deny.map(foldPattern));
+  if (denyForms(canonical.uri).some((form) => anyMatches(denies, form))) {
+    return { allowed: false, reason: 'denied' };
+  }
   const allows = rules.flatMap((rule) => rule.allow.map(canonicalPattern));
   return anyMatches(allows, canonical.uri) ? allow : { allowed: false, reason: 'not_allowed' };
 }

@@ -55,7 +55,9 @@ export function sseFilter(
     },
     flush(controller) {
       receive(decoder.decode(), controller, true);
-      if (pending.length > 0) controller.enqueue(encoder.encode(pending));
+      // A last event the stream ended without a blank line after is filtered like the others.
+      const last = pending.length > 0 ? filterEvent(pending, rewrite) : null;
+      if (last !== null) controller.enqueue(encoder.encode(last));
     },
   });
 }

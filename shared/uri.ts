@@ -4,9 +4,11 @@
  * - scheme and authority compare in lower case, percent-escapes of unreserved characters are
  *   decoded and the rest upper-cased (RFC 3986 §6.2.2), characters beyond ASCII are escaped as
  *   UTF-8 (RFC 3987 §3.1);
+ * - `file:/x` and `file://localhost/x` are `file:///x`;
  * - refused: dot segments (`.`, `..`), an empty segment (`//`) inside the path, escaped `/`, `\`
- *   or `%`, a backslash, control characters or spaces, a malformed escape, no scheme, more than
- *   4096 characters.
+ *   or `%`, a backslash, control characters or spaces, a malformed escape, no scheme, user
+ *   information or an empty port in the authority, a file URI with another host or a relative
+ *   path, more than 4096 characters.
  * URI templates (`{name}`) pass through the same rules.
  */
 export type CanonicalUri = { ok: true; uri: string } | { ok: false; why: string };
@@ -26,9 +28,21 @@ export function canonicalUri(raw: string): CanonicalUri {
   if (!decoded.ok) return decoded;
   const scheme = schemePattern.exec(decoded.uri)?.[1];
   if (scheme === undefined) return refused('no scheme');
+  const lowerScheme = scheme.toLowerCase();
   const rest = decoded.uri.slice(scheme.length + 1);
-  const authority = rest.startsWith('//') ? (/^\/\/[^/?#]*/.exec(rest)?.[0] ?? '//') : '';
+  let authority = rest.startsWith('//') ? (/^\/\/[^/?#]*/.exec(rest)?.[0] ?? '//') : '';
+  // user@host and host: (an empty port) name the host `host` to URL parsers, not to a pattern.
+  if (authority.includes('@')) return refused('user information in the authority');
+  if (authority.endsWith(':')) return refused('an empty port');
   const afterAuthority = rest.slice(authority.length);
+  if (lowerScheme === 'file') {
+    // file:/x, file://localhost/x and file:///x are one file.
+    if (authority !== '' && authority.toLowerCase() !== '//localhost' && authority !== '//') {
+      return refused('a file URI with a host');
+    }
+    if (!afterAuthority.startsWith('/')) return refused('a relative file path');
+    authority = '//';
+  }
   const pathEnd = afterAuthority.search(/[?#]/);
   const path = pathEnd === -1 ? afterAuthority : afterAuthority.slice(0, pathEnd);
   const segments = path.split('/');
@@ -37,7 +51,33 @@ export function canonicalUri(raw: string): CanonicalUri {
   }
   // `a//b` is `a/b` to many file servers, and not to a pattern.
   if (segments.slice(1, -1).includes('')) return refused('an empty path segment (//)');
-  return { ok: true, uri: `${scheme.toLowerCase()}:${authority.toLowerCase()}${afterAuthority}` };
+  return { ok: true, uri: `${lowerScheme}:${authority.toLowerCase()}${afterAuthority}` };
+}
+
+/**
+ * What a deny is matched against: the canonical URI with its query and fragment removed (servers
+ * that read files ignore them), escapes decoded, compatibility forms unified (NFKC: `ſ` is `s`,
+ * `e` + combining accent is `é`) and case folded, so that no spelling a case-insensitive store
+ * reads as the denied resource slips past. The full form is matched too.
+ */
+export function denyForms(canonical: string): string[] {
+  const bare = canonical.replace(/[?#].*$/s, '');
+  return [...new Set([canonical, bare].map(fold))];
+}
+
+/** A deny pattern in the form `denyForms` gives URIs (its `*` and `?` untouched). */
+export function foldPattern(pattern: string): string {
+  return fold(canonicalPattern(pattern));
+}
+
+function fold(text: string): string {
+  let decoded = text;
+  try {
+    decoded = decodeURIComponent(text);
+  } catch {
+    // escapes that are not UTF-8: compared as they are
+  }
+  return decoded.normalize('NFKC').toLowerCase();
 }
 
 /** `%7E` → `~`, `%2a` → `%2A`; an escaped `/`, `\`, `%` or control character is refused. */
@@ -89,5 +129,8 @@ function isControlOrSpace(char: string): boolean {
 /** A rule's pattern in the same form as the URIs it is matched against (`*` alone stays `*`). */
 export function canonicalPattern(pattern: string): string {
   const canonical = canonicalUri(pattern);
-  return canonical.ok ? canonical.uri : pattern;
+  if (canonical.ok) return canonical.uri;
+  // A pattern without a scheme (`*secret*`) still gets its escapes in the URIs' form.
+  const escapes = decodeUnreserved(pattern);
+  return escapes.ok ? escapes.uri : pattern;
 }

@@ -335,7 +335,7 @@ function relay(
   if (stream && standing && response.ok && type.startsWith('text/event-stream')) {
     stream = watchDocument(
       stream,
-      documentChanged(x, exchange.doc),
+      documentChanged(x, exchange),
       Math.max(1, x.settings.DOCUMENT_CACHE_SECONDS) * 1000,
       gate?.method === 'subscriptions/listen' ? listenChanges(gate.message) : sessionChanges,
     );
@@ -351,13 +351,15 @@ function relay(
 }
 
 /** True once the server's document differs from the one this stream was opened under (then follows the new one). */
-function documentChanged(x: McpRequest, opened: ServerDocument): () => Promise<boolean> {
-  let known = JSON.stringify(opened);
+function documentChanged(x: McpRequest, exchange: Exchange): () => Promise<boolean> {
+  let known = JSON.stringify(exchange.doc);
   return async () => {
     const loaded = await loadDocument(x.env.GATEWAY_KV, x.server, x.settings.DOCUMENT_CACHE_SECONDS);
     const now = JSON.stringify(loaded.ok ? loaded.document : null);
     if (now === known) return false;
     known = now;
+    // What the stream still carries is filtered by the document in force, not the one it opened under.
+    if (loaded.ok) exchange.doc = loaded.document;
     return true;
   };
 }

@@ -177,8 +177,31 @@ describe('resource URIs: one decision per resource, however it is spelled', () =
     ['file:///docs/secret .txt', 'unclear_uri'],
     ['file:///docs/%zz', 'unclear_uri'],
     ['docs/readme.md', 'unclear_uri'],
+    ['file:///docs/secret.txt?x=1', 'denied'],
+    ['file:///docs/secret.txt#top', 'denied'],
+    ['file:/docs/secret.txt', 'denied'],
+    ['file://localhost/docs/secret.txt', 'denied'],
+    ['file://LOCALHOST/docs/secret.txt', 'denied'],
+    ['file:///docs/\u017fecret.txt', 'denied'],
+    ['file:///docs/SECRE%C5%A2.txt', 'allowed'],
+    ['file://server/docs/secret.txt', 'unclear_uri'],
+    ['file:docs/secret.txt', 'unclear_uri'],
+    ['https://user@wiki.example/page', 'unclear_uri'],
+    ['https://wiki.example:/page', 'unclear_uri'],
   ])('a bypass attempt, %s: %s', (uri, expected) => {
     expect(verdict(uri)).toBe(expected);
+  });
+
+  it('a deny matches any case and composition of a non-ASCII name, and patterns without a scheme', () => {
+    const folded = doc({
+      access: { groups: ['viewers'] },
+      policy: { resources: { allow: ['file:///*'], deny: ['file:///caf%C3%A9*', '*%73alary*'] } },
+    });
+    const refused = { allowed: false, reason: 'denied' };
+    expect(decide(folded, viewer, 'resources', 'file:///CAF%C3%89/menu')).toEqual(refused);
+    expect(decide(folded, viewer, 'resources', 'file:///cafe\u0301/menu')).toEqual(refused);
+    expect(decide(folded, viewer, 'resources', 'file:///hr/salary.csv')).toEqual(refused);
+    expect(decide(folded, viewer, 'resources', 'file:///hr/holidays.csv')).toEqual({ allowed: true });
   });
 
   it('the same URI written as an IRI or escaped gets the same decision', () => {
