@@ -100,7 +100,7 @@ export function gateMessage(
     }
     const gate = gateCall(doc, principal, name);
     if (!gate.allowed) {
-      const text = `Tool "${name}" is not permitted for you on MCP server "${doc.name}" (${gate.reason.replace('_', ' ')}). Do not retry it; use a tool from tools/list.`;
+      const text = refusalText('tools', name, doc.name, gate.reason);
       return refuse(id, method, name, GatewayErrorCode.NotPermitted, text, gate.reason);
     }
     const forwarded = { ...message, params: { ...params, name: gate.realName } } as JSONRPCMessage;
@@ -122,18 +122,20 @@ export function gateMessage(
   return { action: 'forward', message, method, name: undefined };
 }
 
-const kindWords: Record<Exclude<Kind, 'tools'>, [string, string]> = {
-  prompts: ['Prompt', 'prompts/list'],
-  resources: ['Resource', 'resources/list'],
+const kindWords: Record<Kind, [string, string]> = {
+  tools: ['Tool', 'a tool from tools/list'],
+  prompts: ['Prompt', 'one from prompts/list'],
+  resources: ['Resource', 'one from resources/list'],
 };
 
-function refusalText(kind: Exclude<Kind, 'tools'>, name: string | undefined, server: string, reason: string) {
-  const [what, list] = kindWords[kind];
+/** What a refused tool, prompt or resource is told: which, where, why, and what to do instead. */
+function refusalText(kind: Kind, name: string | undefined, server: string, reason: string) {
+  const [what, instead] = kindWords[kind];
   const why =
     reason === 'unclear_uri'
       ? 'a URI with . or .. segments, an escaped /, \\ or %, or a control character is refused as written'
       : reason.replace('_', ' ');
-  return `${what} "${name ?? '?'}" is not permitted for you on MCP server "${server}" (${why}). Do not retry it; use one from ${list}.`;
+  return `${what} "${name ?? '?'}" is not permitted for you on MCP server "${server}" (${why}). Do not retry it; use ${instead}.`;
 }
 
 /** A listen request keeps only the resource subscriptions this principal may read. */
