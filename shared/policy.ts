@@ -60,12 +60,28 @@ export function decide(doc: ServerDocument, principal: Principal, kind: Kind, na
 function decideUri(rules: Rule[], uri: string): Verdict {
   const canonical = canonicalUri(uri);
   if (!canonical.ok) return { allowed: false, reason: 'unclear_uri' };
-  const denies = rules.flatMap((rule) => rule.deny.map(foldPattern));
+  const patterns = rules.map(uriPatterns);
+  const denies = patterns.flatMap((p) => p.deny);
   if (denyForms(canonical.uri).some((form) => anyMatches(denies, form))) {
     return { allowed: false, reason: 'denied' };
   }
-  const allows = rules.flatMap((rule) => rule.allow.map(canonicalPattern));
+  const allows = patterns.flatMap((p) => p.allow);
   return anyMatches(allows, canonical.uri) ? allow : { allowed: false, reason: 'not_allowed' };
+}
+
+/**
+ * A rule's patterns in the URIs' form, made once per parsed rule: a list of N resources is
+ * decided N times against the same rules.
+ */
+const uriPatternCache = new WeakMap<Rule, { allow: string[]; deny: string[] }>();
+
+function uriPatterns(rule: Rule): { allow: string[]; deny: string[] } {
+  let patterns = uriPatternCache.get(rule);
+  if (patterns === undefined) {
+    patterns = { allow: rule.allow.map(canonicalPattern), deny: rule.deny.map(foldPattern) };
+    uriPatternCache.set(rule, patterns);
+  }
+  return patterns;
 }
 
 /** Whether no name at all of this kind can pass for this principal: nothing allowed, or everything denied. */

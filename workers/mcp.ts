@@ -295,6 +295,8 @@ function relay(
   const requestId = gate && 'id' in gate.message ? gate.message.id : undefined;
   let status = response.ok ? 'success' : 'upstream_error';
   const inspect = (data: string): string | null | undefined => {
+    // Without a request of its own (a standing stream), only a resource update can be filtered.
+    if (requestId === undefined && !data.includes('notifications/resources/updated')) return undefined;
     let message: JSONRPCMessage & { id?: unknown };
     try {
       message = JSON.parse(data) as JSONRPCMessage & { id?: unknown };
