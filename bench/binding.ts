@@ -10,6 +10,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import type { Principal } from '../shared/policy.ts';
 import { freePort, startProcess } from '../test/helpers/process.ts';
 import { signingFetch } from '../test/helpers/signing.ts';
+import { echoThroughput } from './throughput.ts';
 import { treeRss } from './tree.ts';
 
 const repo = join(import.meta.dirname, '..');
@@ -32,21 +33,6 @@ async function firstCalls(all: Client[]): Promise<number> {
   for (const [i, c] of all.entries())
     await c.callTool({ name: 'echo', arguments: { message: `first ${i}` } });
   return (performance.now() - t0) / all.length;
-}
-
-/** Calls per second of every client at once, for `seconds`. */
-async function throughput(all: Client[], seconds: number): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
-  let calls = 0;
-  await Promise.all(
-    all.map(async (c, i) => {
-      while (performance.now() < deadline) {
-        await c.callTool({ name: 'echo', arguments: { message: `b${i}` } });
-        calls += 1;
-      }
-    }),
-  );
-  return calls / seconds;
 }
 
 async function childrenOf(metricsUrl: string, server: string): Promise<number> {
@@ -110,8 +96,8 @@ export async function measureBinding(
         const all = [];
         for (let i = 0; i < clients; i += 1) all.push(await modernClient(url, person(i % people), secret));
         const firstMs = await firstCalls(all);
-        await throughput(all, seconds); // the children a burst needs start here, not in the figure
-        const rate = await throughput(all, seconds);
+        await echoThroughput(all, seconds); // the children a burst needs start here, not in the figure
+        const rate = await echoThroughput(all, seconds);
         const grown = treeRss(bridge.child.pid ?? 0) - before;
         const children = await childrenOf(`http://127.0.0.1:${metricsPort}/metrics`, name);
         await Promise.all(all.map((c) => c.close()));

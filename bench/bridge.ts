@@ -20,6 +20,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
 import { measureBinding } from './binding.ts';
 import { quantile } from './stats.ts';
+import { echoThroughput } from './throughput.ts';
 import { treeRss } from './tree.ts';
 import { startWholePath } from './whole-path.ts';
 
@@ -180,20 +181,6 @@ async function latency(
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
-async function throughput(clients: BenchClient[], seconds: number): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
-  let calls = 0;
-  await Promise.all(
-    clients.map(async (c, i) => {
-      while (performance.now() < deadline) {
-        await echo(c, `s${i}`);
-        calls += 1;
-      }
-    }),
-  );
-  return calls / seconds;
-}
-
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Ends a session the way a well-behaved client does: DELETE for HTTP, then close. */
@@ -219,7 +206,7 @@ async function measure(target: Target) {
   for (const n of [1, 8, 32]) {
     while (sessions.length < n) sessions.push(await target.connect());
     await settle(1000);
-    rates[n] = await throughput(sessions.slice(0, n), throughputSeconds);
+    rates[n] = await echoThroughput(sessions.slice(0, n), throughputSeconds);
   }
   const rssPerSession = (treeRss(root) - rss1) / 31;
   await Promise.all(sessions.map(end));
