@@ -28,21 +28,23 @@ const commands: Record<string, { usage: string; about: string; examples: string[
     usage: 'mcpgw validate [files...] [--strict] [--local|--remote]',
     about: `Checks servers/*.json|yaml (or the files given) with the Worker's own schema, then what one
 document cannot show: file name = server name, no server twice, no grant for a group that may
-not connect. --strict (production) also requires a pinned artifact (image digest, or npm
-version + integrity) and no failed signature check. With --local or --remote it also reads
-the tool lists servers last reported and flags allow patterns that match none of them.
-Exit code 1 on any problem.`,
+not connect. With --local or --remote it also reads the tool lists servers last reported
+and warns about allow patterns that match none of them (a typo hides a tool from everyone).
+--strict (production) refuses those patterns, and requires a pinned artifact (image digest,
+or npm version + integrity) and no failed signature check. Exit code 1 on any problem.`,
     examples: ['npx mcpgw validate', 'npx mcpgw validate --strict --remote servers/openshift.json'],
   },
   diff: {
-    usage: 'mcpgw diff [--local|--remote]',
-    about: 'What differs between the files and KV: + added, ~ changed (field by field), - removed.',
+    usage: 'mcpgw diff [--local|--remote] [--strict]',
+    about: `What differs between the files and KV: + added, ~ changed (field by field), - removed.
+Warns, like validate, about allow patterns that match no tool the server reported.`,
     examples: ['npx mcpgw diff --remote'],
   },
   apply: {
     usage: 'mcpgw apply [--local|--remote] [--strict] [--yes]',
     about: `Validates, shows the plan, asks, then writes only what changed and records the git commit
-it applied (see status). --yes answers for CI. An invalid document stops it before any write.`,
+it applied (see status). --yes answers for CI. An invalid document stops it before any write;
+with --strict, so does an allow pattern that matches no tool the server reported.`,
     examples: ['npx mcpgw apply --remote', 'npx mcpgw apply --local --yes   # while npm start runs'],
   },
   status: {
@@ -142,9 +144,10 @@ function kvFor(values: Values): WranglerKv {
   return new WranglerKv(kvTarget(values), values.binding);
 }
 
-async function snapshots(kv: WranglerKv): Promise<Map<string, ToolSnapshot>> {
+/** The tool lists these servers last reported, in one wrangler call (its start-up is the slow part). */
+async function snapshots(kv: WranglerKv, servers: string[]): Promise<Map<string, ToolSnapshot>> {
   const found = new Map<string, ToolSnapshot>();
-  for (const [key, text] of await kv.getMany(await kv.list(toolsKey('')))) {
+  for (const [key, text] of await kv.getMany(servers.map(toolsKey))) {
     const parsed = ToolSnapshotSchema.safeParse(JSON.parse(text));
     if (parsed.success) found.set(key.slice(toolsKey('').length), parsed.data);
   }
@@ -153,9 +156,11 @@ async function snapshots(kv: WranglerKv): Promise<Map<string, ToolSnapshot>> {
 
 /** With `readSnapshots`, also checks allow patterns against the tools servers reported (KV). */
 async function validate(values: Values, files: string[], readSnapshots: boolean) {
-  const checked = checkFiles(files.length > 0 ? files : documentFiles(values.dir), {
+  const paths = files.length > 0 ? files : documentFiles(values.dir);
+  const named = readSnapshots ? checkFiles(paths).documents.map((d) => d.document.name) : [];
+  const checked = checkFiles(paths, {
     strict: values.strict,
-    snapshots: readSnapshots ? await snapshots(kvFor(values)) : undefined,
+    snapshots: readSnapshots ? await snapshots(kvFor(values), named) : undefined,
   });
   for (const problem of checked.problems) console.error(`✗ ${problem}`);
   for (const warning of checked.warnings) console.error(`! ${warning}`);
@@ -163,7 +168,7 @@ async function validate(values: Values, files: string[], readSnapshots: boolean)
 }
 
 async function changes(values: Values, files: string[]) {
-  const checked = await validate(values, files, false);
+  const checked = await validate(values, files, true);
   if (checked.problems.length > 0)
     throw new UsageError(`${checked.problems.length} problem(s): fix them first, nothing was compared`);
   const kv = kvFor(values);

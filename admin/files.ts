@@ -89,13 +89,27 @@ function crossCheck(file: string, doc: ServerDocument, seen: Map<string, string>
   return problems;
 }
 
+/** A document that says where the bridge is breaks when the bridge moves (another port, another cluster). */
+function upstreamWarnings(doc: ServerDocument): string[] {
+  if (doc.upstream === undefined) return [];
+  return [
+    `upstream.url is deprecated: it pins ${doc.name} to ${doc.upstream.url}, wherever the bridge really is. ` +
+      'Remove it: the edge reaches the bridge at BRIDGE_URL/<name>/mcp (wrangler.toml; npm start sets it)',
+  ];
+}
+
+/** Valid, but likely a mistake; with --strict, the patterns that match no reported tool are refused. */
 function checkOne(file: string, doc: ServerDocument, seen: Map<string, string>, options: CheckOptions) {
   const snapshot = options.snapshots?.get(doc.name);
-  return [
-    ...crossCheck(file, doc, seen),
-    ...(snapshot ? deadPatterns(doc, snapshot) : []),
-    ...(options.strict ? pinningProblems(doc.provenance) : []),
-  ].map((problem) => `${file}: ${problem}`);
+  const dead = snapshot ? deadPatterns(doc, snapshot) : [];
+  const at = (lines: string[]) => lines.map((line) => `${file}: ${line}`);
+  return {
+    problems: at([
+      ...crossCheck(file, doc, seen),
+      ...(options.strict ? [...dead, ...pinningProblems(doc.provenance)] : []),
+    ]),
+    warnings: at([...(options.strict ? [] : dead), ...upstreamWarnings(doc), ...defaultDenyWarnings(doc)]),
+  };
 }
 
 /** Every document parsed with the Worker's own schema; problems name file and field path. */
@@ -119,8 +133,9 @@ export function checkFiles(files: string[], options: CheckOptions = {}): Checked
       problems.push(...parsed.problems.map((p) => `${file}: ${p}`));
       continue;
     }
-    problems.push(...checkOne(file, parsed.document, seen, options));
-    warnings.push(...defaultDenyWarnings(parsed.document).map((w) => `${file}: ${w}`));
+    const found = checkOne(file, parsed.document, seen, options);
+    problems.push(...found.problems);
+    warnings.push(...found.warnings);
     documents.push({ file, document: parsed.document });
   }
   return { documents, problems, warnings };

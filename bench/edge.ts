@@ -38,7 +38,6 @@ async function filtering(): Promise<{ json: number; sse: number }> {
   const parsed = parseDocument({
     version: 1,
     name: 'bench',
-    upstream: { url: 'http://127.0.0.1/bench/mcp' },
     access: { groups: ['g'] },
     policy: { tools: { allow: ['tool_*'], deny: ['tool_9*'] }, overrides: { tool_1: { name: 'renamed' } } },
   });

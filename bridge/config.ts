@@ -10,6 +10,19 @@ const ServerName = z
 
 const Headers = z.record(z.string(), z.string()).default({});
 
+/** What a child behind a proxy or a TLS-inspecting firewall needs to reach the network; never a secret. */
+export const defaultInheritedEnv = [
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
+  'https_proxy',
+  'http_proxy',
+  'no_proxy',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+];
+
 export const StdioTransportSchema = z
   .object({
     type: z.literal('stdio'),
@@ -18,7 +31,14 @@ export const StdioTransportSchema = z
     env: z
       .record(z.string(), z.string())
       .default({})
-      .describe('Only these (plus PATH, HOME, USER, ...) reach the child'),
+      .describe('Set for the child; besides these only PATH, HOME, USER, ... and inheritEnv reach it'),
+    inheritEnv: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))
+      .max(100)
+      .default(defaultInheritedEnv)
+      .describe(
+        "The bridge's own variables the child gets (when set); default: proxy and CA settings. Never list secrets.",
+      ),
     cwd: z
       .string()
       .optional()

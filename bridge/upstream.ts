@@ -104,6 +104,16 @@ export function commandLine(command: string, args: readonly string[]): [string, 
   return [setpriv, ['--pdeathsig', 'KILL', '--', ...setsid, command, ...args]];
 }
 
+/** The SDK adds PATH, HOME, USER and the like; these are what the config passes on, or sets. */
+export function childEnv(inherit: readonly string[], set: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of inherit) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...set };
+}
+
 export type UpstreamFactory = () => Promise<Upstream>;
 
 export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metrics): UpstreamFactory {
@@ -116,7 +126,7 @@ export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metr
         const transport = new StdioClientTransport({
           command,
           args,
-          env: t.env,
+          env: childEnv(t.inheritEnv, t.env),
           cwd: t.cwd,
           stderr: 'pipe',
           maxBufferSize: server.limits.maxLineBytes,

@@ -60,14 +60,14 @@ export interface LocalOptions {
   keys?: Record<string, { principal: string; groups: string[] }>;
 }
 
-/** servers/*.json|yaml, validated like `mcpgw validate`, each pointed at the local bridge. */
-function localDocuments(bridgeUrl: string, dir: string): ServerDocument[] {
+/**
+ * servers/*.json|yaml, validated like `mcpgw validate`. The Worker finds the bridge through
+ * BRIDGE_URL; an old document's own upstream URL is dropped here, since it names no bridge of this run.
+ */
+function localDocuments(dir: string): ServerDocument[] {
   const checked = checkFiles(documentFiles(dir));
   if (checked.problems.length > 0) throw new Error(`servers/ has problems:\n${checked.problems.join('\n')}`);
-  return checked.documents.map(({ document }) => ({
-    ...document,
-    upstream: { url: `${bridgeUrl}/${document.name}/mcp` },
-  }));
+  return checked.documents.map(({ document }) => ({ ...document, upstream: undefined }));
 }
 
 function followAudit(dev: Started, onAudit: (event: Record<string, unknown>) => void): void {
@@ -112,7 +112,7 @@ async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined
   return started;
 }
 
-function wranglerDev(options: LocalOptions, kvState: string, secrets: string): Promise<Started> {
+function wranglerDev(options: LocalOptions, bridgeUrl: string, kvState: string, secrets: string) {
   const port = String(options.edgePort ?? 8787);
   const cache = options.documentCacheSeconds;
   return startProcess(
@@ -121,7 +121,7 @@ function wranglerDev(options: LocalOptions, kvState: string, secrets: string): P
       wrangler,
       ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
       ...(cache === undefined ? [] : ['--var', `DOCUMENT_CACHE_SECONDS:${cache}`]),
-      ...['--var', 'ALLOWED_HOSTS:127.0.0.1,localhost'],
+      ...['--var', 'ALLOWED_HOSTS:127.0.0.1,localhost', '--var', `BRIDGE_URL:${bridgeUrl}`],
       ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
       ...['--env-file', secrets, '--show-interactive-dev-session=false', '--log-level', 'log'],
     ],
@@ -166,14 +166,14 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     started.push({ stop: () => bridge.drain() });
     const state = await mkdtemp(join(tmpdir(), 'mcp-gateway-'));
     const kvState = options.persistTo ?? join(state, 'kv');
-    const documents = localDocuments(bridge.url, options.documentsDir ?? join(repo, 'servers'));
+    const documents = localDocuments(options.documentsDir ?? join(repo, 'servers'));
     const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
     const secrets = { BRIDGE_SIGNING_SECRET: secret, ...options.secrets };
     const secretLines = Object.entries(secrets).map(([name, value]) => `${name}=${value}\n`);
     writeFileSync(join(state, 'secrets.env'), secretLines.join(''), { mode: 0o600 });
     const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
     await seed(kv, documents, keys, options.persistTo !== undefined);
-    const dev = await wranglerDev(options, kvState, join(state, 'secrets.env'));
+    const dev = await wranglerDev(options, bridge.url, kvState, join(state, 'secrets.env'));
     started.push(dev);
     const edgeUrl =
       /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${options.edgePort}`;

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../bridge/config.ts';
+import { ConfigError, loadConfig } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
 import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
+import { InstanceError, type InstanceLock, lockState, portFree } from './instance-lock.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
 
 const usage = `npm start [-- options]: the whole path on this machine (edge Worker, bridge, demo servers).
@@ -24,9 +25,8 @@ function optionalPort(text: string | undefined): number | undefined {
   return port;
 }
 
-/** `npm start`: the whole path on this machine, no Cloudflare account and no cluster needed. */
-async function main(): Promise<void> {
-  const { values } = parseArgs({
+function options() {
+  return parseArgs({
     options: {
       config: { type: 'string', default: join(import.meta.dirname, '../examples/bridge.yaml') },
       port: { type: 'string', default: '8787' },
@@ -37,13 +37,49 @@ async function main(): Promise<void> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+/** `npm start`: the whole path on this machine, no Cloudflare account and no cluster needed. */
+async function main(): Promise<void> {
+  const { values } = options();
   if (values.help) {
     console.log(usage);
     return;
   }
+  const port = optionalPort(values.port) ?? 8787;
+  const lock = lockState(values.state, `http://127.0.0.1:${port}`);
+  try {
+    await checkPorts(values, port);
+    await run(values, port, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+type Values = ReturnType<typeof options>['values'];
+
+/** Every port this run will take, checked before anything starts: the first taken one is named. */
+async function checkPorts(values: Values, port: number): Promise<void> {
+  const config = await loadConfig(values.config);
+  const wanted: [string, number | undefined][] = [
+    ['--port, the edge Worker', port],
+    ['--bridge-port, the bridge', optionalPort(values['bridge-port']) ?? config.listen.port],
+    ['--metrics-port, the bridge metrics', optionalPort(values['metrics-port']) ?? config.metrics.port],
+    ['--sign-in-port, the demo identity provider', optionalPort(values['sign-in-port'])],
+  ];
+  for (const [what, wantedPort] of wanted) {
+    if (wantedPort !== undefined && !(await portFree(wantedPort))) {
+      throw new InstanceError(
+        `Port ${wantedPort} (${what}) is taken; nothing was started or changed. Try: npm start -- --port 8788 --bridge-port 0 --metrics-port 0 (0: any free port)`,
+      );
+    }
+  }
+}
+
+async function run(values: Values, port: number, lock: InstanceLock): Promise<void> {
   console.log('Starting the bridge, the edge Worker (wrangler dev) and a demo identity provider…');
   const log = createLogger(levelFromEnv(process.env.LOG_LEVEL ?? 'warn'));
-  const port = Number(values.port);
   const idp = await startDemoIdentityProvider(
     [`http://127.0.0.1:${port}`, `http://localhost:${port}`],
     demoPeople,
@@ -77,6 +113,7 @@ async function main(): Promise<void> {
     gateway
       .stop()
       .then(() => idp.stop())
+      .then(() => lock.release())
       .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
@@ -123,7 +160,7 @@ function banner(gateway: LocalGateway, idp: IdentityProvider): string {
 }
 
 main().catch((error: NodeJS.ErrnoException) => {
-  if (error instanceof ConfigError) console.error(error.message);
+  if (error instanceof ConfigError || error instanceof InstanceError) console.error(error.message);
   else if (error.code === 'EADDRINUSE' || /Address already in use/.test(error.message ?? '')) {
     const where = /\((\d+\.\d+\.\d+\.\d+:\d+)\)/.exec(error.message ?? '')?.[1] ?? error.message;
     console.error(

@@ -49,11 +49,11 @@ export const ServerDocumentSchema = z
     public: z.boolean().default(false).describe('Listed in the catalog for anonymous readers'),
     upstream: z
       .object({
-        url: z
-          .url()
-          .describe("The bridge's MCP URL for this server, e.g. https://bridge.example/openshift/mcp"),
+        url: z.url().describe("Deprecated: the bridge's MCP URL for this server; it overrides BRIDGE_URL"),
       })
-      .strict(),
+      .strict()
+      .optional()
+      .describe('Deprecated: leave out; the edge reaches the bridge at BRIDGE_URL/<name>/mcp'),
     access: z
       .object({
         anonymous: z.boolean().default(false),

@@ -14,6 +14,8 @@ export interface Env {
   OIDC_ISSUER?: string;
   OIDC_JWKS_URL?: string;
   OIDC_GROUPS_CLAIM?: string;
+  /** Where the bridge serves `/<server>/mcp`, for documents that do not name an upstream. */
+  BRIDGE_URL?: string;
   /** A Workers VPC service binding to the bridge Service, through the cluster's tunnel. */
   BRIDGE?: Fetcher;
   /** A Cloudflare Access service token, for a tunnel public hostname behind Access. */
@@ -64,6 +66,8 @@ const SettingsSchema = z.object({
   BRIDGE_SIGNING_SECRET: z
     .string()
     .min(32, 'set with `wrangler secret put BRIDGE_SIGNING_SECRET` (>= 32 characters)'),
+  // One place per environment says where the bridge is; documents say only which server.
+  BRIDGE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url().optional()),
   ALLOWED_ORIGINS: list,
   // DNS-rebinding protection where the Host header can lie (wrangler dev on a laptop).
   ALLOWED_HOSTS: list.transform((hosts) => (hosts.length === 0 ? ['*'] : hosts)),

@@ -22,7 +22,7 @@ import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
 import type { Env, Settings } from './env.ts';
 import { resourceOf } from './oauth.ts';
-import { bridgeFetch } from './tunnel.ts';
+import { bridgeFetch, upstreamOf } from './tunnel.ts';
 import { listenChanges, sessionChanges, watchDocument } from './watch.ts';
 
 export interface McpRequest {
@@ -240,7 +240,18 @@ async function forward(
   gate: Extract<Gate, { action: 'forward' }> | undefined,
 ): Promise<Response> {
   const { request, settings } = x;
-  const upstream = new URL(exchange.doc.upstream.url);
+  const upstream = upstreamOf(exchange.doc, settings);
+  if (upstream === undefined) {
+    console.error(
+      JSON.stringify({
+        event: 'bridge.unconfigured',
+        server: x.server,
+        fix: 'set BRIDGE_URL (wrangler.toml [vars]) to where the bridge serves /<server>/mcp',
+      }),
+    );
+    finish(x, exchange, 'upstream_error', 0);
+    return refusal({ kind: 'gateway_misconfigured' });
+  }
   upstream.search = url.search;
   const headers = new Headers();
   for (const name of forwardedRequestHeaders) {

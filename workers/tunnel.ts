@@ -1,3 +1,4 @@
+import type { ServerDocument } from '../shared/document.ts';
 import type { Env, Settings } from './env.ts';
 
 /**
@@ -14,4 +15,15 @@ export function bridgeFetch(env: Env, settings: Settings) {
     }
     return env.BRIDGE !== undefined ? env.BRIDGE.fetch(url, init) : fetch(url, init);
   };
+}
+
+/**
+ * Where this server's requests go: the document's own (deprecated) upstream URL, else the
+ * environment's bridge at BRIDGE_URL/<name>/mcp; undefined when neither is configured.
+ */
+export function upstreamOf(doc: ServerDocument, settings: Settings): URL | undefined {
+  if (doc.upstream !== undefined) return new URL(doc.upstream.url);
+  if (settings.BRIDGE_URL === undefined) return undefined;
+  const base = settings.BRIDGE_URL.endsWith('/') ? settings.BRIDGE_URL : `${settings.BRIDGE_URL}/`;
+  return new URL(`${doc.name}/mcp`, base);
 }

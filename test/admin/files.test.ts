@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { checkFiles, documentFiles } from '../../admin/files.ts';
 
-const upstream = { url: 'https://bridge.example/x/mcp' };
 let dir: string;
 
 beforeEach(async () => {
@@ -21,11 +20,8 @@ function write(name: string, content: unknown): string {
 
 describe('server document files', () => {
   it('reads YAML beside JSON, and refuses YAML with a duplicate key', () => {
-    write('a.json', { version: 1, name: 'a', upstream });
-    write(
-      'b.yaml',
-      '# yaml-language-server: $schema=../schemas/server.schema.json\nversion: 1\nname: b\nupstream: { url: "https://bridge.example/b/mcp" }\n',
-    );
+    write('a.json', { version: 1, name: 'a' });
+    write('b.yaml', '# yaml-language-server: $schema=../schemas/server.schema.json\nversion: 1\nname: b\n');
     write('c.yml', 'version: 1\nname: c\nname: d\n');
     write('notes.txt', 'ignored');
     const checked = checkFiles(documentFiles(dir));
@@ -36,11 +32,10 @@ describe('server document files', () => {
   });
 
   it('warns, without refusing, about a document that names no rule for prompts or resources', () => {
-    const silent = write('silent.json', { version: 1, name: 'silent', upstream });
+    const silent = write('silent.json', { version: 1, name: 'silent' });
     const explicit = write('explicit.json', {
       version: 1,
       name: 'explicit',
-      upstream,
       policy: { prompts: {}, resources: { allow: ['*'] } },
     });
     const checked = checkFiles([silent, explicit]);
@@ -51,13 +46,27 @@ describe('server document files', () => {
     ]);
   });
 
+  it('warns that an upstream URL in a document is deprecated, and still accepts it', () => {
+    const old = write('old.json', {
+      version: 1,
+      name: 'old',
+      upstream: { url: 'http://127.0.0.1:8080/old/mcp' },
+      policy: { prompts: {}, resources: {} },
+    });
+    const checked = checkFiles([old]);
+    expect(checked.problems).toEqual([]);
+    expect(checked.documents[0]?.document.upstream?.url).toBe('http://127.0.0.1:8080/old/mcp');
+    expect(checked.warnings).toEqual([
+      `${old}: upstream.url is deprecated: it pins old to http://127.0.0.1:8080/old/mcp, wherever the bridge really is. Remove it: the edge reaches the bridge at BRIDGE_URL/<name>/mcp (wrangler.toml; npm start sets it)`,
+    ]);
+  });
+
   it('cross-checks names, duplicates and grants for groups that may not connect', () => {
     const files = [
-      write('one.json', { version: 1, name: 'two', upstream }),
+      write('one.json', { version: 1, name: 'two' }),
       write('two.json', {
         version: 1,
         name: 'two',
-        upstream,
         access: { groups: ['viewers'] },
         policy: { grants: [{ groups: ['operators'], tools: { allow: ['x'] } }] },
       }),
@@ -69,11 +78,10 @@ describe('server document files', () => {
     ]);
   });
 
-  it('with the tools a server listed, flags allow patterns and overrides that match none of them', () => {
+  it('with the tools a server listed, warns about allow patterns and overrides that match none; strict refuses them', () => {
     const file = write('k8s.json', {
       version: 1,
       name: 'k8s',
-      upstream,
       access: { groups: ['ops'] },
       policy: {
         tools: { allow: ['pods_*', 'pods_lst'], deny: ['never_listed'] },
@@ -84,25 +92,29 @@ describe('server document files', () => {
     const snapshots = new Map([
       ['k8s', { at: '2026-11-25T10:00:00Z', tools: [{ name: 'pods_list' }, { name: 'pods_log' }] }],
     ]);
-    expect(checkFiles([file]).problems).toEqual([]);
-    expect(checkFiles([file], { snapshots }).problems).toEqual([
+    const dead = [
       `${file}: policy.tools.allow[1]: "pods_lst" matches none of the 2 tools k8s listed at 2026-11-25T10:00:00Z`,
       `${file}: policy.grants[0].tools.allow[0]: "nodes_?" matches none of the 2 tools k8s listed at 2026-11-25T10:00:00Z`,
       `${file}: policy.overrides.pod_logs: "pod_logs" matches none of the 2 tools k8s listed at 2026-11-25T10:00:00Z`,
-    ]);
+    ];
+    expect(checkFiles([file]).problems).toEqual([]);
+    const warned = checkFiles([file], { snapshots });
+    expect(warned.problems).toEqual([]);
+    expect(warned.warnings).toEqual(expect.arrayContaining(dead));
+    const strict = checkFiles([file], { snapshots, strict: true });
+    expect(strict.problems).toEqual(expect.arrayContaining(dead));
+    expect(strict.warnings.filter((w) => w.includes('matches none'))).toEqual([]);
   });
 
   it('in strict mode, refuses documents whose artifact is not pinned', () => {
     const pinned = write('p.json', {
       version: 1,
       name: 'p',
-      upstream,
       provenance: { artifact: { type: 'oci', image: `ghcr.io/a/p@sha256:${'ab'.repeat(32)}` } },
     });
     const tagged = write('t.json', {
       version: 1,
       name: 't',
-      upstream,
       provenance: { artifact: { type: 'oci', image: 'ghcr.io/a/t:1.0' } },
     });
     expect(checkFiles([pinned, tagged]).problems).toEqual([]);

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, fixtureServer, initializeRequest, post, repo, until } from '../helpers/bridge.ts';
+import {
+  connect,
+  everything,
+  fixtureServer,
+  initializeRequest,
+  post,
+  repo,
+  until,
+} from '../helpers/bridge.ts';
 import { alive, bridgeCommand, listeningUrl, type Started, startProcess } from '../helpers/process.ts';
 
 let bridge: Started | undefined;
@@ -17,30 +25,29 @@ afterEach(async () => {
 });
 
 /** The bridge as its container runs it: `node bridge/main.ts --config FILE`, as a process of its own. */
-async function startBridgeProcess(drainSeconds: number, serverArgs: string[] = []): Promise<{ url: string }> {
+async function startBridgeWith(
+  servers: Record<string, unknown>[],
+  options: { drainSeconds?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ url: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'bridge-'));
   const config = join(dir, 'bridge.json');
+  const { drainSeconds = 30, env } = options;
   writeFileSync(
     config,
-    JSON.stringify({
-      version: 1,
-      listen: { port: 0 },
-      metrics: { port: 0 },
-      drainSeconds,
-      servers: [
-        {
-          name: 'fixture',
-          transport: { type: 'stdio', command: process.execPath, args: [fixtureServer, ...serverArgs] },
-        },
-      ],
-    }),
+    JSON.stringify({ version: 1, listen: { port: 0 }, metrics: { port: 0 }, drainSeconds, servers }),
   );
   bridge = await startProcess(
     process.execPath,
     [...bridgeCommand.map((arg) => join(repo, arg)), '--config', config],
     /"listening"/,
+    { env },
   );
   return { url: listeningUrl(bridge) };
+}
+
+function startBridgeProcess(drainSeconds: number, serverArgs: string[] = []): Promise<{ url: string }> {
+  const transport = { type: 'stdio', command: process.execPath, args: [fixtureServer, ...serverArgs] };
+  return startBridgeWith([{ name: 'fixture', transport }], { drainSeconds });
 }
 
 function childrenOf(pid: number): number[] {
@@ -87,6 +94,32 @@ describe('the bridge process', () => {
     // It left when the call was done, not when the drain bound ran out.
     expect(Date.now() - t0).toBeLessThan(drainSeconds * 1000);
     await until(() => children.every((c) => !alive(c)), 'children gone');
+  });
+
+  it('passes the proxy and CA settings on to a stdio child, and none of its other variables', async () => {
+    const { url } = await startBridgeWith([{ name: 'everything', transport: everything, pool: 0 }], {
+      env: {
+        ...process.env,
+        HTTPS_PROXY: 'http://proxy.test:3128',
+        no_proxy: 'localhost,.cluster.local',
+        NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt',
+        UPSTREAM_API_TOKEN: 'secret-that-stays-in-the-bridge',
+      },
+    });
+    const client = await connect(new URL('/everything/mcp', url));
+    clients.push(client);
+    const result = await client.callTool({ name: 'get-env', arguments: {} });
+    const seen = JSON.parse((result.content as { text: string }[])[0]?.text ?? '{}') as Record<
+      string,
+      string
+    >;
+    expect(seen).toMatchObject({
+      HTTPS_PROXY: 'http://proxy.test:3128',
+      no_proxy: 'localhost,.cluster.local',
+      NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt',
+    });
+    expect(seen.UPSTREAM_API_TOKEN).toBeUndefined();
+    expect(Object.values(seen)).not.toContain('secret-that-stays-in-the-bridge');
   });
 
   it('when killed with SIGKILL takes its children with it (no orphans)', async () => {

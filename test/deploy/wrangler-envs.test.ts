@@ -42,11 +42,13 @@ describe('the deployed environments in wrangler.toml', { timeout: 120_000 }, () 
     expect(out).toMatch(/env\.BRIDGE \([0-9a-f-]{36}\)\s+VPC Service/);
     expect(out).toMatch(/env\.GATEWAY_KV/);
     expect(out).toMatch(/env\.ANALYTICS \(mcp_gateway\)/);
+    expect(out).toMatch(/env\.BRIDGE_URL \("http:\/\/mcp-bridge\.mcp\.svc\.cluster/);
   });
 
   it('public-hostname reaches it through Cloudflare Access with a service token', async () => {
     const out = await dryRun('public-hostname');
     expect(out).toMatch(/env\.ACCESS_CLIENT_ID/);
     expect(out).not.toMatch(/VPC Service/);
+    expect(out).toMatch(/env\.BRIDGE_URL \("https:\/\/bridge\.example\.com"\)/);
   });
 });

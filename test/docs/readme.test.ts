@@ -22,6 +22,12 @@ const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
 const runBy: [RegExp, string, RegExp][] = [
   [/^npm start$/, 'test/e2e/npm-start.test.ts', /spawn\(\s*'npm',\s*\['start'/],
   [/^npm test$/, '.ci/run', /^npm test$/m],
+  [
+    /^npm start -- --port 8801 --bridge-port 0 --metrics-port 0$/,
+    'test/e2e/npm-start.test.ts',
+    /npmStart\(dir, readme\.start/,
+  ],
+  [/^npx mcpgw validate --local$/, 'test/e2e/npm-start.test.ts', /shell\(readme\.change/],
   [/^npx mcpgw diff --local$/, 'test/admin/cli.test.ts', /mcpgw\(\['diff', \.\.\.local\]\)/],
   [
     /^npx mcpgw apply --local --yes$/,

@@ -81,7 +81,7 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
     expect((await initialize(key)).status).toBe(401);
   });
 
-  it('validate reads the tools the server listed and flags an allow pattern that matches none', async () => {
+  it('validate reads the tools the server listed and warns about an allow pattern that matches none', async () => {
     const opened = await initialize(gateway.apiKey);
     const session = opened.headers.get('mcp-session-id') ?? '';
     await opened.text();
@@ -100,17 +100,16 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
     const file = join(root, 'servers/everything.json');
     const doc = JSON.parse(readFileSync(file, 'utf8'));
     writeFileSync(file, JSON.stringify({ ...doc, policy: { tools: { allow: ['echo', 'ech0', 'get-*'] } } }));
+    const dead = /! .*policy\.tools\.allow\[1\]: "ech0" matches none of the \d+ tools everything listed/;
     const result = await until(
       async () => {
         const run = await mcpgw(['validate', ...local]);
-        return run.code === 1 ? run : undefined;
+        return dead.test(run.err) ? run : undefined;
       },
       'a snapshot of the tools the server listed',
-      30_000,
+      60_000,
     );
-    expect(result.err).toMatch(
-      /policy\.tools\.allow\[1\]: "ech0" matches none of the \d+ tools everything listed/,
-    );
+    expect(result.code).toBe(0); // a warning; --strict refuses it (test/e2e/npm-start.test.ts)
     expect(result.err).not.toContain('"get-*"');
     writeFileSync(file, JSON.stringify(doc, null, 2));
   });

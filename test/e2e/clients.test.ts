@@ -69,7 +69,6 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
         ],
       }),
     );
-    const upstream = { url: 'http://127.0.0.1:1/placeholder' };
     const documents = {
       everything: {
         access: { groups: ['developers'] },
@@ -82,10 +81,7 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
       },
     };
     for (const [name, doc] of Object.entries(documents))
-      writeFileSync(
-        join(dir, 'servers', `${name}.json`),
-        JSON.stringify({ version: 1, name, upstream, ...doc }),
-      );
+      writeFileSync(join(dir, 'servers', `${name}.json`), JSON.stringify({ version: 1, name, ...doc }));
     return bridgeConfig;
   }
 

@@ -57,7 +57,6 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
     // The admin makes the server read-only, as the lab's MCPToolConfig did.
     const file = join(root, 'servers/everything.json');
     const doc = JSON.parse(readFileSync(file, 'utf8'));
-    doc.upstream.url = `${gateway.bridge.url}/everything/mcp`;
     doc.policy.tools = { allow: ['echo', 'get-*'], deny: ['get-env'] };
     writeFileSync(file, JSON.stringify(doc, null, 2));
     const applied = await mcpgw([

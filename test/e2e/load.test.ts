@@ -46,7 +46,6 @@ describe(`${sessions} sessions × ${callsPerSession} calls through edge and brid
       JSON.stringify({
         version: 1,
         name: 'fixture',
-        upstream: { url: 'http://127.0.0.1:1/placeholder' },
         access: { groups: ['developers'] },
         policy: { tools: { allow: ['fault_echo'] } },
         audit: { arguments: 'none' },

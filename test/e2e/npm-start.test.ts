@@ -1,13 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repo, until } from '../helpers/bridge.ts';
+import { mcpgw } from '../helpers/cli.ts';
 import { chromiumPath, signIn, startCallback, TestOAuthClient, toolNames } from '../helpers/oauth.ts';
 import { alive, freePort } from '../helpers/process.ts';
+
+const exec = promisify(execFile);
 
 function descendants(pid: number): number[] {
   let children: number[] = [];
@@ -39,8 +44,70 @@ async function signInAsAlice(url: string): Promise<void> {
   }
 }
 
+/** The README's "Add your own server" section as written: its config lines, its document, its commands. */
+function addYourOwnServer() {
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+  const section = /## Add your own server\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+  const blocks = (lang: string) =>
+    [...section.matchAll(new RegExp(`( *)\`\`\`${lang}\n([\\s\\S]*?)\\1\`\`\``, 'g'))].map((m) =>
+      (m[2] ?? '').replace(new RegExp(`^${m[1]}`, 'gm'), ''),
+    );
+  const [start = '', change = ''] = blocks('sh').map((b) => b.trim());
+  return { entry: blocks('yaml')[0] ?? '', document: blocks('json')[0] ?? '', start, change };
+}
+
+/** A copy of the repository as a new user has it (their own files and state), sharing node_modules. */
+function project(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'npm-start-'));
+  const skip = /^(node_modules|\.git|\.wrangler)(\/|$)/;
+  cpSync(repo, dir, { recursive: true, filter: (from) => !skip.test(relative(repo, from)) });
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+function npmStart(cwd: string, args: string[]): ChildProcess {
+  // Its own process group, as in a terminal, so that Ctrl-C reaches everything it started.
+  return spawn('npm', ['start', '--', ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function finished(child: ChildProcess): Promise<{ code: number | null; output: string }> {
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
+}
+
+async function shell(command: string, cwd: string) {
+  try {
+    const { stdout, stderr } = await exec('sh', ['-c', command], { cwd, timeout: 180_000 });
+    return { code: 0, out: stdout, err: stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout, err: e.stderr };
+  }
+}
+
+async function memoryTools(url: string, key: string): Promise<string[]> {
+  const client = new Client({ name: 'readme-reader', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
+  try {
+    return (await client.listTools()).tools.map((t) => t.name).sort();
+  } finally {
+    await client.close();
+  }
+}
+
 /** `npm start` as a new user runs it, and Ctrl-C (SIGINT to its process group) as a terminal sends it. */
-describe('npm start', { timeout: 150_000 }, () => {
+describe('npm start', { timeout: 600_000 }, () => {
   let npm: ChildProcess | undefined;
   let output = '';
 
@@ -49,18 +116,17 @@ describe('npm start', { timeout: 150_000 }, () => {
     process.kill(-npm.pid, 'SIGKILL'); // only if the test failed before its own Ctrl-C
   });
 
-  it('runs the whole path, prints what to paste, and Ctrl-C stops everything it started', async () => {
-    const port = await freePort();
-    const state = await mkdtemp(join(tmpdir(), 'npm-start-'));
-    npm = spawn(
-      'npm',
-      ['start', '--', '--port', String(port), '--bridge-port', '0', '--metrics-port', '0', '--state', state],
-      {
-        cwd: repo,
-        detached: true, // its own process group, as in a terminal
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+  it('runs the whole path with your own server on other ports, guards its state, and Ctrl-C stops everything', async () => {
+    const dir = project();
+    const readme = addYourOwnServer();
+    writeFileSync(
+      join(dir, 'examples/bridge.yaml'),
+      `${readFileSync(join(dir, 'examples/bridge.yaml'), 'utf8')}${readme.entry}`,
     );
+    writeFileSync(join(dir, 'servers/memory.json'), readme.document);
+    const port = await freePort();
+    expect(readme.start).toBe('npm start -- --port 8801 --bridge-port 0 --metrics-port 0');
+    npm = npmStart(dir, readme.start.replace('8801', String(port)).split(' ').slice(3));
     npm.stdout?.on('data', (chunk) => {
       output += chunk;
     });
@@ -68,9 +134,10 @@ describe('npm start', { timeout: 150_000 }, () => {
       output += chunk;
     });
     await until(() => output.includes('Ctrl-C stops') || undefined, 'the banner', 120_000);
-    const key = /Authorization: Bearer (mcpgw_dev_\S+)/.exec(output)?.[1];
-    expect(key).toBeDefined();
-    for (const server of ['everything', 'fetch', 'yardstick']) expect(output).toContain(`/${server}/mcp`);
+    const key = /Authorization: Bearer (mcpgw_dev_\S+)/.exec(output)?.[1] ?? '';
+    expect(key).not.toBe('');
+    for (const server of ['everything', 'fetch', 'yardstick', 'memory'])
+      expect(output).toContain(`/${server}/mcp`);
     expect(output).toContain('"mcpServers"'); // Claude Desktop
     expect(output).toContain('"servers"'); // VS Code
     expect(output).toContain('type: streamable-http'); // LibreChat
@@ -79,6 +146,56 @@ describe('npm start', { timeout: 150_000 }, () => {
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(await page.text()).toContain('Paste your API key');
     expect(output).toMatch(/sign in as alice \(developers\) or bob \(readers\), any password/);
+    const memory = `http://127.0.0.1:${port}/memory/mcp`;
+    expect(await memoryTools(memory, key)).toEqual(['open_nodes', 'read_graph', 'search_nodes']);
+
+    // A second npm start changes nothing of this one: same state folder, or a taken port.
+    const again = await finished(npmStart(dir, ['--port', String(await freePort())]));
+    expect(again.code).not.toBe(0);
+    expect(again.output).toMatch(
+      new RegExp(`Another npm start \\(pid \\d+, http://127.0.0.1:${port}, since `),
+    );
+    const elsewhere = mkdtempSync(join(tmpdir(), 'npm-start-state-'));
+    const taken = await finished(npmStart(dir, ['--port', String(port), '--state', elsewhere]));
+    expect(taken.code).not.toBe(0);
+    expect(taken.output).toContain(
+      `Port ${port} (--port, the edge Worker) is taken; nothing was started or changed`,
+    );
+    expect(await memoryTools(memory, key)).toEqual(['open_nodes', 'read_graph', 'search_nodes']);
+
+    // A misspelled tool name: every command warns once the server listed its tools; --strict refuses it.
+    const file = join(dir, 'servers/memory.json');
+    const doc = JSON.parse(readme.document);
+    doc.policy.tools.allow.push('create_entites');
+    writeFileSync(file, JSON.stringify(doc));
+    const dead = /policy\.tools\.allow\[3\]: "create_entites" matches none of the 9 tools memory listed/;
+    const local = ['--local', '--persist-to', join(dir, '.wrangler/state'), '--dir', join(dir, 'servers')];
+    const diff = await until(
+      async () => {
+        const run = await mcpgw(['diff', ...local]);
+        return dead.test(run.err) ? run : undefined;
+      },
+      'the warning, once the tool snapshot is written',
+      60_000,
+    );
+    expect(diff.code).toBe(0);
+    expect(diff.out).not.toContain('upstream');
+    const strict = await mcpgw(['apply', '--strict', '--yes', ...local]);
+    expect(strict.code).not.toBe(0);
+    expect(strict.err).toMatch(dead);
+
+    // Spelled right, the README's commands as written apply it, and the bridge stays where it is.
+    doc.policy.tools.allow[3] = 'create_entities';
+    writeFileSync(file, JSON.stringify(doc));
+    const applied = await shell(readme.change, dir);
+    expect(applied.err).not.toMatch(/matches none/);
+    expect(applied.code).toBe(0);
+    expect(applied.out).toMatch(/applied: 1 written, 0 removed/);
+    await until(
+      async () => (await memoryTools(memory, key)).includes('create_entities') || undefined,
+      'the new allowlist at the edge',
+      60_000,
+    );
     await signInAsAlice(`http://127.0.0.1:${port}/everything/mcp`);
 
     const pid = npm.pid as number;
@@ -92,5 +209,6 @@ describe('npm start', { timeout: 150_000 }, () => {
       'every process npm start started to end',
       20_000,
     );
+    expect(existsSync(join(dir, '.wrangler/state/npm-start.lock'))).toBe(false);
   });
 });

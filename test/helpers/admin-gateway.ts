@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ export interface AdminGateway {
 
 /**
  * The whole path under `wrangler dev`, with a copy of servers/ an admin can edit and apply with
- * `mcpgw --local`: the files already name this run's bridge, as npm start applied them.
+ * `mcpgw --local`, as they are: the Worker finds this run's bridge through BRIDGE_URL.
  * Documents are re-read after 1 s, so an applied change shows up quickly.
  */
 export async function startAdminGateway(
@@ -36,12 +36,6 @@ export async function startAdminGateway(
     log: createLogger('error'),
     ...(onAudit ? { onAudit } : {}),
   });
-  for (const name of readdirSync(servers).filter((f) => f.endsWith('.json'))) {
-    const file = join(servers, name);
-    const doc = JSON.parse(readFileSync(file, 'utf8'));
-    const upstream = { url: `${gateway.bridge.url}/${doc.name}/mcp` };
-    writeFileSync(file, JSON.stringify({ ...doc, upstream }, null, 2));
-  }
   return { gateway, root, local };
 }
 
@@ -67,8 +61,7 @@ export async function startGatewayWith(
   const documentsDir = join(root, 'servers');
   mkdirSync(documentsDir);
   for (const [name, server] of Object.entries(servers)) {
-    const upstream = { url: 'http://127.0.0.1:1/' }; // replaced by the bridge's own URL on start
-    const document = { version: 1, name, upstream, ...server.document };
+    const document = { version: 1, name, ...server.document };
     writeFileSync(join(documentsDir, `${name}.json`), JSON.stringify(document));
   }
   const principals = Object.entries(keys).map(([key, principal]) => [key, { principal, groups: [] }]);

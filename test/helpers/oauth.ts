@@ -204,7 +204,6 @@ export const chromiumPath = '/usr/bin/chromium';
 
 /** Servers whose allowlists depend on the groups the identity provider names. */
 export function writeOAuthDocuments(dir: string): void {
-  const upstream = { url: 'http://127.0.0.1:1/placeholder' };
   const documents = {
     everything: {
       access: { groups: ['developers', 'readers'] },
@@ -217,10 +216,7 @@ export function writeOAuthDocuments(dir: string): void {
   };
   mkdirSync(join(dir, 'servers'));
   for (const [name, doc] of Object.entries(documents)) {
-    writeFileSync(
-      join(dir, 'servers', `${name}.json`),
-      JSON.stringify({ version: 1, name, upstream, ...doc }),
-    );
+    writeFileSync(join(dir, 'servers', `${name}.json`), JSON.stringify({ version: 1, name, ...doc }));
   }
 }
 

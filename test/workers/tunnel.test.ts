@@ -52,6 +52,31 @@ describe('reaching the cluster', () => {
     expect((await recorded())[0]?.headers['mcp-gateway-signature']).toMatch(/^v1=/);
   });
 
+  it('finds the bridge at BRIDGE_URL for a document that names no upstream', async () => {
+    await putDocument('anywhere', {
+      version: 1,
+      name: 'anywhere',
+      access: { groups: ['ops'] },
+      policy: { tools: { allow: ['*'] } },
+    });
+    const located = { ...env, BRIDGE_URL: `${upstream}/json` };
+    expect((await call(mcp('anywhere', list, bearer('tunnel-key')), located)).status).toBe(200);
+    expect((await recorded())[0]?.path).toBe('/json/anywhere/mcp');
+  });
+
+  it('without BRIDGE_URL or an upstream in the document, fails closed and forwards nothing', async () => {
+    await putDocument('nowhere', {
+      version: 1,
+      name: 'nowhere',
+      access: { groups: ['ops'] },
+      policy: { tools: { allow: ['*'] } },
+    });
+    const response = await call(mcp('nowhere', list, bearer('tunnel-key')), env);
+    expect(response.status).toBe(500);
+    expect(await response.text()).toContain('misconfigured');
+    expect(await recorded()).toEqual([]);
+  });
+
   it('refuses to run with half an Access service token', async () => {
     const half = { ...env, ACCESS_CLIENT_ID: 'abc.access' };
     const response = await call(mcp('private', list, bearer('tunnel-key')), half);
