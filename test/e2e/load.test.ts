@@ -3,6 +3,8 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
@@ -64,8 +66,18 @@ describe(`${sessions} sessions × ${callsPerSession} calls through edge and brid
 
   async function round(label: string) {
     const url = new URL(`${gateway.edgeUrl}/fixture/mcp`);
+    // A connection pool of the round's own, whose idle sockets go after 0.5 s: reusing one that
+    // wrangler dev is closing at its 5 s keep-alive bound fails the request ("other side
+    // closed"), and on a starved CPU undici's own 1 s margin was not enough (issue 23).
+    const agent = new Agent({
+      keepAliveTimeout: 500,
+      keepAliveMaxTimeout: 500,
+      keepAliveTimeoutThreshold: 0,
+    });
+    const pooled: FetchLike = (input, init) =>
+      undiciFetch(input, { ...init, dispatcher: agent } as never) as unknown as Promise<Response>;
     const clients = await Promise.all(
-      Array.from({ length: sessions }, () => connect(url, 'load', gateway.apiKey)),
+      Array.from({ length: sessions }, () => connect(url, 'load', gateway.apiKey, pooled)),
     );
     const started = performance.now();
     let lost = 0;
@@ -92,6 +104,7 @@ describe(`${sessions} sessions × ${callsPerSession} calls through edge and brid
       await (c.transport as StreamableHTTPClientTransport).terminateSession();
       await c.close();
     }
+    await agent.close();
     const calls = sessions * callsPerSession;
     const rss = process.memoryUsage().rss;
     console.log(

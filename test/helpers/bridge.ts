@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { type RunningBridge, startBridge } from '../../bridge/app.ts';
 import { parseConfig } from '../../bridge/config.ts';
 import { createLogger, type Logger } from '../../bridge/log.ts';
@@ -46,13 +47,18 @@ export async function startTestBridge(
 }
 
 /** An SDK client connected to `url`; with `token`, every request carries it as a bearer token. */
-export async function connect(url: URL, name = 'test-client', token?: string): Promise<Client> {
+export async function connect(
+  url: URL,
+  name = 'test-client',
+  token?: string,
+  fetch?: FetchLike,
+): Promise<Client> {
   const client = new Client(
     { name, version: '1.0.0' },
     { capabilities: { sampling: {}, elicitation: {}, roots: {} } },
   );
   const requestInit = token === undefined ? undefined : { headers: { authorization: `Bearer ${token}` } };
-  await client.connect(new StreamableHTTPClientTransport(url, { requestInit }));
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit, fetch }));
   return client;
 }
 
