@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpRefusal } from '../shared/errors.ts';
 import type { Principal } from '../shared/policy.ts';
+import { redact } from '../shared/redact.ts';
 import { revisionOf } from '../shared/revision.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
@@ -9,7 +10,7 @@ import { header, requestStateOf } from './http.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
 import { Multiplexer } from './multiplex.ts';
-import { WarmPool } from './pool.ts';
+import { type ServerStatus, WarmPool } from './pool.ts';
 import { type ServerContext, Session } from './session.ts';
 import { StatelessServer } from './stateless.ts';
 import { type UpstreamFactory, upstreamFactory } from './upstream.ts';
@@ -33,6 +34,8 @@ export class ServerEndpoint {
   /** MCP 2026-07-28 clients, which bring no session: children of their own, leased per request. */
   private readonly stateless: StatelessServer;
   private state: 'serving' | 'draining' = 'serving';
+  /** Why the last connection to a server without a pool failed (cleared by the next success). */
+  private lastFailure: string | undefined;
 
   constructor(config: ServerConfig, deps: { metrics: Metrics; log: Logger; instance: string }) {
     this.ctx = {
@@ -65,6 +68,21 @@ export class ServerEndpoint {
 
   get ready(): boolean {
     return this.state === 'serving' && !(this.pool?.crashLooping ?? false);
+  }
+
+  get status(): ServerStatus {
+    if (this.pool) return this.pool.status;
+    return this.lastFailure === undefined
+      ? { state: 'ready' }
+      : { state: 'failing', reason: this.lastFailure };
+  }
+
+  private unavailable(): Outcome {
+    const status = this.status;
+    return refuse({
+      kind: 'upstream_unavailable',
+      reason: status.state === 'failing' ? status.reason : undefined,
+    });
   }
 
   get openSessions(): number {
@@ -117,7 +135,7 @@ export class ServerEndpoint {
     if (req.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
     if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
     // A command that keeps dying gets no extra spawn per client; the pool's backoff retries it.
-    if (this.pool?.crashLooping) return refuse({ kind: 'upstream_unavailable' });
+    if (this.pool?.crashLooping) return this.unavailable();
     if (this.openSessions >= this.ctx.config.limits.maxSessions) {
       return refuse({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
     }
@@ -141,9 +159,11 @@ export class ServerEndpoint {
       let channel: Channel;
       try {
         channel = await this.channel();
+        this.lastFailure = undefined;
       } catch (error) {
-        this.ctx.log.log('error', 'cannot reach MCP server', { error: (error as Error).message });
-        return refuse({ kind: 'upstream_unavailable' });
+        this.lastFailure = redact((error as Error).message);
+        this.ctx.log.log('error', 'cannot reach MCP server', { error: this.lastFailure });
+        return this.unavailable();
       }
       const session = new Session(this.ctx, channel, principal, {
         onInitialized: (s) => {

@@ -92,7 +92,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   if (path === '/healthz') return sendJson(res, 200, { status: 'alive' });
   if (path === '/readyz') {
     const ready = deps.ready();
-    return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+    const servers = Object.fromEntries([...deps.endpoints].map(([name, e]) => [name, e.status]));
+    return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', servers });
   }
   const verdict = checkOrigin(deps.origins, req.headers.host, req.headers.origin);
   if (verdict !== 'ok') return refuse(res, deps, '', { kind: verdict });

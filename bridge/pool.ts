@@ -2,6 +2,9 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
+/** What /readyz, the npm start banner and a refused client are told about one server. */
+export type ServerStatus = { state: 'ready' | 'starting' } | { state: 'failing'; reason: string };
+
 const maxBackoffMs = 30_000;
 const crashLoopFailures = 3;
 const refillDelayMs = 100;
@@ -17,6 +20,8 @@ export class WarmPool {
   private starting = 0;
   private failures = 0;
   private pings = 0;
+  private everReady = false;
+  private lastFailure: string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private state: 'filling' | 'backoff' | 'closed' = 'filling';
   private readonly size: number;
@@ -37,6 +42,11 @@ export class WarmPool {
     return this.warm.length;
   }
 
+  get status(): ServerStatus {
+    if (this.lastFailure !== undefined) return { state: 'failing', reason: this.lastFailure };
+    return { state: this.everReady ? 'ready' : 'starting' };
+  }
+
   /** True while children keep dying before they are used (the command is broken). */
   get crashLooping(): boolean {
     return this.failures >= crashLoopFailures;
@@ -51,8 +61,7 @@ export class WarmPool {
           (upstream) => this.started(upstream),
           (error: Error) => {
             this.starting -= 1;
-            this.log.log('error', 'child failed to start', { server: this.server, error: error.message });
-            this.backOff();
+            this.failed('child failed to start', error.message);
           },
         );
     }
@@ -82,7 +91,7 @@ export class WarmPool {
       };
       upstream.onexit = (_reason, detail) => {
         settle();
-        reject(new Error(`exited while warming up: ${detail}`));
+        reject(new Error(`before it was ready, ${detail}`));
       };
       upstream.send({ jsonrpc: '2.0', id, method: 'ping' }).catch(() => undefined);
     });
@@ -117,15 +126,23 @@ export class WarmPool {
       void upstream.close();
       return;
     }
-    upstream.onexit = () => {
+    upstream.onexit = (_reason, detail) => {
       const index = this.warm.indexOf(upstream);
       if (index !== -1) this.warm.splice(index, 1);
       this.report();
-      this.log.log('warn', 'warm child exited before use', { server: this.server, pid: upstream.pid });
-      this.backOff();
+      this.failed('warm child exited before use', `before it was used, ${detail}`);
     };
+    this.everReady = true;
+    this.lastFailure = undefined;
     this.warm.push(upstream);
     this.report();
+  }
+
+  /** Said at warn, with the reason (exit code, last stderr lines): the person starting it must see why. */
+  private failed(what: string, reason: string): void {
+    this.lastFailure = reason;
+    this.log.log('warn', what, { server: this.server, reason });
+    this.backOff();
   }
 
   private backOff(): void {

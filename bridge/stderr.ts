@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { redact } from '../shared/redact.ts';
 import type { Logger } from './log.ts';
 
 export interface StderrLimits {
@@ -37,19 +38,42 @@ export function boundedLines(
   });
 }
 
+/** The last few lines a child wrote to stderr: why it failed, when it fails before it is ready. */
+export class StderrTail {
+  private readonly lines: string[] = [];
+  private readonly keep: number;
+
+  constructor(keep = 5) {
+    this.keep = keep;
+  }
+
+  push(line: string): void {
+    if (line.trim() === '') return;
+    this.lines.push(line.length > 300 ? `${line.slice(0, 300)}…` : line);
+    if (this.lines.length > this.keep) this.lines.shift();
+  }
+
+  get text(): string {
+    return this.lines.join(' | ');
+  }
+}
+
 /**
  * Child stderr goes to the bridge's log one line at a time, each line truncated and
- * the rate capped, so that a chatty or hostile child cannot flood the log.
+ * the rate capped, so that a chatty or hostile child cannot flood the log. The tail keeps
+ * the last lines whatever the rate.
  */
 export function forwardStderr(
   stream: Readable,
   log: Logger,
   onDropped: () => void,
   limits: StderrLimits = defaultStderrLimits,
+  tail?: StderrTail,
 ): void {
   let windowStart = 0;
   let inWindow = 0;
   boundedLines(stream, limits.maxLineChars, (line, truncated) => {
+    tail?.push(line);
     const now = Date.now();
     if (now - windowStart >= 1000) {
       windowStart = now;
@@ -60,6 +84,6 @@ export function forwardStderr(
       onDropped();
       return;
     }
-    log.log('info', 'child stderr', { line, truncated });
+    log.log('info', 'child stderr', { line: redact(line), truncated });
   });
 }

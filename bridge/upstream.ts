@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -5,10 +6,11 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../shared/jsonrpc.ts';
+import { redact } from '../shared/redact.ts';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
-import { forwardStderr } from './stderr.ts';
+import { defaultStderrLimits, forwardStderr, StderrTail } from './stderr.ts';
 
 export type ExitReason = 'crash' | 'closed';
 
@@ -27,14 +29,22 @@ export class Upstream {
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly isChild: boolean;
+  /** How a child ended (exit code or signal, last stderr lines), redacted; once it has. */
+  private readonly ending: (() => string | undefined) | undefined;
   readonly pid: number | undefined;
 
-  constructor(transport: Transport, server: string, deps: { log: Logger; metrics: Metrics }, pid?: number) {
+  constructor(
+    transport: Transport,
+    server: string,
+    deps: { log: Logger; metrics: Metrics },
+    child?: { pid: number | undefined; ending: () => string | undefined },
+  ) {
     this.transport = transport;
     this.server = server;
     this.metrics = deps.metrics;
     this.log = deps.log;
-    this.pid = pid;
+    this.pid = child?.pid;
+    this.ending = child?.ending;
     this.isChild = transport instanceof StdioClientTransport;
     transport.onmessage = (message) => this.onmessage?.(message);
     transport.onerror = (error) => this.failed(error);
@@ -82,6 +92,8 @@ export class Upstream {
     if (this.state === 'closed') return;
     const reason: ExitReason = this.state === 'closing' ? 'closed' : 'crash';
     this.state = 'closed';
+    const ending = reason === 'crash' && !this.overflowed ? this.ending?.() : undefined;
+    if (ending !== undefined) this.exitDetail = `the MCP server ${ending}`;
     if (this.isChild) this.metrics.childExits.inc({ server: this.server, reason });
     this.onexit?.(reason, this.exitDetail);
   }
@@ -114,6 +126,22 @@ export function childEnv(inherit: readonly string[], set: Record<string, string>
   return { ...env, ...set };
 }
 
+/**
+ * "exited with code 1; its last stderr: …": what a person needs to fix a child that died. The
+ * SDK keeps its ChildProcess private, and the exit code or signal is only on that object.
+ */
+function endingOf(transport: StdioClientTransport, tail: StderrTail): () => string | undefined {
+  const child = (transport as unknown as { _process?: ChildProcess })._process;
+  let exit: string | undefined;
+  child?.once('exit', (code, signal) => {
+    exit = signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
+  });
+  return () => {
+    if (exit === undefined) return undefined;
+    return tail.text === '' ? exit : `${exit}; its last stderr: ${redact(tail.text)}`;
+  };
+}
+
 export type UpstreamFactory = () => Promise<Upstream>;
 
 export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metrics): UpstreamFactory {
@@ -132,10 +160,10 @@ export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metr
           maxBufferSize: server.limits.maxLineBytes,
         });
         const stderr = transport.stderr as Readable | null;
+        const tail = new StderrTail();
         if (stderr) {
-          forwardStderr(stderr, log.child({ server: server.name }), () =>
-            metrics.droppedLines.inc({ server: server.name, reason: 'stderr_rate' }),
-          );
+          const dropped = () => metrics.droppedLines.inc({ server: server.name, reason: 'stderr_rate' });
+          forwardStderr(stderr, log.child({ server: server.name }), dropped, defaultStderrLimits, tail);
         }
         metrics.childSpawns.inc({ server: server.name });
         try {
@@ -144,7 +172,8 @@ export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metr
           metrics.childExits.inc({ server: server.name, reason: 'spawn_error' });
           throw error;
         }
-        return new Upstream(transport, server.name, deps, transport.pid ?? undefined);
+        const ending = endingOf(transport, tail);
+        return new Upstream(transport, server.name, deps, { pid: transport.pid ?? undefined, ending });
       };
     case 'streamable-http':
       return async () => {

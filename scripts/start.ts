@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
+import type { ServerStatus } from '../bridge/pool.ts';
 import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
 import { InstanceError, type InstanceLock, lockState, portFree } from './instance-lock.ts';
@@ -105,10 +106,12 @@ async function run(values: Values, port: number, lock: InstanceLock): Promise<vo
     throw error;
   });
   console.log(banner(gateway, idp));
+  const watching = watchServers(gateway);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    clearInterval(watching);
     console.log('\nstopping: letting in-flight requests finish…');
     gateway
       .stop()
@@ -118,6 +121,32 @@ async function run(values: Values, port: number, lock: InstanceLock): Promise<vo
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+function describe(status: ServerStatus | undefined): string {
+  if (status === undefined) return 'not in the bridge config: every call to it fails';
+  return status.state === 'failing' ? `FAILING ${status.reason}` : status.state;
+}
+
+function stateNote(gateway: LocalGateway, name: string): string {
+  const status = gateway.bridge.endpoints.get(name)?.status;
+  return status?.state === 'ready' ? '' : `   (${describe(status)})`;
+}
+
+/** Says when a server becomes ready or starts failing, and why: a banner is read once. */
+function watchServers(gateway: LocalGateway): NodeJS.Timeout {
+  const said = new Map(
+    gateway.servers.map(({ name }) => [name, describe(gateway.bridge.endpoints.get(name)?.status)]),
+  );
+  const timer = setInterval(() => {
+    for (const { name } of gateway.servers) {
+      const now = describe(gateway.bridge.endpoints.get(name)?.status);
+      if (said.get(name) === now) continue;
+      said.set(name, now);
+      console.log(`${name}: ${now}`);
+    }
+  }, 1000);
+  return timer.unref();
 }
 
 function indent(text: string, by = '      '): string {
@@ -137,7 +166,9 @@ function banner(gateway: LocalGateway, idp: IdentityProvider): string {
       url: `${gateway.edgeUrl}/${name}/mcp`,
       token: anonymous ? undefined : gateway.apiKey,
     };
-    lines.push(`▸ ${name}: ${endpoint.url}${anonymous ? '   (open to anyone: no key needed)' : ''}`);
+    lines.push(
+      `▸ ${name}: ${endpoint.url}${anonymous ? '   (open to anyone: no key needed)' : ''}${stateNote(gateway, name)}`,
+    );
     lines.push('    MCP Inspector:', indent(inspectorCommand(endpoint)));
     if (name !== gateway.servers[0]?.name) continue;
     lines.push('    Claude Desktop (claude_desktop_config.json):', indent(claudeDesktop(endpoint)));

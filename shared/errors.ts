@@ -12,7 +12,7 @@ export type HttpRefusal =
   | { kind: 'unknown_server'; server: string }
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
-  | { kind: 'upstream_unavailable' }
+  | { kind: 'upstream_unavailable'; reason?: string }
   | { kind: 'unauthenticated'; reason: 'unsigned' | 'malformed' | 'bad_signature' | 'stale' | 'replayed' }
   | { kind: 'unauthorized'; resourceMetadata: string; detail: string }
   | { kind: 'forbidden'; server: string }
@@ -52,7 +52,7 @@ export const refusalKinds: readonly RefusalKind[] = [
 export interface WireError {
   status: number;
   headers: Record<string, string>;
-  body: { jsonrpc: '2.0'; id: null; error: { code: number; message: string } };
+  body: { jsonrpc: '2.0'; id: null; error: { code: number; message: string; data?: { reason: string } } };
 }
 
 function wire(
@@ -60,11 +60,13 @@ function wire(
   code: number,
   message: string,
   headers: Record<string, string> = {},
+  reason?: string,
 ): WireError {
+  const error = reason === undefined ? { code, message } : { code, message, data: { reason } };
   return {
     status,
     headers: { 'content-type': 'application/json', ...headers },
-    body: { jsonrpc: '2.0', id: null, error: { code, message } },
+    body: { jsonrpc: '2.0', id: null, error },
   };
 }
 
@@ -93,7 +95,13 @@ export function toWire(refusal: HttpRefusal): WireError {
         'retry-after': String(refusal.retryAfterSeconds),
       });
     case 'upstream_unavailable':
-      return wire(502, -32004, 'The MCP server could not be started or reached; retry later');
+      return wire(
+        502,
+        -32004,
+        'The MCP server could not be started or reached; retry later',
+        {},
+        refusal.reason,
+      );
     case 'unauthenticated':
       return wire(401, -32000, `Unauthorized: the edge signature is ${refusal.reason.replace('_', ' ')}`);
     case 'unauthorized':

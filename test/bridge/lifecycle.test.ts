@@ -42,7 +42,9 @@ describe('child process lifecycle', () => {
     const victimSession = (victim.transport as StreamableHTTPClientTransport).sessionId ?? '';
     // The crash's own error, not a timeout's (the request bound is 120 s, the client's 60 s).
     const error = await victim.callTool({ name: 'fault_crash', arguments: {} }).catch((e: Error) => e);
-    expect(String(error)).toMatch(/closed the connection.*initialize a new one/);
+    expect(String(error)).toMatch(
+      /the MCP server exited with code \d+; this session has ended, initialize a new one/,
+    );
     expect(await echo(bystander, 'still here')).toMatch(/^still here@/);
     const later = await post(
       bridge.mcpUrl('fixture'),
@@ -137,10 +139,27 @@ describe('child process lifecycle', () => {
     expect(sample(await metricsText(bridge), 'toolhive_mcp_active_connections')).toBe(0);
   });
 
-  it('a crash-looping command backs off, /readyz says so, and new sessions get 502 without a spawn each', async () => {
-    bridge = await startTestBridge([{ name: 'broken', transport: crashing, pool: 2 }]);
+  it('a crash-looping command backs off, /readyz says why, and new sessions get 502 with the reason, without a spawn each', async () => {
+    bridge = await startTestBridge([
+      { name: 'broken', transport: crashing, pool: 2 },
+      { name: 'fine', transport: fixture, pool: 1 },
+    ]);
     const url = new URL('/readyz', bridge.url);
     await until(async () => (await fetch(url)).status === 503, 'not ready');
+    const reason = expect.stringMatching(
+      /^before it was ready, the MCP server exited with code 3; its last stderr: .*https:\/\/\*\*\*@registry\.example\/x .*SELF_SIGNED_CERT_IN_CHAIN/,
+    );
+    const readyz = await until(async () => {
+      const body = (await (await fetch(url)).json()) as { servers: Record<string, { state: string }> };
+      return body.servers.fine?.state === 'ready' ? body : undefined;
+    }, 'the working server ready');
+    expect(readyz).toEqual({
+      status: 'not ready',
+      servers: { broken: { state: 'failing', reason }, fine: { state: 'ready' } },
+    });
+    const warned = bridge.logs.filter((line) => line.includes('"level":"warn"') && line.includes('code 3'));
+    expect(warned.length).toBeGreaterThan(0);
+    expect(bridge.logs.join('\n')).not.toContain('hunter2');
     const spawnsAfterReady = sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     // Backoff doubles: at most a few more attempts in a second, never a spin.
@@ -151,7 +170,9 @@ describe('child process lifecycle', () => {
     const before = sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total');
     const refused = await post(bridge.mcpUrl('broken'), initializeRequest);
     expect(refused.status).toBe(502);
-    expect(await refused.json()).toMatchObject({ error: { code: -32004 } });
+    const answer = await refused.json();
+    expect(answer).toMatchObject({ error: { code: -32004, data: { reason } } });
+    expect(JSON.stringify(answer)).not.toContain('hunter2');
     expect(sample(await metricsText(bridge), 'mcp_bridge_child_spawns_total') - before).toBeLessThan(2);
   });
 

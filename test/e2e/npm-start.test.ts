@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repo, until } from '../helpers/bridge.ts';
+import { crashing, initializeRequest, repo, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import { chromiumPath, signIn, startCallback, TestOAuthClient, toolNames } from '../helpers/oauth.ts';
 import { alive, freePort } from '../helpers/process.ts';
@@ -124,6 +124,21 @@ describe('npm start', { timeout: 600_000 }, () => {
       `${readFileSync(join(dir, 'examples/bridge.yaml'), 'utf8')}${readme.entry}`,
     );
     writeFileSync(join(dir, 'servers/memory.json'), readme.document);
+    // And one whose download a TLS-inspecting proxy broke: it must say so, not fail silently.
+    const broken = { type: 'stdio', command: process.execPath, args: crashing.args };
+    writeFileSync(
+      join(dir, 'examples/bridge.yaml'),
+      `${readFileSync(join(dir, 'examples/bridge.yaml'), 'utf8')}  - name: broken\n    transport: ${JSON.stringify(broken)}\n`,
+    );
+    writeFileSync(
+      join(dir, 'servers/broken.json'),
+      JSON.stringify({
+        version: 1,
+        name: 'broken',
+        access: { groups: ['developers'] },
+        policy: { prompts: {}, resources: {} },
+      }),
+    );
     const port = await freePort();
     expect(readme.start).toBe('npm start -- --port 8801 --bridge-port 0 --metrics-port 0');
     npm = npmStart(dir, readme.start.replace('8801', String(port)).split(' ').slice(3));
@@ -146,6 +161,24 @@ describe('npm start', { timeout: 600_000 }, () => {
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(await page.text()).toContain('Paste your API key');
     expect(output).toMatch(/sign in as alice \(developers\) or bob \(readers\), any password/);
+    const failing =
+      /broken: .*FAILING before it was ready, the MCP server exited with code 3; its last stderr: .*SELF_SIGNED_CERT_IN_CHAIN/;
+    await until(() => failing.test(output) || undefined, 'the failing server named, with its reason');
+    const refused = await fetch(`http://127.0.0.1:${port}/broken/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${key}`,
+      },
+      body: JSON.stringify(initializeRequest),
+    });
+    const answer = (await refused.json()) as { error: { data: { reason: string } } };
+    expect(refused.status).toBe(502);
+    expect(answer.error.data.reason).toMatch(
+      /exited with code 3; its last stderr: .*SELF_SIGNED_CERT_IN_CHAIN/,
+    );
+    expect(`${output}${JSON.stringify(answer)}`).not.toContain('hunter2');
     const memory = `http://127.0.0.1:${port}/memory/mcp`;
     expect(await memoryTools(memory, key)).toEqual(['open_nodes', 'read_graph', 'search_nodes']);
 

@@ -16,8 +16,18 @@ export const fixtureServer = join(repo, 'test/fixtures/server.ts');
 /** The real stdio reference server from npm, started with the Node that runs the tests. */
 export const everything = { type: 'stdio', command: process.execPath, args: [everythingServer, 'stdio'] };
 export const fixture = { type: 'stdio', command: process.execPath, args: [fixtureServer] };
-/** A command that exits at once, as a server with a broken install does (no SDK to load first). */
-export const crashing = { type: 'stdio', command: process.execPath, args: ['-e', 'process.exit(1)'] };
+/**
+ * A command that exits at once, as a server does whose download a TLS-inspecting proxy broke
+ * (no SDK to load first); its error names a registry URL with a password in it.
+ */
+export const crashing = {
+  type: 'stdio',
+  command: process.execPath,
+  args: [
+    '-e',
+    'console.error("npm error request to https://ci:hunter2@registry.example/x failed, reason: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)"); process.exit(3)',
+  ],
+};
 
 export interface TestBridge extends RunningBridge {
   mcpUrl(server: string): URL;
