@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,17 @@ describe('the README’s commands', { timeout: 120_000 }, () => {
       const [, file, marker] = entry as [RegExp, string, RegExp];
       expect(readFileSync(join(repo, file), 'utf8'), `${file} should run: ${command}`).toMatch(marker);
     }
+  });
+
+  it('npm test names the system packages it misses, and the one command that installs them', async () => {
+    const bare = await mkdtemp(join(tmpdir(), 'bare-path-'));
+    symlinkSync(process.execPath, join(bare, 'node'));
+    const script = join(repo, 'scripts/system-packages.mjs');
+    const run = await exec(join(bare, 'node'), [script, '--check'], { env: { PATH: bare } }).catch((e) => e);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('sudo apt-get install -y prometheus chromium kubernetes-client openssl');
+    expect(await exec(process.execPath, [script, '--check'])).toMatchObject({ stderr: '' });
+    expect(readFileSync(join(repo, 'package.json'), 'utf8')).toContain('node scripts/system-packages.mjs');
   });
 
   it('wrangler kv key put, as written, stores the document where the Worker reads it', async () => {
