@@ -111,9 +111,13 @@ const setsid = linux && existsSync('/usr/bin/setsid') ? ['/usr/bin/setsid'] : []
  * (an exec too, since the child is no group leader) puts it in a session of its own, so
  * that a Ctrl-C meant for the bridge does not kill the children under a graceful drain.
  */
-export function commandLine(command: string, args: readonly string[]): [string, string[]] {
+export function commandLine(
+  command: string,
+  args: readonly string[],
+  onParentDeath: 'KILL' | 'TERM' = 'KILL',
+): [string, string[]] {
   if (setpriv === undefined) return [command, [...args]];
-  return [setpriv, ['--pdeathsig', 'KILL', '--', ...setsid, command, ...args]];
+  return [setpriv, ['--pdeathsig', onParentDeath, '--', ...setsid, command, ...args]];
 }
 
 /** The SDK adds PATH, HOME, USER and the like; these are what the config passes on, or sets. */

@@ -15,7 +15,9 @@ import type { ServerDocument } from '../shared/document.ts';
 import { listeningUrl, type Started, startProcess } from '../test/helpers/process.ts';
 
 const repo = join(import.meta.dirname, '..');
-const wrangler = join(repo, 'node_modules/wrangler/bin/wrangler.js');
+// Its CLI itself, not bin/wrangler.js, which runs it as a child of its own: a parent-death
+// signal must reach the process that stops workerd.
+const wrangler = join(repo, 'node_modules/wrangler/wrangler-dist/cli.js');
 /** Dev keys expire: with a kept KV state (npm start), old runs' keys must not pile up as valid. */
 export const devKeyHours = 12;
 
@@ -107,6 +109,7 @@ async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined
     process.execPath,
     [join(repo, 'examples/demo/fetch.ts'), '--port', '0'],
     /"listening"/,
+    { ownSession: true },
   );
   fetchServer.transport.url = listeningUrl(started);
   return started;
@@ -118,6 +121,7 @@ function wranglerDev(options: LocalOptions, bridgeUrl: string, kvState: string, 
   return startProcess(
     process.execPath,
     [
+      '--no-warnings',
       wrangler,
       ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
       ...(cache === undefined ? [] : ['--var', `DOCUMENT_CACHE_SECONDS:${cache}`]),
@@ -135,6 +139,7 @@ function wranglerDev(options: LocalOptions, bridgeUrl: string, kvState: string, 
         ...options.wranglerEnv,
       },
       timeoutMs: 60_000,
+      ownSession: true,
     },
   );
 }
@@ -164,6 +169,11 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     if (demo) started.push(demo);
     const bridge = await startBridge(config, options.log, { BRIDGE_SIGNING_SECRET: secret });
     started.push({ stop: () => bridge.drain() });
+    // The bridge drains first, while the edge still relays what its in-flight calls send back.
+    const drainFirst = async () => {
+      await bridge.drain();
+      await stopAll();
+    };
     const state = await mkdtemp(join(tmpdir(), 'mcp-gateway-'));
     const kvState = options.persistTo ?? join(state, 'kv');
     const documents = localDocuments(options.documentsDir ?? join(repo, 'servers'));
@@ -186,7 +196,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
       servers: documents.map((d) => ({ name: d.name, anonymous: d.access.anonymous })),
       kvState,
       workerLog: () => dev.output(),
-      stop: stopAll,
+      stop: drainFirst,
     };
   } catch (error) {
     await stopAll();

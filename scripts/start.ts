@@ -119,8 +119,9 @@ async function run(values: Values, port: number, lock: InstanceLock): Promise<vo
       .then(() => lock.release())
       .then(() => process.exit(0));
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // SIGHUP: the terminal closed. The Worker runs in a session of its own (Ctrl-C must not end it
+  // before the bridge drained), so every way out goes through stop().
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
 }
 
 function describe(status: ServerStatus | undefined): string {

@@ -355,7 +355,7 @@ function relay(
   }
   if (stream && type.startsWith('text/event-stream')) stream = stream.pipeThrough(sseFilter(inspect));
   else if (stream && requestId !== undefined && type.startsWith('application/json'))
-    stream = stream.pipeThrough(jsonFilter((data) => inspect(data) ?? undefined));
+    stream = stream.pipeThrough(jsonFilter(inspect));
   if (!stream) {
     finish(x, exchange, status, 0);
     return new Response(null, { status: response.status, headers });

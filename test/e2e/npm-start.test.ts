@@ -92,13 +92,15 @@ async function shell(command: string, cwd: string) {
   }
 }
 
-async function memoryTools(url: string, key: string): Promise<string[]> {
+async function connectWithKey(url: string, key: string): Promise<Client> {
   const client = new Client({ name: 'readme-reader', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: { headers: { authorization: `Bearer ${key}` } },
-    }),
-  );
+  const requestInit = { headers: { authorization: `Bearer ${key}` } };
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit }));
+  return client;
+}
+
+async function memoryTools(url: string, key: string): Promise<string[]> {
+  const client = await connectWithKey(url, key);
   try {
     return (await client.listTools()).tools.map((t) => t.name).sort();
   } finally {
@@ -231,11 +233,25 @@ describe('npm start', { timeout: 600_000 }, () => {
     );
     await signInAsAlice(`http://127.0.0.1:${port}/everything/mcp`);
 
+    // Ctrl-C while a call streams its progress: the call finishes through the edge, then all ends.
+    const streaming = await connectWithKey(`http://127.0.0.1:${port}/everything/mcp`, key);
+    let progressed: () => void = () => undefined;
+    const firstProgress = new Promise<void>((resolve) => {
+      progressed = resolve;
+    });
+    const call = streaming.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 4, steps: 4 } },
+      undefined,
+      { onprogress: () => progressed() },
+    );
+    await firstProgress;
     const pid = npm.pid as number;
     const started = descendants(pid);
     expect(started.length).toBeGreaterThan(3); // start.ts, wrangler, workerd, stdio servers, fetch server
     const exited = new Promise<void>((resolve) => npm?.once('exit', () => resolve()));
     process.kill(-pid, 'SIGINT');
+    const completed = await call;
+    expect(JSON.stringify(completed.content)).toContain('Long running operation completed');
     await exited; // npm itself may end by the signal; what matters is that nothing is left behind
     await until(
       () => started.every((child) => !alive(child)) || undefined,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { commandLine } from '../../bridge/upstream.ts';
 
 /** How the bridge is started, after `node`: by the tests and by the container's ENTRYPOINT. */
 export const bridgeCommand = ['bridge/main.ts'];
@@ -46,14 +47,20 @@ export interface Started {
   stop: () => Promise<void>;
 }
 
-/** Starts a process and resolves once `ready` matches its output; `stop` ends it by its PID. */
+/**
+ * Starts a process and resolves once `ready` matches its output; `stop` ends it by its PID.
+ * `ownSession`: out of the terminal's reach (a Ctrl-C meant for us must not end it before we
+ * drained what goes through it), and sent SIGTERM by the kernel if we die, so that it still
+ * ends what it started (wrangler its workerd).
+ */
 export async function startProcess(
   command: string,
   args: string[],
   ready: RegExp,
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; ownSession?: boolean } = {},
 ): Promise<Started> {
-  const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = options.ownSession ? commandLine(command, args, 'TERM') : [command, args];
+  const child = spawn(file, argv, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const stop = () =>
     new Promise<void>((resolve) => {

@@ -5,6 +5,7 @@ import {
   call,
   jwt,
   mcp,
+  open,
   origin,
   putApiKey,
   putDocument,
@@ -201,6 +202,35 @@ describe('policy at the edge', () => {
       10,
     );
     expect(await recorded()).toEqual([]);
+  });
+});
+
+describe('a JSON answer that streams', () => {
+  it('is relayed message by message while the upstream keeps it open, each message filtered', async () => {
+    await putDocument('listener', {
+      version: 1,
+      name: 'listener',
+      upstream: { url: `${upstream}/ndjson/listener/mcp` },
+      access: { groups: ['viewers'] },
+      policy: { tools: { allow: ['pods_list'] }, resources: { allow: ['demo://docs/readme.md'] } },
+    });
+    const response = await open(mcp('listener', list, bearer('viewer-key')));
+    expect(response.headers.get('content-type')).toBe('application/json');
+    const reader = (response.body as ReadableStream<Uint8Array>)
+      .pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = '';
+    // Both survivors arrive while the upstream still holds the stream open (for 20 s).
+    while (!text.includes('readme.md')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    await reader.cancel();
+    const answer = JSON.parse(text.split('\n')[0] ?? '');
+    expect(answer.result.tools.map((t: { name: string }) => t.name)).toEqual(['pods_list']);
+    expect(text).toContain('"uri": "demo://docs/readme.md"');
+    expect(text).not.toContain('secret.md');
   });
 });
 

@@ -62,6 +62,11 @@ export async function call(request: Request, e: Env = env): Promise<Response> {
   return new Response(response.status === 204 ? null : body, response);
 }
 
+/** The Worker's answer as it streams: for bodies that stay open (call() would wait for their end). */
+export async function open(request: Request, e: Env = env): Promise<Response> {
+  return worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, e, createExecutionContext());
+}
+
 export function mcp(server: string, message: unknown, headers: Record<string, string> = {}): Request {
   return new Request(`${origin}/${server}/mcp`, {
     method: 'POST',

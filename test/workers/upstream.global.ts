@@ -100,6 +100,19 @@ export default async function setup(project: TestProject) {
     }
     if (message.id === undefined) return res.writeHead(202).end();
     const reply = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: answer(message) });
+    if (path.startsWith('/ndjson/')) {
+      // As the conformance fixture answers a 2026-07-28 listen: application/json, one message a
+      // line, the stream left open; here the answer, then two resource updates, one a policy hides.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(`${reply}\n`);
+      for (const uri of ['demo://docs/secret.md', 'demo://docs/readme.md']) {
+        const update = { jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } };
+        res.write(`${JSON.stringify(update, null, 1)}\n`);
+      }
+      const stop = setTimeout(() => res.end(), 20_000);
+      res.on('close', () => clearTimeout(stop));
+      return;
+    }
     if (path.startsWith('/json/')) {
       return res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'rec.1' }).end(reply);
     }
