@@ -75,6 +75,14 @@ export const LimitsSchema = z
     maxSessions: z.int().min(1).max(100_000).default(256),
     requestTimeoutSeconds: z.number().positive().max(3600).default(120),
     idleTimeoutSeconds: z.number().positive().max(86_400).default(900),
+    livenessSeconds: z
+      .number()
+      .positive()
+      .max(3600)
+      .default(15)
+      .describe(
+        'A stdio child silent this long while requests wait gets a ping; no answer within as long again: it is wedged, ended, and its sessions told',
+      ),
     toolTimeoutSeconds: z
       .record(z.string().min(1).max(128), z.number().positive().max(3600))
       .default({})

@@ -8,6 +8,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../shared/jsonrpc.ts';
 import { redact } from '../shared/redact.ts';
 import type { ServerConfig } from './config.ts';
+import { Liveness } from './liveness.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { defaultStderrLimits, forwardStderr, StderrTail } from './stderr.ts';
@@ -31,13 +32,15 @@ export class Upstream {
   private readonly isChild: boolean;
   /** How a child ended (exit code or signal, last stderr lines), redacted; once it has. */
   private readonly ending: (() => string | undefined) | undefined;
+  private readonly liveness: Liveness | undefined;
+  private wedged = false;
   readonly pid: number | undefined;
 
   constructor(
     transport: Transport,
     server: string,
     deps: { log: Logger; metrics: Metrics },
-    child?: { pid: number | undefined; ending: () => string | undefined },
+    child?: { pid: number | undefined; ending: () => string | undefined; livenessMs: number },
   ) {
     this.transport = transport;
     this.server = server;
@@ -46,7 +49,15 @@ export class Upstream {
     this.pid = child?.pid;
     this.ending = child?.ending;
     this.isChild = transport instanceof StdioClientTransport;
-    transport.onmessage = (message) => this.onmessage?.(message);
+    if (child !== undefined) {
+      const ping = (id: string) =>
+        void transport.send({ jsonrpc: '2.0', id, method: 'ping' }).catch(() => undefined);
+      this.liveness = new Liveness(child.livenessMs, ping, () => this.stoppedAnswering(child.livenessMs));
+    }
+    transport.onmessage = (message) => {
+      if (this.liveness?.heard(message)) return;
+      this.onmessage?.(message);
+    };
     transport.onerror = (error) => this.failed(error);
     transport.onclose = () => this.exited();
   }
@@ -57,6 +68,7 @@ export class Upstream {
 
   send(message: JSONRPCMessage): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new Error('upstream closed'));
+    this.liveness?.sent(message);
     return this.transport.send(message);
   }
 
@@ -88,13 +100,24 @@ export class Upstream {
     }
   }
 
+  /** Wedged: its sessions fail at once with why; the kill is ours, the fault the child's. */
+  private stoppedAnswering(quietMs: number): void {
+    if (this.state !== 'open') return;
+    this.wedged = true;
+    this.exitDetail = `the MCP server stopped answering (no reply to a ping within ${quietMs / 1000} s while requests waited)`;
+    this.log.log('warn', 'child stopped answering; ending it', { server: this.server, pid: this.pid });
+    void this.transport.close();
+  }
+
   private exited(): void {
     if (this.state === 'closed') return;
     const reason: ExitReason = this.state === 'closing' ? 'closed' : 'crash';
     this.state = 'closed';
-    const ending = reason === 'crash' && !this.overflowed ? this.ending?.() : undefined;
+    this.liveness?.stop();
+    const ending = reason === 'crash' && !this.overflowed && !this.wedged ? this.ending?.() : undefined;
     if (ending !== undefined) this.exitDetail = `the MCP server ${ending}`;
-    if (this.isChild) this.metrics.childExits.inc({ server: this.server, reason });
+    if (this.isChild)
+      this.metrics.childExits.inc({ server: this.server, reason: this.wedged ? 'wedged' : reason });
     this.onexit?.(reason, this.exitDetail);
   }
 }
@@ -177,7 +200,12 @@ export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metr
           throw error;
         }
         const ending = endingOf(transport, tail);
-        return new Upstream(transport, server.name, deps, { pid: transport.pid ?? undefined, ending });
+        const livenessMs = server.limits.livenessSeconds * 1000;
+        return new Upstream(transport, server.name, deps, {
+          pid: transport.pid ?? undefined,
+          ending,
+          livenessMs,
+        });
       };
     case 'streamable-http':
       return async () => {

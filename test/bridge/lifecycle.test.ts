@@ -139,6 +139,38 @@ describe('child process lifecycle', () => {
     expect(sample(await metricsText(bridge), 'toolhive_mcp_active_connections')).toBe(0);
   });
 
+  it('a child that stops answering is ended when a ping goes unanswered, in both modes; a busy one is not', async () => {
+    const limits = { livenessSeconds: 2 };
+    bridge = await startTestBridge([
+      { name: 'isolated', transport: fixture, pool: 1, limits },
+      { name: 'shared', transport: fixture, sessions: 'shared', limits },
+      { name: 'busy', transport: fixture, pool: 0, limits: { livenessSeconds: 4 } },
+    ]);
+    const test = bridge;
+    const busy = await connect(test.mcpUrl('busy'));
+    const working = busy.callTool({ name: 'fault_sleep', arguments: { ms: 9000 } });
+    for (const server of ['isolated', 'shared']) {
+      const client = await connect(test.mcpUrl(server));
+      const error = await client.callTool({ name: 'fault_wedge', arguments: {} }).catch((e: Error) => e);
+      expect(String(error)).toMatch(
+        /-32003: the MCP server stopped answering \(no reply to a ping within 2 s/,
+      );
+      await client.close();
+      // The next session gets a child that answers (shared: a new one replaced the wedged one).
+      const next = await connect(test.mcpUrl(server));
+      expect(await echo(next, 'after')).toMatch(/^after@/);
+      await next.close();
+      expect(
+        sample(await metricsText(test), 'mcp_bridge_child_exits_total', { server, reason: 'wedged' }),
+      ).toBe(1);
+    }
+    expect((await working).content).toEqual([{ type: 'text', text: 'slept 9000' }]);
+    await busy.close();
+    expect(
+      sample(await metricsText(test), 'mcp_bridge_child_exits_total', { server: 'busy', reason: 'wedged' }),
+    ).toBe(0);
+  });
+
   it('a crash-looping command backs off, /readyz says why, and new sessions get 502 with the reason, without a spawn each', async () => {
     bridge = await startTestBridge([
       { name: 'broken', transport: crashing, pool: 2 },
