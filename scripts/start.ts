@@ -14,7 +14,8 @@ const usage = `npm start [-- options]: the whole path on this machine (edge Work
   --bridge-port N       the bridge (default: the config's, 8080; 0 picks a free one)
   --metrics-port N      the bridge's /metrics (default: the config's, 9464)
   --config FILE         the bridge config (default examples/bridge.yaml)
-  --state DIR           local KV state (default .wrangler/state, where mcpgw --local looks)
+  --state DIR           local KV state (default .wrangler/state, where mcpgw --local looks);
+                        one npm start at a time per folder: a second one stops before it writes
   --sign-in-port N      the demo OpenID provider that OAuth sign-in sends people to (default: a free one)
 
 Example: npm start -- --port 8788 --bridge-port 0 --metrics-port 0`;
