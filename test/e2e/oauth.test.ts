@@ -49,7 +49,9 @@ function pkce() {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeout: 180_000 }, () => {
+// The bound only catches a hang: one test runs up to six mcpgw commands (each a wrangler start,
+// 15 s or more on a starved machine) and two browser sign-ins.
+describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeout: 420_000 }, () => {
   let gateway: LocalGateway;
   let idp: IdentityProvider;
   let documents: DocumentServer;
