@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSql, SqlApiError } from '../shared/analytics-sql.ts';
 import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
@@ -157,7 +158,8 @@ async function snapshots(kv: WranglerKv, servers: string[]): Promise<Map<string,
 /** With `readSnapshots`, also checks allow patterns against the tools servers reported (KV). */
 async function validate(values: Values, files: string[], readSnapshots: boolean) {
   const paths = files.length > 0 ? files : documentFiles(values.dir);
-  const named = readSnapshots ? checkFiles(paths).documents.map((d) => d.document.name) : [];
+  // A document is named as its file (a cross-check refuses it otherwise): no parse before the read.
+  const named = paths.map((file) => basename(file, extname(file)));
   const checked = checkFiles(paths, {
     strict: values.strict,
     snapshots: readSnapshots ? await snapshots(kvFor(values), named) : undefined,

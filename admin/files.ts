@@ -98,7 +98,7 @@ function upstreamWarnings(doc: ServerDocument): string[] {
   ];
 }
 
-/** Valid, but likely a mistake; with --strict, the patterns that match no reported tool are refused. */
+/** One document's problems and warnings; with --strict, patterns that match no reported tool are problems. */
 function checkOne(file: string, doc: ServerDocument, seen: Map<string, string>, options: CheckOptions) {
   const snapshot = options.snapshots?.get(doc.name);
   const dead = snapshot ? deadPatterns(doc, snapshot) : [];

@@ -59,12 +59,14 @@ export function lockState(state: string, edgeUrl: string): InstanceLock {
   throw new InstanceError(`Could not lock ${state}: another npm start is starting there`);
 }
 
-/** Resolves when nothing listens on 127.0.0.1:port (0: any port is free). */
-export function portFree(port: number): Promise<boolean> {
-  if (port === 0) return Promise.resolve(true);
+/** Listens on 127.0.0.1:`port` for a moment: the port it got (any free one for 0), or undefined if taken. */
+export function listenOn(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    probe.once('error', () => resolve(undefined));
+    probe.listen(port, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
+    });
   });
 }

@@ -5,7 +5,7 @@ import { createLogger, levelFromEnv } from '../bridge/log.ts';
 import type { ServerStatus } from '../bridge/pool.ts';
 import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
 import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
-import { InstanceError, type InstanceLock, lockState, portFree } from './instance-lock.ts';
+import { InstanceError, type InstanceLock, listenOn, lockState } from './instance-lock.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
 
 const usage = `npm start [-- options]: the whole path on this machine (edge Worker, bridge, demo servers).
@@ -71,7 +71,7 @@ async function checkPorts(values: Values, port: number): Promise<void> {
     ['--sign-in-port, the demo identity provider', optionalPort(values['sign-in-port'])],
   ];
   for (const [what, wantedPort] of wanted) {
-    if (wantedPort !== undefined && !(await portFree(wantedPort))) {
+    if (wantedPort !== undefined && wantedPort !== 0 && (await listenOn(wantedPort)) === undefined) {
       throw new InstanceError(
         `Port ${wantedPort} (${what}) is taken; nothing was started or changed. Try: npm start -- --port 8788 --bridge-port 0 --metrics-port 0 (0: any free port)`,
       );

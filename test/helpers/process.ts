@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { commandLine } from '../../bridge/upstream.ts';
+import { listenOn } from '../../scripts/instance-lock.ts';
 
 /** How the bridge is started, after `node`: by the tests and by the container's ENTRYPOINT. */
 export const bridgeCommand = ['bridge/main.ts'];
@@ -27,18 +27,6 @@ function ephemeralStart(): number {
   } catch {
     return 32_768;
   }
-}
-
-/** Listens on `port` for a moment: the port it got, or undefined if that one is taken. */
-function listenOn(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
-    });
-  });
 }
 
 export interface Started {
