@@ -20,6 +20,7 @@ import { type ServerConfig, timeoutSeconds } from './config.ts';
 import { Busy, type Child, ChildLeases } from './leases.ts';
 import { ListenStreams } from './listen.ts';
 import type { Logger } from './log.ts';
+import type { MemoryBudget } from './memory.ts';
 import { type KnownNames, type Metrics, recordAnswer, recordLeases } from './metrics.ts';
 import { ParamHeaderChecks } from './param-headers.ts';
 import { ModernUpstream } from './passthrough.ts';
@@ -87,6 +88,7 @@ interface Deps {
   log: Logger;
   names: KnownNames;
   instance: string;
+  memory: MemoryBudget;
 }
 
 /**
@@ -119,6 +121,7 @@ export class StatelessServer {
       keep: Math.max(1, pool),
       bind: deps.config.sessions === 'isolated',
       log: deps.log,
+      roomForOne: () => deps.memory.admits().ok,
     });
     this.listeners = new ListenStreams(limits.maxSessions);
     this.leases.onBroadcast = (message) => this.listeners.broadcast(message);
@@ -461,9 +464,9 @@ export class StatelessServer {
       } else if (needs !== undefined && capabilities[needs] !== undefined) {
         asked.push(question);
       } else if (needs === 'roots') {
-        // A client without roots has none: the server goes on without them, as it must.
+        // A client without roots has none: the server goes on without them, as it must. That is
+        // the bridge's answer, not the client's: it does not excuse a capability that is missing.
         child.send(noRoots(question.id)).catch(() => undefined);
-        answered += 1;
       } else {
         if (needs !== undefined) missing[needs] = {};
         const text =

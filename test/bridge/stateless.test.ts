@@ -267,3 +267,19 @@ describe('subscriptions/listen on the bridge', () => {
     }
   });
 });
+
+describe('a server that lists roots while it asks for what the client lacks', () => {
+  it('still answers -32021: the bridge answering roots for the client does not excuse the missing capability', async () => {
+    const bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 1 }]);
+    try {
+      const { status, body } = await postModern(bridge.mcpUrl('fixture'), 'tools/call', {
+        name: 'test_missing_capability',
+        arguments: {},
+      });
+      expect(status).toBe(400);
+      expect(body.error).toMatchObject({ code: -32021, data: { requiredCapabilities: { sampling: {} } } });
+    } finally {
+      await bridge.drain();
+    }
+  });
+});
