@@ -12,9 +12,12 @@ export type HttpRefusal =
   | { kind: 'unknown_server'; server: string }
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
+  | { kind: 'memory_full'; usedBytes: number; limitBytes: number; retryAfterSeconds: number }
   | { kind: 'upstream_unavailable'; reason?: string }
   | { kind: 'unauthenticated'; reason: 'unsigned' | 'malformed' | 'bad_signature' | 'stale' | 'replayed' }
   | { kind: 'unauthorized'; resourceMetadata: string; detail: string }
+  | { kind: 'key_refused'; reason: KeyRefusal }
+  | { kind: 'malformed_credentials' }
   | { kind: 'forbidden'; server: string }
   | { kind: 'document_invalid'; server: string }
   | { kind: 'batch_refused' }
@@ -26,6 +29,15 @@ export type HttpRefusal =
 
 export type RefusalKind = HttpRefusal['kind'];
 
+/** Why an API key the caller did send is refused: none of these is cured by an OAuth sign-in. */
+export type KeyRefusal = 'unknown' | 'revoked' | 'expired';
+
+const keyRefusals: Record<KeyRefusal, string> = {
+  unknown: 'this API key is not one this gateway issued (mistyped, or cut short?)',
+  revoked: 'this API key was revoked',
+  expired: 'this API key has expired',
+};
+
 export const refusalKinds: readonly RefusalKind[] = [
   'body_too_large',
   'invalid_json',
@@ -36,9 +48,12 @@ export const refusalKinds: readonly RefusalKind[] = [
   'unknown_server',
   'too_many_sessions',
   'draining',
+  'memory_full',
   'upstream_unavailable',
   'unauthenticated',
   'unauthorized',
+  'key_refused',
+  'malformed_credentials',
   'forbidden',
   'document_invalid',
   'batch_refused',
@@ -94,6 +109,16 @@ export function toWire(refusal: HttpRefusal): WireError {
       return wire(503, -32000, 'The bridge is shutting down; retry on another instance', {
         'retry-after': String(refusal.retryAfterSeconds),
       });
+    case 'memory_full': {
+      const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+      return wire(
+        503,
+        -32000,
+        `The bridge is near its memory limit (${mib(refusal.usedBytes)} of ${mib(refusal.limitBytes)} MiB) and starts no more MCP server processes; retry later`,
+        { 'retry-after': String(refusal.retryAfterSeconds) },
+        'memory',
+      );
+    }
     case 'upstream_unavailable':
       return wire(
         502,
@@ -108,6 +133,18 @@ export function toWire(refusal: HttpRefusal): WireError {
       return wire(401, -32000, `Unauthorized: ${refusal.detail}`, {
         'www-authenticate': `Bearer resource_metadata="${refusal.resourceMetadata}"`,
       });
+    case 'key_refused':
+      // 403, not 401: clients answer any 401 by starting an OAuth sign-in (mcp-remote then waits
+      // for a browser forever), and the person never reads why their key failed.
+      return wire(
+        403,
+        -32000,
+        `Forbidden: ${keyRefusals[refusal.reason]}; ask your gateway admin for a new key`,
+        {},
+        `key_${refusal.reason}`,
+      );
+    case 'malformed_credentials':
+      return wire(400, -32600, 'Bad Request: the Authorization header must be "Bearer <API key or token>"');
     case 'forbidden':
       return wire(403, -32000, `Forbidden: you may not use the MCP server "${refusal.server}"`);
     case 'document_invalid':

@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 import { sha256Hex } from '../shared/digest.ts';
+import type { HttpRefusal } from '../shared/errors.ts';
 import type { Principal } from '../shared/policy.ts';
 import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, effectiveGroups } from '../shared/storage.ts';
 import { type Env, type Settings, signsIn } from './env.ts';
@@ -7,13 +8,19 @@ import { groupsOf } from './identity-provider.ts';
 import { authorizationServer } from './oauth.ts';
 import { loadPrincipal } from './principals.ts';
 
-export type AuthFailure = 'missing' | 'malformed' | 'unknown_key' | 'revoked' | 'expired' | 'invalid_token';
+export type AuthFailure =
+  | 'malformed'
+  | 'unknown_key'
+  | 'revoked_key'
+  | 'expired_key'
+  | 'invalid_token'
+  | 'expired_token'
+  | 'revoked';
 export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
 
 export const anonymous: Principal = { subject: 'anonymous', groups: [], method: 'anonymous' };
 
 const maxTokenBytes = 8192;
-const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Asymmetric algorithms only: never `none`, never an HMAC that a public key could forge. */
 const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
 
@@ -46,10 +53,36 @@ export async function authenticate(
 ): Promise<Authentication> {
   if (header === null) return { ok: true, principal: anonymous };
   const token = /^Bearer ([\x21-\x7e]+)$/.exec(header)?.[1];
-  if (token === undefined || token.length > maxTokenBytes) return { ok: false, reason: 'malformed' };
-  if (jwtShape.test(token)) return verifyJwt(token, settings, resource);
+  if (token === undefined) return { ok: false, reason: 'malformed' };
+  if (token.length > maxTokenBytes) return { ok: false, reason: 'invalid_token' };
+  // Anything with a dot is a JWT, well formed or not: a refused token gets 401, not a key's 403.
+  if (token.includes('.')) return verifyJwt(token, settings, resource);
   if (oauthShape.test(token)) return verifyOAuthToken(token, env, settings, resource);
   return verifyApiKey(token, env.GATEWAY_KV, now);
+}
+
+/**
+ * How a refused credential is answered. A token (JWT or the gateway's own) gets 401 with the
+ * resource metadata, so that an OAuth client refreshes or signs in again. An API key gets 403
+ * saying why: signing in cannot mend a key, and a 401 would only start a sign-in that waits.
+ */
+export function credentialRefusal(reason: AuthFailure, resourceMetadata: string): HttpRefusal {
+  switch (reason) {
+    case 'malformed':
+      return { kind: 'malformed_credentials' };
+    case 'unknown_key':
+      return { kind: 'key_refused', reason: 'unknown' };
+    case 'revoked_key':
+      return { kind: 'key_refused', reason: 'revoked' };
+    case 'expired_key':
+      return { kind: 'key_refused', reason: 'expired' };
+    default:
+      return {
+        kind: 'unauthorized',
+        resourceMetadata,
+        detail: `credentials refused (${reason.replace('_', ' ')})`,
+      };
+  }
 }
 
 /** The OAuth library's tokens: `<user id>:<grant id>:<secret>`. */
@@ -85,9 +118,9 @@ async function verifyApiKey(key: string, kv: KVNamespace, now: number): Promise<
   } catch {
     return { ok: false, reason: 'unknown_key' };
   }
-  if (record.revoked) return { ok: false, reason: 'revoked' };
+  if (record.revoked) return { ok: false, reason: 'revoked_key' };
   if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now)
-    return { ok: false, reason: 'expired' };
+    return { ok: false, reason: 'expired_key' };
   return { ok: true, principal: { subject: record.principal, groups: record.groups, method: 'api_key' } };
 }
 
@@ -112,6 +145,6 @@ async function verifyJwt(token: string, settings: Settings, resource: string): P
       principal: { subject, groups: groupsOf(payload, settings.OIDC_GROUPS_CLAIM), method: 'jwt' },
     };
   } catch (error) {
-    return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid_token' };
+    return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired_token' : 'invalid_token' };
   }
 }

@@ -1,6 +1,7 @@
 import { AutoRouter, type IRequest } from 'itty-router';
+import { toWire } from '../shared/errors.ts';
 import type { Principal } from '../shared/policy.ts';
-import { authenticate } from './auth.ts';
+import { authenticate, credentialRefusal } from './auth.ts';
 import { getServer, listServers } from './catalog.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { handleMcp, refusal as refusalOf } from './mcp.ts';
@@ -128,7 +129,12 @@ async function registryReader(
     settings,
     `${url.origin}/v0.1/servers`,
   );
-  if (!auth.ok) return json({ error: `credentials refused (${auth.reason})` }, 401, registryCors);
+  if (!auth.ok) {
+    const refused = toWire(
+      credentialRefusal(auth.reason, `${url.origin}/.well-known/oauth-protected-resource`),
+    );
+    return json({ error: refused.body.error.message }, refused.status, registryCors);
+  }
   return { settings, principal: auth.principal };
 }
 

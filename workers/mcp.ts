@@ -16,7 +16,7 @@ import { sign } from '../shared/signing.ts';
 import { sseFilter } from '../shared/sse.ts';
 import { type MessagePoint, writePoint } from './analytics.ts';
 import { audit } from './audit.ts';
-import { authenticate } from './auth.ts';
+import { authenticate, credentialRefusal } from './auth.ts';
 import { jsonFilter, parseMessage, readBody } from './body.ts';
 import { rememberTools } from './catalog.ts';
 import { loadDocument } from './documents.ts';
@@ -106,12 +106,7 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   const auth = await authenticate(request.headers.get('authorization'), env, settings, resource);
   const metadata = resourceMetadataUrl(url, server);
   // Credentials first: a caller without valid ones learns nothing of which servers exist.
-  if (!auth.ok)
-    return refusal({
-      kind: 'unauthorized',
-      resourceMetadata: metadata,
-      detail: `credentials refused (${auth.reason.replace('_', ' ')})`,
-    });
+  if (!auth.ok) return refusal(credentialRefusal(auth.reason, metadata));
   const loaded = await loadDocument(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS);
   const anonymousAllowed = loaded.ok && loaded.document.access.anonymous;
   if (auth.principal.method === 'anonymous' && !anonymousAllowed) {

@@ -101,8 +101,8 @@ async function show() {
   document.getElementById('servers').replaceChildren();
   status.textContent = 'Loading…';
   const response = await fetch('/v0.1/servers?limit=100', { headers: auth() });
-  if (response.status === 401) { status.textContent = 'That key was refused.'; return; }
   const body = await response.json();
+  if (!response.ok) { status.textContent = 'That key was refused: ' + body.error; return; }
   status.textContent = body.servers.length + ' server(s) for ' + (key ? 'this key' : 'anonymous callers') + '.';
   await Promise.all(body.servers.map(showServer));
   status.dataset.ready = 'true';

@@ -55,7 +55,7 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
   }, 120_000);
   afterAll(() => gateway?.stop());
 
-  it('a key created by mcpgw works at the Worker; revoked, it gets 401', async () => {
+  it('a key created by mcpgw works at the Worker; revoked, it gets 403 saying so', async () => {
     const created = await admin(['keys', 'create', '--principal', 'dana', '--groups', 'developers']);
     const key = /Bearer (mcpgw_\S+)/.exec(created)?.[1] ?? '';
     const id = /key id (\w+)/.exec(created)?.[1] ?? '';
@@ -63,10 +63,12 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
     await opened.text();
     expect(opened.status).toBe(200);
     await admin(['keys', 'revoke', id]);
-    expect((await initialize(key)).status).toBe(401);
+    const revoked = await initialize(key);
+    expect(revoked.status).toBe(403);
+    expect(await revoked.text()).toContain('this API key was revoked');
   });
 
-  it('an expired key gets 401, and mcpgw refuses to create one', async () => {
+  it('an expired key gets 403 saying so, and mcpgw refuses to create one', async () => {
     const past = await mcpgw(['keys', 'create', '--principal', 'erin', '--expires', '2020-01-01', ...local]);
     expect(past).toMatchObject({
       code: 2,
@@ -78,7 +80,9 @@ describe('mcpgw and the edge Worker sharing local KV', { timeout: 120_000 }, () 
       key,
     );
     await new WranglerKv({ kind: 'local', persistTo: join(root, 'kv') }).putMany([entry]);
-    expect((await initialize(key)).status).toBe(401);
+    const expired = await initialize(key);
+    expect(expired.status).toBe(403);
+    expect(await expired.text()).toContain('this API key has expired');
   });
 
   it('validate reads the tools the server listed and warns about an allow pattern that matches none', async () => {

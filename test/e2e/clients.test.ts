@@ -169,6 +169,42 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
     }
   });
 
+  it('a person with a wrong key is told so by the Inspector CLI and by mcp-remote, and neither waits for a sign-in', async () => {
+    const refusedKey = 'mcpgw_mistyped_key';
+    const failed = (error: { code?: number; killed?: boolean; stdout?: string; stderr?: string }) => ({
+      code: error.code,
+      killed: error.killed,
+      said: `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    });
+    const inspector = await run(
+      bin('mcp-inspector'),
+      [
+        '--cli',
+        url('everything'),
+        '--transport',
+        'http',
+        '--header',
+        `Authorization: Bearer ${refusedKey}`,
+        '--method',
+        'tools/list',
+      ],
+      { timeout: 60_000 },
+    ).then(() => ({ code: 0, killed: false, said: '' }), failed);
+    const entry = JSON.parse(claudeDesktop({ name: 'everything', url: url('everything'), token: refusedKey }))
+      .mcpServers.everything as { args: string[]; env: Record<string, string> };
+    const home = await mkdtemp(join(tmpdir(), 'mcp-remote-home-'));
+    const remote = await run(bin('mcp-remote'), entry.args.slice(2), {
+      timeout: 60_000,
+      env: { PATH: process.env.PATH ?? '', HOME: home, MCP_REMOTE_CONFIG_DIR: home, ...entry.env },
+    }).then(() => ({ code: 0, killed: false, said: '' }), failed);
+    for (const client of [inspector, remote]) {
+      expect(client.killed, client.said).toBe(false);
+      expect(client.code, client.said).not.toBe(0);
+      expect(client.said).toContain('this API key is not one this gateway issued');
+      expect(client.said).not.toMatch(/authorize this client|requires a TTY/i);
+    }
+  });
+
   it('an SDK client with a JWT from the organisation’s issuer: its groups decide; another audience is refused', async () => {
     const token = await signJwt({ sub: 'carol', groups: ['developers'] }, url('everything'));
     const client = await connect(new URL(url('everything')), 'jwt-client', token);

@@ -100,7 +100,9 @@ describe('the MCP Registry catalog', () => {
       new Request(`${origin}/v0.1/servers/${encodeURIComponent('test.gateway/openshift')}/versions/latest`),
     );
     expect(hidden.status).toBe(404);
-    expect((await catalog('', bearer('wrong-key'))).response.status).toBe(401);
+    const refused = await catalog('', bearer('wrong-key'));
+    expect(refused.response.status).toBe(403);
+    expect((refused.body as unknown as { error: string }).error).toMatch(/not one this gateway issued/);
     const preflight = await call(new Request(`${origin}/v0.1/servers`, { method: 'OPTIONS' }));
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-methods')).toBe('GET, OPTIONS');

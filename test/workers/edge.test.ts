@@ -50,18 +50,33 @@ beforeEach(async () => {
 });
 
 describe('authentication', () => {
-  it.each([
-    ['no token', {}],
-    ['a malformed header', { authorization: 'Basic abc' }],
-    ['an unknown key', bearer('nope')],
-    ['a revoked key', bearer('revoked-key')],
-    ['an expired key', bearer('expired-key')],
-  ])('refuses %s with 401 and the resource metadata', async (_, headers) => {
-    const response = await call(mcp('openshift', list, headers));
+  it('refuses a request without a token with 401 and the resource metadata, so that a client signs in', async () => {
+    const response = await call(mcp('openshift', list, {}));
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe(
       `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource/openshift/mcp"`,
     );
+  });
+
+  it.each([
+    ['an unknown key', bearer('nope'), 'key_unknown', /not one this gateway issued/],
+    ['a revoked key', bearer('revoked-key'), 'key_revoked', /was revoked/],
+    ['an expired key', bearer('expired-key'), 'key_expired', /has expired/],
+  ])('refuses %s with 403 saying why, and no sign-in to start', async (_, headers, reason, message) => {
+    const response = await call(mcp('openshift', list, headers));
+    expect(response.status).toBe(403);
+    expect(response.headers.get('www-authenticate')).toBeNull();
+    const { error } = (await response.json()) as { error: { message: string; data: { reason: string } } };
+    expect(error.message).toMatch(message);
+    expect(error.data.reason).toBe(reason);
+    // Words that make mcp-remote and the Inspector try OAuth or another transport instead.
+    expect(error.message).not.toMatch(/Unauthorized|404|Not Found|405/i);
+  });
+
+  it('answers a header that is not "Bearer <token>" with 400 naming the form', async () => {
+    const response = await call(mcp('openshift', list, { authorization: 'Basic abc' }));
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain('Bearer <API key or token>');
   });
 
   it('refuses OIDC tokens expired, not yet valid, for another resource or issuer, of an unknown kid, oversized, badly signed, or alg none/HS256', async () => {
@@ -98,11 +113,15 @@ describe('authentication', () => {
     for (const request of await recorded()) expect(request.headers.authorization).toBeUndefined();
   });
 
-  it('tells a caller without credentials nothing about which servers exist', async () => {
+  it('tells a caller without valid credentials nothing about which servers exist', async () => {
     const missing = await call(mcp('no-such-server', list));
     const existing = await call(mcp('openshift', list));
     expect([missing.status, existing.status]).toEqual([401, 401]);
     expect(await missing.json()).toEqual(await existing.json());
+    const guessed = await call(mcp('no-such-server', list, bearer('nope')));
+    const known = await call(mcp('openshift', list, bearer('nope')));
+    expect([guessed.status, known.status]).toEqual([403, 403]);
+    expect(await guessed.json()).toEqual(await known.json());
   });
 
   it('answers 403 to a valid principal the document does not admit', async () => {
