@@ -6,6 +6,7 @@ import { startEdgeRefusals } from './edge-refusals.ts';
 import { ServerEndpoint } from './endpoint.ts';
 import { createMcpServer, type HttpDeps, listen } from './http.ts';
 import type { Logger } from './log.ts';
+import { cgroupLimit, MemoryBudget } from './memory.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createMetricsServer } from './metrics-server.ts';
 import { NonceCache } from './nonces.ts';
@@ -69,8 +70,16 @@ export async function startBridge(
     hostname()
       .replace(/[^A-Za-z0-9-]/g, '-')
       .slice(0, 63);
+  const memory = new MemoryBudget(
+    { ...config.memory, limitBytes: config.memory.limitBytes ?? cgroupLimit() },
+    metrics.memory,
+    log,
+  );
   const endpoints = new Map(
-    config.servers.map((server) => [server.name, new ServerEndpoint(server, { metrics, log, instance })]),
+    config.servers.map((server) => [
+      server.name,
+      new ServerEndpoint(server, { metrics, log, instance, memory }),
+    ]),
   );
   let state: 'serving' | 'draining' | 'stopped' = 'serving';
   const ready = () => state === 'serving' && [...endpoints.values()].every((e) => e.ready);
@@ -89,6 +98,7 @@ export async function startBridge(
     throw error;
   });
   for (const endpoint of endpoints.values()) endpoint.start();
+  memory.start();
   const reaper = setInterval(() => {
     for (const endpoint of endpoints.values()) endpoint.reapIdle();
   }, 1000);
@@ -109,6 +119,7 @@ export async function startBridge(
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       clearInterval(reaper);
+      memory.stop();
       stopPolling();
       await Promise.all([...endpoints.values()].map((e) => e.close()));
       mcp.closeAllConnections();

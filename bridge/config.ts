@@ -75,6 +75,14 @@ export const LimitsSchema = z
     maxSessions: z.int().min(1).max(100_000).default(256),
     requestTimeoutSeconds: z.number().positive().max(3600).default(120),
     idleTimeoutSeconds: z.number().positive().max(86_400).default(900),
+    unusedSessionSeconds: z
+      .number()
+      .positive()
+      .max(86_400)
+      .default(60)
+      .describe(
+        'A session whose client sent nothing after initialize ends this soon (its child goes with it); idleTimeoutSeconds applies once it is used',
+      ),
     livenessSeconds: z
       .number()
       .positive()
@@ -214,6 +222,30 @@ export const BridgeConfigSchema = z
       .optional()
       .describe("Export the edge's refused tool calls (Analytics Engine) as mcp_edge_refused_tool_calls"),
     drainSeconds: z.number().min(0).max(600).default(10),
+    memory: z
+      .object({
+        limitBytes: z
+          .int()
+          .min(64 * 2 ** 20)
+          .optional()
+          .describe("The most the bridge and its children may use; default: the container's cgroup limit"),
+        admitBelow: z
+          .number()
+          .min(0.1)
+          .max(1)
+          .default(0.85)
+          .describe(
+            'A new stdio child is admitted while measured use plus one child stays below this share of the limit',
+          ),
+        childEstimateBytes: z
+          .int()
+          .min(2 ** 20)
+          .default(96 * 2 ** 20)
+          .describe('What one stdio child is taken to use until the bridge has measured its own'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Admission by memory: 503 with Retry-After before the pod is OOM-killed'),
     servers: z.array(ServerSchema).min(1),
   })
   .strict()

@@ -8,6 +8,7 @@ import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
 import { header, requestStateOf } from './http.ts';
 import type { Logger } from './log.ts';
+import type { MemoryBudget } from './memory.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
 import { Multiplexer } from './multiplex.ts';
 import { type ServerStatus, WarmPool } from './pool.ts';
@@ -37,7 +38,12 @@ export class ServerEndpoint {
   /** Why the last connection to a server without a pool failed (cleared by the next success). */
   private lastFailure: string | undefined;
 
-  constructor(config: ServerConfig, deps: { metrics: Metrics; log: Logger; instance: string }) {
+  private readonly memory: MemoryBudget;
+
+  constructor(
+    config: ServerConfig,
+    deps: { metrics: Metrics; log: Logger; instance: string; memory: MemoryBudget },
+  ) {
     this.ctx = {
       config,
       metrics: deps.metrics,
@@ -45,7 +51,8 @@ export class ServerEndpoint {
       names: new KnownNames(),
       newSessionId: () => `${deps.instance}.${randomUUID()}`,
     };
-    this.factory = upstreamFactory(config, deps.log, deps.metrics);
+    this.memory = deps.memory;
+    this.factory = upstreamFactory(config, deps.log, deps.metrics, deps.memory);
     this.stateless = new StatelessServer(this.factory, {
       ...deps,
       config,
@@ -83,6 +90,11 @@ export class ServerEndpoint {
       kind: 'upstream_unavailable',
       reason: status.state === 'failing' ? status.reason : undefined,
     });
+  }
+
+  /** Each session gets a stdio child of its own. */
+  private get spawnsPerSession(): boolean {
+    return this.ctx.config.transport.type === 'stdio' && this.ctx.config.sessions === 'isolated';
   }
 
   get openSessions(): number {
@@ -138,6 +150,10 @@ export class ServerEndpoint {
     if (this.pool?.crashLooping) return this.unavailable();
     if (this.openSessions >= this.ctx.config.limits.maxSessions) {
       return refuse({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
+    }
+    if (this.spawnsPerSession) {
+      const admission = this.memory.admits();
+      if (!admission.ok) return refuse({ kind: 'memory_full', ...admission, retryAfterSeconds: 5 });
     }
     return this.open(req, res, body, principal);
   }
@@ -208,11 +224,10 @@ export class ServerEndpoint {
     }
   }
 
-  /** Ends sessions with no traffic for longer than the idle timeout. */
+  /** Ends sessions idle past their bound (shorter for one never used after initialize). */
   reapIdle(now = Date.now()): void {
-    const limit = this.ctx.config.limits.idleTimeoutSeconds * 1000;
     for (const session of this.sessions.values()) {
-      if (session.idleFor(now) > limit) void session.end('idle');
+      if (session.expired(now)) void session.end('idle');
     }
     this.stateless.reapIdle();
   }

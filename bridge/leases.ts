@@ -88,13 +88,19 @@ export class ChildLeases {
   private readonly keep: number;
   private readonly bind: boolean;
   private readonly log: Logger;
+  /** Whether memory allows one more child (the bridge's budget). */
+  private readonly roomForOne: () => boolean;
   /** Server notifications that concern every client (list changes), whichever child sent them. */
   onBroadcast: ((message: JSONRPCMessage & { method: string }) => void) | undefined;
   /** Told how many children are in each state, whenever that may have changed. */
   onCount: ((counts: LeaseCounts) => void) | undefined;
 
-  constructor(spawn: UpstreamFactory, options: { max: number; keep: number; bind: boolean; log: Logger }) {
+  constructor(
+    spawn: UpstreamFactory,
+    options: { max: number; keep: number; bind: boolean; log: Logger; roomForOne?: () => boolean },
+  ) {
     this.spawn = spawn;
+    this.roomForOne = options.roomForOne ?? (() => true);
     this.max = options.max;
     this.keep = options.keep;
     this.bind = options.bind;
@@ -130,7 +136,12 @@ export class ChildLeases {
    */
   private newcomer(owner: string | undefined): boolean {
     const nobodyFrees = this.bind && owner !== undefined && !this.held.has(owner);
-    return nobodyFrees && this.starting === 0 && this.total < this.max && !this.resting();
+    return nobodyFrees && this.starting === 0 && this.growable && !this.resting();
+  }
+
+  /** Below the count limit and the memory limit: an idle child kept for someone else need not end. */
+  private get growable(): boolean {
+    return this.total < this.max && this.roomForOne();
   }
 
   /** Whether a child may serve a request of `owner`. */
@@ -175,11 +186,11 @@ export class ChildLeases {
         const index = this.waiters.indexOf(waiter);
         if (index !== -1) this.waiters.splice(index, 1);
         this.count();
-        reject(new Busy('every child is busy'));
+        reject(new Busy(this.roomForOne() ? 'every child is busy' : 'the bridge is near its memory limit'));
       }, leaseWaitMs);
       const grow = setTimeout(() => {
         if (!this.waiters.includes(waiter) || this.resting()) return;
-        if (this.total < this.max) this.spare();
+        if (this.growable) this.spare();
         else this.evictFor(owner);
       }, growAfterMs);
       const waiter: Waiter = {

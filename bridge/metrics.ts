@@ -121,6 +121,12 @@ export function createMetrics() {
       labelNames: ['server'] as const,
       registers,
     }),
+    memory: new Gauge({
+      name: 'mcp_bridge_memory_bytes',
+      help: 'Memory the bridge admits by: used (the bridge and its stdio children, PSS), limit, and per_child (mean)',
+      labelNames: ['measure'] as const,
+      registers,
+    }),
     childSpawns: new Counter({
       name: 'mcp_bridge_child_spawns_total',
       help: 'stdio child processes started',

@@ -55,6 +55,8 @@ export class Session {
   private readonly progress = new Map<string | number, RequestId>();
   private state: 'open' | 'ended' = 'open';
   private lastActivity = Date.now();
+  /** Whether the client sent a request after initialize (SDK clients open a GET stream at once: it does not count). */
+  private used = false;
   private readonly ctx: ServerContext;
   private readonly channel: Channel;
   private readonly onEnd: (session: Session, reason: SessionEnd) => void;
@@ -102,6 +104,16 @@ export class Session {
     return this.busy ? 0 : now - this.lastActivity;
   }
 
+  /**
+   * Idle past its bound: `idleTimeoutSeconds`, or the much shorter `unusedSessionSeconds` for a
+   * session that was opened and never used (a client that probed and left still holds a child).
+   */
+  expired(now: number): boolean {
+    const { idleTimeoutSeconds, unusedSessionSeconds } = this.ctx.config.limits;
+    const seconds = this.used ? idleTimeoutSeconds : Math.min(idleTimeoutSeconds, unusedSessionSeconds);
+    return this.idleFor(now) > seconds * 1000;
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
     return this.http.handleRequest(req, res, body);
   }
@@ -119,6 +131,7 @@ export class Session {
     this.lastActivity = Date.now();
     switch (kindOf(message)) {
       case 'request':
+        if ((message as { method: string }).method !== 'initialize') this.used = true;
         this.track(message as JSONRPCMessage & { id: RequestId; method: string });
         break;
       case 'notification':

@@ -10,6 +10,7 @@ import { redact } from '../shared/redact.ts';
 import type { ServerConfig } from './config.ts';
 import { Liveness } from './liveness.ts';
 import type { Logger } from './log.ts';
+import type { MemoryBudget } from './memory.ts';
 import type { Metrics } from './metrics.ts';
 import { defaultStderrLimits, forwardStderr, StderrTail } from './stderr.ts';
 
@@ -171,7 +172,12 @@ function endingOf(transport: StdioClientTransport, tail: StderrTail): () => stri
 
 export type UpstreamFactory = () => Promise<Upstream>;
 
-export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metrics): UpstreamFactory {
+export function upstreamFactory(
+  server: ServerConfig,
+  log: Logger,
+  metrics: Metrics,
+  memory?: MemoryBudget,
+): UpstreamFactory {
   const t = server.transport;
   const deps = { log, metrics };
   switch (t.type) {
@@ -199,6 +205,7 @@ export function upstreamFactory(server: ServerConfig, log: Logger, metrics: Metr
           metrics.childExits.inc({ server: server.name, reason: 'spawn_error' });
           throw error;
         }
+        memory?.track(transport.pid ?? undefined);
         const ending = endingOf(transport, tail);
         const livenessMs = server.limits.livenessSeconds * 1000;
         return new Upstream(transport, server.name, deps, {

@@ -73,7 +73,44 @@ describe.each(['base', 'overlays/dev', 'overlays/prod'])('k8s/%s', (overlay) => 
     const pod = podOf(find(objects, 'StatefulSet', 'mcp-bridge'));
     expect(pod.volumes?.find((v) => v.name === 'config')?.configMap?.name).toBe(config.metadata.name);
   });
+
+  it('admits sessions by the pod’s memory limit, with its warm children inside the request', async () => {
+    const objects = await render(overlay);
+    const config = parseConfig(
+      (await import('yaml')).parse(
+        find(objects, 'ConfigMap', 'mcp-bridge-config').data?.['bridge.yaml'] ?? '',
+      ),
+      `${overlay} bridge.yaml`,
+    );
+    const { resources } = podOf(find(objects, 'StatefulSet', 'mcp-bridge')).containers[0] as Container;
+    const memoryOf = (quantities: unknown) =>
+      bytesOf((quantities as { memory?: string } | undefined)?.memory ?? '');
+    const limit = memoryOf(resources?.limits);
+    const request = memoryOf(resources?.requests);
+    // The bridge reads the cgroup limit itself: a figure of its own could only disagree with it.
+    expect(config.memory.limitBytes).toBeUndefined();
+    const { childEstimateBytes: child, admitBelow } = config.memory;
+    const warm = config.servers.reduce((sum, s) => sum + (s.sessions === 'isolated' ? s.pool : 1), 0);
+    // What a pod holds with no session at all (the bridge ~120 MiB, issue 22), asked for up front.
+    expect(request).toBeGreaterThanOrEqual(bridgeIdleBytes + warm * child);
+    const sessions = Math.floor((limit * admitBelow - bridgeIdleBytes - warm * child) / child);
+    expect(
+      sessions,
+      `${overlay}: isolated sessions the memory admits beside the warm pools`,
+    ).toBeGreaterThanOrEqual(4);
+    for (const server of config.servers) expect(server.limits.maxSessions).toBeGreaterThan(sessions);
+  });
 });
+
+const bridgeIdleBytes = 128 * 2 ** 20;
+
+/** A Kubernetes memory quantity in bytes (the binary suffixes these manifests use). */
+function bytesOf(quantity: string): number {
+  const [, number, unit] = /^(\d+)(Ki|Mi|Gi)?$/.exec(quantity) ?? [];
+  const scale = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 }[unit ?? ''] ?? 1;
+  if (number === undefined) throw new Error(`unexpected memory quantity ${quantity}`);
+  return Number(number) * scale;
+}
 
 describe('the bridge StatefulSet', async () => {
   const objects = await render('overlays/prod');
