@@ -19,6 +19,8 @@ h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-bottom: .2rem; }
 form { display: flex; gap: .5rem; } input { flex: 1; padding: .4rem; font: inherit; }
 .server { border: 1px solid #ddd; border-radius: 6px; padding: .6rem 1rem; margin: 1rem 0; }
 .tools li { font-family: ui-monospace, monospace; } .muted { color: #666; }
+.state { font-size: .9rem; margin: .2rem 0; } .state[data-state=ready] { color: #1a7f37; }
+.state[data-state=starting] { color: #9a6700; } .state[data-state=failing] { color: #cf222e; }
 pre { background: #f5f5f7; padding: .6rem; overflow-x: auto; font-size: 13px; }
 button { font: inherit; cursor: pointer; }
 </style>
@@ -53,11 +55,20 @@ async function rpc(url, session, message) {
   if (session) Object.assign(headers, { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' });
   const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(message) });
   const text = await response.text();
-  if (!response.ok) throw new Error('HTTP ' + response.status);
+  if (!response.ok) throw new Error(refusalOf(response.status, text));
   const data = (response.headers.get('content-type') || '').includes('text/event-stream')
     ? text.split('\\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5))).find((m) => m.id === message.id)
     : text ? JSON.parse(text) : undefined;
   return { session: response.headers.get('mcp-session-id') || session, data };
+}
+
+/** The gateway's own words for a refusal: its message, and why the server failed when it knows. */
+function refusalOf(status, text) {
+  let error;
+  try { error = JSON.parse(text).error; } catch { error = undefined; }
+  if (!error || typeof error.message !== 'string') return 'HTTP ' + status;
+  const reason = error.data && typeof error.data.reason === 'string' ? ' (' + error.data.reason + ')' : '';
+  return error.message + reason;
 }
 
 async function listTools(url) {
@@ -82,17 +93,25 @@ async function showServer(entry) {
   const name = server.name.split('/').pop();
   const url = server.remotes[0].url;
   const tools = el('ul', { class: 'tools' }, el('li', { class: 'muted' }, 'listing tools…'));
+  const state = el('p', { class: 'state', 'data-state': 'checking' }, 'checking…');
+  const setState = (value, text) => { state.dataset.state = value; state.textContent = text; };
   const configs = server._meta['dev.mcp-edge-gateway/client-configs'] || {};
   const box = el('section', { class: 'server', 'data-server': name },
-    el('h2', {}, name), el('p', { class: 'muted' }, server.description || ''), el('code', {}, url), tools,
+    el('h2', {}, name), state, el('p', { class: 'muted' }, server.description || ''), el('code', {}, url), tools,
     ...Object.entries(configs).map(([label, text]) => configBlock(label, text)));
   document.getElementById('servers').append(box);
+  // The state is what this page meets on the real path: an answer, a wait, or the gateway's reason.
+  const slow = setTimeout(() => setState('starting', 'starting: waiting for the MCP server to answer…'), 2000);
   try {
     const listed = await listTools(url);
+    setState('ready', 'ready');
     tools.replaceChildren(...listed.map((t) => el('li', { 'data-tool': t.name }, t.name + (t.description ? ' — ' + t.description : ''))));
     if (listed.length === 0) tools.replaceChildren(el('li', { class: 'muted' }, 'no tools you may use'));
   } catch (error) {
-    tools.replaceChildren(el('li', { class: 'muted' }, 'could not list tools: ' + error.message));
+    setState('failing', 'failing: ' + error.message);
+    tools.replaceChildren(el('li', { class: 'muted' }, 'could not list tools'));
+  } finally {
+    clearTimeout(slow);
   }
 }
 

@@ -1,7 +1,13 @@
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { crashing, repo } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
 /** Debian's chromium (.ci/run installs it: apt-get install chromium). */
@@ -29,8 +35,24 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
       items.map((i) => i.getAttribute('data-tool')),
     );
 
+  /** The demo's servers, and one whose download a TLS-inspecting proxy broke. */
+  async function withBrokenServer() {
+    const dir = await mkdtemp(join(tmpdir(), 'page-'));
+    const config = parse(readFileSync(join(repo, 'examples/bridge.yaml'), 'utf8'));
+    for (const server of config.servers) {
+      if (server.transport.cwd) server.transport.cwd = resolve(repo, 'examples', server.transport.cwd);
+    }
+    config.servers.push({ name: 'broken', transport: crashing });
+    writeFileSync(join(dir, 'bridge.yaml'), stringify(config));
+    cpSync(join(repo, 'servers'), join(dir, 'servers'), { recursive: true });
+    const broken = { version: 1, name: 'broken', access: { groups: ['developers'] }, policy: {} };
+    writeFileSync(join(dir, 'servers/broken.json'), JSON.stringify(broken));
+    return { bridgeConfig: join(dir, 'bridge.yaml'), documentsDir: join(dir, 'servers') };
+  }
+
   beforeAll(async () => {
     gateway = await startLocalGateway({
+      ...(await withBrokenServer()),
       edgePort: await freePort(),
       freeBridgePorts: true,
       log: createLogger('error'),
@@ -46,10 +68,17 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
     await gateway?.stop();
   });
 
-  it('shows the servers and the tools the key may use, and not the denied one', async () => {
+  it('shows the servers, each one’s state, and the tools the key may use, and not the denied one', async () => {
     await showServers(gateway.apiKey);
     const servers = await page.$$eval('[data-server]', (s) => s.map((e) => e.getAttribute('data-server')));
-    expect(servers.sort()).toEqual(['everything', 'fetch', 'yardstick']);
+    expect(servers.sort()).toEqual(['broken', 'everything', 'fetch', 'yardstick']);
+    const state = (server: string) => page.locator(`[data-server="${server}"] .state`);
+    for (const server of ['everything', 'fetch', 'yardstick'])
+      expect(await state(server).getAttribute('data-state')).toBe('ready');
+    expect(await state('broken').getAttribute('data-state')).toBe('failing');
+    const failing = (await state('broken').textContent()) ?? '';
+    expect(failing).toMatch(/^failing: .*exited with code 3; its last stderr: .*SELF_SIGNED_CERT_IN_CHAIN/);
+    expect(failing).not.toContain('hunter2');
     const everything = await toolsOf('everything');
     expect(everything).toContain('echo');
     expect(everything).not.toContain('get-env');
