@@ -1,42 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toNodeHandler } from '@modelcontextprotocol/node';
-import { acceptedContent, createMcpHandler, inputRequired, McpServer } from '@modelcontextprotocol/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
+import { nativeServer } from '../fixtures/native.ts';
 import { connect, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 import { modernClient } from '../helpers/modern.ts';
-
-/** A server built on SDK 2.x that speaks 2026-07-28 itself (and 2025-11-25 for older clients). */
-function nativeServer() {
-  const seen: string[] = [];
-  const handler = createMcpHandler(() => {
-    const server = new McpServer({ name: 'native-2026', version: '1.0.0' });
-    server.registerTool('echo', { inputSchema: z.object({ text: z.string() }) }, async ({ text }) => ({
-      content: [{ type: 'text', text: `native: ${text}` }],
-    }));
-    server.registerTool('confirm', { inputSchema: z.object({}) }, async (_args, ctx) => {
-      const answer = acceptedContent(ctx.mcpReq.inputResponses, 'ok');
-      if (!answer) {
-        const ask = inputRequired.elicit({
-          message: 'Sure?',
-          requestedSchema: { type: 'object', properties: { who: { type: 'string' } } },
-        });
-        return inputRequired({ inputRequests: { ok: ask } });
-      }
-      return { content: [{ type: 'text', text: `confirmed by ${String(answer.who)}` }] };
-    });
-    return server;
-  });
-  const node = toNodeHandler(handler);
-  const server = createServer((req, res) => {
-    seen.push(
-      `${req.method} ${req.headers['mcp-protocol-version'] ?? '-'} ${req.headers['mcp-method'] ?? '-'}`,
-    );
-    return node(req, res);
-  });
-  return { server, seen, handler };
-}
 
 describe('a Streamable HTTP server that speaks 2026-07-28 itself', () => {
   let bridge: TestBridge;

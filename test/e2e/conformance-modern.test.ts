@@ -1,9 +1,15 @@
 import { execFile } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { nativeServer } from '../fixtures/native.ts';
 import { repo } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
@@ -15,30 +21,62 @@ const fixtures = join(repo, 'test/fixtures/conformance');
 /** The official conformance suite's 2026-07-28 server scenarios, through the Worker and the bridge. */
 describe('MCP conformance (2026-07-28) through the whole path', { timeout: 300_000 }, () => {
   let gateway: LocalGateway;
+  const native = nativeServer();
+
+  /** The fixture (stdio, translated by the bridge) and a server that speaks 2026-07-28 itself. */
+  async function servers(nativeUrl: string) {
+    const dir = await mkdtemp(join(tmpdir(), 'conformance-'));
+    const config = parse(readFileSync(join(fixtures, 'bridge.yaml'), 'utf8'));
+    config.servers[0].transport.cwd = repo;
+    config.servers.push({ name: 'native', transport: { type: 'streamable-http', url: nativeUrl } });
+    writeFileSync(join(dir, 'bridge.yaml'), stringify(config));
+    cpSync(join(fixtures, 'servers'), join(dir, 'servers'), { recursive: true });
+    const document = JSON.parse(readFileSync(join(fixtures, 'servers/conformance.json'), 'utf8'));
+    writeFileSync(join(dir, 'servers/native.json'), JSON.stringify({ ...document, name: 'native' }));
+    return { bridgeConfig: join(dir, 'bridge.yaml'), documentsDir: join(dir, 'servers') };
+  }
 
   beforeAll(async () => {
+    await new Promise<void>((resolve) => native.server.listen(0, '127.0.0.1', resolve));
+    const { port } = native.server.address() as AddressInfo;
     gateway = await startLocalGateway({
+      ...(await servers(`http://127.0.0.1:${port}/mcp`)),
       edgePort: await freePort(),
       freeBridgePorts: true,
-      bridgeConfig: join(fixtures, 'bridge.yaml'),
-      documentsDir: join(fixtures, 'servers'),
       log: createLogger('error'),
     });
   }, 120_000);
-  afterAll(() => gateway?.stop());
+  afterAll(async () => {
+    await gateway?.stop();
+    await native.handler.close();
+    await new Promise((resolve) => native.server.close(resolve));
+  });
 
-  it('passes every 2026-07-28 scenario, active and pending', async () => {
-    const url = `${gateway.edgeUrl}/conformance/mcp`;
-    const args = [suite, 'server', '--url', url, '--spec-version', '2026-07-28', '--suite', 'all'];
-    const result = await run(process.execPath, args, {
+  const conformance = (server: string, ...selection: string[]) => {
+    const url = `${gateway.edgeUrl}/${server}/mcp`;
+    const args = [suite, 'server', '--url', url, '--spec-version', '2026-07-28', ...selection];
+    return run(process.execPath, args, {
       timeout: 280_000,
       maxBuffer: 32 * 1024 * 1024,
       env: { ...process.env, NO_COLOR: '1' },
-    }).catch((error: { stdout?: string; stderr?: string }) => error);
-    const output = `${result.stdout ?? ''}`;
+    }).then(
+      (result) => result.stdout,
+      (error: { stdout?: string }) => `${error.stdout ?? ''}`,
+    );
+  };
+
+  it('passes every 2026-07-28 scenario, active and pending', async () => {
+    const output = await conformance('conformance', '--suite', 'all');
     const summary = output.slice(output.indexOf('=== SUMMARY ==='));
     const failed = summary.split('\n').filter((line) => line.startsWith('✗'));
     expect(failed, summary).toEqual([]);
     expect(summary).toMatch(/Total: \d+ passed, 0 failed/);
+  });
+
+  it('passes server-stateless against a Streamable HTTP server that speaks 2026-07-28 itself', async () => {
+    const output = await conformance('native', '--scenario', 'server-stateless');
+    const failed = output.split('\n').filter((line) => line.includes('FAILURE'));
+    expect(failed, output.slice(-4000)).toEqual([]);
+    expect(output).toMatch(/Passed: (\d+)\/\1, 0 failed/);
   });
 });
