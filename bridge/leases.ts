@@ -2,20 +2,13 @@ import { errorResponse, type JSONRPCMessage, kindOf, type RequestId, resultOf } 
 import type { Logger } from './log.ts';
 import { noRoots } from './translate.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
+import { bridgeCapabilities, bridgeRevision } from './versions.ts';
 
-/** The revision the bridge speaks to children it initializes itself for stateless clients. */
-const childRevision = '2025-11-25';
 const initTimeoutMs = 10_000;
 const leaseWaitMs = 10_000;
 const growAfterMs = 50;
 const crashLoopFailures = 3;
 const maxBackoffMs = 30_000;
-
-/**
- * What the bridge tells a child it can do on behalf of stateless clients: every server-to-client
- * request becomes an "input required" answer, which the client may or may not support per request.
- */
-const bridgeCapabilities = { elicitation: { form: {}, url: {} }, sampling: {}, roots: {} };
 
 export class Busy extends Error {}
 
@@ -390,7 +383,7 @@ function initialize(upstream: Upstream): Promise<Record<string, unknown>> {
         id,
         method: 'initialize',
         params: {
-          protocolVersion: childRevision,
+          protocolVersion: bridgeRevision,
           capabilities: bridgeCapabilities,
           clientInfo: { name: 'mcp-edge-gateway-bridge', version: '0.1.0' },
         },

@@ -8,7 +8,9 @@ import {
   type RequestId,
 } from '../shared/jsonrpc.ts';
 import type { Channel } from './channel.ts';
+import { inputMethods, noRoots } from './translate.ts';
 import type { ExitReason, Upstream, UpstreamFactory } from './upstream.ts';
+import { bridgeCapabilities, bridgeRevision, negotiated } from './versions.ts';
 
 type Origin = { readonly port: Port; readonly id: RequestId; readonly initialize: boolean };
 
@@ -21,8 +23,10 @@ const broadcast = new Set([
 /**
  * Shared mode: many sessions on one upstream. Request ids and progress tokens are
  * rewritten to ones unique on the upstream and mapped back on the way out, so that
- * no answer can reach a session that did not ask. The upstream is initialized once,
- * by the first session; later sessions get that initialize result.
+ * no answer can reach a session that did not ask. The upstream is initialized once, when
+ * the first session initializes, at the bridge's own revision and capabilities; every session
+ * gets that result with the revision it asked for (when the server speaks it or later), its
+ * messages lowered to it, and only the questions its own capabilities allow.
  */
 export class Multiplexer {
   private upstream: Promise<Upstream> | undefined;
@@ -121,16 +125,17 @@ export class Multiplexer {
     message: JSONRPCMessage & { id: RequestId; method: string },
   ): Promise<void> {
     const initialize = message.method === 'initialize';
+    if (initialize) port.greeted(paramsOf(message) ?? {});
     if (initialize && this.initResult) {
       const result = await this.initResult;
-      port.deliver({ ...result, id: message.id } as JSONRPCMessage);
+      port.welcome({ ...result, id: message.id } as JSONRPCMessage);
       return;
     }
     if (initialize) this.initResult = new Promise((resolve) => (this.resolveInit = resolve));
     const childId = this.nextId++;
     this.pending.set(childId, { port, id: message.id, initialize });
     const token = progressTokenOf(message);
-    let rewritten: JSONRPCMessage = { ...message, id: childId };
+    let rewritten: JSONRPCMessage = initialize ? asBridge(message, childId) : { ...message, id: childId };
     if (token !== undefined) {
       const childToken = `mux-${childId}`;
       this.tokens.set(childToken, { port, token });
@@ -189,8 +194,10 @@ export class Multiplexer {
     if (!origin) return;
     this.pending.delete(message.id);
     this.tokens.delete(`mux-${message.id}`);
-    if (origin.initialize) this.settleInit(message);
-    origin.port.deliver({ ...message, id: origin.id });
+    if (origin.initialize) {
+      this.settleInit(message);
+      origin.port.welcome({ ...message, id: origin.id });
+    } else origin.port.deliver({ ...message, id: origin.id });
   }
 
   private settleInit(message: JSONRPCMessage): void {
@@ -214,6 +221,16 @@ export class Multiplexer {
     if (!port) {
       this.bestEffort(
         errorResponse(message.id, GatewayErrorCode.ConnectionClosed, 'no client session to ask'),
+      );
+      return;
+    }
+    const needs = inputMethods[message.method];
+    if (needs !== undefined && !port.declared(needs)) {
+      // The upstream was told the bridge can: this session's client cannot, so the bridge answers.
+      this.bestEffort(
+        needs === 'roots'
+          ? noRoots(message.id)
+          : errorResponse(message.id, GatewayErrorCode.MethodNotFound, `the client did not declare ${needs}`),
       );
       return;
     }
@@ -244,18 +261,48 @@ export class Multiplexer {
   }
 }
 
+/** The first session's initialize, as the bridge's own: its revision and capabilities. */
+function asBridge(message: JSONRPCMessage, id: number): JSONRPCMessage {
+  const params = { ...paramsOf(message), protocolVersion: bridgeRevision, capabilities: bridgeCapabilities };
+  return { ...message, id, params } as JSONRPCMessage;
+}
+
 /** One session's view of a multiplexed upstream. */
 class Port implements Channel {
   onmessage?: (message: JSONRPCMessage) => void;
   onexit?: (reason: ExitReason, detail: string) => void;
   private readonly mux: Multiplexer;
+  private requested: unknown;
+  private capabilities: Record<string, unknown> = {};
 
   constructor(mux: Multiplexer) {
     this.mux = mux;
   }
 
+  /** What this session's client asked for in its initialize. */
+  greeted(params: Record<string, unknown>): void {
+    this.requested = params.protocolVersion;
+    const declared = params.capabilities;
+    this.capabilities = typeof declared === 'object' && declared !== null ? { ...declared } : {};
+  }
+
+  declared(capability: string): boolean {
+    return this.capabilities[capability] !== undefined;
+  }
+
   send(message: JSONRPCMessage): Promise<void> {
     return this.mux.fromPort(this, message);
+  }
+
+  /** The answer to this session's initialize: the upstream's result, at the session's revision. */
+  welcome(message: JSONRPCMessage): void {
+    const result = (message as { result?: { protocolVersion?: unknown } }).result;
+    if (typeof result?.protocolVersion !== 'string') {
+      this.deliver(message);
+      return;
+    }
+    const protocolVersion = negotiated(this.requested, result.protocolVersion);
+    this.onmessage?.({ ...message, result: { ...result, protocolVersion } } as JSONRPCMessage);
   }
 
   deliver(message: JSONRPCMessage): void {

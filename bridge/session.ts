@@ -19,6 +19,7 @@ import type { Channel } from './channel.ts';
 import { type ServerConfig, timeoutSeconds } from './config.ts';
 import type { Logger } from './log.ts';
 import { type KnownNames, type Metrics, recordAnswer, type SessionEnd, type StatusCode } from './metrics.ts';
+import { bridgeRevision, lowered } from './versions.ts';
 
 /** What every session of one configured server shares. */
 export interface ServerContext {
@@ -55,6 +56,8 @@ export class Session {
   private readonly progress = new Map<string | number, RequestId>();
   private state: 'open' | 'ended' = 'open';
   private lastActivity = Date.now();
+  /** The revision agreed at initialize. */
+  private revision = bridgeRevision;
   /** Whether the client sent a request after initialize (SDK clients open a GET stream at once: it does not count). */
   private used = false;
   private readonly ctx: ServerContext;
@@ -190,10 +193,12 @@ export class Session {
     const result = resultOf(message);
     if (entry.method === 'initialize' && typeof result?.protocolVersion === 'string') {
       this.channel.setProtocolVersion(result.protocolVersion);
+      this.revision = result.protocolVersion;
     }
     this.ctx.names.learn(entry.method, listedNames(entry.method, result));
     this.measure(entry, isFailure(message) ? 'error' : 'success', '200');
-    this.toClient(message, undefined);
+    // Servers answer in their newest terms whatever they agreed to: an older client gets what it can read.
+    this.toClient(lowered(message, this.revision), undefined);
   }
 
   /** Which open request a server-to-client message belongs to: the POST stream it should travel on. */
