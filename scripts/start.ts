@@ -3,7 +3,16 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
 import type { ServerStatus } from '../bridge/pool.ts';
-import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
+import {
+  claudeCode,
+  claudeDesktop,
+  codexCli,
+  copilotCli,
+  geminiCli,
+  inspectorCommand,
+  libreChat,
+  vsCode,
+} from '../shared/client-configs.ts';
 import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
 import { InstanceError, type InstanceLock, listenOn, lockState } from './instance-lock.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
@@ -179,8 +188,12 @@ function banner(gateway: LocalGateway, idp: IdentityProvider): string {
       '    LibreChat (librechat.yaml; MCP_GATEWAY_KEY in its environment):',
       indent(libreChat(endpoint)),
     );
+    lines.push('    Claude Code:', indent(claudeCode(endpoint)));
+    lines.push('    Gemini CLI:', indent(geminiCli(endpoint)));
+    lines.push('    Codex:', indent(codexCli(endpoint)));
+    lines.push('    Copilot CLI:', indent(copilotCli(endpoint)));
   }
-  lines.push('', '(Claude Desktop, VS Code and LibreChat entries for the other servers: the page above.)');
+  lines.push('', '(These entries for the other servers: the page above.)');
   const people = Object.entries(demoPeople).map(([name, p]) => `${name} (${p.groups.join(', ')})`);
   lines.push('', `OAuth sign-in (clients without a key, e.g. hosted connectors): a demo identity provider`);
   lines.push(`  at ${idp.issuer}; sign in as ${people.join(' or ')}, any password. docs/auth.md`);

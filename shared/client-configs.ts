@@ -49,3 +49,36 @@ export function libreChat({ name, url, token }: Endpoint): string {
   if (token !== undefined) lines.push('    headers:', '      Authorization: "Bearer ${MCP_GATEWAY_KEY}"');
   return lines.join('\n');
 }
+
+/** The AI coding CLIs' own add commands; the key travels in MCP_GATEWAY_KEY, set on the first line. */
+const keyVariable = 'MCP_GATEWAY_KEY';
+
+function withKey(token: string | undefined, command: string): string {
+  return token === undefined ? command : `export ${keyVariable}=${token}\n${command}`;
+}
+
+const bearerHeader = `--header "Authorization: Bearer $${keyVariable}"`;
+
+/** Claude Code: the shell puts the key in the header when the line runs. */
+export function claudeCode({ name, url, token }: Endpoint): string {
+  const header = token === undefined ? '' : ` ${bearerHeader}`;
+  return withKey(token, `claude mcp add --transport http ${name} ${url}${header}`);
+}
+
+/** Gemini CLI (it asks to trust a new folder first: GEMINI_CLI_TRUST_WORKSPACE=true skips that). */
+export function geminiCli({ name, url, token }: Endpoint): string {
+  const header = token === undefined ? '' : ` ${bearerHeader}`;
+  return withKey(token, `gemini mcp add --transport http ${name} ${url}${header}`);
+}
+
+/** Codex reads the key from the variable each time it connects: it is never written to its config. */
+export function codexCli({ name, url, token }: Endpoint): string {
+  const variable = token === undefined ? '' : ` --bearer-token-env-var ${keyVariable}`;
+  return withKey(token, `codex mcp add ${name} --url ${url}${variable}`);
+}
+
+/** GitHub Copilot CLI. */
+export function copilotCli({ name, url, token }: Endpoint): string {
+  const header = token === undefined ? '' : ` ${bearerHeader}`;
+  return withKey(token, `copilot mcp add --transport http${header} ${name} ${url}`);
+}

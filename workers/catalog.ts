@@ -1,4 +1,13 @@
-import { claudeDesktop, inspectorCommand, libreChat, vsCode } from '../shared/client-configs.ts';
+import {
+  claudeCode,
+  claudeDesktop,
+  codexCli,
+  copilotCli,
+  geminiCli,
+  inspectorCommand,
+  libreChat,
+  vsCode,
+} from '../shared/client-configs.ts';
 import type { ServerDocument } from '../shared/document.ts';
 import { mayConnect, type Principal, visibleTools } from '../shared/policy.ts';
 import { ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
@@ -41,6 +50,10 @@ function clientConfigs(doc: ServerDocument, url: string): Record<string, string>
     'Claude Desktop (claude_desktop_config.json)': claudeDesktop(endpoint),
     'VS Code (.vscode/mcp.json)': vsCode(endpoint),
     'LibreChat (librechat.yaml)': libreChat(endpoint),
+    'Claude Code': claudeCode(endpoint),
+    'Gemini CLI': geminiCli(endpoint),
+    Codex: codexCli(endpoint),
+    'Copilot CLI': copilotCli(endpoint),
   };
 }
 

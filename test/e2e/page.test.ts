@@ -88,8 +88,8 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
 
   it('copies client configurations that are valid JSON and carry the key', async () => {
     await showServers(gateway.apiKey);
-    const copy = async (label: string) => {
-      await page.click(`[data-server="everything"] button[data-copy="${label}"]`);
+    const copy = async (label: string, server = 'everything') => {
+      await page.click(`[data-server="${server}"] button[data-copy="${label}"]`);
       return page.evaluate<string>('navigator.clipboard.readText()');
     };
     const claude = JSON.parse(await copy('Claude Desktop (claude_desktop_config.json)'));
@@ -101,6 +101,17 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
       url: `${gateway.edgeUrl}/everything/mcp`,
     });
     expect(await copy('MCP Inspector')).toContain(`--header "Authorization: Bearer ${gateway.apiKey}"`);
+    const everything = `${gateway.edgeUrl}/everything/mcp`;
+    expect(await copy('Codex')).toBe(
+      `export MCP_GATEWAY_KEY=${gateway.apiKey}\ncodex mcp add everything --url ${everything} --bearer-token-env-var MCP_GATEWAY_KEY`,
+    );
+    expect(await copy('Claude Code')).toBe(
+      `export MCP_GATEWAY_KEY=${gateway.apiKey}\nclaude mcp add --transport http everything ${everything} --header "Authorization: Bearer $MCP_GATEWAY_KEY"`,
+    );
+    // An open server's entries carry no key at all.
+    expect(await copy('Gemini CLI', 'yardstick')).toBe(
+      `gemini mcp add --transport http yardstick ${gateway.edgeUrl}/yardstick/mcp`,
+    );
   });
 
   it('keeps the key in memory only: nothing in storage or the URL, gone after a reload', async () => {
