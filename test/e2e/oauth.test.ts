@@ -156,10 +156,24 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     await callback?.stop();
   });
 
-  it('a client with a metadata document signs alice in; her groups decide the tools', async () => {
-    const clientId = `${documents.origin}/alice-client.json`;
+  /**
+   * A client metadata document shaped as Claude Code's (https://claude.ai/oauth/claude-code-client-metadata):
+   * no file extension, and loopback redirect URIs without a port, while the CLI listens on any.
+   */
+  const hostedShape = (clientId: string, name: string) => ({
+    client_id: clientId,
+    client_name: name,
+    redirect_uris: ['http://localhost/callback', 'http://127.0.0.1/callback'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  });
+
+  it('a client with a metadata document shaped as Claude Code’s signs alice in; her groups decide the tools', async () => {
+    const path = '/oauth/claude-code-client-metadata';
+    const clientId = `${documents.origin}${path}`;
     const provider = new TestOAuthClient(callback.url, clientId);
-    documents.serve('/alice-client.json', { client_id: clientId, ...provider.clientMetadata });
+    documents.serve(path, hostedShape(clientId, 'Claude Code'));
     const client = await signIn(`${gateway.edgeUrl}/everything/mcp`, provider, browser, 'alice', callback);
     clients.push(client);
     const tools = await toolNames(client);
@@ -168,7 +182,21 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     expect(tools).not.toContain('get-env');
     const echoed = await client.callTool({ name: 'echo', arguments: { message: 'hi from alice' } });
     expect(JSON.stringify(echoed.content)).toContain('hi from alice');
-    expect(documents.requested).toContain('/alice-client.json');
+    expect(documents.requested).toContain(path);
+  });
+
+  it('takes a client id at the path Codex uses, with its port-less loopback redirect', async () => {
+    const path = '/oauth/codex/client.json';
+    const clientId = `${documents.origin}${path}`;
+    documents.serve(path, hostedShape(clientId, 'Codex'));
+    const { challenge } = pkce();
+    const consent = await fetch(
+      authorizeUrl({ client_id: clientId, code_challenge: challenge, code_challenge_method: 'S256' }),
+      { redirect: 'manual' },
+    );
+    expect(consent.status).toBe(200);
+    expect(await consent.text()).toContain('Codex');
+    expect(documents.requested).toContain(path);
   });
 
   /** Issued now, checked by the last test: the 60 s of expiry pass while the others run. */
