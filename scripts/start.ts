@@ -3,16 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
 import type { ServerStatus } from '../bridge/pool.ts';
-import {
-  claudeCode,
-  claudeDesktop,
-  codexCli,
-  copilotCli,
-  geminiCli,
-  inspectorCommand,
-  libreChat,
-  vsCode,
-} from '../shared/client-configs.ts';
+import { clientEntries } from '../shared/client-configs.ts';
 import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
 import { InstanceError, type InstanceLock, listenOn, lockState } from './instance-lock.ts';
 import { devKeyHours, type LocalGateway, startLocalGateway } from './local-gateway.ts';
@@ -180,18 +171,10 @@ function banner(gateway: LocalGateway, idp: IdentityProvider): string {
     lines.push(
       `▸ ${name}: ${endpoint.url}${anonymous ? '   (open to anyone: no key needed)' : ''}${stateNote(gateway, name)}`,
     );
-    lines.push('    MCP Inspector:', indent(inspectorCommand(endpoint)));
-    if (name !== gateway.servers[0]?.name) continue;
-    lines.push('    Claude Desktop (claude_desktop_config.json):', indent(claudeDesktop(endpoint)));
-    lines.push('    VS Code (.vscode/mcp.json):', indent(vsCode(endpoint)));
-    lines.push(
-      '    LibreChat (librechat.yaml; MCP_GATEWAY_KEY in its environment):',
-      indent(libreChat(endpoint)),
-    );
-    lines.push('    Claude Code:', indent(claudeCode(endpoint)));
-    lines.push('    Gemini CLI:', indent(geminiCli(endpoint)));
-    lines.push('    Codex:', indent(codexCli(endpoint)));
-    lines.push('    Copilot CLI:', indent(copilotCli(endpoint)));
+    const entries = Object.entries(clientEntries(endpoint));
+    // Every server gets the Inspector line (the first entry); the first server every client's.
+    const shown = name === gateway.servers[0]?.name ? entries : entries.slice(0, 1);
+    for (const [label, text] of shown) lines.push(`    ${label}:`, indent(text));
   }
   lines.push('', '(These entries for the other servers: the page above.)');
   const people = Object.entries(demoPeople).map(([name, p]) => `${name} (${p.groups.join(', ')})`);

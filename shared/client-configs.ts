@@ -82,3 +82,17 @@ export function copilotCli({ name, url, token }: Endpoint): string {
   const header = token === undefined ? '' : ` ${bearerHeader}`;
   return withKey(token, `copilot mcp add --transport http${header} ${name} ${url}`);
 }
+
+/** Every entry for one endpoint, by the label the banner and the page show. */
+export function clientEntries(endpoint: Endpoint): Record<string, string> {
+  return {
+    'MCP Inspector': inspectorCommand(endpoint),
+    'Claude Desktop (claude_desktop_config.json)': claudeDesktop(endpoint),
+    'VS Code (.vscode/mcp.json)': vsCode(endpoint),
+    'LibreChat (librechat.yaml; MCP_GATEWAY_KEY in its environment)': libreChat(endpoint),
+    'Claude Code': claudeCode(endpoint),
+    'Gemini CLI': geminiCli(endpoint),
+    Codex: codexCli(endpoint),
+    'Copilot CLI': copilotCli(endpoint),
+  };
+}

@@ -1,13 +1,4 @@
-import {
-  claudeCode,
-  claudeDesktop,
-  codexCli,
-  copilotCli,
-  geminiCli,
-  inspectorCommand,
-  libreChat,
-  vsCode,
-} from '../shared/client-configs.ts';
+import { clientEntries } from '../shared/client-configs.ts';
 import type { ServerDocument } from '../shared/document.ts';
 import { mayConnect, type Principal, visibleTools } from '../shared/policy.ts';
 import { ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
@@ -45,16 +36,7 @@ async function toolsFor(kv: KVNamespace, doc: ServerDocument, principal: Princip
 /** Paste-ready configurations; the key is a placeholder the page fills in the browser. */
 function clientConfigs(doc: ServerDocument, url: string): Record<string, string> {
   const endpoint = { name: doc.name, url, token: doc.access.anonymous ? undefined : keyPlaceholder };
-  return {
-    'MCP Inspector': inspectorCommand(endpoint),
-    'Claude Desktop (claude_desktop_config.json)': claudeDesktop(endpoint),
-    'VS Code (.vscode/mcp.json)': vsCode(endpoint),
-    'LibreChat (librechat.yaml)': libreChat(endpoint),
-    'Claude Code': claudeCode(endpoint),
-    'Gemini CLI': geminiCli(endpoint),
-    Codex: codexCli(endpoint),
-    'Copilot CLI': copilotCli(endpoint),
-  };
+  return clientEntries(endpoint);
 }
 
 /** The registry's own `repository` field, when the document names its source. */
