@@ -216,8 +216,9 @@ export class ChildLeases {
     const index = this.waiters.findIndex((w) => this.serves(child, w.owner));
     const waiter = index === -1 ? undefined : this.waiters.splice(index, 1)[0];
     if (waiter) waiter.take(child);
-    // At the limit, with others waiting whom it may not serve: it ends, and a new child takes its place.
-    else if (this.waiters.length > 0 && this.total >= this.max) return this.discard(child);
+    // At a limit (count or memory), with others waiting whom it may not serve: it ends, and a new
+    // child takes its place.
+    else if (this.waiters.length > 0 && !this.growable) return this.discard(child);
     else {
       child.idleSince = Date.now();
       this.idle.push(child);

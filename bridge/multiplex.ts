@@ -25,8 +25,8 @@ const broadcast = new Set([
  * rewritten to ones unique on the upstream and mapped back on the way out, so that
  * no answer can reach a session that did not ask. The upstream is initialized once, when
  * the first session initializes, at the bridge's own revision and capabilities; every session
- * gets that result with the revision it asked for (when the server speaks it or later), its
- * messages lowered to it, and only the questions its own capabilities allow.
+ * gets that result with the revision it asked for (when the server speaks it or later; the
+ * session lowers what the server sends to it), and only the questions its capabilities allow.
  */
 export class Multiplexer {
   private upstream: Promise<Upstream> | undefined;

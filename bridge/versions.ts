@@ -51,7 +51,9 @@ function lowerBlock(block: Block, version: string): Block {
  * clients ignore them; a block of an unknown type fails their validation.
  */
 export function lowered(message: JSONRPCMessage, version: string): JSONRPCMessage {
-  if (version >= bridgeRevision || !('result' in message)) return message;
+  // A revision the bridge does not know is left alone: it cannot say what such a client reads.
+  if (!sessionRevisions.includes(version) || version >= bridgeRevision || !('result' in message))
+    return message;
   const result = { ...(message.result as Record<string, unknown>) };
   if (Array.isArray(result.content))
     result.content = result.content.map((b: Block) => lowerBlock(b, version));
