@@ -21,6 +21,7 @@ export type Authentication = { ok: true; principal: Principal } | { ok: false; r
 export const anonymous: Principal = { subject: 'anonymous', groups: [], method: 'anonymous' };
 
 const maxTokenBytes = 8192;
+const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Asymmetric algorithms only: never `none`, never an HMAC that a public key could forge. */
 const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
 
@@ -55,10 +56,12 @@ export async function authenticate(
   const token = /^Bearer ([\x21-\x7e]+)$/.exec(header)?.[1];
   if (token === undefined) return { ok: false, reason: 'malformed' };
   if (token.length > maxTokenBytes) return { ok: false, reason: 'invalid_token' };
-  // Anything with a dot is a JWT, well formed or not: a refused token gets 401, not a key's 403.
-  if (token.includes('.')) return verifyJwt(token, settings, resource);
+  if (jwtShape.test(token)) return verifyJwt(token, settings, resource);
   if (oauthShape.test(token)) return verifyOAuthToken(token, env, settings, resource);
-  return verifyApiKey(token, env.GATEWAY_KV, now);
+  const key = await verifyApiKey(token, env.GATEWAY_KV, now);
+  // A dotted token that is no key is a broken JWT (alg none, cut short): a token's 401, not a key's 403.
+  const brokenJwt = !key.ok && key.reason === 'unknown_key' && token.includes('.');
+  return brokenJwt ? { ok: false, reason: 'invalid_token' } : key;
 }
 
 /**
