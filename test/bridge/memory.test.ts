@@ -36,7 +36,7 @@ class Measured extends ProcessTree {
   }
 }
 
-describe('admission by memory', () => {
+describe('admission by memory', { timeout: 120_000 }, () => {
   it('admits a child while it fits below the share of the limit, counts children started since it measured, and admits again once they are gone', async () => {
     const tree = new Measured();
     const settings = { limitBytes: 1000 * mib, admitBelow: 0.5, childEstimateBytes: 50 * mib };
@@ -97,12 +97,16 @@ describe('admission by memory', () => {
     });
     clients.push(await connect(bridge.mcpUrl('everything')));
     const estimate = 96 * mib;
-    const perChild = await until(async () => {
-      const measured = sample(await metricsText(bridge as TestBridge), 'mcp_bridge_memory_bytes', {
-        measure: 'per_child',
-      });
-      return measured !== estimate && measured > 0 ? measured : undefined;
-    }, 'a measured child');
+    const perChild = await until(
+      async () => {
+        const measured = sample(await metricsText(bridge as TestBridge), 'mcp_bridge_memory_bytes', {
+          measure: 'per_child',
+        });
+        return measured !== estimate && measured > 0 ? measured : undefined;
+      },
+      'a measured child',
+      90_000,
+    );
     expect(perChild).toBeGreaterThan(5 * mib);
     expect(perChild).toBeLessThan(1024 * mib);
     const text = await metricsText(bridge);
@@ -111,7 +115,7 @@ describe('admission by memory', () => {
   });
 });
 
-describe('sessions opened and never used', () => {
+describe('sessions opened and never used', { timeout: 120_000 }, () => {
   it('end after unusedSessionSeconds, their children with them, while a used session stays', async () => {
     bridge = await startTestBridge([
       { name: 'fixture', transport: fixture, pool: 0, limits: { unusedSessionSeconds: 1 } },
@@ -126,6 +130,7 @@ describe('sessions opened and never used', () => {
           reason: 'idle',
         }) === 1 || undefined,
       'the unused session ended',
+      90_000,
     );
     expect((await used.listTools()).tools.length).toBeGreaterThan(0);
     await expect(unused.listTools()).rejects.toThrow(/Session not found/);
