@@ -5,6 +5,8 @@ import type { Logger } from './log.ts';
 
 const mib = 2 ** 20;
 const sampleMs = 2000;
+/** A child this young is still loading its code: it counts at the estimate, and not in the mean. */
+const settleMs = 5000;
 
 export interface MemorySettings {
   /** The most the bridge and its children may use; undefined: the cgroup's limit, if any. */
@@ -86,7 +88,8 @@ export class ProcessTree {
  * after the kernel's OOM killer has ended every session on it.
  */
 export class MemoryBudget {
-  private readonly pids = new Set<number>();
+  /** Each child the bridge started, by pid, and when. */
+  private readonly pids = new Map<number, number>();
   private used: number | undefined;
   private perChild: number;
   private spawnedSince = 0;
@@ -96,17 +99,19 @@ export class MemoryBudget {
   private readonly gauge: Gauge<'measure'> | undefined;
   private readonly log: Logger;
   private readonly tree: ProcessTree;
+  private readonly now: () => number;
 
   constructor(
     settings: MemorySettings,
     gauge: Gauge<'measure'> | undefined,
     log: Logger,
-    tree = new ProcessTree(),
+    probes: { tree?: ProcessTree; now?: () => number } = {},
   ) {
     this.settings = settings;
     this.gauge = gauge;
     this.log = log;
-    this.tree = tree;
+    this.tree = probes.tree ?? new ProcessTree();
+    this.now = probes.now ?? Date.now;
     this.perChild = settings.childEstimateBytes;
     if (settings.limitBytes !== undefined) gauge?.set({ measure: 'limit' }, settings.limitBytes);
   }
@@ -118,7 +123,7 @@ export class MemoryBudget {
   /** A stdio child was started: it counts, at the estimate, until the next measurement. */
   track(pid: number | undefined): void {
     if (pid === undefined) return;
-    this.pids.add(pid);
+    this.pids.set(pid, this.now());
     this.spawnedSince += 1;
   }
 
@@ -157,20 +162,24 @@ export class MemoryBudget {
   }
 
   private async sample(): Promise<void> {
+    const now = this.now();
     const spawned = this.spawnedSince;
     const parents = await this.tree.parents();
     const own = (await this.tree.bytesOf(process.pid)) ?? process.memoryUsage.rss();
     let children = 0;
-    let alive = 0;
-    for (const pid of [...this.pids]) {
+    let settled = 0;
+    let settledBytes = 0;
+    for (const [pid, started] of [...this.pids]) {
       const bytes = await this.tree.subtreeBytes(pid, parents);
       if (bytes === undefined) this.pids.delete(pid);
+      else if (now - started < settleMs) children += Math.max(bytes, this.perChild);
       else {
         children += bytes;
-        alive += 1;
+        settled += 1;
+        settledBytes += bytes;
       }
     }
-    if (alive > 0) this.perChild = Math.max(children / alive, mib);
+    if (settled > 0) this.perChild = Math.max(settledBytes / settled, mib);
     this.used = own + children;
     this.spawnedSince = Math.max(0, this.spawnedSince - spawned);
     this.gauge?.set({ measure: 'used' }, this.used);

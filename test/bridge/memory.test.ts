@@ -37,10 +37,11 @@ class Measured extends ProcessTree {
 }
 
 describe('admission by memory', { timeout: 120_000 }, () => {
-  it('admits a child while it fits below the share of the limit, counts children started since it measured, and admits again once they are gone', async () => {
+  it('admits a child while it fits below the share of the limit, counts young children at the estimate, and admits again once they are gone', async () => {
     const tree = new Measured();
+    let now = 0;
     const settings = { limitBytes: 1000 * mib, admitBelow: 0.5, childEstimateBytes: 50 * mib };
-    const budget = new MemoryBudget(settings, undefined, createLogger('error'), tree);
+    const budget = new MemoryBudget(settings, undefined, createLogger('error'), { tree, now: () => now });
     await budget.measure();
     // 100 MiB used; one child at the 50 MiB estimate fits below 500 MiB eight times.
     for (let pid = 1; pid <= 8; pid++) {
@@ -48,8 +49,13 @@ describe('admission by memory', { timeout: 120_000 }, () => {
       budget.track(pid);
     }
     expect(budget.admits()).toEqual({ ok: false, usedBytes: 500 * mib, limitBytes: 1000 * mib });
-    // Measured, the children use 30 MiB each: 340 MiB in all, and 30 MiB is the next child's estimate.
+    // A second later they use 30 MiB each, but are still loading: each still counts at 50 MiB.
     for (let pid = 1; pid <= 8; pid++) tree.children.set(pid, 30 * mib);
+    now = 1000;
+    await budget.measure();
+    expect(budget.admits().ok).toBe(false);
+    // Settled, they count at what they use (340 MiB in all), and 30 MiB is the next child's estimate.
+    now = 6000;
     await budget.measure();
     expect(budget.admits().ok).toBe(true);
     for (let pid = 9; pid <= 13; pid++) budget.track(pid);
