@@ -153,7 +153,10 @@ export class ServerEndpoint {
     }
     if (this.spawnsPerSession) {
       const admission = this.memory.admits();
-      if (!admission.ok) return refuse({ kind: 'memory_full', ...admission, retryAfterSeconds: 5 });
+      if (!admission.ok) {
+        this.ctx.log.log('info', 'session refused: near the memory limit', admission);
+        return refuse({ kind: 'memory_full', retryAfterSeconds: 5 });
+      }
     }
     return this.open(req, res, body, principal);
   }

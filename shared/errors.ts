@@ -12,7 +12,7 @@ export type HttpRefusal =
   | { kind: 'unknown_server'; server: string }
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
-  | { kind: 'memory_full'; usedBytes: number; limitBytes: number; retryAfterSeconds: number }
+  | { kind: 'memory_full'; retryAfterSeconds: number }
   | { kind: 'upstream_unavailable'; reason?: string }
   | { kind: 'unauthenticated'; reason: 'unsigned' | 'malformed' | 'bad_signature' | 'stale' | 'replayed' }
   | { kind: 'unauthorized'; resourceMetadata: string; detail: string }
@@ -109,16 +109,15 @@ export function toWire(refusal: HttpRefusal): WireError {
       return wire(503, -32000, 'The bridge is shutting down; retry on another instance', {
         'retry-after': String(refusal.retryAfterSeconds),
       });
-    case 'memory_full': {
-      const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+    case 'memory_full':
+      // The figures go to the bridge's log and metrics, not to whoever asked.
       return wire(
         503,
         -32000,
-        `The bridge is near its memory limit (${mib(refusal.usedBytes)} of ${mib(refusal.limitBytes)} MiB) and starts no more MCP server processes; retry later`,
+        'The bridge is near its memory limit and starts no more MCP server processes; retry later',
         { 'retry-after': String(refusal.retryAfterSeconds) },
         'memory',
       );
-    }
     case 'upstream_unavailable':
       return wire(
         502,

@@ -90,7 +90,8 @@ describe('admission by memory', { timeout: 120_000 }, () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('5');
     const { error } = (await refused.json()) as { error: { message: string; data: { reason: string } } };
-    expect(error.message).toMatch(/near its memory limit \(\d+ of 64 MiB\)/);
+    expect(error.message).toMatch(/near its memory limit and starts no more MCP server processes/);
+    expect(bridge.logs.join('\n')).toMatch(/session refused: near the memory limit.*"limitBytes":67108864/);
     expect(error.data.reason).toBe('memory');
     const text = await metricsText(bridge);
     expect(sample(text, 'mcp_bridge_rejected_requests_total', { reason: 'memory_full' })).toBe(1);
