@@ -103,8 +103,10 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
     await new Promise((resolve) => jwks?.close(resolve));
   });
 
-  it('the MCP Inspector CLI lists tools and calls one with a bearer header', async () => {
-    const inspector = (...args: string[]) =>
+  /** The Inspector CLI against `everything` with this key; the bound only catches a hang. */
+  const inspectorWith =
+    (key: string) =>
+    (...args: string[]) =>
       run(
         bin('mcp-inspector'),
         [
@@ -113,13 +115,14 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
           '--transport',
           'http',
           '--header',
-          `Authorization: Bearer ${gateway.apiKey}`,
+          `Authorization: Bearer ${key}`,
           ...args,
         ],
-        {
-          timeout: 60_000,
-        },
+        { timeout: 60_000 },
       );
+
+  it('the MCP Inspector CLI lists tools and calls one with a bearer header', async () => {
+    const inspector = inspectorWith(gateway.apiKey);
     const listed = JSON.parse((await inspector('--method', 'tools/list')).stdout) as {
       tools: { name: string }[];
     };
@@ -176,20 +179,10 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
       killed: error.killed,
       said: `${error.stdout ?? ''}${error.stderr ?? ''}`,
     });
-    const inspector = await run(
-      bin('mcp-inspector'),
-      [
-        '--cli',
-        url('everything'),
-        '--transport',
-        'http',
-        '--header',
-        `Authorization: Bearer ${refusedKey}`,
-        '--method',
-        'tools/list',
-      ],
-      { timeout: 60_000 },
-    ).then(() => ({ code: 0, killed: false, said: '' }), failed);
+    const inspector = await inspectorWith(refusedKey)('--method', 'tools/list').then(
+      () => ({ code: 0, killed: false, said: '' }),
+      failed,
+    );
     const entry = JSON.parse(claudeDesktop({ name: 'everything', url: url('everything'), token: refusedKey }))
       .mcpServers.everything as { args: string[]; env: Record<string, string> };
     const home = await mkdtemp(join(tmpdir(), 'mcp-remote-home-'));
