@@ -9,7 +9,7 @@ const sampleMs = 2000;
 const settleMs = 5000;
 
 export interface MemorySettings {
-  /** The most the bridge and its children may use; undefined: the cgroup's limit, if any. */
+  /** The most the bridge and its children may use (the config's, else the cgroup's); undefined: no bound. */
   readonly limitBytes: number | undefined;
   /** A new child is admitted while measured use plus one child stays below this share of the limit. */
   readonly admitBelow: number;
@@ -45,10 +45,10 @@ export class ProcessTree {
     this.proc = proc;
   }
 
-  /** Every process's parent, read from `/proc/<pid>/stat`: the kernel may not list children. */
-  async parents(): Promise<Map<number, number>> {
+  /** Every process's children, from each one's parent in `/proc/<pid>/stat`: the kernel may not list children. */
+  async children(): Promise<Map<number, number[]>> {
     const entries = await readdir(this.proc).catch(() => [] as string[]);
-    const parents = new Map<number, number>();
+    const children = new Map<number, number[]>();
     await Promise.all(
       entries
         .filter((name) => /^\d+$/.test(name))
@@ -56,10 +56,10 @@ export class ProcessTree {
           const stat = await readFile(`${this.proc}/${name}/stat`, 'utf8').catch(() => '');
           // The command name may hold spaces and parentheses: the fields after the last ')' do not.
           const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-          if (Number.isInteger(ppid)) parents.set(Number(name), ppid);
+          if (Number.isInteger(ppid)) children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
         }),
     );
-    return parents;
+    return children;
   }
 
   /** The process's own memory: PSS where the kernel gives it, else resident pages. */
@@ -73,11 +73,12 @@ export class ProcessTree {
   }
 
   /** The process and all its descendants (`npx` starts the server as a grandchild). */
-  async subtreeBytes(root: number, parents: Map<number, number>): Promise<number | undefined> {
+  async subtreeBytes(root: number, children: Map<number, number[]>): Promise<number | undefined> {
     const own = await this.bytesOf(root);
     if (own === undefined) return undefined;
-    const children = [...parents].filter(([, parent]) => parent === root).map(([pid]) => pid);
-    const below = await Promise.all(children.map((pid) => this.subtreeBytes(pid, parents)));
+    const below = await Promise.all(
+      (children.get(root) ?? []).map((pid) => this.subtreeBytes(pid, children)),
+    );
     return below.reduce<number>((sum, bytes) => sum + (bytes ?? 0), own);
   }
 }
@@ -114,10 +115,6 @@ export class MemoryBudget {
     this.now = probes.now ?? Date.now;
     this.perChild = settings.childEstimateBytes;
     if (settings.limitBytes !== undefined) gauge?.set({ measure: 'limit' }, settings.limitBytes);
-  }
-
-  get limitBytes(): number | undefined {
-    return this.settings.limitBytes;
   }
 
   /** A stdio child was started: it counts, at the estimate, until the next measurement. */
@@ -164,23 +161,24 @@ export class MemoryBudget {
   private async sample(): Promise<void> {
     const now = this.now();
     const spawned = this.spawnedSince;
-    const parents = await this.tree.parents();
+    // Reading every process's stat is for finding descendants: with no child, there is none.
+    const children = this.pids.size === 0 ? new Map<number, number[]>() : await this.tree.children();
     const own = (await this.tree.bytesOf(process.pid)) ?? process.memoryUsage.rss();
-    let children = 0;
+    let childBytes = 0;
     let settled = 0;
     let settledBytes = 0;
     for (const [pid, started] of [...this.pids]) {
-      const bytes = await this.tree.subtreeBytes(pid, parents);
+      const bytes = await this.tree.subtreeBytes(pid, children);
       if (bytes === undefined) this.pids.delete(pid);
-      else if (now - started < settleMs) children += Math.max(bytes, this.perChild);
+      else if (now - started < settleMs) childBytes += Math.max(bytes, this.perChild);
       else {
-        children += bytes;
+        childBytes += bytes;
         settled += 1;
         settledBytes += bytes;
       }
     }
     if (settled > 0) this.perChild = Math.max(settledBytes / settled, mib);
-    this.used = own + children;
+    this.used = own + childBytes;
     this.spawnedSince = Math.max(0, this.spawnedSince - spawned);
     this.gauge?.set({ measure: 'used' }, this.used);
     this.gauge?.set({ measure: 'per_child' }, this.perChild);

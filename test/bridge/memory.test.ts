@@ -27,12 +27,12 @@ afterEach(async () => {
 
 /** A /proc whose processes use what the test says: the bridge 100 MiB, each child `child` MiB. */
 class Measured extends ProcessTree {
-  children = new Map<number, number>();
-  override async parents() {
-    return new Map([...this.children.keys()].map((pid) => [pid, process.pid]));
+  sizes = new Map<number, number>();
+  override async children() {
+    return new Map([[process.pid, [...this.sizes.keys()]]]);
   }
   override async bytesOf(pid: number) {
-    return pid === process.pid ? 100 * mib : this.children.get(pid);
+    return pid === process.pid ? 100 * mib : this.sizes.get(pid);
   }
 }
 
@@ -50,7 +50,7 @@ describe('admission by memory', { timeout: 120_000 }, () => {
     }
     expect(budget.admits()).toEqual({ ok: false, usedBytes: 500 * mib, limitBytes: 1000 * mib });
     // A second later they use 30 MiB each, but are still loading: each still counts at 50 MiB.
-    for (let pid = 1; pid <= 8; pid++) tree.children.set(pid, 30 * mib);
+    for (let pid = 1; pid <= 8; pid++) tree.sizes.set(pid, 30 * mib);
     now = 1000;
     await budget.measure();
     expect(budget.admits().ok).toBe(false);
@@ -60,7 +60,7 @@ describe('admission by memory', { timeout: 120_000 }, () => {
     expect(budget.admits().ok).toBe(true);
     for (let pid = 9; pid <= 13; pid++) budget.track(pid);
     expect(budget.admits().ok).toBe(false);
-    tree.children.clear();
+    tree.sizes.clear();
     await budget.measure();
     expect(budget.admits().ok).toBe(true);
   });
