@@ -62,13 +62,16 @@ async function rpc(url, session, message) {
   return { session: response.headers.get('mcp-session-id') || session, data };
 }
 
-/** The gateway's own words for a refusal: its message, and why the server failed when it knows. */
+/** The gateway's own words for a JSON-RPC error: its message, and why the server failed when it knows. */
+function said(error) {
+  const reason = error.data && typeof error.data.reason === 'string' ? ' (' + error.data.reason + ')' : '';
+  return error.message + reason;
+}
+
 function refusalOf(status, text) {
   let error;
   try { error = JSON.parse(text).error; } catch { error = undefined; }
-  if (!error || typeof error.message !== 'string') return 'HTTP ' + status;
-  const reason = error.data && typeof error.data.reason === 'string' ? ' (' + error.data.reason + ')' : '';
-  return error.message + reason;
+  return error && typeof error.message === 'string' ? said(error) : 'HTTP ' + status;
 }
 
 async function listTools(url) {
@@ -77,7 +80,7 @@ async function listTools(url) {
   await rpc(url, init.session, { jsonrpc: '2.0', method: 'notifications/initialized' });
   const listed = await rpc(url, init.session, { jsonrpc: '2.0', id: 2, method: 'tools/list' });
   fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': init.session, ...auth() } }).catch(() => {});
-  if (listed.data && listed.data.error) throw new Error(listed.data.error.message);
+  if (listed.data && listed.data.error) throw new Error(said(listed.data.error));
   return (listed.data && listed.data.result && listed.data.result.tools) || [];
 }
 
@@ -121,7 +124,10 @@ async function show() {
   status.textContent = 'Loading…';
   const response = await fetch('/v0.1/servers?limit=100', { headers: auth() });
   const body = await response.json();
-  if (!response.ok) { status.textContent = 'That key was refused: ' + body.error; return; }
+  if (!response.ok) {
+    status.textContent = ([400, 401, 403].includes(response.status) ? 'That key was refused: ' : 'Failed: ') + body.error;
+    return;
+  }
   status.textContent = body.servers.length + ' server(s) for ' + (key ? 'this key' : 'anonymous callers') + '.';
   await Promise.all(body.servers.map(showServer));
   status.dataset.ready = 'true';
