@@ -1,16 +1,14 @@
 import { execFile } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { nativeServer } from '../fixtures/native.ts';
 import { repo } from '../helpers/bridge.ts';
+import { withOneMore } from '../helpers/gateway-files.ts';
 import { freePort } from '../helpers/process.ts';
 
 const run = promisify(execFile);
@@ -23,24 +21,16 @@ describe('MCP conformance (2026-07-28) through the whole path', { timeout: 300_0
   let gateway: LocalGateway;
   const native = nativeServer();
 
-  /** The fixture (stdio, translated by the bridge) and a server that speaks 2026-07-28 itself. */
-  async function servers(nativeUrl: string) {
-    const dir = await mkdtemp(join(tmpdir(), 'conformance-'));
-    const config = parse(readFileSync(join(fixtures, 'bridge.yaml'), 'utf8'));
-    config.servers[0].transport.cwd = repo;
-    config.servers.push({ name: 'native', transport: { type: 'streamable-http', url: nativeUrl } });
-    writeFileSync(join(dir, 'bridge.yaml'), stringify(config));
-    cpSync(join(fixtures, 'servers'), join(dir, 'servers'), { recursive: true });
-    const document = JSON.parse(readFileSync(join(fixtures, 'servers/conformance.json'), 'utf8'));
-    writeFileSync(join(dir, 'servers/native.json'), JSON.stringify({ ...document, name: 'native' }));
-    return { bridgeConfig: join(dir, 'bridge.yaml'), documentsDir: join(dir, 'servers') };
-  }
-
   beforeAll(async () => {
     await new Promise<void>((resolve) => native.server.listen(0, '127.0.0.1', resolve));
     const { port } = native.server.address() as AddressInfo;
     gateway = await startLocalGateway({
-      ...(await servers(`http://127.0.0.1:${port}/mcp`)),
+      // The fixture (stdio, translated by the bridge) and a server that speaks 2026-07-28 itself.
+      ...(await withOneMore(
+        { bridgeConfig: join(fixtures, 'bridge.yaml'), documentsDir: join(fixtures, 'servers') },
+        { name: 'native', transport: { type: 'streamable-http', url: `http://127.0.0.1:${port}/mcp` } },
+        JSON.parse(readFileSync(join(fixtures, 'servers/conformance.json'), 'utf8')),
+      )),
       edgePort: await freePort(),
       freeBridgePorts: true,
       log: createLogger('error'),

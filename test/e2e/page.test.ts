@@ -1,13 +1,10 @@
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { crashing, repo } from '../helpers/bridge.ts';
+import { withOneMore } from '../helpers/gateway-files.ts';
 import { freePort } from '../helpers/process.ts';
 
 /** Debian's chromium (.ci/run installs it: apt-get install chromium). */
@@ -35,24 +32,14 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
       items.map((i) => i.getAttribute('data-tool')),
     );
 
-  /** The demo's servers, and one whose download a TLS-inspecting proxy broke. */
-  async function withBrokenServer() {
-    const dir = await mkdtemp(join(tmpdir(), 'page-'));
-    const config = parse(readFileSync(join(repo, 'examples/bridge.yaml'), 'utf8'));
-    for (const server of config.servers) {
-      if (server.transport.cwd) server.transport.cwd = resolve(repo, 'examples', server.transport.cwd);
-    }
-    config.servers.push({ name: 'broken', transport: crashing });
-    writeFileSync(join(dir, 'bridge.yaml'), stringify(config));
-    cpSync(join(repo, 'servers'), join(dir, 'servers'), { recursive: true });
-    const broken = { version: 1, name: 'broken', access: { groups: ['developers'] }, policy: {} };
-    writeFileSync(join(dir, 'servers/broken.json'), JSON.stringify(broken));
-    return { bridgeConfig: join(dir, 'bridge.yaml'), documentsDir: join(dir, 'servers') };
-  }
-
   beforeAll(async () => {
     gateway = await startLocalGateway({
-      ...(await withBrokenServer()),
+      // The demo's servers, and one whose download a TLS-inspecting proxy broke.
+      ...(await withOneMore(
+        { bridgeConfig: join(repo, 'examples/bridge.yaml'), documentsDir: join(repo, 'servers') },
+        { name: 'broken', transport: crashing },
+        { access: { groups: ['developers'] }, policy: {} },
+      )),
       edgePort: await freePort(),
       freeBridgePorts: true,
       log: createLogger('error'),
