@@ -5,9 +5,9 @@ import { authenticate, credentialRefusal } from './auth.ts';
 import { getServer, listServers } from './catalog.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { handleMcp, refusal as refusalOf } from './mcp.ts';
-import { oauthPaths, resourceOf } from './oauth.ts';
+import { issuerOf, needsCredential, oauthPaths, resourceOf } from './oauth.ts';
 import { page, pageScript } from './page.ts';
-import { answerConsent, finishSignIn, protocolEndpoint, showConsent } from './sign-in.ts';
+import { answerConsent, finishSignIn, protocolEndpoint, serverMetadata, showConsent } from './sign-in.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -58,16 +58,19 @@ router.get('/healthz', () => json({ status: 'alive' }));
 router.get('/', page);
 router.get('/page.js', pageScript);
 
-router.get('/.well-known/oauth-protected-resource/:server/mcp', (request, env) => {
+/** Sign-in is offered only for a server that needs a credential (docs/auth.md). */
+router.get('/.well-known/oauth-protected-resource/:server/mcp', async (request, env) => {
   const url = new URL(request.url);
   const server = request.params.server ?? '';
   if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
   const settings = configured(env);
   if (settings instanceof Response) return settings;
+  const offered =
+    signsIn(settings) && (await needsCredential(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS));
   return json(
     {
       resource: resourceOf(url.origin, server),
-      ...(signsIn(settings) ? { authorization_servers: [url.origin] } : {}),
+      ...(offered ? { authorization_servers: [issuerOf(url.origin, server)] } : {}),
       bearer_methods_supported: ['header'],
       resource_name: server,
     },
@@ -105,7 +108,16 @@ router.get(oauthPaths.callback, (request, env) => {
   const on = signingIn(env);
   return on instanceof Response ? on : finishSignIn(request, on.env, on.settings);
 });
-for (const path of ['/.well-known/oauth-authorization-server', oauthPaths.token, oauthPaths.register]) {
+router.get('/.well-known/oauth-authorization-server/:server/mcp', async (request, env, ctx) => {
+  const server = request.params.server ?? '';
+  const on = signingIn(env);
+  if (on instanceof Response) return on;
+  if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
+  return (
+    (await serverMetadata(request, on.env, on.settings, server, ctx)) ?? refusalOf({ kind: 'not_found' })
+  );
+});
+for (const path of [oauthPaths.token, oauthPaths.register]) {
   router.all(path, (request, env, ctx) => {
     const on = signingIn(env);
     return on instanceof Response ? on : protocolEndpoint(request, on.env, on.settings, ctx);

@@ -1,5 +1,5 @@
 import { OAuthAuthorizationServer, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
-import { documentNames } from './documents.ts';
+import { documentNames, loadDocument } from './documents.ts';
 import type { PreRegisteredClient, Settings } from './env.ts';
 
 /** The Worker's own OAuth endpoints (docs/auth.md); the library serves metadata, token and register. */
@@ -29,6 +29,16 @@ export function serverOfResource(origin: string, resource: string | undefined): 
 }
 
 /**
+ * Each server that needs a credential has its own issuer, its endpoint URL: clients that look
+ * for sign-in under a server's path (RFC 8414 path-aware discovery, as Codex does) find it for
+ * exactly those servers, and nothing at the origin's root sends an open server's clients
+ * into a sign-in they do not need (docs/auth.md).
+ */
+export function issuerOf(origin: string, server: string): string {
+  return resourceOf(origin, server);
+}
+
+/**
  * The authorization server for these resources. The library fixes its resource registry at
  * construction, and servers come and go with documents, so there is one per registry.
  */
@@ -36,13 +46,14 @@ export function authorizationServer(
   settings: Settings,
   origin: string,
   resources: readonly string[],
+  issuer = origin,
 ): OAuthAuthorizationServer<OAuthEnv> {
-  const key = `${origin}\n${resources.join('\n')}`;
+  const key = `${issuer}\n${origin}\n${resources.join('\n')}`;
   let server = built.get(key);
   if (server === undefined) {
     if (built.size >= 64) built.clear();
     server = new OAuthAuthorizationServer<OAuthEnv>({
-      issuer: origin,
+      issuer,
       resources,
       authorizeEndpoint: `${origin}${oauthPaths.authorize}`,
       tokenEndpoint: `${origin}${oauthPaths.token}`,
@@ -78,6 +89,25 @@ async function serverNames(kv: KVNamespace, cacheSeconds: number, now = Date.now
   for await (const name of documentNames(kv)) names.push(name);
   namesCache = { until: now + cacheSeconds * 1000, names };
   return names;
+}
+
+/** Whether a server needs a credential, so that sign-in is offered for it: not an open one. */
+export async function needsCredential(
+  kv: KVNamespace,
+  server: string,
+  cacheSeconds: number,
+): Promise<boolean> {
+  const loaded = await loadDocument(kv, server, cacheSeconds);
+  return loaded.ok && !loaded.document.access.anonymous;
+}
+
+/** One server's own authorization server: its metadata, and the issuer of its sign-ins. */
+export function authorizationServerOf(
+  settings: Settings,
+  origin: string,
+  server: string,
+): OAuthAuthorizationServer<OAuthEnv> {
+  return authorizationServer(settings, origin, [resourceOf(origin, server)], issuerOf(origin, server));
 }
 
 /** The authorization server for every current server, or undefined when there is none yet. */

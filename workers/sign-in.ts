@@ -13,7 +13,9 @@ import type { Env, Settings } from './env.ts';
 import { type IdentityProvider, identityProvider } from './identity-provider.ts';
 import {
   authorizationServerForAll,
+  authorizationServerOf,
   ensurePreRegisteredClients,
+  needsCredential,
   type OAuthEnv,
   type OAuthHelpers,
   oauthPaths,
@@ -63,6 +65,22 @@ async function helpers(settings: Settings, env: SignInEnv, origin: string): Prom
   return server.getOAuthApi(env);
 }
 
+/**
+ * The helpers that read a new authorization request: its server's own, so that the issuer
+ * the client is sent back with (RFC 9207 `iss`) is the one it discovered. A request without
+ * a resource is read by the gateway-wide server, as before per-server issuers.
+ */
+async function helpersFor(settings: Settings, env: SignInEnv, url: URL): Promise<OAuthHelpers | Response> {
+  const resource = url.searchParams.get('resource');
+  const server = serverOfResource(url.origin, resource ?? undefined);
+  if (resource === null || server === undefined) return helpers(settings, env, url.origin);
+  if (!(await needsCredential(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS))) {
+    return errorPage(400, `"${server}" has no sign-in here: it is open to everyone, or not a server.`);
+  }
+  await ensurePreRegisteredClients(settings, env);
+  return authorizationServerOf(settings, url.origin, server).getOAuthApi(env);
+}
+
 /** What the library and the identity provider throw for a person's request, as a page. */
 function answerError(error: unknown): Response {
   if (error instanceof AuthorizationError) {
@@ -80,7 +98,7 @@ export async function showConsent(request: Request, env: SignInEnv, settings: Se
   const url = new URL(request.url);
   const refused = refusedClientId(url.searchParams.get('client_id'), settings);
   if (refused !== undefined) return errorPage(400, `Refused: ${refused}.`);
-  const oauth = await helpers(settings, env, url.origin);
+  const oauth = await helpersFor(settings, env, url);
   if (oauth instanceof Response) return oauth;
   try {
     const authRequest = await oauth.parseAuthRequest(request);
@@ -280,6 +298,18 @@ export async function protocolEndpoint(
     return oauthError(503, 'temporarily_unavailable', 'this gateway has no MCP servers yet');
   await ensurePreRegisteredClients(settings, env);
   return server.fetch(request, env, ctx);
+}
+
+/** GET /.well-known/oauth-authorization-server/<server>/mcp: one server's sign-in, if it has one. */
+export async function serverMetadata(
+  request: Request,
+  env: SignInEnv,
+  settings: Settings,
+  server: string,
+  ctx: ExecutionContext,
+): Promise<Response | undefined> {
+  if (!(await needsCredential(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS))) return undefined;
+  return authorizationServerOf(settings, new URL(request.url).origin, server).fetch(request, env, ctx);
 }
 
 function oauthError(status: number, error: string, description: string): Response {

@@ -7,6 +7,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { claudeCode, codexCli, type Endpoint, geminiCli } from '../../shared/client-configs.ts';
+import { installAiClis, throwawayUser } from '../helpers/ai-clis.ts';
 import { crashing, initializeRequest, repo, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import { chromiumPath, signIn, startCallback, TestOAuthClient, toolNames } from '../helpers/oauth.ts';
@@ -82,9 +84,9 @@ async function finished(child: ChildProcess): Promise<{ code: number | null; out
   return { code, output };
 }
 
-async function shell(command: string, cwd: string) {
+async function shell(command: string, cwd: string, env?: NodeJS.ProcessEnv) {
   try {
-    const { stdout, stderr } = await exec('sh', ['-c', command], { cwd, timeout: 180_000 });
+    const { stdout, stderr } = await exec('sh', ['-c', command], { cwd, env, timeout: 180_000 });
     return { code: 0, out: stdout, err: stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -108,6 +110,54 @@ async function memoryTools(url: string, key: string): Promise<string[]> {
   }
 }
 
+/** The banner's lines under one client's label: those of the first server, shown in full. */
+function printed(output: string, label: string): string {
+  const block = new RegExp(`\\n {4}${label}:\\n((?: {6}.*\\n)+)`).exec(output)?.[1] ?? '';
+  return block.replace(/^ {6}/gm, '');
+}
+
+/**
+ * Claude Code, Gemini CLI and Codex, as a person uses them: the banner's lines as printed (for
+ * its first server), every demo server added with the same entries, then each CLI's own
+ * health check. An open server sends no one into a sign-in; a server
+ * that needs a key, added without one, says so.
+ */
+async function aiClisConnect(output: string, base: string, key: string, bin: string): Promise<void> {
+  const user = throwawayUser(bin);
+  const servers: Endpoint[] = [
+    { name: 'everything', url: `${base}/everything/mcp`, token: key },
+    { name: 'fetch', url: `${base}/fetch/mcp`, token: key },
+    { name: 'memory', url: `${base}/memory/mcp`, token: key },
+    { name: 'yardstick', url: `${base}/yardstick/mcp`, token: undefined },
+  ];
+  const clis = [
+    { label: 'Claude Code', entry: claudeCode },
+    { label: 'Gemini CLI', entry: geminiCli },
+    { label: 'Codex', entry: codexCli },
+  ];
+  await Promise.all(
+    clis.map(async ({ label, entry }) => {
+      const own = printed(output, label);
+      expect(own, label).toMatch(new RegExp(`^export MCP_GATEWAY_KEY=${key}\n.* ${base}/[a-z]+/mcp`));
+      for (const line of [own, ...servers.map(entry)]) {
+        const run = await shell(line, user.cwd, user.env);
+        expect(run.code, `${line}\n${run.err}`).toBe(0);
+        expect(`${run.out}${run.err}`, line).not.toMatch(/oauth/i);
+      }
+    }),
+  );
+  const keyless = claudeCode({ name: 'keyless', url: `${base}/everything/mcp`, token: undefined });
+  expect((await shell(keyless, user.cwd, user.env)).code).toBe(0);
+  const claude = await shell('claude mcp list', user.cwd, user.env);
+  const listed = await shell('gemini mcp list', user.cwd, user.env);
+  const gemini = { out: `${listed.out}${listed.err}` }; // it writes its list to stderr
+  for (const name of ['everything', 'fetch', 'memory', 'yardstick']) {
+    expect(claude.out).toMatch(new RegExp(`\\n${name}: ${base}/${name}/mcp \\(HTTP\\) - ✔ Connected`));
+    expect(gemini.out).toMatch(new RegExp(`✓ ${name}: ${base}/${name}/mcp \\(http\\) - Connected`));
+  }
+  expect(claude.out).toMatch(/\nkeyless: .* - ! Needs authentication/);
+}
+
 /** `npm start` as a new user runs it, and Ctrl-C (SIGINT to its process group) as a terminal sends it. */
 describe('npm start', { timeout: 600_000 }, () => {
   let npm: ChildProcess | undefined;
@@ -119,6 +169,8 @@ describe('npm start', { timeout: 600_000 }, () => {
   });
 
   it('runs the whole path with your own server on other ports, guards its state, and Ctrl-C stops everything', async () => {
+    const clis = installAiClis();
+    clis.catch(() => undefined); // awaited below; the download runs while npm start starts
     const dir = project();
     const readme = addYourOwnServer();
     writeFileSync(
@@ -183,6 +235,7 @@ describe('npm start', { timeout: 600_000 }, () => {
     expect(`${output}${JSON.stringify(answer)}`).not.toContain('hunter2');
     const memory = `http://127.0.0.1:${port}/memory/mcp`;
     expect(await memoryTools(memory, key)).toEqual(['open_nodes', 'read_graph', 'search_nodes']);
+    await aiClisConnect(output, `http://127.0.0.1:${port}`, key, await clis);
 
     // A second npm start changes nothing of this one: same state folder, or a taken port.
     const again = await finished(npmStart(dir, ['--port', String(await freePort())]));

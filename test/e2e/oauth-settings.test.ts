@@ -92,7 +92,7 @@ describe('OAuth sign-in with client metadata documents or registration turned of
   it('metadata documents off: not advertised, and the client registers itself instead', async () => {
     const edge = await gateway(0, { OAUTH_CLIENT_METADATA_DOCUMENTS: 'off' });
     const metadata = (await (
-      await fetch(`${edge.edgeUrl}/.well-known/oauth-authorization-server`)
+      await fetch(`${edge.edgeUrl}/.well-known/oauth-authorization-server/everything/mcp`)
     ).json()) as Record<string, unknown>;
     expect(metadata.client_id_metadata_document_supported).toBe(false);
     expect(metadata.registration_endpoint).toBe(`${edge.edgeUrl}/oauth/register`);
@@ -107,7 +107,7 @@ describe('OAuth sign-in with client metadata documents or registration turned of
   it('registration off: no endpoint, a clear error for a client with no other way, admins’ clients work', async () => {
     const edge = await gateway(1, { OAUTH_DYNAMIC_REGISTRATION: 'off' });
     const metadata = (await (
-      await fetch(`${edge.edgeUrl}/.well-known/oauth-authorization-server`)
+      await fetch(`${edge.edgeUrl}/.well-known/oauth-authorization-server/everything/mcp`)
     ).json()) as Record<string, unknown>;
     expect(metadata.registration_endpoint).toBeUndefined();
     expect(metadata.client_id_metadata_document_supported).toBe(true);

@@ -118,6 +118,7 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     const back = await signInInBrowser(browser, url, user, callback);
     const found = back.searchParams.get('code');
     if (found === null) throw new Error(`no code: ${back.search}`);
+    expect(back.searchParams.get('iss'), 'RFC 9207: the issuer the client discovered').toBe(everythingUrl());
     return found;
   }
 
@@ -254,6 +255,7 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     const back = await signInInBrowser(browser, url, 'bob', callback);
     expect(back.searchParams.get('error')).toBe('access_denied');
     expect(back.searchParams.get('error_description')).toBe('bob may not use "fetch"');
+    expect(back.searchParams.get('iss')).toBe(`${gateway.edgeUrl}/fetch/mcp`);
     expect(back.searchParams.get('code')).toBeNull();
   });
 

@@ -52,20 +52,47 @@ describe('OAuth sign-in when it is off or misconfigured', () => {
     }
   });
 
-  it('with sign-in on, the resource metadata points at this origin as its authorization server', async () => {
+  it('with sign-in on, a server that needs a credential is its own issuer, found under its path', async () => {
     const on = { ...env, SIGN_IN_ISSUER: 'https://login.example.com/', SIGN_IN_CLIENT_ID: 'gw' };
     const metadata = await call(
       new Request(`${origin}/.well-known/oauth-protected-resource/guarded/mcp`),
       on,
     );
-    expect(((await metadata.json()) as Record<string, unknown>).authorization_servers).toEqual([origin]);
-    const as = await call(new Request(`${origin}/.well-known/oauth-authorization-server`), on);
+    const issuer = `${origin}/guarded/mcp`;
+    expect(((await metadata.json()) as Record<string, unknown>).authorization_servers).toEqual([issuer]);
+    const as = await call(new Request(`${origin}/.well-known/oauth-authorization-server/guarded/mcp`), on);
     const body = (await as.json()) as Record<string, unknown>;
-    expect(body.issuer).toBe(origin);
+    expect(body.issuer).toBe(issuer);
+    expect(body.authorization_endpoint).toBe(`${origin}/authorize`);
+    expect(body.token_endpoint).toBe(`${origin}/oauth/token`);
     expect(body.code_challenge_methods_supported).toEqual(['S256']);
     expect(body.token_endpoint_auth_methods_supported).toContain('none');
     expect(body.client_id_metadata_document_supported).toBe(true);
-    expect(body.protected_resources).toContain(`${origin}/guarded/mcp`);
+    expect(body.protected_resources).toEqual([issuer]);
+  });
+
+  it('with sign-in on, an open server offers no sign-in anywhere a client looks for one', async () => {
+    await putDocument('lobby', { ...doc, name: 'lobby', access: { anonymous: true } });
+    const on = { ...env, SIGN_IN_ISSUER: 'https://login.example.com/', SIGN_IN_CLIENT_ID: 'gw' };
+    const metadata = await call(new Request(`${origin}/.well-known/oauth-protected-resource/lobby/mcp`), on);
+    expect(metadata.status).toBe(200);
+    expect(((await metadata.json()) as Record<string, unknown>).authorization_servers).toBeUndefined();
+    for (const path of [
+      '/.well-known/oauth-authorization-server/lobby/mcp',
+      '/lobby/mcp/.well-known/oauth-authorization-server',
+      '/.well-known/oauth-authorization-server',
+      '/.well-known/oauth-authorization-server/nowhere/mcp',
+    ]) {
+      expect((await call(new Request(`${origin}${path}`), on)).status, path).toBe(404);
+    }
+    const consent = await call(
+      new Request(
+        `${origin}/authorize?response_type=code&client_id=x&resource=${encodeURIComponent(`${origin}/lobby/mcp`)}`,
+      ),
+      on,
+    );
+    expect(consent.status).toBe(400);
+    expect(await consent.text()).toContain('open to everyone');
   });
 });
 
