@@ -18,6 +18,7 @@ const repo = join(import.meta.dirname, '..');
 // Its CLI itself, not bin/wrangler.js, which runs it as a child of its own: a parent-death
 // signal must reach the process that stops workerd.
 const wrangler = join(repo, 'node_modules/wrangler/wrangler-dist/cli.js');
+const edgeBundle = join(repo, 'scripts/edge-bundle.ts');
 /** Dev keys expire: with a kept KV state (npm start), old runs' keys must not pile up as valid. */
 export const devKeyHours = 12;
 
@@ -58,6 +59,11 @@ export interface LocalOptions {
   documentsDir?: string;
   /** Each audit event the Worker logs (one per tools/call), as it happens. */
   onAudit?: (event: Record<string, unknown>) => void;
+  /**
+   * How the Worker runs: under `wrangler dev` (npm start's way, the default), or as the bundle
+   * `wrangler deploy` uploads, in workerd without wrangler's proxy (scripts/edge-bundle.ts).
+   */
+  edge?: 'wrangler-dev' | 'deployed-bundle';
   /** Extra API keys to create: key → { principal, groups }. */
   keys?: Record<string, { principal: string; groups: string[] }>;
 }
@@ -115,19 +121,25 @@ async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined
   return started;
 }
 
-function wranglerDev(options: LocalOptions, bridgeUrl: string, kvState: string, secrets: string) {
+/** The Worker, either way, with the same flags: the bundle runner takes wrangler dev's. */
+function startEdge(options: LocalOptions, bridgeUrl: string, kvState: string, secrets: string) {
   const port = String(options.edgePort ?? 8787);
   const cache = options.documentCacheSeconds;
+  const program =
+    options.edge === 'deployed-bundle'
+      ? [edgeBundle]
+      : [wrangler, 'dev', '--local', '--ip', '127.0.0.1', '--show-interactive-dev-session=false'];
   return startProcess(
     process.execPath,
     [
       '--no-warnings',
-      wrangler,
-      ...['dev', '--local', '--ip', '127.0.0.1', '--port', port, '--persist-to', kvState],
+      ...program,
+      ...['--port', port, '--persist-to', kvState],
       ...(cache === undefined ? [] : ['--var', `DOCUMENT_CACHE_SECONDS:${cache}`]),
       ...['--var', 'ALLOWED_HOSTS:127.0.0.1,localhost', '--var', `BRIDGE_URL:${bridgeUrl}`],
       ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-      ...['--env-file', secrets, '--show-interactive-dev-session=false', '--log-level', 'log'],
+      ...['--env-file', secrets],
+      ...(options.edge === 'deployed-bundle' ? [] : ['--log-level', 'log']),
     ],
     /Ready on (http:\/\/\S+)/,
     {
@@ -146,7 +158,7 @@ function wranglerDev(options: LocalOptions, bridgeUrl: string, kvState: string, 
 
 /**
  * The whole path on this machine: the bridge (signatures required) in this process, the
- * Worker under `wrangler dev` with local KV seeded from servers/*.json and a fresh API key,
+ * Worker (under `wrangler dev`, or its deploy bundle in workerd) with local KV seeded from servers/*.json and a fresh API key,
  * and a signing secret made for this run only. No Cloudflare account, no cluster.
  */
 export async function startLocalGateway(options: LocalOptions): Promise<LocalGateway> {
@@ -183,7 +195,7 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     writeFileSync(join(state, 'secrets.env'), secretLines.join(''), { mode: 0o600 });
     const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
     await seed(kv, documents, keys, options.persistTo !== undefined);
-    const dev = await wranglerDev(options, bridge.url, kvState, join(state, 'secrets.env'));
+    const dev = await startEdge(options, bridge.url, kvState, join(state, 'secrets.env'));
     started.push(dev);
     const edgeUrl =
       /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${options.edgePort}`;

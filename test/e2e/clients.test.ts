@@ -20,8 +20,8 @@ const run = promisify(execFile);
 const bin = (name: string) => join(repo, 'node_modules/.bin', name);
 
 /**
- * Real clients through the whole path (client → Worker under wrangler dev → signed → bridge
- * → stdio server): the MCP Inspector CLI, mcp-remote as Claude Desktop runs it, an SDK client
+ * Real clients through the whole path (client → the Worker as deployed, its bundle in workerd
+ * → signed → bridge → stdio server): the MCP Inspector CLI, mcp-remote as Claude Desktop runs it, an SDK client
  * with a JWT from a local OIDC issuer, and the official conformance suite.
  */
 describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () => {
@@ -95,6 +95,7 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
       freeBridgePorts: true,
       vars: { OIDC_ISSUER: issuer, OIDC_JWKS_URL: jwksUrl },
       log: createLogger('error'),
+      edge: 'deployed-bundle',
     });
   }, 120_000);
 

@@ -5,8 +5,8 @@ import { type LocalGateway, startLocalGateway } from '../../scripts/local-gatewa
 import { connect, longRunning, metricsText, sample } from '../helpers/bridge.ts';
 import { freePort } from '../helpers/process.ts';
 
-/** The real Worker under wrangler dev, the real bridge, a real stdio server, an SDK client: npm start's path. */
-describe('client → edge Worker (wrangler dev) → signed → bridge → server-everything', () => {
+/** The Worker as deployed (its bundle in workerd), the real bridge, a real stdio server, an SDK client. */
+describe('client → edge Worker (deploy bundle) → signed → bridge → server-everything', () => {
   let gateway: LocalGateway;
   let client: Client;
 
@@ -15,6 +15,7 @@ describe('client → edge Worker (wrangler dev) → signed → bridge → server
       edgePort: await freePort(),
       freeBridgePorts: true,
       log: createLogger('error'),
+      edge: 'deployed-bundle',
     });
     client = await connect(new URL(`${gateway.edgeUrl}/everything/mcp`), 'e2e', gateway.apiKey);
   }, 90_000);

@@ -15,7 +15,7 @@ const textPattern = 'demo://resource/dynamic/text/*';
 const refusal = (error: unknown) => String(error instanceof Error ? error.message : error);
 
 /**
- * Least privilege for prompts and resources, through wrangler dev and the bridge, with
+ * Least privilege for prompts and resources, through the deployed Worker bundle and the bridge, with
  * server-everything (which offers both): what a document does not allow is neither listed nor
  * served, on either protocol revision, whoever asks and however the URI is spelled.
  */

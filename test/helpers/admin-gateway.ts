@@ -46,8 +46,9 @@ export interface TestServer {
 }
 
 /**
- * The whole path under `wrangler dev` with the given servers (name → bridge entry and document)
- * and API keys (key → principal): each document gets its name and version, the rest is the test's.
+ * The whole path with the given servers (name → bridge entry and document) and API keys
+ * (key → principal): each document gets its name and version, the rest is the test's. The
+ * Worker runs as deployed: its `wrangler deploy` bundle in workerd.
  */
 export async function startGatewayWith(
   prefix: string,
@@ -72,5 +73,6 @@ export async function startGatewayWith(
     freeBridgePorts: true,
     log: createLogger('error'),
     keys: Object.fromEntries(principals),
+    edge: 'deployed-bundle',
   });
 }

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+
+const usage = `node scripts/edge-bundle.ts [--port 8787] [--persist-to DIR] [--var NAME:VALUE]… [--env-file FILE]
+
+The edge Worker as \`wrangler deploy\` uploads it: the bundle \`wrangler deploy --dry-run
+--outdir\` writes, run in workerd with wrangler.toml's top-level bindings (KV kept in
+--persist-to's folder, as \`wrangler dev --persist-to\` keeps it). workerd is driven by the
+Miniflare that wrangler itself uses, without wrangler dev's proxy, bundler or file watcher.
+Prints "Ready on <url>" once it serves; SIGINT or SIGTERM stops it.`;
+
+const repo = join(import.meta.dirname, '..');
+const wrangler = join(repo, 'node_modules/wrangler/wrangler-dist/cli.js');
+const exec = promisify(execFile);
+
+/** wrangler's own Miniflare, so that both ways of running the Worker use one workerd. */
+async function wranglersMiniflare(): Promise<typeof import('miniflare')> {
+  const resolve = createRequire(join(repo, 'node_modules/wrangler/package.json')).resolve;
+  return import(pathToFileURL(resolve('miniflare')).href);
+}
+
+/** The upload: one ES module, written by `wrangler deploy --dry-run` into a fresh folder. */
+async function build(outdir: string): Promise<string> {
+  await exec(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--env', ''], {
+    cwd: repo,
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return join(outdir, 'index.js');
+}
+
+/** `NAME=value` lines, as `wrangler dev --env-file` reads them. */
+async function envFile(path: string | undefined): Promise<Record<string, string>> {
+  if (path === undefined) return {};
+  const lines = (await readFile(path, 'utf8')).split('\n').filter((line) => line.includes('='));
+  return Object.fromEntries(
+    lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+function vars(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => [pair.slice(0, pair.indexOf(':')), pair.slice(pair.indexOf(':') + 1)]),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '8787' },
+      'persist-to': { type: 'string' },
+      var: { type: 'string', multiple: true, default: [] },
+      'env-file': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    return;
+  }
+  const outdir = await mkdtemp(join(tmpdir(), 'edge-bundle-'));
+  const script = await build(outdir);
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(repo, 'wrangler.toml'), '');
+  // The bundle is one module: the rules for finding more do not apply (nor convert).
+  const { modulesRules: _rules, ...bindingsAndFlags } = workerOptions;
+  const { Miniflare, convertV4MiniflareOptions } = await wranglersMiniflare();
+  const persistTo = values['persist-to'];
+  // wrangler hands out options in Miniflare's earlier (v4) shape; Miniflare converts them.
+  const options = convertV4MiniflareOptions({
+    host: '127.0.0.1',
+    port: Number(values.port),
+    // The Worker's console, one line each, as wrangler dev prints it (tests follow the audit lines).
+    handleStructuredLogs: ({ level, message }: { level: string; message: string }) => {
+      (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${message}\n`);
+    },
+    ...(persistTo === undefined ? {} : { resourcePersistencePath: join(persistTo, 'v3') }),
+    workers: [
+      {
+        ...bindingsAndFlags,
+        name: 'mcp-edge-gateway',
+        rootPath: outdir, // module names are paths under it
+        modules: true,
+        scriptPath: script,
+        bindings: {
+          ...(workerOptions.bindings as Record<string, unknown>),
+          ...vars(values.var),
+          ...(await envFile(values['env-file'])),
+        },
+      },
+    ],
+  } as Parameters<typeof convertV4MiniflareOptions>[0]);
+  const miniflare = new Miniflare(options);
+  const url = await miniflare.ready;
+  console.log(`Ready on ${url.href}`);
+  const stop = async () => {
+    await miniflare.dispose();
+    await rm(outdir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+await main();
