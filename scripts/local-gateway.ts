@@ -22,18 +22,23 @@ const edgeBundle = join(repo, 'scripts/edge-bundle.ts');
 /** Dev keys expire: with a kept KV state (npm start), old runs' keys must not pile up as valid. */
 export const devKeyHours = 12;
 
-export interface LocalGateway {
+/** The edge half of the path: the Worker in front of a bridge that runs elsewhere. */
+export interface LocalEdge {
   edgeUrl: string;
-  bridge: RunningBridge;
   apiKey: string;
-  /** The secret made for this run (benchmarks sign direct bridge calls with it). */
-  signingSecret: string;
   servers: { name: string; anonymous: boolean }[];
-  /** What wrangler dev printed so far (the Worker's logs): for a test that failed. */
-  workerLog(): string;
   /** The local KV state (`mcpgw --local --persist-to` this folder reaches the running Worker). */
   kvState: string;
+  /** What the Worker printed so far (its logs): for a test that failed. */
+  workerLog(): string;
   stop(): Promise<void>;
+}
+
+/** The whole path: the edge, and the bridge this process runs behind it. */
+export interface LocalGateway extends LocalEdge {
+  bridge: RunningBridge;
+  /** The secret made for this run (benchmarks sign direct bridge calls with it). */
+  signingSecret: string;
 }
 
 export interface LocalOptions {
@@ -122,7 +127,7 @@ async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined
 }
 
 /** The Worker, either way, with the same flags: the bundle runner takes wrangler dev's. */
-function startEdge(options: LocalOptions, bridgeUrl: string, kvState: string, secrets: string) {
+function startEdge(options: EdgeOptions, bridgeUrl: string, kvState: string, secrets: string) {
   const port = String(options.edgePort ?? 8787);
   const cache = options.documentCacheSeconds;
   const program =
@@ -156,14 +161,51 @@ function startEdge(options: LocalOptions, bridgeUrl: string, kvState: string, se
   );
 }
 
+export type EdgeOptions = Omit<
+  LocalOptions,
+  'bridgeConfig' | 'bridgePort' | 'metricsPort' | 'freeBridgePorts' | 'log'
+>;
+
+/**
+ * The Worker (under `wrangler dev`, or its deploy bundle in workerd) in front of the bridge at
+ * `bridgeUrl`, with local KV seeded from servers/*.json and a fresh API key.
+ */
+export async function startLocalEdge(
+  options: EdgeOptions,
+  bridgeUrl: string,
+  signingSecret: string,
+): Promise<LocalEdge> {
+  const apiKey = `mcpgw_dev_${randomBytes(18).toString('base64url')}`;
+  const state = await mkdtemp(join(tmpdir(), 'mcp-gateway-'));
+  const kvState = options.persistTo ?? join(state, 'kv');
+  const documents = localDocuments(options.documentsDir ?? join(repo, 'servers'));
+  const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
+  const secrets = { BRIDGE_SIGNING_SECRET: signingSecret, ...options.secrets };
+  const secretLines = Object.entries(secrets).map(([name, value]) => `${name}=${value}\n`);
+  writeFileSync(join(state, 'secrets.env'), secretLines.join(''), { mode: 0o600 });
+  const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
+  await seed(kv, documents, keys, options.persistTo !== undefined);
+  const dev = await startEdge(options, bridgeUrl, kvState, join(state, 'secrets.env'));
+  const edgeUrl =
+    /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${options.edgePort}`;
+  if (options.onAudit) followAudit(dev, options.onAudit);
+  return {
+    edgeUrl: edgeUrl.replace(/\/$/, ''),
+    apiKey,
+    servers: documents.map((d) => ({ name: d.name, anonymous: d.access.anonymous })),
+    kvState,
+    workerLog: () => dev.output(),
+    stop: () => dev.stop(),
+  };
+}
+
 /**
  * The whole path on this machine: the bridge (signatures required) in this process, the
- * Worker (under `wrangler dev`, or its deploy bundle in workerd) with local KV seeded from servers/*.json and a fresh API key,
- * and a signing secret made for this run only. No Cloudflare account, no cluster.
+ * edge in front of it (startLocalEdge), and a signing secret made for this run only. No
+ * Cloudflare account, no cluster.
  */
 export async function startLocalGateway(options: LocalOptions): Promise<LocalGateway> {
   const secret = randomBytes(32).toString('hex');
-  const apiKey = `mcpgw_dev_${randomBytes(18).toString('base64url')}`;
   const config = await loadConfig(options.bridgeConfig ?? join(repo, 'examples/bridge.yaml'));
   config.edge.signatures = 'required';
   if (options.freeBridgePorts) {
@@ -181,34 +223,17 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
     if (demo) started.push(demo);
     const bridge = await startBridge(config, options.log, { BRIDGE_SIGNING_SECRET: secret });
     started.push({ stop: () => bridge.drain() });
-    // The bridge drains first, while the edge still relays what its in-flight calls send back.
-    const drainFirst = async () => {
-      await bridge.drain();
-      await stopAll();
-    };
-    const state = await mkdtemp(join(tmpdir(), 'mcp-gateway-'));
-    const kvState = options.persistTo ?? join(state, 'kv');
-    const documents = localDocuments(options.documentsDir ?? join(repo, 'servers'));
-    const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
-    const secrets = { BRIDGE_SIGNING_SECRET: secret, ...options.secrets };
-    const secretLines = Object.entries(secrets).map(([name, value]) => `${name}=${value}\n`);
-    writeFileSync(join(state, 'secrets.env'), secretLines.join(''), { mode: 0o600 });
-    const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
-    await seed(kv, documents, keys, options.persistTo !== undefined);
-    const dev = await startEdge(options, bridge.url, kvState, join(state, 'secrets.env'));
-    started.push(dev);
-    const edgeUrl =
-      /Ready on (http:\/\/[^\s]+)/.exec(dev.output())?.[1] ?? `http://127.0.0.1:${options.edgePort}`;
-    if (options.onAudit) followAudit(dev, options.onAudit);
+    const edge = await startLocalEdge(options, bridge.url, secret);
+    started.push(edge);
     return {
-      edgeUrl: edgeUrl.replace(/\/$/, ''),
+      ...edge,
       bridge,
-      apiKey,
       signingSecret: secret,
-      servers: documents.map((d) => ({ name: d.name, anonymous: d.access.anonymous })),
-      kvState,
-      workerLog: () => dev.output(),
-      stop: drainFirst,
+      // The bridge drains first, while the edge still relays what its in-flight calls send back.
+      stop: async () => {
+        await bridge.drain();
+        await stopAll();
+      },
     };
   } catch (error) {
     await stopAll();

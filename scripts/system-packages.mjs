@@ -11,6 +11,9 @@ const needed = [
   { command: 'chromium', pkg: 'chromium', why: 'the page at / in a headless browser' },
   { command: 'kubectl', pkg: 'kubernetes-client', why: 'renders k8s/ (kubectl kustomize)' },
   { command: 'openssl', pkg: 'openssl', why: 'a certificate for the OAuth tests' },
+  { command: 'podman', pkg: 'podman', why: 'builds and runs the bridge image' },
+  { command: 'runc', pkg: 'runc', why: 'the container runtime podman uses here' },
+  { command: 'debootstrap', pkg: 'debootstrap', why: 'a local base image for the bridge image' },
 ];
 
 function onPath(command) {

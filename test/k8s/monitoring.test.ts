@@ -10,14 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { everythingServer, repo, sample, until } from '../helpers/bridge.ts';
 import { bridgeCommand, freePort, type Started, startProcess } from '../helpers/process.ts';
-import { type RunningPrometheus, startPrometheus } from '../helpers/prometheus.ts';
+import { type AlertRule, type RunningPrometheus, startPrometheusAsOperator } from '../helpers/prometheus.ts';
 import { signingFetch, testSecret } from '../helpers/signing.ts';
 import { find, render } from './render.ts';
-
-interface Rule {
-  alert: string;
-  expr: string;
-}
 
 /**
  * The cluster's monitoring, end to end: the bridge started as the StatefulSet's container would
@@ -29,7 +24,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
   const sqlRequests: { auth?: string; body: string }[] = [];
   let bridge: Started;
   let prometheus: RunningPrometheus;
-  let rules: Rule[];
+  let rules: AlertRule[];
   let panels: { title: string; targets: { expr: string }[] }[];
   let client: Client;
 
@@ -63,34 +58,6 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     return { file, url: `http://127.0.0.1:${port}`, metrics: `127.0.0.1:${metricsPort}` };
   }
 
-  async function monitor(objects: Awaited<ReturnType<typeof render>>, target: string) {
-    const monitor = find(objects, 'ServiceMonitor', 'mcp-bridge');
-    const endpoint = (monitor.spec as { endpoints: { path: string; scheme: string; interval: string }[] })
-      .endpoints[0];
-    const rule = find(objects, 'PrometheusRule', 'mcp-bridge');
-    const groups = (rule.spec as { groups: { rules: Rule[] }[] }).groups;
-    rules = groups.flatMap((g) => g.rules);
-    const dir = await mkdtemp(join(tmpdir(), 'k8s-prometheus-'));
-    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups }));
-    // What the operator generates from the ServiceMonitor; the 30 s interval is compressed to 1 s here.
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      stringify({
-        global: { scrape_interval: '1s', evaluation_interval: '1s' },
-        rule_files: [join(dir, 'rules.yaml')],
-        scrape_configs: [
-          {
-            job_name: `serviceMonitor/${monitor.metadata.namespace}/${monitor.metadata.name}/0`,
-            metrics_path: endpoint?.path,
-            scheme: endpoint?.scheme,
-            static_configs: [{ targets: [target] }],
-          },
-        ],
-      }),
-    );
-    prometheus = await startPrometheus(dir);
-  }
-
   async function traffic(bridgeUrl: string, round: number) {
     const unsigned = () => fetch(`${bridgeUrl}/everything/mcp`, { method: 'POST', body: '{}' });
     for (let i = 0; i < 6; i++) await (await unsigned()).text();
@@ -120,7 +87,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
         },
       },
     );
-    await monitor(objects, config.metrics);
+    ({ prometheus, rules } = await startPrometheusAsOperator(objects, config.metrics));
     client = new Client({ name: 'monitoring-test', version: '1' });
     const fetchSigned = signingFetch({ subject: 'ops', groups: [], method: 'api_key' });
     await client.connect(
