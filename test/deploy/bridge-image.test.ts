@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseImage, podmanEnv } from '../../scripts/base-image.ts';
+import { imageSbom } from '../../scripts/image-sbom.ts';
 import { type LocalEdge, startLocalEdge } from '../../scripts/local-gateway.ts';
 import { connect, repo, sample, until } from '../helpers/bridge.ts';
 import { type PodRun, podmanRunOf } from '../helpers/pod.ts';
@@ -116,6 +117,33 @@ describe('the bridge image, run as the StatefulSet runs it', { timeout: 900_000 
     await until(async () => (Number(await calls()) >= served ? true : undefined), 'the scrape', 60_000);
     const up = await prometheus?.query('up');
     expect(up?.[0]?.value[1]).toBe('1');
+  });
+
+  it('an SBOM of the image names what it runs: the bridge’s packages and the stdio servers', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'bridge-sbom-'));
+    const paths = await imageSbom(pod.image, out);
+    const components = (path: string) =>
+      (
+        JSON.parse(readFileSync(path, 'utf8')) as { components: { name: string; version: string }[] }
+      ).components.map((c) => `${c.name}@${c.version}`);
+    const sdk = JSON.parse(
+      (
+        await podman([
+          'run',
+          '--rm',
+          '--entrypoint',
+          'cat',
+          pod.image,
+          '/app/node_modules/@modelcontextprotocol/sdk/package.json',
+        ])
+      ).stdout,
+    ) as { version: string };
+    const app = components(paths.app);
+    expect(app).toContain(`@modelcontextprotocol/sdk@${sdk.version}`);
+    expect(app.some((c) => c.startsWith('vitest@'))).toBe(false);
+    const servers =
+      readFileSync(join(repo, 'Containerfile'), 'utf8').match(/MCP_SERVERS="([^"]+)"/)?.[1] ?? '';
+    expect(components(paths.servers)).toEqual(expect.arrayContaining(servers.split(' ')));
   });
 
   it('podman stop sends SIGTERM: a call in flight finishes, then the bridge exits 0 before the grace ends', async () => {
