@@ -1,8 +1,9 @@
 /**
  * `npm run bench:edge`: what the edge Worker costs.
- * 1. Added latency: the same SDK client calling `echo` through the Worker (local workerd under
- *    wrangler dev) and then the bridge, beside the bridge called directly (signed the same way);
- *    wrangler dev's own local proxy is measured apart and taken out.
+ * 1. Added latency: the same SDK client calling `echo` through the Worker and then the bridge,
+ *    beside the bridge called directly (signed the same way). The Worker runs twice, in front
+ *    of the same bridge: under wrangler dev, and as its deploy bundle in workerd without
+ *    wrangler's proxy (scripts/edge-bundle.ts); the paths are measured in turn, three rounds.
  * 2. Filtering a tools/list of 1,000 tools with the policy, as JSON and as one SSE event.
  * Figures drift with the machine's load; compare within one run.
  */
@@ -10,7 +11,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createLogger } from '../bridge/log.ts';
-import { startLocalGateway } from '../scripts/local-gateway.ts';
+import { startLocalEdge, startLocalGateway } from '../scripts/local-gateway.ts';
 import { parseDocument } from '../shared/document.ts';
 import { filterListResult } from '../shared/gate.ts';
 import type { Principal } from '../shared/policy.ts';
@@ -99,58 +100,102 @@ async function roundTrips(url: string, init: RequestInit): Promise<number> {
   );
 }
 
+async function sdkClient(url: string, init: { key?: string; fetch?: typeof fetch }): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1' });
+  const requestInit = init.key === undefined ? {} : { headers: { authorization: `Bearer ${init.key}` } };
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit,
+      ...(init.fetch ? { fetch: init.fetch } : {}),
+    }),
+  );
+  return client;
+}
+
+function median(values: number[]): number {
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
+}
+
+/** Each path measured `rounds` times, in turn, so that drift on a shared machine hits them alike. */
+async function interleaved(paths: Record<string, Client>, rounds: number) {
+  const seen: Record<string, { p50: number[]; p99: number[] }> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, client] of Object.entries(paths)) {
+      const { p50, p99 } = await latency(client);
+      seen[name] ??= { p50: [], p99: [] };
+      seen[name].p50.push(p50);
+      seen[name].p99.push(p99);
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(seen).map(([name, s]) => [name, { p50: median(s.p50), p99: median(s.p99), all: s.p50 }]),
+  );
+}
+
 async function main(): Promise<void> {
   const gateway = await startLocalGateway({
     edgePort: await freePort(),
     freeBridgePorts: true,
     log: createLogger('error'),
   });
+  // The same Worker as wrangler deploy uploads it, in workerd without wrangler's proxy, in
+  // front of the same bridge.
+  const deployed = await startLocalEdge(
+    { edgePort: await freePort(), edge: 'deployed-bundle' },
+    gateway.bridge.url,
+    gateway.signingSecret,
+  );
   try {
-    const viaEdge = new Client({ name: 'bench', version: '1' });
-    await viaEdge.connect(
-      new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/everything/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${gateway.apiKey}` } },
-      }),
-    );
-    const direct = new Client({ name: 'bench', version: '1' });
     const principal: Principal = { subject: 'developer', groups: ['developers'], method: 'api_key' };
-    await direct.connect(
-      new StreamableHTTPClientTransport(new URL(`${gateway.bridge.url}/everything/mcp`), {
+    const paths = {
+      'client → bridge (signed)': await sdkClient(`${gateway.bridge.url}/everything/mcp`, {
         fetch: signingFetch(principal, gateway.signingSecret),
       }),
-    );
-    const edge = await latency(viaEdge);
-    const straight = await latency(direct);
-    // wrangler dev puts a local proxy in front of workerd; /healthz does no work, so its round
-    // trip minus the bridge's own /healthz is what that proxy (and workerd's entry) costs.
-    const proxy =
-      (await roundTrips(`${gateway.edgeUrl}/healthz`, {})) -
-      (await roundTrips(`${gateway.bridge.url}/healthz`, {}));
+      'client → Worker (wrangler dev) → bridge': await sdkClient(`${gateway.edgeUrl}/everything/mcp`, {
+        key: gateway.apiKey,
+      }),
+      'client → Worker (deploy bundle in workerd) → bridge': await sdkClient(
+        `${deployed.edgeUrl}/everything/mcp`,
+        { key: deployed.apiKey },
+      ),
+    };
+    const rounds = quick ? 1 : 3;
+    const measured = await interleaved(paths, rounds);
+    const healthz = {
+      bridge: await roundTrips(`${gateway.bridge.url}/healthz`, {}),
+      dev: await roundTrips(`${gateway.edgeUrl}/healthz`, {}),
+      deployed: await roundTrips(`${deployed.edgeUrl}/healthz`, {}),
+    };
     const filter = await filtering();
-    console.table([
-      {
-        path: 'client → bridge (signed)',
-        'p50 ms': straight.p50.toFixed(3),
-        'p99 ms': straight.p99.toFixed(3),
-      },
-      {
-        path: 'client → Worker (wrangler dev) → bridge',
-        'p50 ms': edge.p50.toFixed(3),
-        'p99 ms': edge.p99.toFixed(3),
-      },
-    ]);
-    const added = edge.p50 - straight.p50;
-    console.log(
-      `added by the edge hop: p50 ${added.toFixed(3)} ms, p99 ${(edge.p99 - straight.p99).toFixed(3)} ms`,
+    console.table(
+      Object.entries(measured).map(([path, m]) => ({
+        path,
+        'p50 ms (median of rounds)': m.p50.toFixed(3),
+        'p99 ms': m.p99.toFixed(3),
+        'p50 each round': m.all.map((v) => v.toFixed(3)).join(' '),
+      })),
     );
-    console.log(`of which wrangler dev's local proxy (/healthz round trip): ${proxy.toFixed(3)} ms`);
-    console.log(`the Worker's own work, p50: ${(added - proxy).toFixed(3)} ms (target <= 1 ms)`);
+    const [straight, dev, bundle] = Object.values(measured).map((m) => m.p50) as [number, number, number];
+    console.log(`added by the edge hop under wrangler dev, p50: ${(dev - straight).toFixed(3)} ms`);
+    console.log(
+      `added by the edge hop as deployed (bundle in workerd), p50: ${(bundle - straight).toFixed(3)} ms`,
+    );
+    console.log(`wrangler dev's share (the difference): ${(dev - bundle).toFixed(3)} ms`);
+    console.log(
+      `/healthz round trip, no work: bridge ${healthz.bridge.toFixed(3)} ms, Worker under wrangler dev ${healthz.dev.toFixed(3)} ms, bundle in workerd ${healthz.deployed.toFixed(3)} ms`,
+    );
+    console.log(
+      `the Worker's own work as deployed, p50 (added minus the /healthz entry cost): ${(bundle - straight - (healthz.deployed - healthz.bridge)).toFixed(3)} ms (target <= 1 ms)`,
+    );
     console.log(
       `filter tools/list of 1,000 tools: JSON ${filter.json.toFixed(3)} ms, SSE ${filter.sse.toFixed(3)} ms (target <= 1 ms)`,
     );
-    await viaEdge.close();
-    await direct.close();
+    for (const client of Object.values(paths)) await client.close();
   } finally {
+    await deployed.stop();
     await gateway.stop();
   }
 }

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
@@ -25,14 +26,42 @@ async function wranglersMiniflare(): Promise<typeof import('miniflare')> {
   return import(pathToFileURL(resolve('miniflare')).href);
 }
 
-/** The upload: one ES module, written by `wrangler deploy --dry-run` into a fresh folder. */
-async function build(outdir: string): Promise<string> {
+/** What the bundle is made of: the Worker's and shared sources, its config and the lock. */
+function sourceDigest(): string {
+  const hash = createHash('sha256');
+  const files = ['wrangler.toml', 'package-lock.json'];
+  for (const dir of ['workers', 'shared']) {
+    for (const name of readdirSync(join(repo, dir), { recursive: true, encoding: 'utf8' }).sort()) {
+      if (name.endsWith('.ts') || name.endsWith('.json')) files.push(join(dir, name));
+    }
+  }
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(join(repo, file)))
+      .update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The upload: one ES module, written by `wrangler deploy --dry-run`. Kept per source digest in
+ * node_modules/.cache, so the test files that start the Worker this way build it once.
+ */
+async function build(): Promise<{ dir: string; script: string }> {
+  const dir = join(repo, 'node_modules/.cache/edge-bundle', sourceDigest());
+  const script = join(dir, 'index.js');
+  if (existsSync(script)) return { dir, script };
+  await mkdir(join(dir, '..'), { recursive: true });
+  const outdir = await mkdtemp(`${dir}.building-`);
   await exec(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--env', ''], {
     cwd: repo,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
     maxBuffer: 16 * 1024 * 1024,
   });
-  return join(outdir, 'index.js');
+  // Another start may have built the same digest meanwhile: either copy is the same bundle.
+  await rename(outdir, dir).catch(() => rm(outdir, { recursive: true, force: true }));
+  return { dir, script };
 }
 
 /** `NAME=value` lines, as `wrangler dev --env-file` reads them. */
@@ -64,8 +93,7 @@ async function main(): Promise<void> {
     console.log(usage);
     return;
   }
-  const outdir = await mkdtemp(join(tmpdir(), 'edge-bundle-'));
-  const script = await build(outdir);
+  const { dir: outdir, script } = await build();
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(repo, 'wrangler.toml'), '');
   // The bundle is one module: the rules for finding more do not apply (nor convert).
   const { modulesRules: _rules, ...bindingsAndFlags } = workerOptions;
@@ -100,7 +128,6 @@ async function main(): Promise<void> {
   console.log(`Ready on ${url.href}`);
   const stop = async () => {
     await miniflare.dispose();
-    await rm(outdir, { recursive: true, force: true });
     process.exit(0);
   };
   process.once('SIGINT', stop);

@@ -118,7 +118,7 @@ function printed(output: string, label: string): string {
 
 /**
  * Claude Code, Gemini CLI and Codex, as a person uses them: the banner's lines as printed (for
- * its first server), every demo server added with the same entries, then each CLI's own
+ * its first server), the three demo servers added with the same entries, then each CLI's own
  * health check. An open server sends no one into a sign-in; a server
  * that needs a key, added without one, says so.
  */
@@ -127,7 +127,6 @@ async function aiClisConnect(output: string, base: string, key: string, bin: str
   const servers: Endpoint[] = [
     { name: 'everything', url: `${base}/everything/mcp`, token: key },
     { name: 'fetch', url: `${base}/fetch/mcp`, token: key },
-    { name: 'memory', url: `${base}/memory/mcp`, token: key },
     { name: 'yardstick', url: `${base}/yardstick/mcp`, token: undefined },
   ];
   const clis = [
@@ -151,7 +150,7 @@ async function aiClisConnect(output: string, base: string, key: string, bin: str
   const claude = await shell('claude mcp list', user.cwd, user.env);
   const listed = await shell('gemini mcp list', user.cwd, user.env);
   const gemini = { out: `${listed.out}${listed.err}` }; // it writes its list to stderr
-  for (const name of ['everything', 'fetch', 'memory', 'yardstick']) {
+  for (const name of ['everything', 'fetch', 'yardstick']) {
     expect(claude.out).toMatch(new RegExp(`\\n${name}: ${base}/${name}/mcp \\(HTTP\\) - ✔ Connected`));
     expect(gemini.out).toMatch(new RegExp(`✓ ${name}: ${base}/${name}/mcp \\(http\\) - Connected`));
   }

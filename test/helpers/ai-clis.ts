@@ -1,45 +1,51 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repo } from './bridge.ts';
 
 const exec = promisify(execFile);
-const folder = join(repo, 'test/clis');
-const stamp = join(folder, 'node_modules/.installed-lock-sha256');
-
-function lockDigest(): string {
-  return createHash('sha256')
-    .update(readFileSync(join(folder, 'package-lock.json')))
-    .digest('hex');
-}
-
-function installed(): boolean {
-  try {
-    return readFileSync(stamp, 'utf8') === lockDigest();
-  } catch {
-    return false;
-  }
-}
+const pins = join(repo, 'test/clis');
 
 /**
  * The AI coding CLIs people add gateways to, at the versions test/clis/package-lock.json pins,
- * installed into test/clis/node_modules the first time (about 370 MB from the npm registry,
- * 25 s) and reused while the lock is unchanged. Answers the folder of their executables.
+ * installed once per lock into ~/.cache/mcp-edge-gateway/ai-clis (about 370 MB from the npm
+ * registry, 25 s), so that a fresh clone reuses them. Answers the folder of their executables.
  */
 export async function installAiClis(): Promise<string> {
-  if (!installed()) {
-    rmSync(join(folder, 'node_modules'), { recursive: true, force: true }); // what a broken install left
+  const lock = readFileSync(join(pins, 'package-lock.json'));
+  const digest = createHash('sha256').update(lock).digest('hex').slice(0, 16);
+  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'mcp-edge-gateway/ai-clis');
+  const dir = join(cache, digest);
+  const bin = join(dir, 'node_modules/.bin');
+  if (existsSync(bin)) return bin;
+  mkdirSync(cache, { recursive: true });
+  const building = mkdtempSync(`${dir}.installing-`);
+  try {
+    for (const file of ['package.json', 'package-lock.json'])
+      copyFileSync(join(pins, file), join(building, file));
     await exec('npm', ['ci', '--no-audit', '--no-fund'], {
-      cwd: folder,
+      cwd: building,
       timeout: 540_000,
       maxBuffer: 16 * 1024 * 1024,
     });
-    writeFileSync(stamp, lockDigest());
+    // Another run may have finished the same install meanwhile: either is the same.
+    if (!existsSync(bin)) renameSync(building, dir);
+  } finally {
+    rmSync(building, { recursive: true, force: true });
   }
-  return join(folder, 'node_modules/.bin');
+  return bin;
 }
 
 /**
