@@ -8,7 +8,8 @@ import type { Env } from '../../workers/env.ts';
 import worker from '../../workers/index.ts';
 
 export const origin = 'https://gateway.test';
-export const upstream = inject('upstream');
+/** The recording upstream, under a scope of this test file's own: files run in parallel. */
+export const upstream = `${inject('upstream')}/scope/${crypto.randomUUID()}`;
 
 export interface Recorded {
   method: string;

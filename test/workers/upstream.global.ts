@@ -50,7 +50,8 @@ function answer(message: { id?: unknown; method?: string; params?: { name?: stri
 }
 
 export default async function setup(project: TestProject) {
-  const recorded: Recorded[] = [];
+  // One log per scope: test files run in parallel, each under /scope/<its id>/ (helpers.ts).
+  const logs = new Map<string, Recorded[]>();
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
   const other = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
@@ -58,7 +59,10 @@ export default async function setup(project: TestProject) {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
-    const path = req.url ?? '/';
+    const scoped = /^\/scope\/([\w-]+)(\/.*)$/.exec(req.url ?? '/');
+    const path = scoped?.[2] ?? req.url ?? '/';
+    const recorded = logs.get(scoped?.[1] ?? '') ?? [];
+    logs.set(scoped?.[1] ?? '', recorded);
     if (path === '/__log')
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(recorded));
     if (path === '/__reset') {
