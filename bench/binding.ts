@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { freePort, startProcess } from '../scripts/processes.ts';
+import { signingFetch } from '../scripts/signing-fetch.ts';
 import type { Principal } from '../shared/policy.ts';
-import { freePort, startProcess } from '../test/helpers/process.ts';
-import { signingFetch } from '../test/helpers/signing.ts';
 import { echoThroughput } from './throughput.ts';
 import { treeRss } from './tree.ts';
 

@@ -17,7 +17,7 @@ import {
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
+import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 import { measureBinding } from './binding.ts';
 import { quantile } from './stats.ts';
 import { echoThroughput } from './throughput.ts';

@@ -12,12 +12,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createLogger } from '../bridge/log.ts';
 import { startLocalEdge, startLocalGateway } from '../scripts/local-gateway.ts';
+import { freePort } from '../scripts/processes.ts';
+import { signingFetch } from '../scripts/signing-fetch.ts';
 import { parseDocument } from '../shared/document.ts';
 import { filterListResult } from '../shared/gate.ts';
 import type { Principal } from '../shared/policy.ts';
 import { sseFilter } from '../shared/sse.ts';
-import { freePort } from '../test/helpers/process.ts';
-import { signingFetch } from '../test/helpers/signing.ts';
 import { quantile } from './stats.ts';
 
 const quick = process.argv.includes('--quick');

@@ -8,6 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { alive, bridgeCommand, listeningUrl, startProcess } from '../scripts/processes.ts';
 import {
   connect,
   fixture,
@@ -21,7 +22,6 @@ import {
   type TestBridge,
   until,
 } from '../test/helpers/bridge.ts';
-import { alive, bridgeCommand, listeningUrl, startProcess } from '../test/helpers/process.ts';
 
 interface Row {
   fault: string;

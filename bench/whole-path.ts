@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, type Started, startProcess } from '../test/helpers/process.ts';
+import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 
 const repo = join(import.meta.dirname, '..');
 

@@ -12,7 +12,7 @@ import { type RunningBridge, startBridge } from '../bridge/app.ts';
 import { type BridgeConfig, loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
 import type { ServerDocument } from '../shared/document.ts';
-import { listeningUrl, type Started, startProcess } from '../test/helpers/process.ts';
+import { listeningUrl, type Started, startProcess } from './processes.ts';
 
 const repo = join(import.meta.dirname, '..');
 // Its CLI itself, not bin/wrangler.js, which runs it as a child of its own: a parent-death

@@ -1,5 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type Started, startProcess } from '../../scripts/processes.ts';
 import {
   connect,
   everythingServer,
@@ -9,7 +10,6 @@ import {
   startTestBridge,
   type TestBridge,
 } from '../helpers/bridge.ts';
-import { freePort, type Started, startProcess } from '../helpers/process.ts';
 
 /** server-everything in its own HTTP modes, proxied by the bridge with the SDK's client transports. */
 describe.each([

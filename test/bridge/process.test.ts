@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { alive, bridgeCommand, listeningUrl, type Started, startProcess } from '../../scripts/processes.ts';
 import {
   connect,
   everything,
@@ -13,7 +14,6 @@ import {
   repo,
   until,
 } from '../helpers/bridge.ts';
-import { alive, bridgeCommand, listeningUrl, type Started, startProcess } from '../helpers/process.ts';
 
 let bridge: Started | undefined;
 const clients: Client[] = [];

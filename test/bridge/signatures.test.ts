@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBridge } from '../../bridge/app.ts';
 import { ConfigError, parseConfig } from '../../bridge/config.ts';
 import { createLogger } from '../../bridge/log.ts';
+import { signingFetch, testSecret } from '../../scripts/signing-fetch.ts';
 import type { Principal } from '../../shared/policy.ts';
 import { sign } from '../../shared/signing.ts';
 import {
@@ -14,7 +15,6 @@ import {
   startTestBridge,
   type TestBridge,
 } from '../helpers/bridge.ts';
-import { signingFetch, testSecret } from '../helpers/signing.ts';
 
 const alice: Principal = { subject: 'alice', groups: ['viewers'], method: 'api_key' };
 const bob: Principal = { subject: 'bob', groups: ['viewers'], method: 'api_key' };

@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseImage, podmanEnv } from '../../scripts/base-image.ts';
 import { imageSbom } from '../../scripts/image-sbom.ts';
 import { type LocalEdge, startLocalEdge } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { connect, repo, sample, until } from '../helpers/bridge.ts';
 import { type PodRun, podmanRunOf } from '../helpers/pod.ts';
-import { freePort } from '../helpers/process.ts';
 import { type RunningPrometheus, startPrometheusAsOperator } from '../helpers/prometheus.ts';
 import { render } from '../k8s/render.ts';
 

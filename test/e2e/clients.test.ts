@@ -12,9 +12,9 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { claudeDesktop } from '../../shared/client-configs.ts';
 import { connect, everythingServer, fixtureServer, repo } from '../helpers/bridge.ts';
-import { freePort } from '../helpers/process.ts';
 
 const run = promisify(execFile);
 const bin = (name: string) => join(repo, 'node_modules/.bin', name);

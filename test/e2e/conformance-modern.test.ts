@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { nativeServer } from '../fixtures/native.ts';
 import { repo } from '../helpers/bridge.ts';
 import { withOneMore } from '../helpers/gateway-files.ts';
-import { freePort } from '../helpers/process.ts';
 
 const run = promisify(execFile);
 /** The first published suite with 2026-07-28 scenarios (an alpha, pinned exactly in package.json). */

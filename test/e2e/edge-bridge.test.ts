@@ -2,8 +2,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { connect, longRunning, metricsText, sample } from '../helpers/bridge.ts';
-import { freePort } from '../helpers/process.ts';
 
 /** The Worker as deployed (its bundle in workerd), the real bridge, a real stdio server, an SDK client. */
 describe('client → edge Worker (deploy bundle) → signed → bridge → server-everything', () => {

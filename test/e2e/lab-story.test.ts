@@ -7,9 +7,9 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { connect, metricsText, repo, sample, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
-import { freePort } from '../helpers/process.ts';
 
 /**
  * The ToolHive lab's tool-filtering exercise, as one story through the whole path: list,

@@ -10,8 +10,8 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { connect, fixtureServer, metricsText, sample, until } from '../helpers/bridge.ts';
-import { freePort } from '../helpers/process.ts';
 
 const sessions = 32;
 /** 1,000 in `npm run soak`; fewer in `npm test`, whose whole suite must stay well under 15 minutes on 2 cores. */

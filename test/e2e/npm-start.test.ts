@@ -7,12 +7,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { alive, freePort } from '../../scripts/processes.ts';
 import { claudeCode, codexCli, type Endpoint, geminiCli } from '../../shared/client-configs.ts';
 import { installAiClis, throwawayUser } from '../helpers/ai-clis.ts';
 import { crashing, initializeRequest, repo, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import { chromiumPath, signIn, startCallback, TestOAuthClient, toolNames } from '../helpers/oauth.ts';
-import { alive, freePort } from '../helpers/process.ts';
 
 const exec = promisify(execFile);
 

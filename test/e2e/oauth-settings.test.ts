@@ -7,6 +7,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import {
   type Callback,
   chromiumPath,
@@ -23,7 +24,6 @@ import {
   toolNames,
   writeOAuthDocuments,
 } from '../helpers/oauth.ts';
-import { freePort } from '../helpers/process.ts';
 
 /**
  * The admin's switches, each on a gateway of its own: client metadata documents off (clients

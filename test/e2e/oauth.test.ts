@@ -7,6 +7,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import {
   type Callback,
@@ -24,7 +25,6 @@ import {
   toolNames,
   writeOAuthDocuments,
 } from '../helpers/oauth.ts';
-import { freePort } from '../helpers/process.ts';
 
 /** One MCP request with a bearer token, as any client would send it. */
 function initialize(url: string, token: string): Promise<Response> {

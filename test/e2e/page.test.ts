@@ -3,9 +3,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { crashing, repo } from '../helpers/bridge.ts';
 import { withOneMore } from '../helpers/gateway-files.ts';
-import { freePort } from '../helpers/process.ts';
 
 /** Debian's chromium (.ci/run installs it: apt-get install chromium). */
 const chromiumPath = '/usr/bin/chromium';

@@ -2,11 +2,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalGateway } from '../../scripts/local-gateway.ts';
+import { signingFetch } from '../../scripts/signing-fetch.ts';
 import { globMatches } from '../../shared/glob.ts';
 import { startGatewayWith } from '../helpers/admin-gateway.ts';
 import { connect, everythingServer } from '../helpers/bridge.ts';
 import { modernClient } from '../helpers/modern.ts';
-import { signingFetch } from '../helpers/signing.ts';
 
 const key = 'mcpgw_test_reader_0123456789abcdef';
 const docsPattern = 'demo://resource/static/document/s*';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
 import { repo } from './bridge.ts';
-import { freePort } from './process.ts';
 
 export interface AdminGateway {
   gateway: LocalGateway;

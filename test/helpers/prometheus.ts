@@ -3,8 +3,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { freePort, type Started, startProcess } from '../../scripts/processes.ts';
 import { find, type K8sObject } from '../k8s/render.ts';
-import { freePort, type Started, startProcess } from './process.ts';
 
 export interface Series {
   metric: Record<string, string>;

@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../bridge/config.ts';
+import { bridgeCommand } from '../../scripts/processes.ts';
 import { repo } from '../helpers/bridge.ts';
-import { bridgeCommand } from '../helpers/process.ts';
 import { find, type K8sObject, readObjects, render, validateObject } from './render.ts';
 
 const exec = promisify(execFile);

@@ -8,10 +8,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { bridgeCommand, freePort, type Started, startProcess } from '../../scripts/processes.ts';
+import { signingFetch, testSecret } from '../../scripts/signing-fetch.ts';
 import { everythingServer, repo, sample, until } from '../helpers/bridge.ts';
-import { bridgeCommand, freePort, type Started, startProcess } from '../helpers/process.ts';
 import { type AlertRule, type RunningPrometheus, startPrometheusAsOperator } from '../helpers/prometheus.ts';
-import { signingFetch, testSecret } from '../helpers/signing.ts';
 import { find, render } from './render.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { commandLine } from '../../bridge/upstream.ts';
-import { listenOn } from '../../scripts/instance-lock.ts';
+import { commandLine } from '../bridge/upstream.ts';
+import { listenOn } from './instance-lock.ts';
 
 /** How the bridge is started, after `node`: by the tests and by the container's ENTRYPOINT. */
 export const bridgeCommand = ['bridge/main.ts'];
