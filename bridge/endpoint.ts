@@ -6,7 +6,7 @@ import { redact } from '../shared/redact.ts';
 import { revisionOf } from '../shared/revision.ts';
 import type { Channel } from './channel.ts';
 import type { ServerConfig } from './config.ts';
-import { header, requestStateOf } from './http.ts';
+import { header, requestStateOf } from './incoming.ts';
 import type { Logger } from './log.ts';
 import type { MemoryBudget } from './memory.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';

@@ -6,6 +6,7 @@ import { checkOrigin, type OriginPolicy } from '../shared/origin.ts';
 import type { Principal } from '../shared/policy.ts';
 import { verify } from '../shared/signing.ts';
 import type { ServerEndpoint } from './endpoint.ts';
+import { header, requestStateOf } from './incoming.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { NonceCache } from './nonces.ts';
@@ -152,16 +153,6 @@ async function relay(
 }
 
 /** The `requestState` of a 2026-07-28 retry bringing input, if the body is one. */
-export function requestStateOf(body: unknown): string | undefined {
-  const state = (body as { params?: { requestState?: unknown } } | undefined)?.params?.requestState;
-  return typeof state === 'string' ? state : undefined;
-}
-
-export function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 function checkSignature(req: IncomingMessage, raw: Buffer, signing: NonNullable<HttpDeps['signing']>) {
   const nowSeconds = Date.now() / 1000;
   return verify(

@@ -1,5 +1,6 @@
 import { errorResponse, type JSONRPCMessage, kindOf, type RequestId, resultOf } from '../shared/jsonrpc.ts';
 import type { Logger } from './log.ts';
+import type { LeaseCounts } from './metrics.ts';
 import { noRoots } from './translate.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 import { bridgeCapabilities, bridgeRevision } from './versions.ts';
@@ -11,17 +12,6 @@ const crashLoopFailures = 3;
 const maxBackoffMs = 30_000;
 
 export class Busy extends Error {}
-
-/** How many children are in each state, and who waits: for the gauges. */
-export interface LeaseCounts {
-  spare: number;
-  leased: number;
-  /** Idle, kept for the one person they served (isolated mode). */
-  bound: number;
-  /** People holding at least one child (isolated mode). */
-  owners: number;
-  waiting: number;
-}
 
 interface Waiter {
   readonly owner: string | undefined;

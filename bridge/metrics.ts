@@ -1,7 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { clientRequestMethods, modernClientRequestMethods } from '../shared/jsonrpc.ts';
 import type { ServerConfig } from './config.ts';
-import type { LeaseCounts } from './leases.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -173,6 +172,17 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** How many children are in each state, and who waits: for the gauges. */
+export interface LeaseCounts {
+  spare: number;
+  leased: number;
+  /** Idle, kept for the one person they served (isolated mode). */
+  bound: number;
+  /** People holding at least one child (isolated mode). */
+  owners: number;
+  waiting: number;
+}
 
 /** The 2026-07-28 children of one server, by state, and who holds or waits for them. */
 export function recordLeases(metrics: Metrics, server: string, counts: LeaseCounts): void {

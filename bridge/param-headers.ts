@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { type JSONRPCMessage, paramsOf } from '../shared/jsonrpc.ts';
 import { type ParamHeaders, paramHeaderMismatch, paramHeadersOf } from '../shared/revision.ts';
-import { header } from './http.ts';
+import { header } from './incoming.ts';
 
 const ttlMs = 60_000;
 
