@@ -9,9 +9,9 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { buildOnce, userCache } from './cache.ts';
 
 const usage = `node scripts/base-image.ts
 
@@ -36,7 +36,7 @@ const npmVersion = '11.6.2';
  * them is refused in a nested sandbox). Given to podman through CONTAINERS_CONF.
  */
 export function podmanEnv(): NodeJS.ProcessEnv {
-  const dir = cacheDir();
+  const dir = userCache('base-image');
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'containers.conf');
   writeFileSync(
@@ -46,16 +46,17 @@ export function podmanEnv(): NodeJS.ProcessEnv {
   return { ...process.env, CONTAINERS_CONF: conf };
 }
 
+/** One podman command as configured here; rejects with its stderr when it fails. */
+export function podman(args: string[], timeout = 120_000): Promise<{ stdout: string; stderr: string }> {
+  return exec('podman', args, { env: podmanEnv(), timeout, maxBuffer: 64 * 1024 * 1024 });
+}
+
 /** The extra CA bundle Node trusts here, if any, and a short digest of it for the image's tag. */
 function hostTrust(): { file: string; digest: string } | undefined {
   const file = process.env.NODE_EXTRA_CA_CERTS;
   if (file === undefined || !existsSync(file)) return undefined;
   const digest = createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 8);
   return { file, digest };
-}
-
-function cacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'mcp-edge-gateway', 'base-image');
 }
 
 /** The Node binary npm start and the tests run on: the `node` package's platform package. */
@@ -92,27 +93,23 @@ function run(command: string, args: string[], input?: NodeJS.ReadableStream): Pr
 
 async function imageExists(name: string): Promise<boolean> {
   try {
-    await exec('podman', ['image', 'exists', name], { env: podmanEnv() });
+    await podman(['image', 'exists', name]);
     return true;
   } catch {
     return false;
   }
 }
 
-async function rootFilesystem(dir: string): Promise<string> {
-  const rootfs = join(dir, `rootfs-${suite}`);
-  const done = join(dir, `rootfs-${suite}.complete`);
-  if (existsSync(done)) return rootfs;
-  rmSync(rootfs, { recursive: true, force: true });
-  console.error(`debootstrap --variant=minbase ${suite} (about a minute)…`);
-  await run('debootstrap', ['--variant=minbase', suite, rootfs, mirror()]);
-  // What a slim image leaves out: apt's lists and caches are not needed to run.
-  for (const cached of ['var/lib/apt/lists', 'var/cache/apt/archives']) {
-    rmSync(join(rootfs, cached), { recursive: true, force: true });
-    mkdirSync(join(rootfs, cached), { recursive: true });
-  }
-  writeFileSync(done, new Date().toISOString());
-  return rootfs;
+function rootFilesystem(dir: string): Promise<string> {
+  return buildOnce(join(dir, `rootfs-${suite}`), async (rootfs) => {
+    console.error(`debootstrap --variant=minbase ${suite} (about a minute)…`);
+    await run('debootstrap', ['--variant=minbase', suite, rootfs, mirror()]);
+    // What a slim image leaves out: apt's lists and caches are not needed to run.
+    for (const cached of ['var/lib/apt/lists', 'var/cache/apt/archives']) {
+      rmSync(join(rootfs, cached), { recursive: true, force: true });
+      mkdirSync(join(rootfs, cached), { recursive: true });
+    }
+  });
 }
 
 async function addNode(rootfs: string, dir: string, node: { binary: string }): Promise<void> {
@@ -142,7 +139,7 @@ export async function baseImage(): Promise<string> {
   const name = `localhost/mcp-bridge-node-base:${node.version}-${suite}-npm${npmVersion}${trusted}`;
   if (await imageExists(name)) return name;
   if (process.getuid?.() !== 0) throw new Error('debootstrap needs root: run this as root (or in CI)');
-  const dir = cacheDir();
+  const dir = userCache('base-image');
   mkdirSync(dir, { recursive: true });
   const rootfs = await rootFilesystem(dir);
   await addNode(rootfs, dir, node);

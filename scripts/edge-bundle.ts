@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+import { buildOnce } from './cache.ts';
 
 const usage = `node scripts/edge-bundle.ts [--port 8787] [--persist-to DIR] [--var NAME:VALUE]… [--env-file FILE]
 
@@ -49,19 +50,17 @@ function sourceDigest(): string {
  * node_modules/.cache, so the test files that start the Worker this way build it once.
  */
 async function build(): Promise<{ dir: string; script: string }> {
-  const dir = join(repo, 'node_modules/.cache/edge-bundle', sourceDigest());
-  const script = join(dir, 'index.js');
-  if (existsSync(script)) return { dir, script };
-  await mkdir(join(dir, '..'), { recursive: true });
-  const outdir = await mkdtemp(`${dir}.building-`);
-  await exec(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--env', ''], {
-    cwd: repo,
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  // Another start may have built the same digest meanwhile: either copy is the same bundle.
-  await rename(outdir, dir).catch(() => rm(outdir, { recursive: true, force: true }));
-  return { dir, script };
+  const dir = await buildOnce(
+    join(repo, 'node_modules/.cache/edge-bundle', sourceDigest()),
+    async (outdir) => {
+      await exec(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--env', ''], {
+        cwd: repo,
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
+        maxBuffer: 16 * 1024 * 1024,
+      });
+    },
+  );
+  return { dir, script: join(dir, 'index.js') };
 }
 
 /** `NAME=value` lines, as `wrangler dev --env-file` reads them. */

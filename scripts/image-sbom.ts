@@ -1,21 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { podmanEnv } from './base-image.ts';
+import { parseArgs } from 'node:util';
+import { podman } from './base-image.ts';
 
 const usage = `node scripts/image-sbom.ts IMAGE [--out dist/sbom]
 
 CycloneDX SBOMs of what the bridge image runs, made by npm's own \`npm sbom\` inside the image
 from the installed trees: OUT/<image>.app.cdx.json (the bridge, /app) and
 OUT/<image>.servers.cdx.json (the stdio MCP servers, /opt/mcp-servers). Prints both paths.`;
-
-const exec = promisify(execFile);
-
-function podman(args: string[]): Promise<{ stdout: string }> {
-  return exec('podman', args, { env: podmanEnv(), maxBuffer: 64 * 1024 * 1024 });
-}
 
 /**
  * `npm sbom` of one installed tree in the image, as a run of the image with a read-only root.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseImage, podmanEnv } from '../../scripts/base-image.ts';
+import { baseImage, podman } from '../../scripts/base-image.ts';
 import { imageSbom } from '../../scripts/image-sbom.ts';
 import { type LocalEdge, startLocalEdge } from '../../scripts/local-gateway.ts';
 import { freePort } from '../../scripts/processes.ts';
@@ -17,10 +17,6 @@ import { type RunningPrometheus, startPrometheusAsOperator } from '../helpers/pr
 import { render } from '../k8s/render.ts';
 
 const exec = promisify(execFile);
-
-function podman(args: string[], timeout = 120_000) {
-  return exec('podman', args, { env: podmanEnv(), timeout, maxBuffer: 64 * 1024 * 1024 });
-}
 
 /**
  * The bridge image as k8s/base runs it: built with podman from the repository's Containerfile

@@ -1,18 +1,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { buildOnce, userCache } from '../../scripts/cache.ts';
 import { repo } from './bridge.ts';
 
 const exec = promisify(execFile);
@@ -24,28 +16,20 @@ const pins = join(repo, 'test/clis');
  * registry, 25 s), so that a fresh clone reuses them. Answers the folder of their executables.
  */
 export async function installAiClis(): Promise<string> {
-  const lock = readFileSync(join(pins, 'package-lock.json'));
-  const digest = createHash('sha256').update(lock).digest('hex').slice(0, 16);
-  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'mcp-edge-gateway/ai-clis');
-  const dir = join(cache, digest);
-  const bin = join(dir, 'node_modules/.bin');
-  if (existsSync(bin)) return bin;
-  mkdirSync(cache, { recursive: true });
-  const building = mkdtempSync(`${dir}.installing-`);
-  try {
+  const digest = createHash('sha256')
+    .update(readFileSync(join(pins, 'package-lock.json')))
+    .digest('hex')
+    .slice(0, 16);
+  const dir = await buildOnce(join(userCache('ai-clis'), digest), async (into) => {
     for (const file of ['package.json', 'package-lock.json'])
-      copyFileSync(join(pins, file), join(building, file));
+      copyFileSync(join(pins, file), join(into, file));
     await exec('npm', ['ci', '--no-audit', '--no-fund'], {
-      cwd: building,
+      cwd: into,
       timeout: 540_000,
       maxBuffer: 16 * 1024 * 1024,
     });
-    // Another run may have finished the same install meanwhile: either is the same.
-    if (!existsSync(bin)) renameSync(building, dir);
-  } finally {
-    rmSync(building, { recursive: true, force: true });
-  }
-  return bin;
+  });
+  return join(dir, 'node_modules/.bin');
 }
 
 /**
