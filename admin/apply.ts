@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import type { ServerDocument } from '../shared/document.ts';
-import { documentKey } from '../shared/storage.ts';
+import type { ServerDocument } from '../shared/policy/document.ts';
+import { documentKey } from '../shared/storage/kv.ts';
 import { type Change, plan } from './plan.ts';
 import type { WranglerKv } from './wrangler-kv.ts';
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runSql, SqlApiError } from '../shared/analytics-sql.ts';
-import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage.ts';
+import { runSql, SqlApiError } from '../shared/storage/analytics.ts';
+import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage/kv.ts';
 import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './apply.ts';
 import { checkFiles, documentFiles } from './files.ts';
 import { createKey, expiry, KeyError, listKeys, revokeKey } from './keys.ts';

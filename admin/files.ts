@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseDocument, type ServerDocument } from '../shared/document.ts';
-import { globMatches } from '../shared/glob.ts';
-import { pinningProblems } from '../shared/provenance.ts';
-import type { ToolSnapshot } from '../shared/storage.ts';
+import { parseDocument, type ServerDocument } from '../shared/policy/document.ts';
+import { globMatches } from '../shared/policy/glob.ts';
+import { pinningProblems } from '../shared/registry/provenance.ts';
+import type { ToolSnapshot } from '../shared/storage/kv.ts';
 
 export interface Checked {
   documents: { file: string; document: ServerDocument }[];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { sha256Hex } from '../shared/digest.ts';
-import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey } from '../shared/storage.ts';
+import { sha256Hex } from '../shared/security/digest.ts';
+import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey } from '../shared/storage/kv.ts';
 import type { WranglerKv } from './wrangler-kv.ts';
 
 /** API keys: the key is shown once; KV keeps only a record under its SHA-256. */

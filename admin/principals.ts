@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { oauthUserId, type PrincipalRecord, PrincipalRecordSchema, principalKey } from '../shared/storage.ts';
+import {
+  oauthUserId,
+  type PrincipalRecord,
+  PrincipalRecordSchema,
+  principalKey,
+} from '../shared/storage/kv.ts';
 import type { WranglerKv } from './wrangler-kv.ts';
 
 /**

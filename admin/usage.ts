@@ -1,4 +1,4 @@
-import { columns, defaultApiBaseUrl, type Row, type SqlApi } from '../shared/analytics-sql.ts';
+import { columns, defaultApiBaseUrl, type Row, type SqlApi } from '../shared/storage/analytics.ts';
 /**
  * `mcpgw usage`: what the gateway did, from Workers Analytics Engine's SQL API. The column
  * layout is docs/analytics.md; the SQL is built here from validated options only (no

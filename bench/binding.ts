@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { freePort, startProcess } from '../scripts/processes.ts';
 import { signingFetch } from '../scripts/signing-fetch.ts';
-import type { Principal } from '../shared/policy.ts';
+import type { Principal } from '../shared/policy/policy.ts';
 import { echoThroughput } from './throughput.ts';
 import { treeRss } from './tree.ts';
 

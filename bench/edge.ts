@@ -14,10 +14,10 @@ import { createLogger } from '../bridge/log.ts';
 import { startLocalEdge, startLocalGateway } from '../scripts/local-gateway.ts';
 import { freePort } from '../scripts/processes.ts';
 import { signingFetch } from '../scripts/signing-fetch.ts';
-import { parseDocument } from '../shared/document.ts';
-import { filterListResult } from '../shared/gate.ts';
-import type { Principal } from '../shared/policy.ts';
-import { sseFilter } from '../shared/sse.ts';
+import { parseDocument } from '../shared/policy/document.ts';
+import { filterListResult } from '../shared/policy/gate.ts';
+import type { Principal } from '../shared/policy/policy.ts';
+import { sseFilter } from '../shared/protocol/sse.ts';
 import { quantile } from './stats.ts';
 
 const quick = process.argv.includes('--quick');

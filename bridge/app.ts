@@ -1,16 +1,16 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import { loopbackHosts } from '../shared/origin.ts';
+import { loopbackHosts } from '../shared/security/origin.ts';
 import { type BridgeConfig, ConfigError } from './config.ts';
-import { startEdgeRefusals } from './edge-refusals.ts';
 import { ServerEndpoint } from './endpoint.ts';
 import { createMcpServer, type HttpDeps, listen } from './http.ts';
 import type { Logger } from './log.ts';
-import { cgroupLimit, MemoryBudget } from './memory.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
-import { createMetricsServer } from './metrics-server.ts';
+import { startEdgeRefusals } from './metrics/edge-refusals.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { createMetricsServer } from './metrics/server.ts';
 import { NonceCache } from './nonces.ts';
-import { peersFrom } from './peers.ts';
+import { peersFrom } from './sessions/peers.ts';
+import { cgroupLimit, MemoryBudget } from './upstream/memory.ts';
 
 export interface RunningBridge {
   readonly url: string;

@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpRefusal } from '../shared/errors.ts';
-import type { Principal } from '../shared/policy.ts';
-import { redact } from '../shared/redact.ts';
-import { revisionOf } from '../shared/revision.ts';
-import type { Channel } from './channel.ts';
+import type { Principal } from '../shared/policy/policy.ts';
+import type { HttpRefusal } from '../shared/protocol/refusal.ts';
+import { revisionOf } from '../shared/protocol/revision.ts';
+import { redact } from '../shared/security/redact.ts';
 import type { ServerConfig } from './config.ts';
 import { header, requestStateOf } from './incoming.ts';
 import type { Logger } from './log.ts';
-import type { MemoryBudget } from './memory.ts';
-import { KnownNames, type Metrics, type SessionEnd } from './metrics.ts';
-import { Multiplexer } from './multiplex.ts';
-import { type ServerStatus, WarmPool } from './pool.ts';
-import { type ServerContext, Session } from './session.ts';
-import { StatelessServer } from './stateless.ts';
-import { type UpstreamFactory, upstreamFactory } from './upstream.ts';
+import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts';
+import { type ServerContext, Session } from './sessions/session.ts';
+import { StatelessServer } from './stateless/stateless.ts';
+import type { Channel } from './upstream/channel.ts';
+import type { MemoryBudget } from './upstream/memory.ts';
+import { Multiplexer } from './upstream/multiplex.ts';
+import { type ServerStatus, WarmPool } from './upstream/pool.ts';
+import { type UpstreamFactory, upstreamFactory } from './upstream/upstream.ts';
 
 export type Outcome = { ok: true } | { ok: false; refusal: HttpRefusal };
 

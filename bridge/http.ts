@@ -1,16 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type HttpRefusal, toWire } from '../shared/errors.ts';
-import { maxNestingDepth, nestedTooDeep } from '../shared/jsonrpc.ts';
-import { checkOrigin, type OriginPolicy } from '../shared/origin.ts';
-import type { Principal } from '../shared/policy.ts';
-import { verify } from '../shared/signing.ts';
+import type { Principal } from '../shared/policy/policy.ts';
+import { maxNestingDepth, nestedTooDeep } from '../shared/protocol/jsonrpc.ts';
+import { type HttpRefusal, toWire } from '../shared/protocol/refusal.ts';
+import { checkOrigin, type OriginPolicy } from '../shared/security/origin.ts';
+import { verify } from '../shared/security/signing.ts';
 import type { ServerEndpoint } from './endpoint.ts';
 import { header, requestStateOf } from './incoming.ts';
 import type { Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import type { NonceCache } from './nonces.ts';
-import { hopHeader, type Peers, relayToPeer, routeOf } from './peers.ts';
+import { hopHeader, type Peers, relayToPeer, routeOf } from './sessions/peers.ts';
 
 export interface HttpDeps {
   endpoints: ReadonlyMap<string, ServerEndpoint>;

@@ -11,7 +11,7 @@ import { WranglerKv } from '../admin/wrangler-kv.ts';
 import { type RunningBridge, startBridge } from '../bridge/app.ts';
 import { type BridgeConfig, loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
-import type { ServerDocument } from '../shared/document.ts';
+import type { ServerDocument } from '../shared/policy/document.ts';
 import { listeningUrl, type Started, startProcess } from './processes.ts';
 
 const repo = join(import.meta.dirname, '..');

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { configJsonSchema } from '../bridge/config.ts';
-import { ServerDocumentSchema } from '../shared/document.ts';
+import { ServerDocumentSchema } from '../shared/policy/document.ts';
 
 /** The generated JSON Schemas that editors and CI use. `npm run schemas` rewrites them. */
 export const schemas: Record<string, () => unknown> = {

@@ -1,5 +1,5 @@
-import type { Principal } from '../shared/policy.ts';
-import { sign } from '../shared/signing.ts';
+import type { Principal } from '../shared/policy/policy.ts';
+import { sign } from '../shared/security/signing.ts';
 
 export const testSecret = 'a-test-secret-that-is-long-enough-0123456789';
 

@@ -1,12 +1,12 @@
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
-import { sha256Hex } from '../shared/digest.ts';
-import type { HttpRefusal } from '../shared/errors.ts';
-import type { Principal } from '../shared/policy.ts';
-import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, effectiveGroups } from '../shared/storage.ts';
+import type { Principal } from '../shared/policy/policy.ts';
+import type { HttpRefusal } from '../shared/protocol/refusal.ts';
+import { sha256Hex } from '../shared/security/digest.ts';
+import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, effectiveGroups } from '../shared/storage/kv.ts';
 import { type Env, type Settings, signsIn } from './env.ts';
-import { groupsOf } from './identity-provider.ts';
-import { authorizationServer } from './oauth.ts';
-import { loadPrincipal } from './principals.ts';
+import { groupsOf } from './sign-in/identity-provider.ts';
+import { authorizationServer } from './sign-in/oauth.ts';
+import { loadPrincipal } from './sign-in/principals.ts';
 
 export type AuthFailure =
   | 'malformed'

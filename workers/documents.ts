@@ -1,5 +1,5 @@
-import { parseDocument, type ServerDocument } from '../shared/document.ts';
-import { documentKey } from '../shared/storage.ts';
+import { parseDocument, type ServerDocument } from '../shared/policy/document.ts';
+import { documentKey } from '../shared/storage/kv.ts';
 
 export type Loaded =
   | { ok: true; document: ServerDocument }

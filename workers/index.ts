@@ -1,13 +1,19 @@
 import { AutoRouter, type IRequest } from 'itty-router';
-import { toWire } from '../shared/errors.ts';
-import type { Principal } from '../shared/policy.ts';
+import type { Principal } from '../shared/policy/policy.ts';
+import { toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
-import { getServer, listServers } from './catalog.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
-import { handleMcp, refusal as refusalOf } from './mcp.ts';
-import { issuerOf, needsCredential, oauthPaths, resourceOf } from './oauth.ts';
-import { page, pageScript } from './page.ts';
-import { answerConsent, finishSignIn, protocolEndpoint, serverMetadata, showConsent } from './sign-in.ts';
+import { handleMcp, refusal as refusalOf } from './mcp/proxy.ts';
+import { getServer, listServers } from './registry/catalog.ts';
+import { page, pageScript } from './registry/page.ts';
+import {
+  answerConsent,
+  finishSignIn,
+  protocolEndpoint,
+  serverMetadata,
+  showConsent,
+} from './sign-in/flow.ts';
+import { issuerOf, needsCredential, oauthPaths, resourceOf } from './sign-in/oauth.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 

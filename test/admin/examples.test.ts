@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkFiles, documentFiles } from '../../admin/files.ts';
-import { gateCall, type Principal } from '../../shared/policy.ts';
+import { gateCall, type Principal } from '../../shared/policy/policy.ts';
 import { repo } from '../helpers/bridge.ts';
 
 const viewer: Principal = { subject: 'v', groups: ['viewers'], method: 'jwt' };

@@ -4,8 +4,8 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBridge } from '../../bridge/app.ts';
 import { parseConfig } from '../../bridge/config.ts';
-import { refusalsSql, startEdgeRefusals } from '../../bridge/edge-refusals.ts';
 import { createLogger } from '../../bridge/log.ts';
+import { refusalsSql, startEdgeRefusals } from '../../bridge/metrics/edge-refusals.ts';
 import { everything, sample, until } from '../helpers/bridge.ts';
 
 describe("the edge's refusals as a bridge metric", () => {

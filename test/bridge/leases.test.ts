@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../bridge/config.ts';
-import { ChildLeases } from '../../bridge/leases.ts';
 import { createLogger } from '../../bridge/log.ts';
-import { createMetrics } from '../../bridge/metrics.ts';
-import { upstreamFactory } from '../../bridge/upstream.ts';
+import { createMetrics } from '../../bridge/metrics/metrics.ts';
+import { ChildLeases } from '../../bridge/upstream/leases.ts';
+import { upstreamFactory } from '../../bridge/upstream/upstream.ts';
 import { fixture } from '../helpers/bridge.ts';
 
 let leases: ChildLeases | undefined;

@@ -1,7 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
-import { cgroupLimit, MemoryBudget, ProcessTree } from '../../bridge/memory.ts';
+import { cgroupLimit, MemoryBudget, ProcessTree } from '../../bridge/upstream/memory.ts';
 import {
   connect,
   everything,

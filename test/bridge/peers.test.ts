@@ -9,10 +9,10 @@ import {
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { peersFrom, routeOf } from '../../bridge/peers.ts';
+import { peersFrom, routeOf } from '../../bridge/sessions/peers.ts';
 import { bridgeCommand, freePort, type Started, startProcess } from '../../scripts/processes.ts';
 import { signingFetch, testSecret } from '../../scripts/signing-fetch.ts';
-import type { Principal } from '../../shared/policy.ts';
+import type { Principal } from '../../shared/policy/policy.ts';
 import { fixtureServer, initializeRequest, repo, sample } from '../helpers/bridge.ts';
 
 const alice: Principal = { subject: 'alice', groups: [], method: 'api_key' };

@@ -5,8 +5,8 @@ import { startBridge } from '../../bridge/app.ts';
 import { ConfigError, parseConfig } from '../../bridge/config.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { signingFetch, testSecret } from '../../scripts/signing-fetch.ts';
-import type { Principal } from '../../shared/policy.ts';
-import { sign } from '../../shared/signing.ts';
+import type { Principal } from '../../shared/policy/policy.ts';
+import { sign } from '../../shared/security/signing.ts';
 import {
   fixture,
   initializeRequest,

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { freePort } from '../../scripts/processes.ts';
-import { claudeDesktop } from '../../shared/client-configs.ts';
+import { claudeDesktop } from '../../shared/registry/client-configs.ts';
 import { connect, everythingServer, fixtureServer, repo } from '../helpers/bridge.ts';
 
 const run = promisify(execFile);

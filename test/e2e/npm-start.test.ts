@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, freePort } from '../../scripts/processes.ts';
-import { claudeCode, codexCli, type Endpoint, geminiCli } from '../../shared/client-configs.ts';
+import { claudeCode, codexCli, type Endpoint, geminiCli } from '../../shared/registry/client-configs.ts';
 import { installAiClis, throwawayUser } from '../helpers/ai-clis.ts';
 import { crashing, initializeRequest, repo, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';

@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalGateway } from '../../scripts/local-gateway.ts';
 import { signingFetch } from '../../scripts/signing-fetch.ts';
-import { globMatches } from '../../shared/glob.ts';
+import { globMatches } from '../../shared/policy/glob.ts';
 import { startGatewayWith } from '../helpers/admin-gateway.ts';
 import { connect, everythingServer } from '../helpers/bridge.ts';
 import { modernClient } from '../helpers/modern.ts';

@@ -1,5 +1,5 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { encodeHeaderValue, metaKeys, modernRevision } from '../../shared/revision.ts';
+import { encodeHeaderValue, metaKeys, modernRevision } from '../../shared/protocol/revision.ts';
 import { connect } from './bridge.ts';
 
 export interface ModernOptions {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseDocument, type ServerDocument } from '../../shared/document.ts';
-import { filterDiscoverResult, filterListResult, gateMessage } from '../../shared/gate.ts';
-import type { JSONRPCMessage } from '../../shared/jsonrpc.ts';
-import type { Principal } from '../../shared/policy.ts';
+import { parseDocument, type ServerDocument } from '../../shared/policy/document.ts';
+import { filterDiscoverResult, filterListResult, gateMessage } from '../../shared/policy/gate.ts';
+import type { Principal } from '../../shared/policy/policy.ts';
+import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 
 function doc(policy: Record<string, unknown>): ServerDocument {
   const parsed = parseDocument({

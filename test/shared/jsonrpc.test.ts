@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { toWire } from '../../shared/errors.ts';
 import {
   errorResponse,
   isFailure,
@@ -10,7 +9,8 @@ import {
   progressTokenOf,
   resourceIdOf,
   validSessionId,
-} from '../../shared/jsonrpc.ts';
+} from '../../shared/protocol/jsonrpc.ts';
+import { toWire } from '../../shared/protocol/refusal.ts';
 
 describe('jsonrpc', () => {
   it('classifies the four kinds of message', () => {

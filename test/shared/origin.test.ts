@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkOrigin, hostName, loopbackHosts } from '../../shared/origin.ts';
+import { checkOrigin, hostName, loopbackHosts } from '../../shared/security/origin.ts';
 
 const local = { allowedHosts: [...loopbackHosts], allowedOrigins: [] };
 const cluster = { allowedHosts: ['*'], allowedOrigins: ['https://inspector.example.com'] };

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseDocument, type ServerDocument } from '../../shared/document.ts';
-import { globMatches } from '../../shared/glob.ts';
-import { decide, gateCall, type Principal, visibleTools } from '../../shared/policy.ts';
+import { parseDocument, type ServerDocument } from '../../shared/policy/document.ts';
+import { globMatches } from '../../shared/policy/glob.ts';
+import { decide, gateCall, type Principal, visibleTools } from '../../shared/policy/policy.ts';
 
 function doc(input: Record<string, unknown>): ServerDocument {
   const parsed = parseDocument({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseDocument } from '../../shared/document.ts';
-import { type Provenance, ProvenanceSchema, pinningProblems } from '../../shared/provenance.ts';
+import { parseDocument } from '../../shared/policy/document.ts';
+import { type Provenance, ProvenanceSchema, pinningProblems } from '../../shared/registry/provenance.ts';
 
 const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
 const checkedAt = '2026-11-20T10:00:00Z';

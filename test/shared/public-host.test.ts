@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPublicHost } from '../../shared/public-host.ts';
+import { isPublicHost } from '../../shared/security/public-host.ts';
 
 /** Hosts as `new URL(clientId).hostname` gives them: the WHATWG parser has already normalised them. */
 const hostOf = (url: string) => new URL(url).hostname;

@@ -7,7 +7,7 @@ import {
   paramHeaderMismatch,
   paramHeadersOf,
   revisionOf,
-} from '../../shared/revision.ts';
+} from '../../shared/protocol/revision.ts';
 
 const meta = (version = '2026-07-28') => ({
   'io.modelcontextprotocol/protocolVersion': version,

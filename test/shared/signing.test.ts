@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '../../shared/policy.ts';
-import { maxSkewSeconds, type SignedRequest, sign, signatureHeaders, verify } from '../../shared/signing.ts';
+import type { Principal } from '../../shared/policy/policy.ts';
+import {
+  maxSkewSeconds,
+  type SignedRequest,
+  sign,
+  signatureHeaders,
+  verify,
+} from '../../shared/security/signing.ts';
 
 const secret = 'test-secret-0123456789abcdef';
 const alice: Principal = { subject: 'alice', groups: ['viewers'], method: 'api_key' };

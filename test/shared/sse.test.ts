@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sseFilter } from '../../shared/sse.ts';
+import { sseFilter } from '../../shared/protocol/sse.ts';
 
 const encoder = new TextEncoder();
 

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { verify } from '../../shared/signing.ts';
+import { verify } from '../../shared/security/signing.ts';
 import {
   bearer,
   call,

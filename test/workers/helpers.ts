@@ -1,8 +1,8 @@
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import { importJWK, type JWK, SignJWT } from 'jose';
 import { inject } from 'vitest';
-import { sha256Hex } from '../../shared/digest.ts';
-import { apiKeyKey, documentKey } from '../../shared/storage.ts';
+import { sha256Hex } from '../../shared/security/digest.ts';
+import { apiKeyKey, documentKey } from '../../shared/storage/kv.ts';
 import { forgetDocuments } from '../../workers/documents.ts';
 import type { Env } from '../../workers/env.ts';
 import worker from '../../workers/index.ts';

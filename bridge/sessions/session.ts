@@ -1,0 +1,257 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Principal } from '../../shared/policy/policy.ts';
+import {
+  errorResponse,
+  GatewayErrorCode,
+  isFailure,
+  type JSONRPCMessage,
+  kindOf,
+  listedNames,
+  notification,
+  paramsOf,
+  progressTokenOf,
+  type RequestId,
+  resourceIdOf,
+  resultOf,
+} from '../../shared/protocol/jsonrpc.ts';
+import { type ServerConfig, timeoutSeconds } from '../config.ts';
+import type { Logger } from '../log.ts';
+import {
+  type KnownNames,
+  type Metrics,
+  recordAnswer,
+  type SessionEnd,
+  type StatusCode,
+} from '../metrics/metrics.ts';
+import type { Channel } from '../upstream/channel.ts';
+import { bridgeRevision, lowered } from './versions.ts';
+
+/** What every session of one configured server shares. */
+export interface ServerContext {
+  readonly config: ServerConfig;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly names: KnownNames;
+  readonly newSessionId: () => string;
+}
+
+interface InFlight {
+  readonly method: string;
+  readonly resource: string | undefined;
+  readonly started: bigint;
+  readonly timer: NodeJS.Timeout;
+  readonly progressToken: string | number | undefined;
+}
+
+/** Server-to-client messages that concern the whole session rather than one request. */
+const sessionWide = new Set([
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/list_changed',
+  'notifications/resources/updated',
+]);
+
+/**
+ * One MCP session: the SDK's Streamable HTTP server transport on the client side, a
+ * channel to the server on the other, and the requests in flight between them.
+ */
+export class Session {
+  readonly http: StreamableHTTPServerTransport;
+  private readonly inflight = new Map<RequestId, InFlight>();
+  private readonly progress = new Map<string | number, RequestId>();
+  private state: 'open' | 'ended' = 'open';
+  private lastActivity = Date.now();
+  /** The revision agreed at initialize. */
+  private revision = bridgeRevision;
+  /** Whether the client sent a request after initialize (SDK clients open a GET stream at once: it does not count). */
+  private used = false;
+  private readonly ctx: ServerContext;
+  private readonly channel: Channel;
+  private readonly onEnd: (session: Session, reason: SessionEnd) => void;
+
+  private readonly principal: Principal | undefined;
+
+  constructor(
+    ctx: ServerContext,
+    channel: Channel,
+    principal: Principal | undefined,
+    hooks: {
+      onInitialized: (session: Session) => void;
+      onEnd: (session: Session, reason: SessionEnd) => void;
+    },
+  ) {
+    this.ctx = ctx;
+    this.channel = channel;
+    this.principal = principal;
+    this.onEnd = hooks.onEnd;
+    this.http = new StreamableHTTPServerTransport({
+      sessionIdGenerator: ctx.newSessionId,
+      onsessioninitialized: () => hooks.onInitialized(this),
+    });
+    this.http.onmessage = (message) => this.fromClient(message);
+    this.http.onclose = () => void this.end('client');
+    this.http.onerror = (error) => ctx.log.log('debug', 'client transport', { error: error.message });
+    channel.onmessage = (message) => this.fromServer(message);
+    channel.onexit = (_reason, detail) => this.upstreamExited(detail);
+  }
+
+  get id(): string | undefined {
+    return this.http.sessionId;
+  }
+
+  /** Whether a request from this principal may use the session (the one that opened it only). */
+  belongsTo(principal: Principal | undefined): boolean {
+    return this.principal?.subject === principal?.subject && this.principal?.method === principal?.method;
+  }
+
+  get busy(): boolean {
+    return this.inflight.size > 0;
+  }
+
+  idleFor(now: number): number {
+    return this.busy ? 0 : now - this.lastActivity;
+  }
+
+  /**
+   * Idle past its bound: `idleTimeoutSeconds`, or the much shorter `unusedSessionSeconds` for a
+   * session that was opened and never used (a client that probed and left still holds a child).
+   */
+  expired(now: number): boolean {
+    const { idleTimeoutSeconds, unusedSessionSeconds } = this.ctx.config.limits;
+    const seconds = this.used ? idleTimeoutSeconds : Math.min(idleTimeoutSeconds, unusedSessionSeconds);
+    return this.idleFor(now) > seconds * 1000;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    return this.http.handleRequest(req, res, body);
+  }
+
+  async end(reason: SessionEnd): Promise<void> {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    for (const entry of this.inflight.values()) clearTimeout(entry.timer);
+    this.inflight.clear();
+    this.onEnd(this, reason);
+    await Promise.allSettled([this.http.close(), this.channel.close()]);
+  }
+
+  private fromClient(message: JSONRPCMessage): void {
+    this.lastActivity = Date.now();
+    switch (kindOf(message)) {
+      case 'request':
+        if ((message as { method: string }).method !== 'initialize') this.used = true;
+        this.track(message as JSONRPCMessage & { id: RequestId; method: string });
+        break;
+      case 'notification':
+        if ('method' in message && message.method === 'notifications/cancelled') {
+          this.forget(paramsOf(message)?.requestId as RequestId | undefined);
+        }
+        break;
+      default:
+        break;
+    }
+    this.channel.send(message).catch((error: Error) => {
+      if ('id' in message && 'method' in message) {
+        this.answer(
+          message.id,
+          GatewayErrorCode.UpstreamUnavailable,
+          `MCP server unavailable: ${error.message}`,
+          '502',
+        );
+      }
+    });
+  }
+
+  private track(request: JSONRPCMessage & { id: RequestId; method: string }): void {
+    const seconds = timeoutSeconds(this.ctx.config.limits, request.method, resourceIdOf(request));
+    const timer = setTimeout(() => this.timedOut(request.id, seconds), seconds * 1000);
+    timer.unref();
+    const progressToken = progressTokenOf(request);
+    if (progressToken !== undefined) this.progress.set(progressToken, request.id);
+    this.inflight.set(request.id, {
+      method: request.method,
+      resource: resourceIdOf(request),
+      started: process.hrtime.bigint(),
+      timer,
+      progressToken,
+    });
+  }
+
+  private forget(id: RequestId | undefined): InFlight | undefined {
+    if (id === undefined) return undefined;
+    const entry = this.inflight.get(id);
+    if (!entry) return undefined;
+    clearTimeout(entry.timer);
+    this.inflight.delete(id);
+    if (entry.progressToken !== undefined) this.progress.delete(entry.progressToken);
+    return entry;
+  }
+
+  private fromServer(message: JSONRPCMessage): void {
+    this.lastActivity = Date.now();
+    if (!('id' in message) || 'method' in message) {
+      this.toClient(message, this.relatedRequest(message));
+      return;
+    }
+    const entry = this.forget(message.id);
+    if (!entry) return; // answered already (timed out or cancelled)
+    const result = resultOf(message);
+    if (entry.method === 'initialize' && typeof result?.protocolVersion === 'string') {
+      this.channel.setProtocolVersion(result.protocolVersion);
+      this.revision = result.protocolVersion;
+    }
+    this.ctx.names.learn(entry.method, listedNames(entry.method, result));
+    this.measure(entry, isFailure(message) ? 'error' : 'success', '200');
+    // Servers answer in their newest terms whatever they agreed to: an older client gets what it can read.
+    this.toClient(lowered(message, this.revision), undefined);
+  }
+
+  /** Which open request a server-to-client message belongs to: the POST stream it should travel on. */
+  private relatedRequest(message: JSONRPCMessage): RequestId | undefined {
+    if (!('method' in message) || sessionWide.has(message.method)) return undefined;
+    if (message.method === 'notifications/progress') {
+      const token = paramsOf(message)?.progressToken;
+      return typeof token === 'string' || typeof token === 'number' ? this.progress.get(token) : undefined;
+    }
+    return [...this.inflight.keys()].at(-1);
+  }
+
+  private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined): void {
+    this.http.send(message, { relatedRequestId }).catch(() => {
+      // The request's stream is gone (client went away): fall back to the session's GET stream.
+      if (relatedRequestId !== undefined) this.http.send(message).catch(() => undefined);
+    });
+  }
+
+  private answer(id: RequestId, code: number, text: string, status: StatusCode): void {
+    const entry = this.forget(id);
+    if (entry) this.measure(entry, 'error', status);
+    this.toClient(errorResponse(id, code, text), undefined);
+  }
+
+  private timedOut(id: RequestId, seconds: number): void {
+    this.answer(id, GatewayErrorCode.RequestTimeout, `Request timed out after ${seconds} s`, '504');
+    this.channel
+      .send(notification('notifications/cancelled', { requestId: id, reason: 'timed out at the bridge' }))
+      .catch(() => undefined);
+  }
+
+  private upstreamExited(detail: string): void {
+    if (this.state === 'ended') return;
+    for (const id of [...this.inflight.keys()]) {
+      this.answer(
+        id,
+        GatewayErrorCode.UpstreamExited,
+        `${detail}; this session has ended, initialize a new one`,
+        '502',
+      );
+    }
+    void this.end('upstream_exit');
+  }
+
+  private measure(entry: InFlight, status: 'success' | 'error', statusCode: StatusCode): void {
+    const answered = { ...entry, status, statusCode };
+    recordAnswer(this.ctx, answered, { principal: this.principal?.subject, session: this.id });
+  }
+}

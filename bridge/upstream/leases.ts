@@ -1,0 +1,390 @@
+import {
+  errorResponse,
+  type JSONRPCMessage,
+  kindOf,
+  type RequestId,
+  resultOf,
+} from '../../shared/protocol/jsonrpc.ts';
+import type { Logger } from '../log.ts';
+import type { LeaseCounts } from '../metrics/metrics.ts';
+import { bridgeCapabilities, bridgeRevision } from '../sessions/versions.ts';
+import { noRoots } from '../stateless/translate.ts';
+import type { Upstream, UpstreamFactory } from './upstream.ts';
+
+const initTimeoutMs = 10_000;
+const leaseWaitMs = 10_000;
+const growAfterMs = 50;
+const crashLoopFailures = 3;
+const maxBackoffMs = 30_000;
+
+export class Busy extends Error {}
+
+interface Waiter {
+  readonly owner: string | undefined;
+  readonly take: (child: Child | Error) => void;
+}
+
+/** A child initialized by the bridge; `lease` receives its messages while one request holds it. */
+export class Child {
+  readonly upstream: Upstream;
+  readonly init: Record<string, unknown>;
+  lease: ((message: JSONRPCMessage) => void) | undefined;
+  onexit: ((detail: string) => void) | undefined;
+  idleSince = Date.now();
+  /** Whom the child serves from its first lease on, in isolated mode; `undefined`: it has served no one. */
+  owner: string | undefined;
+
+  constructor(upstream: Upstream, init: Record<string, unknown>) {
+    this.upstream = upstream;
+    this.init = init;
+  }
+
+  get open(): boolean {
+    return this.upstream.open;
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.upstream.send(message);
+  }
+}
+
+/**
+ * Children for 2026-07-28 clients, which bring no session: each request leases one initialized
+ * child for as long as it runs (and while it waits for input), so that a server's question
+ * reaches the one client whose request asked it. Children are reused, never shared at once.
+ *
+ * With `bind` (isolated mode) a child belongs to the first person it serves, for its lifetime:
+ * their later requests reuse it, nobody else's ever do, so what a server remembers about its
+ * client stays with that client. Children that have served no one go to anyone. The bridge's own
+ * look-ups (no owner: the tool list behind `Mcp-Param-*` checks) may borrow any idle child; they
+ * carry nothing of a person, and the child stays its owner's. Without `bind` (shared mode: the
+ * admin declared the server stateless) any idle child serves any request.
+ */
+export class ChildLeases {
+  private readonly idle: Child[] = [];
+  private readonly waiters: Waiter[] = [];
+  /** How many live children each person holds (isolated mode). */
+  private readonly held = new Map<string, number>();
+  private total = 0;
+  /** Counted in `total` from their spawn, but not leased before they are ready. */
+  private starting = 0;
+  private failures = 0;
+  private retryAt = 0;
+  private lastInit: Record<string, unknown> | undefined;
+  private state: 'open' | 'closed' = 'open';
+  private readonly spawn: UpstreamFactory;
+  private readonly max: number;
+  private readonly keep: number;
+  private readonly bind: boolean;
+  private readonly log: Logger;
+  /** Whether memory allows one more child (the bridge's budget). */
+  private readonly roomForOne: () => boolean;
+  /** Server notifications that concern every client (list changes), whichever child sent them. */
+  onBroadcast: ((message: JSONRPCMessage & { method: string }) => void) | undefined;
+  /** Told how many children are in each state, whenever that may have changed. */
+  onCount: ((counts: LeaseCounts) => void) | undefined;
+
+  constructor(
+    spawn: UpstreamFactory,
+    options: { max: number; keep: number; bind: boolean; log: Logger; roomForOne?: () => boolean },
+  ) {
+    this.spawn = spawn;
+    this.roomForOne = options.roomForOne ?? (() => true);
+    this.max = options.max;
+    this.keep = options.keep;
+    this.bind = options.bind;
+    this.log = options.log;
+  }
+
+  /** The initialize result of a child: what `server/discover` answers from (the bridge's own look-up). */
+  async initResult(): Promise<Record<string, unknown>> {
+    if (this.lastInit) return this.lastInit;
+    const child = await this.acquire();
+    this.release(child);
+    return child.init;
+  }
+
+  /**
+   * A child for one request of `owner`: an idle one that served them, else one that served no
+   * one, else a new one. No owner: the bridge's own request.
+   */
+  async acquire(owner?: string): Promise<Child> {
+    if (this.state === 'closed') throw new Busy('closing');
+    // The pool's children are started once stateless clients show up, not before.
+    if (this.total < this.keep) setTimeout(() => this.fill(), 0).unref();
+    const idle = this.takeIdle(owner);
+    this.count();
+    if (idle) return this.bindTo(idle, owner);
+    if (this.total < this.keep || this.newcomer(owner)) return this.bindTo(await this.start(), owner);
+    return this.wait(owner);
+  }
+
+  /**
+   * Someone no busy child will ever serve, with no spare on its way: waiting for one to be freed
+   * is pointless, so their child starts at once.
+   */
+  private newcomer(owner: string | undefined): boolean {
+    const nobodyFrees = this.bind && owner !== undefined && !this.held.has(owner);
+    return nobodyFrees && this.starting === 0 && this.growable && !this.resting();
+  }
+
+  /** Below the count limit and the memory limit: an idle child kept for someone else need not end. */
+  private get growable(): boolean {
+    return this.total < this.max && this.roomForOne();
+  }
+
+  /** Whether a child may serve a request of `owner`. */
+  private serves(child: Child, owner: string | undefined): boolean {
+    return !this.bind || owner === undefined || child.owner === undefined || child.owner === owner;
+  }
+
+  /** The idle child most recently used by this person, else the most recent one it may have. */
+  private takeIdle(owner: string | undefined): Child | undefined {
+    let index = owner === undefined || !this.bind ? -1 : this.idle.findLastIndex((c) => c.owner === owner);
+    if (index === -1) index = this.idle.findLastIndex((c) => this.serves(c, owner));
+    return index === -1 ? undefined : this.idle.splice(index, 1)[0];
+  }
+
+  private bindTo(child: Child, owner: string | undefined): Child {
+    if (this.bind && owner !== undefined && child.owner === undefined) {
+      child.owner = owner;
+      this.held.set(owner, (this.held.get(owner) ?? 0) + 1);
+    }
+    return child;
+  }
+
+  private count(): void {
+    const bound = this.idle.filter((c) => c.owner !== undefined).length;
+    this.onCount?.({
+      spare: this.idle.length - bound,
+      leased: this.total - this.starting - this.idle.length,
+      bound,
+      owners: this.held.size,
+      waiting: this.waiters.length,
+    });
+  }
+
+  /**
+   * Every child this request may have is busy: a child freed within a few milliseconds is worth
+   * more than a spawn (hundreds), so a request waits a moment before the pool grows by one for it.
+   * At the limit, an idle child kept for someone else ends, and its exit makes room.
+   */
+  private wait(owner: string | undefined): Promise<Child> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = this.waiters.indexOf(waiter);
+        if (index !== -1) this.waiters.splice(index, 1);
+        this.count();
+        reject(new Busy(this.roomForOne() ? 'every child is busy' : 'the bridge is near its memory limit'));
+      }, leaseWaitMs);
+      const grow = setTimeout(() => {
+        if (!this.waiters.includes(waiter) || this.resting()) return;
+        if (this.growable) this.spare();
+        else this.evictFor(owner);
+      }, growAfterMs);
+      const waiter: Waiter = {
+        owner,
+        take: (child) => {
+          clearTimeout(timer);
+          clearTimeout(grow);
+          if (child instanceof Error) reject(child);
+          else resolve(this.bindTo(child, owner));
+        },
+      };
+      this.waiters.push(waiter);
+      this.count();
+    });
+  }
+
+  /** Ends the idle child kept longest for someone other than `owner`. */
+  private evictFor(owner: string | undefined): void {
+    const others = this.idle.filter((c) => c.owner !== undefined && c.owner !== owner);
+    const oldest = others.reduce<Child | undefined>(
+      (a, b) => (a && a.idleSince <= b.idleSince ? a : b),
+      undefined,
+    );
+    if (oldest) this.discard(oldest);
+  }
+
+  release(child: Child): undefined {
+    child.lease = undefined;
+    if (!child.open || this.state === 'closed') return this.discard(child);
+    const index = this.waiters.findIndex((w) => this.serves(child, w.owner));
+    const waiter = index === -1 ? undefined : this.waiters.splice(index, 1)[0];
+    if (waiter) waiter.take(child);
+    // At a limit (count or memory), with others waiting whom it may not serve: it ends, and a new
+    // child takes its place.
+    else if (this.waiters.length > 0 && !this.growable) return this.discard(child);
+    else {
+      child.idleSince = Date.now();
+      this.idle.push(child);
+    }
+    this.count();
+  }
+
+  /** Ends a child that may be in an unknown state (a request abandoned half way). */
+  discard(child: Child): undefined {
+    child.lease = undefined;
+    const index = this.idle.indexOf(child);
+    if (index !== -1) this.idle.splice(index, 1);
+    void child.upstream.close();
+  }
+
+  private fill(): void {
+    while (this.state === 'open' && this.total < this.keep && !this.resting()) this.spare();
+  }
+
+  /** A command that keeps failing is not spawned for every request: it gets a growing rest. */
+  private resting(now = Date.now()): boolean {
+    return this.failures >= crashLoopFailures && now < this.retryAt;
+  }
+
+  /** One more child, for whoever needs one first. */
+  private spare(): void {
+    this.start().then(
+      (child) => this.release(child),
+      (error: Error) => {
+        this.log.log('warn', 'stateless child failed to start', { error: error.message });
+        // Someone waiting for this child is told now, not when the wait runs out.
+        this.waiters.shift()?.take(error);
+        this.count();
+      },
+    );
+  }
+
+  /** A child ended: one waiting request may start a fresh one in its place. */
+  private replace(): void {
+    if (this.state === 'closed' || this.waiters.length === 0 || this.total >= this.max) return;
+    // The new child goes to whoever waits first when it is ready, not to one chosen now.
+    if (!this.resting()) this.spare();
+  }
+
+  /**
+   * Closes idle children: those kept for a person once idle longer than `idleMs`, like an idle
+   * session; those that served no one beyond the ones kept warm, likewise.
+   */
+  reapIdle(idleMs: number, now = Date.now()): void {
+    const old = (child: Child) => now - child.idleSince > idleMs;
+    const spares = this.idle.filter((child) => child.owner === undefined);
+    const extra = spares.filter(old).slice(0, Math.max(0, spares.length - this.keep));
+    for (const child of [...this.idle.filter((c) => c.owner !== undefined && old(c)), ...extra]) {
+      this.discard(child);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+    for (const waiter of this.waiters.splice(0)) waiter.take(new Busy('closing'));
+    await Promise.all(this.idle.splice(0).map((child) => child.upstream.close()));
+  }
+
+  private async start(): Promise<Child> {
+    if (this.resting()) {
+      throw new Error('the MCP server keeps failing to start; the bridge will try again shortly');
+    }
+    this.total += 1;
+    this.starting += 1;
+    let upstream: Upstream | undefined;
+    try {
+      upstream = await this.spawn();
+      const init = await initialize(upstream);
+      const child = new Child(upstream, init);
+      this.lastInit = init;
+      this.starting -= 1;
+      this.wire(child);
+      this.count();
+      this.failures = 0;
+      return child;
+    } catch (error) {
+      this.total -= 1;
+      this.starting -= 1;
+      this.failures += 1;
+      this.retryAt = Date.now() + Math.min(maxBackoffMs, 250 * 2 ** (this.failures - 1));
+      await upstream?.close();
+      throw error;
+    }
+  }
+
+  private forgetOwner(child: Child): void {
+    const owner = child.owner;
+    if (owner === undefined) return;
+    const holds = (this.held.get(owner) ?? 1) - 1;
+    if (holds > 0) this.held.set(owner, holds);
+    else this.held.delete(owner);
+  }
+
+  private wire(child: Child): void {
+    child.upstream.onmessage = (message) => {
+      if (kindOf(message) === 'notification' && isBroadcast(message)) this.onBroadcast?.(message);
+      if (child.lease) return child.lease(message);
+      if (kindOf(message) === 'request')
+        answerUnasked(child, message as JSONRPCMessage & { id: RequestId; method: string });
+    };
+    child.upstream.onexit = (_reason, detail) => {
+      this.total -= 1;
+      const index = this.idle.indexOf(child);
+      if (index !== -1) this.idle.splice(index, 1);
+      this.forgetOwner(child);
+      this.count();
+      child.onexit?.(detail);
+      this.replace();
+      this.log.log('debug', 'stateless child ended', { detail });
+    };
+  }
+}
+
+/** A question outside any request: the bridge has no roots of its own, and no one to ask anything else. */
+function answerUnasked(child: Child, question: JSONRPCMessage & { id: RequestId; method: string }): void {
+  const answer: JSONRPCMessage =
+    question.method === 'roots/list'
+      ? noRoots(question.id)
+      : errorResponse(question.id, -32603, 'no client is waiting on this server');
+  child.send(answer).catch(() => undefined);
+}
+
+const broadcast = new Set([
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/list_changed',
+]);
+
+function isBroadcast(message: JSONRPCMessage): message is JSONRPCMessage & { method: string } {
+  return 'method' in message && broadcast.has(message.method);
+}
+
+/** The 2025 handshake, done by the bridge as the child's client. */
+function initialize(upstream: Upstream): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const id = 'bridge-initialize';
+    const timer = setTimeout(
+      () => reject(new Error('the MCP server did not answer initialize')),
+      initTimeoutMs,
+    );
+    upstream.onexit = (_reason, detail) => {
+      clearTimeout(timer);
+      reject(new Error(detail));
+    };
+    upstream.onmessage = (message) => {
+      if (!('id' in message) || message.id !== id || 'method' in message) return;
+      clearTimeout(timer);
+      const result = resultOf(message);
+      if (result === undefined) return reject(new Error('the MCP server refused initialize'));
+      if (typeof result.protocolVersion === 'string') upstream.setProtocolVersion(result.protocolVersion);
+      upstream
+        .send({ jsonrpc: '2.0', method: 'notifications/initialized' })
+        .then(() => resolve(result), reject);
+    };
+    upstream
+      .send({
+        jsonrpc: '2.0',
+        id,
+        method: 'initialize',
+        params: {
+          protocolVersion: bridgeRevision,
+          capabilities: bridgeCapabilities,
+          clientInfo: { name: 'mcp-edge-gateway-bridge', version: '0.1.0' },
+        },
+      })
+      .catch(reject);
+  });
+}

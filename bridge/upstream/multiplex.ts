@@ -1,0 +1,317 @@
+import {
+  errorResponse,
+  GatewayErrorCode,
+  type JSONRPCMessage,
+  kindOf,
+  paramsOf,
+  progressTokenOf,
+  type RequestId,
+} from '../../shared/protocol/jsonrpc.ts';
+import { bridgeCapabilities, bridgeRevision, negotiated } from '../sessions/versions.ts';
+import { inputMethods, noRoots } from '../stateless/translate.ts';
+import type { Channel } from './channel.ts';
+import type { ExitReason, Upstream, UpstreamFactory } from './upstream.ts';
+
+type Origin = { readonly port: Port; readonly id: RequestId; readonly initialize: boolean };
+
+const broadcast = new Set([
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/list_changed',
+]);
+
+/**
+ * Shared mode: many sessions on one upstream. Request ids and progress tokens are
+ * rewritten to ones unique on the upstream and mapped back on the way out, so that
+ * no answer can reach a session that did not ask. The upstream is initialized once, when
+ * the first session initializes, at the bridge's own revision and capabilities; every session
+ * gets that result with the revision it asked for (when the server speaks it or later; the
+ * session lowers what the server sends to it), and only the questions its capabilities allow.
+ */
+export class Multiplexer {
+  private upstream: Promise<Upstream> | undefined;
+  private initResult: Promise<JSONRPCMessage> | undefined;
+  private resolveInit: ((message: JSONRPCMessage) => void) | undefined;
+  private initializedSent = false;
+  private nextId = 1;
+  private readonly pending = new Map<number, Origin>();
+  private readonly tokens = new Map<string, { port: Port; token: string | number }>();
+  private readonly serverRequests = new Map<RequestId, Port>();
+  private readonly ports = new Set<Port>();
+  private readonly factory: UpstreamFactory;
+
+  constructor(factory: UpstreamFactory) {
+    this.factory = factory;
+  }
+
+  get sessions(): number {
+    return this.ports.size;
+  }
+
+  async open(): Promise<Channel> {
+    await this.connect();
+    const port = new Port(this);
+    this.ports.add(port);
+    return port;
+  }
+
+  async close(): Promise<void> {
+    const upstream = this.upstream;
+    this.reset();
+    if (upstream) await (await upstream.catch(() => undefined))?.close();
+  }
+
+  private connect(): Promise<Upstream> {
+    if (!this.upstream) {
+      const started = this.factory();
+      this.upstream = started;
+      started.then(
+        (upstream) => {
+          upstream.onmessage = (message) => this.fromUpstream(message);
+          upstream.onexit = (reason, detail) => this.exited(started, reason, detail);
+        },
+        () => {
+          if (this.upstream === started) this.upstream = undefined;
+        },
+      );
+    }
+    return this.upstream;
+  }
+
+  private reset(): void {
+    this.upstream = undefined;
+    this.initResult = undefined;
+    this.resolveInit = undefined;
+    this.initializedSent = false;
+    this.pending.clear();
+    this.tokens.clear();
+    this.serverRequests.clear();
+  }
+
+  private exited(which: Promise<Upstream>, reason: ExitReason, detail: string): void {
+    if (this.upstream !== which) return;
+    const ports = [...this.ports];
+    this.ports.clear();
+    this.reset();
+    for (const port of ports) port.onexit?.(reason, detail);
+  }
+
+  detach(port: Port): void {
+    if (!this.ports.delete(port)) return;
+    for (const [childId, origin] of this.pending) {
+      if (origin.port !== port) continue;
+      this.pending.delete(childId);
+      this.bestEffort({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: childId },
+      });
+    }
+    for (const [token, entry] of this.tokens) if (entry.port === port) this.tokens.delete(token);
+    for (const [id, owner] of this.serverRequests) if (owner === port) this.serverRequests.delete(id);
+  }
+
+  async fromPort(port: Port, message: JSONRPCMessage): Promise<void> {
+    if ('method' in message && 'id' in message) return this.request(port, message);
+    if ('method' in message) return this.notify(port, message);
+    const id = (message as { id?: RequestId }).id;
+    if (id === undefined || this.serverRequests.get(id) !== port) return; // not this session's to answer
+    this.serverRequests.delete(id);
+    return this.toUpstream(message);
+  }
+
+  private async request(
+    port: Port,
+    message: JSONRPCMessage & { id: RequestId; method: string },
+  ): Promise<void> {
+    const initialize = message.method === 'initialize';
+    if (initialize) port.greeted(paramsOf(message) ?? {});
+    if (initialize && this.initResult) {
+      const result = await this.initResult;
+      port.welcome({ ...result, id: message.id } as JSONRPCMessage);
+      return;
+    }
+    if (initialize) this.initResult = new Promise((resolve) => (this.resolveInit = resolve));
+    const childId = this.nextId++;
+    this.pending.set(childId, { port, id: message.id, initialize });
+    const token = progressTokenOf(message);
+    let rewritten: JSONRPCMessage = initialize ? asBridge(message, childId) : { ...message, id: childId };
+    if (token !== undefined) {
+      const childToken = `mux-${childId}`;
+      this.tokens.set(childToken, { port, token });
+      const params = paramsOf(message) ?? {};
+      const meta = { ...(params._meta as Record<string, unknown>), progressToken: childToken };
+      rewritten = { ...rewritten, params: { ...params, _meta: meta } } as JSONRPCMessage;
+    }
+    return this.toUpstream(rewritten);
+  }
+
+  private async notify(port: Port, message: JSONRPCMessage & { method: string }): Promise<void> {
+    if (message.method === 'notifications/initialized') {
+      if (this.initializedSent) return;
+      this.initializedSent = true;
+    }
+    if (message.method === 'notifications/cancelled') {
+      const original = paramsOf(message)?.requestId;
+      const childId = [...this.pending].find(([, o]) => o.port === port && o.id === original)?.[0];
+      if (childId === undefined) return;
+      this.pending.delete(childId);
+      return this.toUpstream({
+        ...message,
+        params: { ...paramsOf(message), requestId: childId },
+      } as JSONRPCMessage);
+    }
+    return this.toUpstream(message);
+  }
+
+  /** For messages nobody waits on (cancellations, refusals): a failure to send has no one to tell. */
+  private bestEffort(message: JSONRPCMessage): void {
+    this.toUpstream(message).catch(() => undefined);
+  }
+
+  private async toUpstream(message: JSONRPCMessage): Promise<void> {
+    const upstream = await this.connect();
+    return upstream.send(message);
+  }
+
+  private fromUpstream(message: JSONRPCMessage): void {
+    switch (kindOf(message)) {
+      case 'response':
+      case 'error':
+        this.response(message as JSONRPCMessage & { id: number });
+        break;
+      case 'request':
+        this.serverRequest(message as JSONRPCMessage & { id: RequestId; method: string });
+        break;
+      case 'notification':
+        this.serverNotification(message as JSONRPCMessage & { method: string });
+        break;
+    }
+  }
+
+  private response(message: JSONRPCMessage & { id: number }): void {
+    const origin = this.pending.get(message.id);
+    if (!origin) return;
+    this.pending.delete(message.id);
+    this.tokens.delete(`mux-${message.id}`);
+    if (origin.initialize) {
+      this.settleInit(message);
+      origin.port.welcome({ ...message, id: origin.id });
+    } else origin.port.deliver({ ...message, id: origin.id });
+  }
+
+  private settleInit(message: JSONRPCMessage): void {
+    if ('result' in message) {
+      const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
+      if (typeof version === 'string') void this.upstream?.then((u) => u.setProtocolVersion(version));
+      this.resolveInit?.(message);
+    } else {
+      this.initResult = undefined;
+    }
+    this.resolveInit = undefined;
+  }
+
+  /** The session whose request the upstream is most likely serving: the newest one still pending. */
+  private latestPort(): Port | undefined {
+    return [...this.pending.values()].at(-1)?.port;
+  }
+
+  private serverRequest(message: JSONRPCMessage & { id: RequestId; method: string }): void {
+    const port = this.latestPort();
+    if (!port) {
+      this.bestEffort(
+        errorResponse(message.id, GatewayErrorCode.ConnectionClosed, 'no client session to ask'),
+      );
+      return;
+    }
+    const needs = inputMethods[message.method];
+    if (needs !== undefined && !port.declared(needs)) {
+      // The upstream was told the bridge can: this session's client cannot, so the bridge answers.
+      this.bestEffort(
+        needs === 'roots'
+          ? noRoots(message.id)
+          : errorResponse(message.id, GatewayErrorCode.MethodNotFound, `the client did not declare ${needs}`),
+      );
+      return;
+    }
+    this.serverRequests.set(message.id, port);
+    port.deliver(message);
+  }
+
+  private serverNotification(message: JSONRPCMessage & { method: string }): void {
+    const params = paramsOf(message);
+    if (message.method === 'notifications/progress') {
+      const entry = this.tokens.get(String(params?.progressToken));
+      if (entry)
+        entry.port.deliver({
+          ...message,
+          params: { ...params, progressToken: entry.token },
+        } as JSONRPCMessage);
+      return;
+    }
+    if (message.method === 'notifications/cancelled') {
+      this.serverRequests.get(params?.requestId as RequestId)?.deliver(message);
+      return;
+    }
+    if (broadcast.has(message.method)) {
+      for (const port of this.ports) port.deliver(message);
+      return;
+    }
+    this.latestPort()?.deliver(message);
+  }
+}
+
+/** The first session's initialize, as the bridge's own: its revision and capabilities. */
+function asBridge(message: JSONRPCMessage, id: number): JSONRPCMessage {
+  const params = { ...paramsOf(message), protocolVersion: bridgeRevision, capabilities: bridgeCapabilities };
+  return { ...message, id, params } as JSONRPCMessage;
+}
+
+/** One session's view of a multiplexed upstream. */
+class Port implements Channel {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onexit?: (reason: ExitReason, detail: string) => void;
+  private readonly mux: Multiplexer;
+  private requested: unknown;
+  private capabilities: Record<string, unknown> = {};
+
+  constructor(mux: Multiplexer) {
+    this.mux = mux;
+  }
+
+  /** What this session's client asked for in its initialize. */
+  greeted(params: Record<string, unknown>): void {
+    this.requested = params.protocolVersion;
+    const declared = params.capabilities;
+    this.capabilities = typeof declared === 'object' && declared !== null ? { ...declared } : {};
+  }
+
+  declared(capability: string): boolean {
+    return this.capabilities[capability] !== undefined;
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.mux.fromPort(this, message);
+  }
+
+  /** The answer to this session's initialize: the upstream's result, at the session's revision. */
+  welcome(message: JSONRPCMessage): void {
+    const result = (message as { result?: { protocolVersion?: unknown } }).result;
+    if (typeof result?.protocolVersion !== 'string') {
+      this.deliver(message);
+      return;
+    }
+    const protocolVersion = negotiated(this.requested, result.protocolVersion);
+    this.onmessage?.({ ...message, result: { ...result, protocolVersion } } as JSONRPCMessage);
+  }
+
+  deliver(message: JSONRPCMessage): void {
+    this.onmessage?.(message);
+  }
+
+  setProtocolVersion(): void {}
+
+  async close(): Promise<void> {
+    this.mux.detach(this);
+  }
+}

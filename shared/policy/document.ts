@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { ProvenanceSchema } from '../registry/provenance.ts';
+import { describeIssues } from '../validation.ts';
+
+/**
+ * The server document: one per MCP server, stored in Workers KV under `server:<name>` and
+ * kept as `servers/<name>.json` in git. Routing and policy for that server. Versioned.
+ */
+
+const Pattern = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces; * and ? are wildcards');
+
+export const RuleSchema = z
+  .object({
+    allow: z.array(Pattern).default([]).describe('Names or globs this rule allows'),
+    deny: z.array(Pattern).default([]).describe('Names or globs this rule denies; a deny anywhere wins'),
+  })
+  .strict();
+
+export const GrantSchema = z
+  .object({
+    groups: z.array(z.string().min(1)).default([]),
+    principals: z.array(z.string().min(1)).default([]),
+    tools: RuleSchema.prefault({}),
+    prompts: RuleSchema.optional(),
+    resources: RuleSchema.optional(),
+  })
+  .strict()
+  .refine((g) => g.groups.length + g.principals.length > 0, 'a grant names at least one group or principal');
+
+export const OverrideSchema = z
+  .object({
+    name: z.string().min(1).max(128).optional().describe('The name clients see instead of the real one'),
+    description: z.string().max(4096).optional().describe('Replaces the server-provided description'),
+  })
+  .strict();
+
+export const ServerDocumentSchema = z
+  .object({
+    $schema: z.string().optional(),
+    version: z.literal(1),
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    description: z.string().max(1024).default(''),
+    serverVersion: z.string().min(1).max(64).default('1.0.0').describe('The version the catalog shows'),
+    status: z.enum(['active', 'deprecated']).default('active'),
+    public: z.boolean().default(false).describe('Listed in the catalog for anonymous readers'),
+    upstream: z
+      .object({
+        url: z.url().describe("Deprecated: the bridge's MCP URL for this server; it overrides BRIDGE_URL"),
+      })
+      .strict()
+      .optional()
+      .describe('Deprecated: leave out; the edge reaches the bridge at BRIDGE_URL/<name>/mcp'),
+    access: z
+      .object({
+        anonymous: z.boolean().default(false),
+        principals: z.array(z.string().min(1)).default([]),
+        groups: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .prefault({}),
+    policy: z
+      .object({
+        tools: RuleSchema.prefault({}).describe('Applies to everyone who may connect'),
+        prompts: RuleSchema.optional().describe('Prompt names; absent: no prompt is served (default deny)'),
+        resources: RuleSchema.optional().describe(
+          'Resource URI and URI-template patterns; absent: no resource is served (default deny)',
+        ),
+        grants: z.array(GrantSchema).default([]).describe('More rules for some groups or principals'),
+        overrides: z.record(z.string(), OverrideSchema).default({}).describe('Keyed by the real tool name'),
+      })
+      .strict()
+      .prefault({}),
+    provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
+    audit: z
+      .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((doc, ctx) => {
+    const exposed = new Map<string, string>();
+    for (const [real, override] of Object.entries(doc.policy.overrides)) {
+      const name = override.name ?? real;
+      const clash = exposed.get(name);
+      if (clash !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['policy', 'overrides', real, 'name'],
+          message: `"${name}" is also the exposed name of "${clash}"`,
+        });
+      }
+      exposed.set(name, real);
+    }
+  });
+
+export type ServerDocument = z.output<typeof ServerDocumentSchema>;
+export type Rule = z.output<typeof RuleSchema>;
+export type Grant = z.output<typeof GrantSchema>;
+
+export type DocumentResult = { ok: true; document: ServerDocument } | { ok: false; problems: string[] };
+
+/** Parses a document from its JSON text; problems name their field path. */
+export function parseDocument(input: unknown): DocumentResult {
+  const result = ServerDocumentSchema.safeParse(input);
+  if (result.success) return { ok: true, document: result.data };
+  return {
+    ok: false,
+    problems: describeIssues(result.error),
+  };
+}

@@ -1,0 +1,222 @@
+import {
+  clientNotificationMethods,
+  clientRequestMethods,
+  errorResponse,
+  GatewayErrorCode,
+  type JSONRPCMessage,
+  modernClientRequestMethods,
+  paramsOf,
+  type RequestId,
+} from '../protocol/jsonrpc.ts';
+import type { ServerDocument } from './document.ts';
+import { decide, gateCall, type Kind, type Principal, seesNothing, visibleTools } from './policy.ts';
+
+/** What the edge does with one client message, decided on the message it parsed (never on headers). */
+export type Gate =
+  | { action: 'forward'; message: JSONRPCMessage; method: string | undefined; name: string | undefined }
+  | { action: 'answer'; response: JSONRPCMessage; method: string; name: string | undefined; reason: string }
+  | { action: 'drop'; method: string };
+
+const listKinds: Record<string, Kind> = {
+  'tools/list': 'tools',
+  'prompts/list': 'prompts',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resources',
+};
+
+/** The prompt or resource a request names, for the methods the policy covers beyond tools. */
+function subjectOf(
+  method: string,
+  params: Record<string, unknown> | undefined,
+): [Exclude<Kind, 'tools'>, unknown] | undefined {
+  switch (method) {
+    case 'prompts/get':
+      return ['prompts', params?.name];
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+      return ['resources', params?.uri];
+    case 'completion/complete': {
+      const ref = params?.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
+      if (ref?.type === 'ref/prompt') return ['prompts', ref.name];
+      if (ref?.type === 'ref/resource') return ['resources', ref.uri];
+      return ['prompts', undefined];
+    }
+    default:
+      return undefined;
+  }
+}
+
+function refuse(
+  id: RequestId,
+  method: string,
+  name: string | undefined,
+  code: number,
+  text: string,
+  reason: string,
+): Gate {
+  return { action: 'answer', response: errorResponse(id, code, text), method, name, reason };
+}
+
+/** Which revision's methods a message may use: 2025-11-25 sessions, or 2026-07-28 stateless requests. */
+export type Era = 'legacy' | 'modern';
+
+export function gateMessage(
+  doc: ServerDocument,
+  principal: Principal,
+  message: JSONRPCMessage,
+  era: Era = 'legacy',
+): Gate {
+  if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
+  const method = message.method;
+  if (!('id' in message)) {
+    return clientNotificationMethods.has(method)
+      ? { action: 'forward', message, method, name: undefined }
+      : { action: 'drop', method };
+  }
+  const { id } = message;
+  if (!(era === 'modern' ? modernClientRequestMethods : clientRequestMethods).has(method)) {
+    return refuse(
+      id,
+      method,
+      undefined,
+      GatewayErrorCode.MethodNotFound,
+      `Method not found: ${method}`,
+      'unknown_method',
+    );
+  }
+  const params = paramsOf(message);
+  if (method === 'tools/call') {
+    const name = params?.name;
+    if (typeof name !== 'string') {
+      return refuse(
+        id,
+        method,
+        undefined,
+        GatewayErrorCode.InvalidParams,
+        'tools/call needs params.name, a string',
+        'invalid',
+      );
+    }
+    const gate = gateCall(doc, principal, name);
+    if (!gate.allowed) {
+      const text = refusalText('tools', name, doc.name, gate.reason);
+      return refuse(id, method, name, GatewayErrorCode.NotPermitted, text, gate.reason);
+    }
+    const forwarded = { ...message, params: { ...params, name: gate.realName } } as JSONRPCMessage;
+    return { action: 'forward', message: forwarded, method, name: gate.realName };
+  }
+  if (method === 'subscriptions/listen') return gateListen(doc, principal, message, params);
+  const subject = subjectOf(method, params);
+  if (subject !== undefined) {
+    const [kind, name] = subject;
+    const label = typeof name === 'string' ? name : undefined;
+    const verdict = label === undefined ? undefined : decide(doc, principal, kind, label);
+    if (!verdict?.allowed) {
+      const reason = verdict?.allowed === false ? verdict.reason : 'invalid';
+      const text = refusalText(kind, label, doc.name, reason);
+      return refuse(id, method, label, GatewayErrorCode.NotPermitted, text, reason);
+    }
+    return { action: 'forward', message, method, name: label };
+  }
+  return { action: 'forward', message, method, name: undefined };
+}
+
+const kindWords: Record<Kind, [string, string]> = {
+  tools: ['Tool', 'a tool from tools/list'],
+  prompts: ['Prompt', 'one from prompts/list'],
+  resources: ['Resource', 'one from resources/list'],
+};
+
+/** What a refused tool, prompt or resource is told: which, where, why, and what to do instead. */
+function refusalText(kind: Kind, name: string | undefined, server: string, reason: string) {
+  const [what, instead] = kindWords[kind];
+  const why =
+    reason === 'unclear_uri'
+      ? 'a URI with . or .. segments, an escaped /, \\ or %, or a control character is refused as written'
+      : reason.replace('_', ' ');
+  return `${what} "${name ?? '?'}" is not permitted for you on MCP server "${server}" (${why}). Do not retry it; use ${instead}.`;
+}
+
+/** A listen request keeps only the resource subscriptions this principal may read. */
+function gateListen(
+  doc: ServerDocument,
+  principal: Principal,
+  message: JSONRPCMessage,
+  params: Record<string, unknown> | undefined,
+): Gate {
+  const filter = (params?.notifications ?? {}) as Record<string, unknown>;
+  const method = 'subscriptions/listen';
+  if (filter.resourceSubscriptions === undefined)
+    return { action: 'forward', message, method, name: undefined };
+  // Anything but a list of URIs the principal may read is dropped, malformed values included.
+  const uris: unknown[] = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
+  const kept = uris.filter(
+    (uri) => typeof uri === 'string' && decide(doc, principal, 'resources', uri).allowed,
+  );
+  const notifications = { ...filter, resourceSubscriptions: kept };
+  const forwarded = { ...message, params: { ...params, notifications } } as JSONRPCMessage;
+  return { action: 'forward', message: forwarded, method, name: undefined };
+}
+
+/**
+ * Whether a server's notification may reach this principal: an update about a resource they may
+ * not read is dropped, so a stream never names what a list would hide.
+ */
+export function mayDeliver(doc: ServerDocument, principal: Principal, message: JSONRPCMessage): boolean {
+  if (!('method' in message) || message.method !== 'notifications/resources/updated') return true;
+  const uri = paramsOf(message)?.uri;
+  return typeof uri === 'string' && decide(doc, principal, 'resources', uri).allowed;
+}
+
+/** Whether the answer to this method is a list the policy filters on its way back. */
+export function isFilteredList(method: string | undefined): boolean {
+  return method !== undefined && method in listKinds;
+}
+
+const capabilityKinds: Kind[] = ['tools', 'prompts', 'resources'];
+
+/**
+ * A `server/discover` result as this principal may see it: the capabilities of kinds it can
+ * use nothing of are removed, as `tools/list` would come back empty.
+ */
+export function filterDiscoverResult(
+  doc: ServerDocument,
+  principal: Principal,
+  result: Record<string, unknown>,
+): Record<string, unknown> {
+  const capabilities = { ...(result.capabilities as Record<string, unknown> | undefined) };
+  for (const kind of capabilityKinds) if (seesNothing(doc, principal, kind)) delete capabilities[kind];
+  return privately({ ...result, capabilities });
+}
+
+/** A result filtered for one principal may be cached by that client only, whatever the server said. */
+function privately(result: Record<string, unknown>): Record<string, unknown> {
+  return 'cacheScope' in result ? { ...result, cacheScope: 'private' } : result;
+}
+
+type Listed = Record<string, unknown> & { name?: unknown; uri?: unknown; uriTemplate?: unknown };
+
+/** A list result as this principal may see it: the same predicate as the call gate. */
+export function filterListResult(
+  doc: ServerDocument,
+  principal: Principal,
+  method: string,
+  result: Record<string, unknown>,
+): Record<string, unknown> {
+  const kind = listKinds[method];
+  if (kind === undefined) return result;
+  if (method === 'tools/list') {
+    const tools = Array.isArray(result.tools) ? (result.tools as Listed[]) : [];
+    const named = tools.filter((t): t is Listed & { name: string } => typeof t.name === 'string');
+    return privately({ ...result, tools: visibleTools(doc, principal, named) });
+  }
+  const field =
+    method === 'prompts/list' ? 'prompts' : method === 'resources/list' ? 'resources' : 'resourceTemplates';
+  const key = kind === 'prompts' ? 'name' : method === 'resources/list' ? 'uri' : 'uriTemplate';
+  const items = Array.isArray(result[field]) ? (result[field] as Listed[]) : [];
+  const kept = items.filter(
+    (item) => typeof item[key] === 'string' && decide(doc, principal, kind, item[key] as string).allowed,
+  );
+  return privately({ ...result, [field]: kept });
+}

@@ -1,0 +1,130 @@
+import type { ServerDocument } from '../../shared/policy/document.ts';
+import { mayConnect, type Principal, visibleTools } from '../../shared/policy/policy.ts';
+import { clientEntries } from '../../shared/registry/client-configs.ts';
+import { ToolSnapshotSchema, toolsKey } from '../../shared/storage/kv.ts';
+import { documentNames, loadDocument } from '../documents.ts';
+import { resourceOf } from '../sign-in/oauth.ts';
+import { keyPlaceholder } from './page.ts';
+
+/**
+ * The MCP Registry API (v0.1) over this gateway's servers: only what the caller may use
+ * (anonymous readers see the servers marked public), with each server's endpoint and the
+ * tools the caller would see there.
+ */
+const serverSchema = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';
+
+export function namespaceOf(url: URL): string {
+  return url.hostname.split('.').reverse().join('.');
+}
+
+function visibleTo(doc: ServerDocument, principal: Principal): boolean {
+  if (principal.method === 'anonymous') return doc.public && doc.access.anonymous;
+  return mayConnect(doc, principal) || doc.public;
+}
+
+async function toolsFor(kv: KVNamespace, doc: ServerDocument, principal: Principal) {
+  const text = await kv.get(toolsKey(doc.name), 'text');
+  if (text === null) return undefined;
+  const parsed = ToolSnapshotSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) return undefined;
+  return visibleTools(doc, principal, parsed.data.tools).map((t) => ({
+    name: t.name,
+    description: t.description,
+  }));
+}
+
+/** Paste-ready configurations; the key is a placeholder the page fills in the browser. */
+function clientConfigs(doc: ServerDocument, url: string): Record<string, string> {
+  const endpoint = { name: doc.name, url, token: doc.access.anonymous ? undefined : keyPlaceholder };
+  return clientEntries(endpoint);
+}
+
+/** The registry's own `repository` field, when the document names its source. */
+function repositoryOf(doc: ServerDocument) {
+  const repository = doc.provenance?.source?.repository;
+  if (repository === undefined) return {};
+  const host = new URL(repository).hostname;
+  return { repository: { url: repository, source: host === 'github.com' ? 'github' : host } };
+}
+
+export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Principal, url: URL) {
+  return {
+    server: {
+      $schema: serverSchema,
+      name: `${namespaceOf(url)}/${doc.name}`,
+      description: doc.description,
+      version: doc.serverVersion,
+      ...repositoryOf(doc),
+      remotes: [{ type: 'streamable-http', url: resourceOf(url.origin, doc.name) }],
+      _meta: {
+        'dev.mcp-edge-gateway/tools': (await toolsFor(kv, doc, principal)) ?? null,
+        'dev.mcp-edge-gateway/provenance': doc.provenance ?? null,
+        'dev.mcp-edge-gateway/client-configs': clientConfigs(doc, resourceOf(url.origin, doc.name)),
+      },
+    },
+    _meta: { 'io.modelcontextprotocol.registry/official': { status: doc.status, isLatest: true } },
+  };
+}
+
+export interface Page {
+  servers: Awaited<ReturnType<typeof entry>>[];
+  metadata: { count: number; nextCursor?: string };
+}
+
+/** One page of servers, in name order; the cursor is the last name returned. */
+export async function listServers(
+  kv: KVNamespace,
+  principal: Principal,
+  url: URL,
+  options: { limit: number; cursor: string | undefined; cacheSeconds: number },
+): Promise<Page> {
+  const servers: Page['servers'] = [];
+  let last: string | undefined;
+  let more = false;
+  for await (const name of documentNames(kv)) {
+    if (options.cursor !== undefined && name <= options.cursor) continue;
+    if (servers.length >= options.limit) {
+      more = true;
+      break;
+    }
+    const loaded = await loadDocument(kv, name, options.cacheSeconds);
+    if (!loaded.ok || !visibleTo(loaded.document, principal)) continue;
+    servers.push(await entry(kv, loaded.document, principal, url));
+    last = name;
+  }
+  return { servers, metadata: { count: servers.length, ...(more && last ? { nextCursor: last } : {}) } };
+}
+
+export async function getServer(
+  kv: KVNamespace,
+  principal: Principal,
+  url: URL,
+  name: string,
+  cacheSeconds: number,
+) {
+  const loaded = await loadDocument(kv, name, cacheSeconds);
+  if (!loaded.ok || !visibleTo(loaded.document, principal)) return undefined;
+  return entry(kv, loaded.document, principal, url);
+}
+
+const remembered = new Map<string, number>();
+const rememberEveryMs = 60_000;
+
+/** Keeps the server's own (unfiltered) tool list for the catalog: at most once a minute per isolate and server. */
+export function rememberTools(
+  kv: KVNamespace,
+  server: string,
+  result: Record<string, unknown>,
+  now = Date.now(),
+) {
+  if ((remembered.get(server) ?? 0) > now - rememberEveryMs || !Array.isArray(result.tools)) return undefined;
+  remembered.set(server, now);
+  const tools = (result.tools as { name?: unknown; description?: unknown }[])
+    .filter((t) => typeof t.name === 'string')
+    .slice(0, 5000)
+    .map((t) => ({
+      name: t.name as string,
+      ...(typeof t.description === 'string' ? { description: t.description } : {}),
+    }));
+  return kv.put(toolsKey(server), JSON.stringify({ at: new Date(now).toISOString(), tools }));
+}
