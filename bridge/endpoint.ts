@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../shared/policy/policy.ts';
-import type { HttpRefusal } from '../shared/protocol/refusal.ts';
+import type { RequestId } from '../shared/protocol/jsonrpc.ts';
+import type { Refusal } from '../shared/protocol/refusal.ts';
 import { revisionOf } from '../shared/protocol/revision.ts';
 import { redact } from '../shared/security/redact.ts';
 import type { ServerConfig } from './config.ts';
@@ -16,9 +17,9 @@ import { Multiplexer } from './upstream/multiplex.ts';
 import { type ServerStatus, WarmPool } from './upstream/pool.ts';
 import { type UpstreamFactory, upstreamFactory } from './upstream/upstream.ts';
 
-export type Outcome = { ok: true } | { ok: false; refusal: HttpRefusal };
+export type Outcome = { ok: true } | { ok: false; refusal: Refusal; id?: RequestId | null };
 
-const refuse = (refusal: HttpRefusal): Outcome => ({ ok: false, refusal });
+const refuse = (refusal: Refusal): Outcome => ({ ok: false, refusal });
 
 /**
  * One configured MCP server: its sessions, where their channels come from (a warm
@@ -128,13 +129,7 @@ export class ServerEndpoint {
         mcpName: header(req, 'mcp-name'),
         body,
       });
-      if (revision.era === 'refused') {
-        this.ctx.metrics.rejected.inc({ server: this.name, reason: 'revision' });
-        res
-          .writeHead(revision.status, { 'content-type': 'application/json' })
-          .end(JSON.stringify(revision.response));
-        return { ok: true };
-      }
+      if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
       if (revision.era === 'modern') {
         // A retry bringing input may only be served here, where its child waits: a drain lets it in.
         const continues = requestStateOf(body) !== undefined;

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Principal } from '../shared/policy/policy.ts';
-import { maxNestingDepth, nestedTooDeep } from '../shared/protocol/jsonrpc.ts';
-import { type HttpRefusal, toWire } from '../shared/protocol/refusal.ts';
+import { maxNestingDepth, nestedTooDeep, type RequestId } from '../shared/protocol/jsonrpc.ts';
+import { type Refusal, reasonOf, toWire } from '../shared/protocol/refusal.ts';
 import { checkOrigin, type OriginPolicy } from '../shared/security/origin.ts';
 import { verify } from '../shared/security/signing.ts';
 import type { ServerEndpoint } from './endpoint.ts';
@@ -26,7 +26,7 @@ export interface HttpDeps {
 
 const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
 
-type Body = { ok: true; raw: Buffer } | { ok: false; refusal: HttpRefusal };
+type Body = { ok: true; raw: Buffer } | { ok: false; refusal: Refusal };
 
 /** Reads a body, refusing it as soon as it passes `limit` bytes, whatever Content-Length claims. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Body> {
@@ -56,8 +56,8 @@ function parseJson(raw: Buffer): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
-export function sendRefusal(res: ServerResponse, refusal: HttpRefusal): void {
-  const wire = toWire(refusal);
+export function sendRefusal(res: ServerResponse, refusal: Refusal, id: RequestId | null = null): void {
+  const wire = toWire(refusal, id);
   if (res.headersSent) {
     res.end();
     return;
@@ -75,8 +75,7 @@ export function createMcpServer(deps: HttpDeps): Server {
   const server = createServer((req, res) => {
     route(req, res, deps).catch((error: Error) => {
       deps.log.log('error', 'request failed', { error: error.message });
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
-      else res.end();
+      sendRefusal(res, { kind: 'internal_error' });
     });
   });
   server.headersTimeout = 30_000;
@@ -136,7 +135,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpDeps):
   if (route.to === 'peer') return relay(req, res, raw, { ...route, server: name }, deps);
   countBytesOut(req, res, name, deps.metrics);
   const outcome = await endpoint.handle(req, res, body, principal);
-  if (!outcome.ok) refuse(res, deps, name, outcome.refusal);
+  if (!outcome.ok) refuse(res, deps, name, outcome.refusal, outcome.id);
 }
 
 /** Another instance owns the session: pass the request on; if it is gone, so is the session (404). */
@@ -168,10 +167,15 @@ function checkSignature(req: IncomingMessage, raw: Buffer, signing: NonNullable<
   );
 }
 
-function refuse(res: ServerResponse, deps: HttpDeps, server: string, refusal: HttpRefusal): void {
-  const reason = refusal.kind === 'unauthenticated' ? `signature_${refusal.reason}` : refusal.kind;
-  deps.metrics.rejected.inc({ server, reason });
-  sendRefusal(res, refusal);
+function refuse(
+  res: ServerResponse,
+  deps: HttpDeps,
+  server: string,
+  refusal: Refusal,
+  id: RequestId | null = null,
+): void {
+  deps.metrics.rejected.inc({ server, reason: reasonOf(refusal) });
+  sendRefusal(res, refusal, id);
 }
 
 /** Bytes written on the socket while this response was open (HTTP/1.1: one response at a time). */

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 import type { Principal } from '../shared/policy/policy.ts';
-import type { HttpRefusal } from '../shared/protocol/refusal.ts';
+import type { Refusal } from '../shared/protocol/refusal.ts';
 import { sha256Hex } from '../shared/security/digest.ts';
 import { type ApiKeyRecord, ApiKeyRecordSchema, apiKeyKey, effectiveGroups } from '../shared/storage/kv.ts';
 import { type Env, type Settings, signsIn } from './env.ts';
@@ -69,7 +69,7 @@ export async function authenticate(
  * resource metadata, so that an OAuth client refreshes or signs in again. An API key gets 403
  * saying why: signing in cannot mend a key, and a 401 would only start a sign-in that waits.
  */
-export function credentialRefusal(reason: AuthFailure, resourceMetadata: string): HttpRefusal {
+export function credentialRefusal(reason: AuthFailure, resourceMetadata: string): Refusal {
   switch (reason) {
     case 'malformed':
       return { kind: 'malformed_credentials' };

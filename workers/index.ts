@@ -55,7 +55,7 @@ function configured(env: Env): Settings | Response {
 const router = AutoRouter<IRequest, [Env, ExecutionContext]>({
   catch: (error: unknown) => {
     console.error(JSON.stringify({ event: 'gateway.error', error: String(error).slice(0, 300) }));
-    return json({ error: 'internal error' }, 500);
+    return refusalOf({ kind: 'internal_error' });
   },
   missing: () => refusalOf({ kind: 'not_found' }),
 });

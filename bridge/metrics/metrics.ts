@@ -18,6 +18,11 @@ export const durationBuckets = [
 export type Status = 'success' | 'error';
 /** HTTP-equivalent outcome of one exchange: 200 answered (even with an error), 502 upstream gone, 504 timed out. */
 export type StatusCode = '200' | '502' | '504';
+
+/** The bounded label for an answer's HTTP status: a timeout, another failure of the server, or neither. */
+export function statusCodeOf(httpStatus: number): StatusCode {
+  return httpStatus === 504 ? '504' : httpStatus >= 500 ? '502' : '200';
+}
 export type SessionEnd = 'client' | 'idle' | 'upstream_exit' | 'drain';
 export type ChildExit = 'crash' | 'closed' | 'spawn_error';
 export type DroppedLine = 'not_json' | 'too_long' | 'stderr_rate';

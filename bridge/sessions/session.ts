@@ -2,8 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Principal } from '../../shared/policy/policy.ts';
 import {
-  errorResponse,
-  GatewayErrorCode,
   isFailure,
   type JSONRPCMessage,
   kindOf,
@@ -15,6 +13,7 @@ import {
   resourceIdOf,
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
+import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
 import { type ServerConfig, timeoutSeconds } from '../config.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -23,6 +22,7 @@ import {
   recordAnswer,
   type SessionEnd,
   type StatusCode,
+  statusCodeOf,
 } from '../metrics/metrics.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { bridgeRevision, lowered } from './versions.ts';
@@ -153,12 +153,7 @@ export class Session {
     }
     this.channel.send(message).catch((error: Error) => {
       if ('id' in message && 'method' in message) {
-        this.answer(
-          message.id,
-          GatewayErrorCode.UpstreamUnavailable,
-          `MCP server unavailable: ${error.message}`,
-          '502',
-        );
+        this.refuse(message.id, { kind: 'upstream_failed', detail: error.message });
       }
     });
   }
@@ -224,14 +219,14 @@ export class Session {
     });
   }
 
-  private answer(id: RequestId, code: number, text: string, status: StatusCode): void {
+  private refuse(id: RequestId, refusal: Refusal): void {
     const entry = this.forget(id);
-    if (entry) this.measure(entry, 'error', status);
-    this.toClient(errorResponse(id, code, text), undefined);
+    if (entry) this.measure(entry, 'error', statusCodeOf(toWire(refusal).status));
+    this.toClient(errorOf(refusal, id), undefined);
   }
 
   private timedOut(id: RequestId, seconds: number): void {
-    this.answer(id, GatewayErrorCode.RequestTimeout, `Request timed out after ${seconds} s`, '504');
+    this.refuse(id, { kind: 'request_timeout', seconds });
     this.channel
       .send(notification('notifications/cancelled', { requestId: id, reason: 'timed out at the bridge' }))
       .catch(() => undefined);
@@ -240,12 +235,10 @@ export class Session {
   private upstreamExited(detail: string): void {
     if (this.state === 'ended') return;
     for (const id of [...this.inflight.keys()]) {
-      this.answer(
-        id,
-        GatewayErrorCode.UpstreamExited,
-        `${detail}; this session has ended, initialize a new one`,
-        '502',
-      );
+      this.refuse(id, {
+        kind: 'upstream_exited',
+        detail: `${detail}; this session has ended, initialize a new one`,
+      });
     }
     void this.end('upstream_exit');
   }

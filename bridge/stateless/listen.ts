@@ -1,10 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import {
-  errorResponse,
-  GatewayErrorCode,
-  type JSONRPCMessage,
-  paramsOf,
-} from '../../shared/protocol/jsonrpc.ts';
+import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
+import { toWire } from '../../shared/protocol/refusal.ts';
 import { listChangedFilters, metaKeys } from '../../shared/protocol/revision.ts';
 import { sseEvent } from '../../shared/protocol/sse.ts';
 import type { Request } from './translate.ts';
@@ -25,9 +21,8 @@ export class ListenStreams {
 
   open(res: ServerResponse, request: Request): void {
     if (this.streams.size >= this.max) {
-      const text = 'too many subscriptions/listen streams on this server; retry later';
-      const body = JSON.stringify(errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, text));
-      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' }).end(body);
+      const wire = toWire({ kind: 'too_many_listeners', retryAfterSeconds: 5 }, request.id);
+      res.writeHead(wire.status, wire.headers).end(JSON.stringify(wire.body));
       return;
     }
     const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;

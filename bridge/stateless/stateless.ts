@@ -2,8 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../../shared/policy/policy.ts';
 import {
-  errorResponse,
-  GatewayErrorCode,
   isFailure,
   type JSONRPCMessage,
   kindOf,
@@ -11,19 +9,22 @@ import {
   modernClientRequestMethods,
   paramsOf,
   progressTokenOf,
+  type RequestId,
   resourceIdOf,
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
-import {
-  headerMismatchResponse,
-  metaKeys,
-  modernRevision,
-  type Revision,
-} from '../../shared/protocol/revision.ts';
+import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
+import { metaKeys, modernRevision, type Revision } from '../../shared/protocol/revision.ts';
 import { sseEvent } from '../../shared/protocol/sse.ts';
 import { type ServerConfig, timeoutSeconds } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { type KnownNames, type Metrics, recordAnswer, recordLeases } from '../metrics/metrics.ts';
+import {
+  type KnownNames,
+  type Metrics,
+  recordAnswer,
+  recordLeases,
+  statusCodeOf,
+} from '../metrics/metrics.ts';
 import { Busy, type Child, ChildLeases } from '../upstream/leases.ts';
 import type { MemoryBudget } from '../upstream/memory.ts';
 import type { UpstreamFactory } from '../upstream/upstream.ts';
@@ -36,7 +37,6 @@ import {
   forClient,
   inputMethods,
   Keys,
-  missingCapability,
   noRoots,
   type Request,
   shown,
@@ -160,8 +160,7 @@ export class StatelessServer {
     if (!modernClientRequestMethods.has(request.method)) {
       return send(
         res,
-        404,
-        errorResponse(request.id, GatewayErrorCode.MethodNotFound, `Method not found: ${request.method}`),
+        refused(request.id, { kind: 'unknown_method', method: request.method, stateless: true }),
       );
     }
     if (request.method === 'server/discover') return this.discover(res, request);
@@ -174,7 +173,7 @@ export class StatelessServer {
     try {
       if (request.method === 'tools/call') {
         const mismatch = await this.paramHeaders.mismatch(req, request);
-        if (mismatch) return send(res, 400, headerMismatchResponse(request.id, mismatch));
+        if (mismatch) return send(res, refused(request.id, { kind: 'header_mismatch', detail: mismatch }));
       }
       await this.answer(req, res, modern, principal, gone.signal, started);
     } finally {
@@ -213,7 +212,7 @@ export class StatelessServer {
     this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
     if (res.destroyed) return;
     if (stream) res.end(sseEvent(answer.message));
-    else send(res, answer.status, answer.message);
+    else send(res, answer);
   }
 
   /** A server that speaks 2026-07-28 itself: the request goes to it as it is, the answer streams back. */
@@ -232,9 +231,8 @@ export class StatelessServer {
       this.measure(request, res.statusCode >= 400, res.statusCode, started, principal);
     } catch (error) {
       this.measure(request, true, 502, started, principal);
-      if (!res.headersSent) {
-        send(res, 502, errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)));
-      } else res.end();
+      if (!res.headersSent) send(res, refused(request.id, unavailable(error)));
+      else res.end();
     }
   }
 
@@ -266,11 +264,7 @@ export class StatelessServer {
     try {
       init = await this.leases.initResult();
     } catch (error) {
-      return send(
-        res,
-        502,
-        errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
-      );
+      return send(res, refused(request.id, unavailable(error)));
     }
     const result = {
       supportedVersions: [modernRevision],
@@ -281,7 +275,7 @@ export class StatelessServer {
       cacheScope: 'private',
       _meta: { [metaKeys.serverInfo]: init.serverInfo },
     };
-    send(res, 200, { jsonrpc: '2.0', id: request.id, result });
+    send(res, { status: 200, message: { jsonrpc: '2.0', id: request.id, result } });
   }
 
   private async run(x: Exchange): Promise<Answer> {
@@ -293,19 +287,12 @@ export class StatelessServer {
     try {
       child = await this.leases.acquire(x.who === bridgeItself ? undefined : x.who);
     } catch (error) {
-      const status = error instanceof Busy ? 503 : 502;
-      return {
-        status,
-        message: errorResponse(request.id, GatewayErrorCode.UpstreamUnavailable, unavailable(error)),
-      };
+      return refused(request.id, unavailable(error));
     }
     if (x.gone?.aborted) {
       // The client left while waiting for a child: nothing was sent, so the child is as good as new.
       this.leases.release(child);
-      return {
-        status: 499,
-        message: errorResponse(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
-      };
+      return refused(request.id, { kind: 'client_gone' });
     }
     const childId = `s-${this.nextId++}`;
     const event = this.next(x, child, childId);
@@ -325,16 +312,16 @@ export class StatelessServer {
       continuation.method !== request.method ||
       continuation.name !== name
     ) {
-      const text = 'requestState is unknown or has expired: send the request again without it';
-      return { status: 200, message: errorResponse(request.id, GatewayErrorCode.InvalidParams, text) };
+      const detail = 'requestState is unknown or has expired: send the request again without it';
+      return refused(request.id, { kind: 'invalid_params', detail });
     }
     this.continuations.delete(state);
     clearTimeout(continuation.timer);
     const { child, childId } = continuation;
     if (!child.open) {
-      const text =
+      const detail =
         'the MCP server ended while waiting for your input: send the request again without requestState';
-      return { status: 502, message: errorResponse(request.id, GatewayErrorCode.UpstreamExited, text) };
+      return refused(request.id, { kind: 'upstream_exited', detail });
     }
     x.keys = continuation.keys;
     // The questions are put again: those this retry answers go to the child, the rest are asked anew.
@@ -417,31 +404,15 @@ export class StatelessServer {
           .send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: childId } })
           .catch(() => undefined);
         this.leases.discard(child);
-        return {
-          status: 499,
-          message: errorResponse(request.id, GatewayErrorCode.ConnectionClosed, 'the client went away'),
-        };
+        return refused(request.id, { kind: 'client_gone' });
       case 'gone':
-        return {
-          status: 502,
-          message: errorResponse(
-            request.id,
-            GatewayErrorCode.UpstreamExited,
-            `${event.detail}; send the request again`,
-          ),
-        };
-      case 'timeout': {
+        return refused(request.id, {
+          kind: 'upstream_exited',
+          detail: `${event.detail}; send the request again`,
+        });
+      case 'timeout':
         this.leases.discard(child);
-        const seconds = this.timeoutOf(request);
-        return {
-          status: 504,
-          message: errorResponse(
-            request.id,
-            GatewayErrorCode.RequestTimeout,
-            `Request timed out after ${seconds} s`,
-          ),
-        };
-      }
+        return refused(request.id, { kind: 'request_timeout', seconds: this.timeoutOf(request) });
       case 'input':
         return this.askClient(x, child, childId, event.requests);
     }
@@ -474,15 +445,15 @@ export class StatelessServer {
         child.send(noRoots(question.id)).catch(() => undefined);
       } else {
         if (needs !== undefined) missing[needs] = {};
-        const text =
+        const detail =
           needs === undefined ? `${question.method} is not relayed` : `the client did not declare ${needs}`;
-        child.send(errorResponse(question.id, GatewayErrorCode.MethodNotFound, text)).catch(() => undefined);
+        child.send(errorOf({ kind: 'question_refused', detail }, question.id)).catch(() => undefined);
       }
     }
     if (asked.length === 0 && answered === 0 && Object.keys(missing).length > 0) {
       // The child's state now depends on a refusal it may not survive well: it is not reused.
       this.leases.discard(child);
-      return { status: 400, message: missingCapability(request.id, missing) };
+      return refused(request.id, { kind: 'missing_capability', required: missing });
     }
     if (asked.length === 0) return this.settle(x, child, childId, await this.next(x, child, childId));
     const state = `${this.deps.instance}.${randomUUID()}`;
@@ -535,8 +506,7 @@ export class StatelessServer {
       resource: resourceIdOf(request),
       started,
       status: failed ? ('error' as const) : ('success' as const),
-      statusCode:
-        httpStatus === 504 ? ('504' as const) : httpStatus >= 500 ? ('502' as const) : ('200' as const),
+      statusCode: statusCodeOf(httpStatus),
     };
     recordAnswer(this.deps, answered, { principal: principal?.subject, revision: modernRevision, outcome });
   }
@@ -573,10 +543,15 @@ function owner(principal: Principal | undefined): string {
   return principal === undefined ? '' : `${principal.method}:${principal.subject}`;
 }
 
-function unavailable(error: unknown): string {
-  return `MCP server unavailable: ${(error as Error).message}`;
+function unavailable(error: unknown): Refusal {
+  return { kind: 'upstream_failed', detail: (error as Error).message, busy: error instanceof Busy };
 }
 
-function send(res: ServerResponse, status: number, message: JSONRPCMessage): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(message));
+function refused(id: RequestId, refusal: Refusal): Answer {
+  const wire = toWire(refusal, id);
+  return { status: wire.status, message: wire.body as JSONRPCMessage };
+}
+
+function send(res: ServerResponse, answer: Answer): void {
+  res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.message));
 }

@@ -1,12 +1,11 @@
 import {
-  errorResponse,
   type JSONRPCMessage,
   paramsOf,
   progressTokenOf,
   type RequestId,
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
-import { cacheableMethods, ModernErrorCode, metaKeys } from '../../shared/protocol/revision.ts';
+import { cacheableMethods, metaKeys } from '../../shared/protocol/revision.ts';
 
 /**
  * Messages between a 2026-07-28 client and a 2025-11-25 server, both ways: pure functions, no I/O.
@@ -54,14 +53,6 @@ export function shown(question: Request): Record<string, unknown> {
   const { [inputKeyHint]: _hint, ...rest } = meta;
   const { _meta: _old, ...others } = params;
   return Object.keys(rest).length > 0 ? { ...others, _meta: rest } : others;
-}
-
-export function missingCapability(id: RequestId, required: Record<string, object>): JSONRPCMessage {
-  const names = Object.keys(required).join(', ');
-  const text = `The MCP server needs a client capability this request did not declare: ${names}`;
-  return errorResponse(id, ModernErrorCode.MissingRequiredClientCapability, text, {
-    requiredCapabilities: required,
-  });
 }
 
 /** What a 2025 child gets: the request without the 2026 envelope, which it would not understand. */

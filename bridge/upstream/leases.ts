@@ -1,10 +1,5 @@
-import {
-  errorResponse,
-  type JSONRPCMessage,
-  kindOf,
-  type RequestId,
-  resultOf,
-} from '../../shared/protocol/jsonrpc.ts';
+import { type JSONRPCMessage, kindOf, type RequestId, resultOf } from '../../shared/protocol/jsonrpc.ts';
+import { errorOf } from '../../shared/protocol/refusal.ts';
 import type { Logger } from '../log.ts';
 import type { LeaseCounts } from '../metrics/metrics.ts';
 import { bridgeCapabilities, bridgeRevision } from '../sessions/versions.ts';
@@ -338,7 +333,7 @@ function answerUnasked(child: Child, question: JSONRPCMessage & { id: RequestId;
   const answer: JSONRPCMessage =
     question.method === 'roots/list'
       ? noRoots(question.id)
-      : errorResponse(question.id, -32603, 'no client is waiting on this server');
+      : errorOf({ kind: 'no_client', detail: 'no client is waiting on this server' }, question.id);
   child.send(answer).catch(() => undefined);
 }
 

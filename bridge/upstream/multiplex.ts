@@ -1,12 +1,11 @@
 import {
-  errorResponse,
-  GatewayErrorCode,
   type JSONRPCMessage,
   kindOf,
   paramsOf,
   progressTokenOf,
   type RequestId,
 } from '../../shared/protocol/jsonrpc.ts';
+import { errorOf } from '../../shared/protocol/refusal.ts';
 import { bridgeCapabilities, bridgeRevision, negotiated } from '../sessions/versions.ts';
 import { inputMethods, noRoots } from '../stateless/translate.ts';
 import type { Channel } from './channel.ts';
@@ -219,9 +218,7 @@ export class Multiplexer {
   private serverRequest(message: JSONRPCMessage & { id: RequestId; method: string }): void {
     const port = this.latestPort();
     if (!port) {
-      this.bestEffort(
-        errorResponse(message.id, GatewayErrorCode.ConnectionClosed, 'no client session to ask'),
-      );
+      this.bestEffort(errorOf({ kind: 'no_client', detail: 'no client session to ask' }, message.id));
       return;
     }
     const needs = inputMethods[message.method];
@@ -230,7 +227,7 @@ export class Multiplexer {
       this.bestEffort(
         needs === 'roots'
           ? noRoots(message.id)
-          : errorResponse(message.id, GatewayErrorCode.MethodNotFound, `the client did not declare ${needs}`),
+          : errorOf({ kind: 'question_refused', detail: `the client did not declare ${needs}` }, message.id),
       );
       return;
     }

@@ -1,20 +1,19 @@
 import {
   clientNotificationMethods,
   clientRequestMethods,
-  errorResponse,
-  GatewayErrorCode,
   type JSONRPCMessage,
   modernClientRequestMethods,
   paramsOf,
   type RequestId,
 } from '../protocol/jsonrpc.ts';
+import type { Refusal } from '../protocol/refusal.ts';
 import type { ServerDocument } from './document.ts';
 import { decide, gateCall, type Kind, type Principal, seesNothing, visibleTools } from './policy.ts';
 
 /** What the edge does with one client message, decided on the message it parsed (never on headers). */
 export type Gate =
   | { action: 'forward'; message: JSONRPCMessage; method: string | undefined; name: string | undefined }
-  | { action: 'answer'; response: JSONRPCMessage; method: string; name: string | undefined; reason: string }
+  | { action: 'refuse'; refusal: Refusal; id: RequestId; method: string; name: string | undefined }
   | { action: 'drop'; method: string };
 
 const listKinds: Record<string, Kind> = {
@@ -47,15 +46,8 @@ function subjectOf(
   }
 }
 
-function refuse(
-  id: RequestId,
-  method: string,
-  name: string | undefined,
-  code: number,
-  text: string,
-  reason: string,
-): Gate {
-  return { action: 'answer', response: errorResponse(id, code, text), method, name, reason };
+function refuse(id: RequestId, method: string, name: string | undefined, refusal: Refusal): Gate {
+  return { action: 'refuse', refusal, id, method, name };
 }
 
 /** Which revision's methods a message may use: 2025-11-25 sessions, or 2026-07-28 stateless requests. */
@@ -76,32 +68,21 @@ export function gateMessage(
   }
   const { id } = message;
   if (!(era === 'modern' ? modernClientRequestMethods : clientRequestMethods).has(method)) {
-    return refuse(
-      id,
-      method,
-      undefined,
-      GatewayErrorCode.MethodNotFound,
-      `Method not found: ${method}`,
-      'unknown_method',
-    );
+    return refuse(id, method, undefined, { kind: 'unknown_method', method, stateless: era === 'modern' });
   }
   const params = paramsOf(message);
   if (method === 'tools/call') {
     const name = params?.name;
     if (typeof name !== 'string') {
-      return refuse(
-        id,
-        method,
-        undefined,
-        GatewayErrorCode.InvalidParams,
-        'tools/call needs params.name, a string',
-        'invalid',
-      );
+      return refuse(id, method, undefined, {
+        kind: 'invalid_params',
+        detail: 'tools/call needs params.name, a string',
+      });
     }
     const gate = gateCall(doc, principal, name);
     if (!gate.allowed) {
-      const text = refusalText('tools', name, doc.name, gate.reason);
-      return refuse(id, method, name, GatewayErrorCode.NotPermitted, text, gate.reason);
+      const refusal = notPermitted('tools', name, doc.name, gate.reason);
+      return refuse(id, method, name, refusal);
     }
     const forwarded = { ...message, params: { ...params, name: gate.realName } } as JSONRPCMessage;
     return { action: 'forward', message: forwarded, method, name: gate.realName };
@@ -114,28 +95,15 @@ export function gateMessage(
     const verdict = label === undefined ? undefined : decide(doc, principal, kind, label);
     if (!verdict?.allowed) {
       const reason = verdict?.allowed === false ? verdict.reason : 'invalid';
-      const text = refusalText(kind, label, doc.name, reason);
-      return refuse(id, method, label, GatewayErrorCode.NotPermitted, text, reason);
+      return refuse(id, method, label, notPermitted(kind, label, doc.name, reason));
     }
     return { action: 'forward', message, method, name: label };
   }
   return { action: 'forward', message, method, name: undefined };
 }
 
-const kindWords: Record<Kind, [string, string]> = {
-  tools: ['Tool', 'a tool from tools/list'],
-  prompts: ['Prompt', 'one from prompts/list'],
-  resources: ['Resource', 'one from resources/list'],
-};
-
-/** What a refused tool, prompt or resource is told: which, where, why, and what to do instead. */
-function refusalText(kind: Kind, name: string | undefined, server: string, reason: string) {
-  const [what, instead] = kindWords[kind];
-  const why =
-    reason === 'unclear_uri'
-      ? 'a URI with . or .. segments, an escaped /, \\ or %, or a control character is refused as written'
-      : reason.replace('_', ' ');
-  return `${what} "${name ?? '?'}" is not permitted for you on MCP server "${server}" (${why}). Do not retry it; use ${instead}.`;
+function notPermitted(offered: Kind, name: string | undefined, server: string, reason: string): Refusal {
+  return { kind: 'not_permitted', offered, name, server, reason };
 }
 
 /** A listen request keeps only the resource subscriptions this principal may read. */

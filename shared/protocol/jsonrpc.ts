@@ -10,17 +10,6 @@ import {
 
 export type { JSONRPCMessage, JSONRPCRequest, RequestId };
 
-/** Error codes the gateway itself answers with, in the JSON-RPC "server error" range. */
-export const GatewayErrorCode = {
-  MethodNotFound: -32601,
-  InvalidParams: -32602,
-  ConnectionClosed: -32000,
-  RequestTimeout: -32001,
-  UpstreamExited: -32003,
-  UpstreamUnavailable: -32004,
-  NotPermitted: -32005,
-} as const;
-
 /**
  * The methods a client may send to a server (MCP 2025-11-25), exactly as spelled: the edge
  * forwards nothing else, so that no variant spelling slips past a policy written for these.
@@ -76,17 +65,6 @@ export function kindOf(message: JSONRPCMessage): MessageKind {
   if (isJSONRPCResultResponse(message)) return 'response';
   if (isJSONRPCErrorResponse(message)) return 'error';
   throw new TypeError('not a JSON-RPC message');
-}
-
-/** A JSON-RPC error answer; `id` null when the request's own could not be read. */
-export function errorResponse(
-  id: RequestId | null,
-  code: number,
-  message: string,
-  data?: unknown,
-): JSONRPCMessage {
-  const error = data === undefined ? { code, message } : { code, message, data };
-  return { jsonrpc: '2.0', id, error } as JSONRPCMessage;
 }
 
 export function notification(method: string, params?: Record<string, unknown>): JSONRPCMessage {

@@ -1,8 +1,39 @@
 /**
- * Every way the gateway refuses an HTTP request, as one union, and the one place
- * that turns each kind into its wire form (HTTP status + JSON-RPC error body).
+ * Every way the gateway refuses, as one union: at the HTTP level (credentials, limits, sessions)
+ * and inside the protocol (a tool not permitted, a timeout, a server that exited). `toWire` is
+ * the one place that gives each kind its HTTP status, JSON-RPC code and text; `reasonOf` is the
+ * one place that names it for metrics, Analytics Engine and audit lines.
  */
-export type HttpRefusal =
+import type { JSONRPCMessage, RequestId } from './jsonrpc.ts';
+
+/** The JSON-RPC error codes the gateway answers with: one meaning each. */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** The generic "server error": what the refusal is, the message and `data.reason` say. */
+  ServerError: -32000,
+  SessionNotFound: -32001,
+  // -32002 is MCP's "resource not found", a server's own answer: never the gateway's.
+  UpstreamExited: -32003,
+  UpstreamUnavailable: -32004,
+  NotPermitted: -32005,
+  RequestTimeout: -32006,
+  // 2026-07-28's own codes.
+  HeaderMismatch: -32020,
+  MissingRequiredClientCapability: -32021,
+  UnsupportedProtocolVersion: -32022,
+} as const;
+
+/** Why an API key the caller did send is refused: none of these is cured by an OAuth sign-in. */
+export type KeyRefusal = 'unknown' | 'revoked' | 'expired';
+
+/** What a policy covers: the three kinds of things a server offers. */
+export type Offered = 'tools' | 'prompts' | 'resources';
+
+export type Refusal =
   | { kind: 'body_too_large'; limit: number }
   | { kind: 'invalid_json' }
   | { kind: 'invalid_message'; detail: string }
@@ -11,9 +42,14 @@ export type HttpRefusal =
   | { kind: 'invalid_session_id' }
   | { kind: 'unknown_server'; server: string }
   | { kind: 'too_many_sessions'; retryAfterSeconds: number }
+  | { kind: 'too_many_listeners'; retryAfterSeconds: number }
   | { kind: 'draining'; retryAfterSeconds: number }
   | { kind: 'memory_full'; retryAfterSeconds: number }
   | { kind: 'upstream_unavailable'; reason?: string }
+  | { kind: 'upstream_failed'; detail: string; busy?: boolean }
+  | { kind: 'upstream_exited'; detail: string }
+  | { kind: 'request_timeout'; seconds: number }
+  | { kind: 'client_gone' }
   | { kind: 'unauthenticated'; reason: 'unsigned' | 'malformed' | 'bad_signature' | 'stale' | 'replayed' }
   | { kind: 'unauthorized'; resourceMetadata: string; detail: string }
   | { kind: 'key_refused'; reason: KeyRefusal }
@@ -22,15 +58,26 @@ export type HttpRefusal =
   | { kind: 'document_invalid'; server: string }
   | { kind: 'batch_refused' }
   | { kind: 'gateway_misconfigured' }
+  /** A fault of the gateway's own: what it was goes to the log, never to the caller. */
+  | { kind: 'internal_error' }
   | { kind: 'forbidden_host' }
   | { kind: 'forbidden_origin' }
   | { kind: 'method_not_allowed'; allow: string }
-  | { kind: 'not_found' };
+  | { kind: 'not_found' }
+  /** A method MCP does not have; 2026-07-28 answers it with 404 so that clients fall back. */
+  | { kind: 'unknown_method'; method: string; stateless: boolean }
+  | { kind: 'invalid_params'; detail: string }
+  | { kind: 'not_permitted'; offered: Offered; name: string | undefined; server: string; reason: string }
+  | { kind: 'header_mismatch'; detail: string; header?: string }
+  | { kind: 'unsupported_version'; requested: string; supported: readonly string[] }
+  /** A 2026-07-28 request the SDK's classifier refused, with the status and code it chose. */
+  | { kind: 'malformed_request'; status: number; code: number; message: string; data?: unknown }
+  | { kind: 'missing_capability'; required: Record<string, object> }
+  /** A server's question the bridge cannot put to anyone (answered to the server, not a client). */
+  | { kind: 'question_refused'; detail: string }
+  | { kind: 'no_client'; detail: string };
 
-export type RefusalKind = HttpRefusal['kind'];
-
-/** Why an API key the caller did send is refused: none of these is cured by an OAuth sign-in. */
-export type KeyRefusal = 'unknown' | 'revoked' | 'expired';
+export type RefusalKind = Refusal['kind'];
 
 const keyRefusals: Record<KeyRefusal, string> = {
   unknown: 'this API key is not one this gateway issued (mistyped, or cut short?)',
@@ -38,139 +85,286 @@ const keyRefusals: Record<KeyRefusal, string> = {
   expired: 'this API key has expired',
 };
 
-export const refusalKinds: readonly RefusalKind[] = [
-  'body_too_large',
-  'invalid_json',
-  'invalid_message',
-  'missing_session',
-  'unknown_session',
-  'invalid_session_id',
-  'unknown_server',
-  'too_many_sessions',
-  'draining',
-  'memory_full',
-  'upstream_unavailable',
-  'unauthenticated',
-  'unauthorized',
-  'key_refused',
-  'malformed_credentials',
-  'forbidden',
-  'document_invalid',
-  'batch_refused',
-  'gateway_misconfigured',
-  'forbidden_host',
-  'forbidden_origin',
-  'method_not_allowed',
-  'not_found',
-];
-
 export interface WireError {
   status: number;
   headers: Record<string, string>;
-  body: { jsonrpc: '2.0'; id: null; error: { code: number; message: string; data?: { reason: string } } };
+  body: { jsonrpc: '2.0'; id: RequestId | null; error: { code: number; message: string; data?: unknown } };
 }
 
-function wire(
-  status: number,
-  code: number,
-  message: string,
-  headers: Record<string, string> = {},
-  reason?: string,
-): WireError {
-  const error = reason === undefined ? { code, message } : { code, message, data: { reason } };
+/** The refusal as it goes out: status, headers and a JSON-RPC error answering `id` (null: unread). */
+export function toWire(refusal: Refusal, id: RequestId | null = null): WireError {
+  const { status, code, message, headers = {}, data } = shape(refusal);
+  const error = data === undefined ? { code, message } : { code, message, data };
   return {
     status,
     headers: { 'content-type': 'application/json', ...headers },
-    body: { jsonrpc: '2.0', id: null, error },
+    body: { jsonrpc: '2.0', id, error },
   };
 }
 
-export function toWire(refusal: HttpRefusal): WireError {
+/** The JSON-RPC error message alone, for a refusal that travels on a stream or to a server. */
+export function errorOf(refusal: Refusal, id: RequestId | null): JSONRPCMessage {
+  return toWire(refusal, id).body as JSONRPCMessage;
+}
+
+/** The name metrics, Analytics Engine and audit lines give the refusal. */
+export function reasonOf(refusal: Refusal): string {
+  switch (refusal.kind) {
+    case 'not_permitted':
+      return refusal.reason;
+    case 'invalid_params':
+      return 'invalid';
+    case 'malformed_request':
+      return 'invalid_request';
+    case 'unauthenticated':
+      return `signature_${refusal.reason}`;
+    default:
+      return refusal.kind;
+  }
+}
+
+interface Shape {
+  status: number;
+  code: number;
+  message: string;
+  headers?: Record<string, string>;
+  data?: unknown;
+}
+
+const retry = (seconds: number) => ({ 'retry-after': String(seconds) });
+
+function shape(refusal: Refusal): Shape {
+  const E = ErrorCode;
   switch (refusal.kind) {
     case 'body_too_large':
-      return wire(413, -32600, `Request body exceeds the limit of ${refusal.limit} bytes`);
+      return {
+        status: 413,
+        code: E.InvalidRequest,
+        message: `Request body exceeds the limit of ${refusal.limit} bytes`,
+      };
     case 'invalid_json':
-      return wire(400, -32700, 'Parse error: the body is not valid JSON');
+      return { status: 400, code: E.ParseError, message: 'Parse error: the body is not valid JSON' };
     case 'invalid_message':
-      return wire(400, -32600, `Invalid Request: ${refusal.detail}`);
+      return { status: 400, code: E.InvalidRequest, message: `Invalid Request: ${refusal.detail}` };
     case 'missing_session':
-      return wire(400, -32000, 'Bad Request: Mcp-Session-Id header is required (send initialize first)');
+      return {
+        status: 400,
+        code: E.ServerError,
+        message: 'Bad Request: Mcp-Session-Id header is required (send initialize first)',
+      };
     case 'unknown_session':
-      return wire(404, -32001, 'Session not found: it ended or never existed; initialize a new session');
+      return {
+        status: 404,
+        code: E.SessionNotFound,
+        message: 'Session not found: it ended or never existed; initialize a new session',
+      };
     case 'invalid_session_id':
-      return wire(400, -32600, 'Bad Request: Mcp-Session-Id must be 1 to 256 visible ASCII characters');
+      return {
+        status: 400,
+        code: E.InvalidRequest,
+        message: 'Bad Request: Mcp-Session-Id must be 1 to 256 visible ASCII characters',
+      };
     case 'unknown_server':
-      return wire(404, -32601, `No MCP server named "${refusal.server}" is served here`);
+      return {
+        status: 404,
+        code: E.MethodNotFound,
+        message: `No MCP server named "${refusal.server}" is served here`,
+      };
     case 'too_many_sessions':
-      return wire(503, -32000, 'Too many sessions for this server; retry later', {
-        'retry-after': String(refusal.retryAfterSeconds),
-      });
+      return {
+        status: 503,
+        code: E.ServerError,
+        message: 'Too many sessions for this server; retry later',
+        headers: retry(refusal.retryAfterSeconds),
+      };
+    case 'too_many_listeners':
+      return {
+        status: 503,
+        code: E.UpstreamUnavailable,
+        message: 'too many subscriptions/listen streams on this server; retry later',
+        headers: retry(refusal.retryAfterSeconds),
+      };
     case 'draining':
-      return wire(503, -32000, 'The bridge is shutting down; retry on another instance', {
-        'retry-after': String(refusal.retryAfterSeconds),
-      });
+      return {
+        status: 503,
+        code: E.ServerError,
+        message: 'The bridge is shutting down; retry on another instance',
+        headers: retry(refusal.retryAfterSeconds),
+      };
     case 'memory_full':
       // The figures go to the bridge's log and metrics, not to whoever asked.
-      return wire(
-        503,
-        -32000,
-        'The bridge is near its memory limit and starts no more MCP server processes; retry later',
-        { 'retry-after': String(refusal.retryAfterSeconds) },
-        'memory',
-      );
+      return {
+        status: 503,
+        code: E.ServerError,
+        message: 'The bridge is near its memory limit and starts no more MCP server processes; retry later',
+        headers: retry(refusal.retryAfterSeconds),
+        data: { reason: 'memory' },
+      };
     case 'upstream_unavailable':
-      return wire(
-        502,
-        -32004,
-        'The MCP server could not be started or reached; retry later',
-        {},
-        refusal.reason,
-      );
+      return {
+        status: 502,
+        code: E.UpstreamUnavailable,
+        message: 'The MCP server could not be started or reached; retry later',
+        ...(refusal.reason === undefined ? {} : { data: { reason: refusal.reason } }),
+      };
+    case 'upstream_failed':
+      return {
+        status: refusal.busy ? 503 : 502,
+        code: E.UpstreamUnavailable,
+        message: `MCP server unavailable: ${refusal.detail}`,
+      };
+    case 'upstream_exited':
+      return { status: 502, code: E.UpstreamExited, message: refusal.detail };
+    case 'request_timeout':
+      return { status: 504, code: E.RequestTimeout, message: `Request timed out after ${refusal.seconds} s` };
+    case 'client_gone':
+      return { status: 499, code: E.ServerError, message: 'the client went away' };
     case 'unauthenticated':
-      return wire(401, -32000, `Unauthorized: the edge signature is ${refusal.reason.replace('_', ' ')}`);
+      return {
+        status: 401,
+        code: E.ServerError,
+        message: `Unauthorized: the edge signature is ${refusal.reason.replace('_', ' ')}`,
+      };
     case 'unauthorized':
-      return wire(401, -32000, `Unauthorized: ${refusal.detail}`, {
-        'www-authenticate': `Bearer resource_metadata="${refusal.resourceMetadata}"`,
-      });
+      return {
+        status: 401,
+        code: E.ServerError,
+        message: `Unauthorized: ${refusal.detail}`,
+        headers: { 'www-authenticate': `Bearer resource_metadata="${refusal.resourceMetadata}"` },
+      };
     case 'key_refused':
       // 403, not 401: clients answer any 401 by starting an OAuth sign-in (mcp-remote then waits
       // for a browser forever), and the person never reads why their key failed.
-      return wire(
-        403,
-        -32000,
-        `Forbidden: ${keyRefusals[refusal.reason]}; ask your gateway admin for a new key`,
-        {},
-        `key_${refusal.reason}`,
-      );
+      return {
+        status: 403,
+        code: E.ServerError,
+        message: `Forbidden: ${keyRefusals[refusal.reason]}; ask your gateway admin for a new key`,
+        data: { reason: `key_${refusal.reason}` },
+      };
     case 'malformed_credentials':
-      return wire(400, -32600, 'Bad Request: the Authorization header must be "Bearer <API key or token>"');
+      return {
+        status: 400,
+        code: E.InvalidRequest,
+        message: 'Bad Request: the Authorization header must be "Bearer <API key or token>"',
+      };
     case 'forbidden':
-      return wire(403, -32000, `Forbidden: you may not use the MCP server "${refusal.server}"`);
+      return {
+        status: 403,
+        code: E.ServerError,
+        message: `Forbidden: you may not use the MCP server "${refusal.server}"`,
+      };
     case 'document_invalid':
-      return wire(
-        503,
-        -32000,
-        `The server document for "${refusal.server}" is invalid; the gateway refuses to serve it`,
-      );
+      return {
+        status: 503,
+        code: E.ServerError,
+        message: `The server document for "${refusal.server}" is invalid; the gateway refuses to serve it`,
+      };
     case 'batch_refused':
-      return wire(
-        400,
-        -32600,
-        'Invalid Request: JSON-RPC batches are not accepted; send one message per request',
-      );
+      return {
+        status: 400,
+        code: E.InvalidRequest,
+        message: 'Invalid Request: JSON-RPC batches are not accepted; send one message per request',
+      };
     case 'gateway_misconfigured':
-      return wire(500, -32000, 'The gateway is misconfigured; its operators have been told in the log');
+      return {
+        status: 500,
+        code: E.ServerError,
+        message: 'The gateway is misconfigured; its operators have been told in the log',
+      };
+    case 'internal_error':
+      return {
+        status: 500,
+        code: E.InternalError,
+        message: 'Internal error; its operators have been told in the log',
+      };
     case 'forbidden_host':
-      return wire(403, -32000, 'Forbidden: this Host is not served here (DNS rebinding protection)');
+      return {
+        status: 403,
+        code: E.ServerError,
+        message: 'Forbidden: this Host is not served here (DNS rebinding protection)',
+      };
     case 'forbidden_origin':
-      return wire(403, -32000, 'Forbidden: requests from this browser Origin are not allowed');
+      return {
+        status: 403,
+        code: E.ServerError,
+        message: 'Forbidden: requests from this browser Origin are not allowed',
+      };
     case 'method_not_allowed':
-      return wire(405, -32000, 'Method not allowed', { allow: refusal.allow });
+      return {
+        status: 405,
+        code: E.ServerError,
+        message: 'Method not allowed',
+        headers: { allow: refusal.allow },
+      };
     case 'not_found':
-      return wire(404, -32601, 'Not found: MCP endpoints are served at /<server>/mcp');
+      return {
+        status: 404,
+        code: E.MethodNotFound,
+        message: 'Not found: MCP endpoints are served at /<server>/mcp',
+      };
+    case 'unknown_method':
+      return {
+        status: refusal.stateless ? 404 : 200,
+        code: E.MethodNotFound,
+        message: `Method not found: ${refusal.method}`,
+      };
+    case 'invalid_params':
+      return { status: 200, code: E.InvalidParams, message: refusal.detail };
+    case 'not_permitted':
+      return { status: 200, code: E.NotPermitted, message: notPermittedText(refusal) };
+    case 'header_mismatch':
+      return {
+        status: 400,
+        code: E.HeaderMismatch,
+        message: `Bad Request: ${refusal.detail}`,
+        data: {
+          mismatch: {
+            ...(refusal.header === undefined ? {} : { header: refusal.header }),
+            body: refusal.detail,
+          },
+        },
+      };
+    case 'unsupported_version':
+      return {
+        status: 400,
+        code: E.UnsupportedProtocolVersion,
+        message: `Unsupported protocol version: ${refusal.requested}`,
+        data: { supported: refusal.supported, requested: refusal.requested },
+      };
+    case 'malformed_request':
+      return { status: refusal.status, code: refusal.code, message: refusal.message, data: refusal.data };
+    case 'missing_capability': {
+      const names = Object.keys(refusal.required).join(', ');
+      return {
+        status: 400,
+        code: E.MissingRequiredClientCapability,
+        message: `The MCP server needs a client capability this request did not declare: ${names}`,
+        data: { requiredCapabilities: refusal.required },
+      };
+    }
+    case 'question_refused':
+      return { status: 200, code: E.MethodNotFound, message: refusal.detail };
+    case 'no_client':
+      return { status: 200, code: E.ServerError, message: refusal.detail };
     default:
       return assertNever(refusal);
   }
+}
+
+const offeredWords: Record<Offered, [string, string]> = {
+  tools: ['Tool', 'a tool from tools/list'],
+  prompts: ['Prompt', 'one from prompts/list'],
+  resources: ['Resource', 'one from resources/list'],
+};
+
+/** What a refused tool, prompt or resource is told: which, where, why, and what to do instead. */
+function notPermittedText(refusal: Extract<Refusal, { kind: 'not_permitted' }>): string {
+  const [what, instead] = offeredWords[refusal.offered];
+  const why =
+    refusal.reason === 'unclear_uri'
+      ? 'a URI with . or .. segments, an escaped /, \\ or %, or a control character is refused as written'
+      : refusal.reason.replace('_', ' ');
+  return `${what} "${refusal.name ?? '?'}" is not permitted for you on MCP server "${refusal.server}" (${why}). Do not retry it; use ${instead}.`;
 }
 
 export function assertNever(value: never): never {

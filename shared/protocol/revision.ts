@@ -1,11 +1,6 @@
 import { classifyInboundRequest } from '@modelcontextprotocol/server';
-import {
-  errorResponse,
-  type JSONRPCMessage,
-  type JSONRPCRequest,
-  paramsOf,
-  type RequestId,
-} from './jsonrpc.ts';
+import { type JSONRPCMessage, type JSONRPCRequest, paramsOf, type RequestId } from './jsonrpc.ts';
+import type { Refusal } from './refusal.ts';
 
 /**
  * Which MCP revision one HTTP request speaks. 2025-11-25 and earlier: sessions opened by
@@ -17,12 +12,6 @@ import {
 
 export const modernRevision = '2026-07-28';
 export const supportedModernRevisions: readonly string[] = [modernRevision];
-
-export const ModernErrorCode = {
-  HeaderMismatch: -32020,
-  MissingRequiredClientCapability: -32021,
-  UnsupportedProtocolVersion: -32022,
-} as const;
 
 export const metaKeys = {
   protocolVersion: 'io.modelcontextprotocol/protocolVersion',
@@ -75,7 +64,7 @@ export type Revision =
       revision: string;
       clientCapabilities: Record<string, unknown>;
     }
-  | { era: 'refused'; status: number; response: JSONRPCMessage };
+  | { era: 'refused'; refusal: Refusal; id: RequestId | null };
 
 export function revisionOf(facts: HttpFacts): Revision {
   const route = classifyInboundRequest({
@@ -87,23 +76,22 @@ export function revisionOf(facts: HttpFacts): Revision {
   });
   if (route.kind === 'legacy') return { era: 'legacy' };
   const id = idOf(facts.body);
-  if (route.kind === 'reject') return refused(route.httpStatus, id, route.code, route.message, route.data);
+  if (route.kind === 'reject') {
+    const { httpStatus: status, code, message, data } = route;
+    return refused(id, { kind: 'malformed_request', status, code, message, data });
+  }
   const revision = route.classification.revision ?? modernRevision;
   if (!supportedModernRevisions.includes(revision)) {
-    return refused(
-      400,
-      id,
-      ModernErrorCode.UnsupportedProtocolVersion,
-      `Unsupported protocol version: ${revision}`,
-      { supported: supportedModernRevisions, requested: revision },
-    );
+    return refused(id, {
+      kind: 'unsupported_version',
+      requested: revision,
+      supported: supportedModernRevisions,
+    });
   }
   const message = route.message as JSONRPCMessage & { method: string };
   const mismatch = 'id' in message ? headerMismatch(facts, message as JSONRPCRequest, revision) : undefined;
   if (mismatch !== undefined) {
-    return refused(400, id, ModernErrorCode.HeaderMismatch, `Bad Request: ${mismatch.text}`, {
-      mismatch: { header: mismatch.header, body: mismatch.text },
-    });
+    return refused(id, { kind: 'header_mismatch', detail: mismatch.text, header: mismatch.header });
   }
   const meta = paramsOf(message)?._meta as Record<string, unknown> | undefined;
   const clientCapabilities = (meta?.[metaKeys.clientCapabilities] ?? {}) as Record<string, unknown>;
@@ -145,14 +133,8 @@ function headerMismatch(
   return undefined;
 }
 
-function refused(
-  status: number,
-  id: RequestId | undefined,
-  code: number,
-  text: string,
-  data?: unknown,
-): Revision {
-  return { era: 'refused', status, response: errorResponse(id ?? null, code, text, data) };
+function refused(id: RequestId | undefined, refusal: Refusal): Revision {
+  return { era: 'refused', refusal, id: id ?? null };
 }
 
 function idOf(body: unknown): RequestId | undefined {
@@ -231,13 +213,6 @@ export function paramHeaderMismatch(
     if (decoded !== String(value)) return `arguments.${param} disagrees with Mcp-Param-${name}`;
   }
   return undefined;
-}
-
-/** A -32020 refusal of one request, for checks made after the revision was decided. */
-export function headerMismatchResponse(id: RequestId, text: string): JSONRPCMessage {
-  return errorResponse(id, ModernErrorCode.HeaderMismatch, `Bad Request: ${text}`, {
-    mismatch: { body: text },
-  });
 }
 
 /** The headers a forwarded 2026-07-28 request carries, computed from its body (never copied from the client). */

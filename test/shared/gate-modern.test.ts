@@ -37,12 +37,12 @@ const discovered = {
 describe('the gate for 2026-07-28 requests', () => {
   it('knows the methods of each revision: no initialize on the new one, no discover on the old', () => {
     expect(gateMessage(documents, reader, request('initialize'), 'modern')).toMatchObject({
-      action: 'answer',
-      reason: 'unknown_method',
+      action: 'refuse',
+      refusal: { kind: 'unknown_method', method: 'initialize', stateless: true },
     });
     expect(gateMessage(documents, reader, request('server/discover'), 'modern').action).toBe('forward');
-    expect(gateMessage(documents, reader, request('server/discover'), 'legacy').action).toBe('answer');
-    expect(gateMessage(documents, reader, request('subscriptions/listen'), 'legacy').action).toBe('answer');
+    expect(gateMessage(documents, reader, request('server/discover'), 'legacy').action).toBe('refuse');
+    expect(gateMessage(documents, reader, request('subscriptions/listen'), 'legacy').action).toBe('refuse');
   });
 
   it('keeps only the resource subscriptions a listener may read', () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  errorResponse,
   isFailure,
   kindOf,
   listedNames,
@@ -17,7 +16,7 @@ describe('jsonrpc', () => {
     expect(kindOf({ jsonrpc: '2.0', id: 1, method: 'ping' })).toBe('request');
     expect(kindOf({ jsonrpc: '2.0', method: 'notifications/initialized' })).toBe('notification');
     expect(kindOf({ jsonrpc: '2.0', id: 1, result: {} })).toBe('response');
-    expect(kindOf(errorResponse(1, -32601, 'nope'))).toBe('error');
+    expect(kindOf({ jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'nope' } })).toBe('error');
   });
 
   it('reads the tool, prompt or resource a request is about', () => {
@@ -47,7 +46,7 @@ describe('jsonrpc', () => {
 
   it('counts isError tool results and JSON-RPC errors as failures', () => {
     expect(isFailure({ jsonrpc: '2.0', id: 1, result: { content: [], isError: true } })).toBe(true);
-    expect(isFailure(errorResponse(1, -32602, 'bad'))).toBe(true);
+    expect(isFailure({ jsonrpc: '2.0', id: 1, error: { code: -32602, message: 'bad' } })).toBe(true);
     expect(isFailure({ jsonrpc: '2.0', id: 1, result: { content: [] } })).toBe(false);
   });
 

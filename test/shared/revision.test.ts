@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { toWire } from '../../shared/protocol/refusal.ts';
 import {
   decodeHeaderValue,
   encodeHeaderValue,
@@ -6,8 +7,16 @@ import {
   modernHeaders,
   paramHeaderMismatch,
   paramHeadersOf,
+  type Revision,
   revisionOf,
 } from '../../shared/protocol/revision.ts';
+
+/** A refused revision as the client gets it: its status and JSON-RPC answer. */
+const wire = (revision: Revision) => {
+  if (revision.era !== 'refused') return revision;
+  const { status, body } = toWire(revision.refusal, revision.id);
+  return { era: revision.era, status, response: body };
+};
 
 const meta = (version = '2026-07-28') => ({
   'io.modelcontextprotocol/protocolVersion': version,
@@ -56,7 +65,7 @@ describe('which revision a request speaks', () => {
     ['a 2025 MCP-Protocol-Version', { ...agreeing, protocolVersion: '2025-11-25' }],
     ['a broken base64 Mcp-Name', { ...agreeing, mcpName: '=?base64?***?=' }],
   ])('refuses %s with -32020 and 400, naming the request', (_, headers) => {
-    const revision = revisionOf(post(call('echo'), headers));
+    const revision = wire(revisionOf(post(call('echo'), headers)));
     expect(revision).toMatchObject({
       era: 'refused',
       status: 400,
@@ -65,8 +74,8 @@ describe('which revision a request speaks', () => {
   });
 
   it('refuses a version it does not serve with -32022, saying which it does', () => {
-    const revision = revisionOf(
-      post(call('echo', '2099-01-01'), { ...agreeing, protocolVersion: '2099-01-01' }),
+    const revision = wire(
+      revisionOf(post(call('echo', '2099-01-01'), { ...agreeing, protocolVersion: '2099-01-01' })),
     );
     expect(revision).toMatchObject({
       era: 'refused',
@@ -77,7 +86,7 @@ describe('which revision a request speaks', () => {
 
   it('refuses a modern header on a body without an envelope (-32602), rather than guessing', () => {
     const body = { jsonrpc: '2.0', id: 3, method: 'tools/list' };
-    const revision = revisionOf(post(body, { protocolVersion: '2026-07-28', mcpMethod: 'tools/list' }));
+    const revision = wire(revisionOf(post(body, { protocolVersion: '2026-07-28', mcpMethod: 'tools/list' })));
     expect(revision).toMatchObject({ era: 'refused', status: 400, response: { error: { code: -32602 } } });
   });
 
@@ -94,7 +103,7 @@ describe('which revision a request speaks', () => {
     const get = { jsonrpc: '2.0', id: 2, method: 'tasks/get', params: { taskId: 't-1', _meta: meta() } };
     expect(modernHeaders(get as never, '2026-07-28')['mcp-name']).toBe('t-1');
     const lying = { protocolVersion: '2026-07-28', mcpMethod: 'tasks/get', mcpName: 't-2' };
-    expect(revisionOf(post(get, lying))).toMatchObject({ era: 'refused', status: 400 });
+    expect(wire(revisionOf(post(get, lying)))).toMatchObject({ era: 'refused', status: 400 });
   });
 
   it('computes forwarded headers from the body', () => {

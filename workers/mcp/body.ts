@@ -1,6 +1,6 @@
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { type JSONRPCMessage, maxNestingDepth, nestedTooDeep } from '../../shared/protocol/jsonrpc.ts';
-import type { HttpRefusal } from '../../shared/protocol/refusal.ts';
+import type { Refusal } from '../../shared/protocol/refusal.ts';
 
 /** Request and response bodies at the edge: bounded reads, strict parsing, whole-body rewriting. */
 
@@ -22,7 +22,7 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   return concat(chunks, size);
 }
 
-export type Parsed = { ok: true; message: JSONRPCMessage } | { ok: false; refusal: HttpRefusal };
+export type Parsed = { ok: true; message: JSONRPCMessage } | { ok: false; refusal: Refusal };
 
 /** Exactly one JSON-RPC 2.0 message, validated; what is forwarded is this value re-serialised, never the bytes. */
 export function parseMessage(body: Uint8Array): Parsed {

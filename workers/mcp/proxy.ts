@@ -8,9 +8,15 @@ import {
   mayDeliver,
 } from '../../shared/policy/gate.ts';
 import { mayConnect, type Principal } from '../../shared/policy/policy.ts';
-import { isFailure, type JSONRPCMessage, resultOf, validSessionId } from '../../shared/protocol/jsonrpc.ts';
-import { type HttpRefusal, toWire } from '../../shared/protocol/refusal.ts';
-import { ModernErrorCode, modernHeaders, type Revision, revisionOf } from '../../shared/protocol/revision.ts';
+import {
+  isFailure,
+  type JSONRPCMessage,
+  type RequestId,
+  resultOf,
+  validSessionId,
+} from '../../shared/protocol/jsonrpc.ts';
+import { type Refusal, reasonOf, toWire } from '../../shared/protocol/refusal.ts';
+import { modernHeaders, type Revision, revisionOf } from '../../shared/protocol/revision.ts';
 import { sseFilter } from '../../shared/protocol/sse.ts';
 import { checkOrigin } from '../../shared/security/origin.ts';
 import { sign } from '../../shared/security/signing.ts';
@@ -43,20 +49,13 @@ const forwardedRequestHeaders = [
 ];
 const forwardedResponseHeaders = ['content-type', 'mcp-session-id', 'retry-after', 'cache-control'];
 
-export function refusal(refused: HttpRefusal): Response {
-  const wire = toWire(refused);
+export function refusal(refused: Refusal, id: RequestId | null = null): Response {
+  const wire = toWire(refused, id);
   return new Response(JSON.stringify(wire.body), { status: wire.status, headers: wire.headers });
 }
 
 export function resourceMetadataUrl(url: URL, server: string): string {
   return `${url.origin}/.well-known/oauth-protected-resource/${server}/mcp`;
-}
-
-function jsonResponse(message: JSONRPCMessage, status = 200): Response {
-  return new Response(JSON.stringify(message), {
-    status,
-    headers: { 'content-type': 'application/json' },
-  });
 }
 
 interface Exchange {
@@ -159,13 +158,11 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
     point.method = gate.method ?? 'response';
     point.name = 'name' in gate ? (gate.name ?? '') : '';
     if (gate.action === 'drop') return new Response(null, { status: 202 });
-    if (gate.action === 'answer') {
-      point.decision = gate.reason;
+    if (gate.action === 'refuse') {
+      point.decision = reasonOf(gate.refusal);
       exchange.audited = paramsArguments(incoming.message);
       finish(x, exchange, 'refused', 0);
-      // 2026-07-28 answers a method it does not have with 404, so that clients fall back.
-      const missing = era === 'modern' && gate.reason === 'unknown_method';
-      return jsonResponse(gate.response, missing ? 404 : 200);
+      return refusal(gate.refusal, gate.id);
     }
     exchange.audited = paramsArguments(gate.message);
     exchange.revision = incoming.revision;
@@ -200,11 +197,6 @@ async function readIncoming(
   return { message: parsed.message, bytes: raw.byteLength, revision };
 }
 
-const revisionRefusals: Record<number, string> = {
-  [ModernErrorCode.HeaderMismatch]: 'header_mismatch',
-  [ModernErrorCode.UnsupportedProtocolVersion]: 'unsupported_version',
-};
-
 /** A revision refusal is counted (no audit event: no policy was asked) and answered as the spec says. */
 function refusedRevision(
   x: McpRequest,
@@ -213,14 +205,13 @@ function refusedRevision(
   revision: Extract<Revision, { era: 'refused' }>,
   started: number,
 ): Response {
-  const code = (revision.response as { error?: { code?: number } }).error?.code ?? 0;
   point.method = 'method' in read.message ? read.message.method : 'response';
-  point.decision = revisionRefusals[code] ?? 'invalid_request';
+  point.decision = reasonOf(revision.refusal);
   point.status = 'refused';
   point.requestBytes = read.bytes;
   point.durationMs = Date.now() - started;
   writePoint(x.env.ANALYTICS, point);
-  return jsonResponse(revision.response, revision.status);
+  return refusal(revision.refusal, revision.id);
 }
 
 function paramsArguments(message: JSONRPCMessage): unknown {
