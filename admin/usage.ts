@@ -16,7 +16,7 @@ export interface UsageQuery {
 
 const byColumn: Record<By, string> = {
   server: columns.server,
-  tool: columns.tool,
+  tool: columns.name,
   principal: columns.principal,
   decision: columns.decision,
 };
@@ -35,14 +35,14 @@ export function buildSql(query: UsageQuery): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(dataset))
     throw new UsageError(`dataset: "${dataset}" is not a dataset name`);
   const where = [`timestamp > NOW() - INTERVAL '${since[1]}' ${units[since[2] as string]}`];
-  if (query.server !== undefined) where.push(`blob1 = '${query.server}'`);
-  if (query.by === 'tool') where.push(`blob2 = 'tools/call'`);
+  if (query.server !== undefined) where.push(`${columns.server} = '${query.server}'`);
+  if (query.by === 'tool') where.push(`${columns.method} = 'tools/call'`);
   return [
     `SELECT ${byColumn[query.by]} AS ${query.by},`,
     '  SUM(_sample_interval) AS messages,',
-    `  SUM(IF(blob6 = 'refused', _sample_interval, 0)) AS refused,`,
-    `  SUM(IF(blob6 = 'error', _sample_interval, 0)) AS errors,`,
-    '  SUM(_sample_interval * double1) / SUM(_sample_interval) AS avg_ms',
+    `  SUM(IF(${columns.status} = 'refused', _sample_interval, 0)) AS refused,`,
+    `  SUM(IF(${columns.status} = 'error', _sample_interval, 0)) AS errors,`,
+    `  SUM(_sample_interval * ${columns.durationMs}) / SUM(_sample_interval) AS avg_ms`,
     `FROM ${dataset}`,
     `WHERE ${where.join(' AND ')}`,
     `GROUP BY ${query.by}`,

@@ -3,7 +3,8 @@ import type { Principal } from '../shared/policy/policy.ts';
 import { toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
-import { handleMcp, refusal as refusalOf } from './mcp/proxy.ts';
+import { handleMcp } from './mcp/handle.ts';
+import { refusalResponse as refusalOf } from './refusal.ts';
 import { getServer, listServers } from './registry/catalog.ts';
 import { page, pageScript } from './registry/page.ts';
 import {

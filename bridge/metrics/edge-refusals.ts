@@ -22,7 +22,7 @@ export function refusalsSql(dataset: string, windowMinutes: number): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(dataset)) throw new Error(`dataset "${dataset}" is not a dataset name`);
   const minutes = Math.max(1, Math.min(1440, Math.floor(windowMinutes)));
   return [
-    `SELECT ${columns.server} AS server, ${columns.tool} AS tool, ${columns.decision} AS decision,`,
+    `SELECT ${columns.server} AS server, ${columns.name} AS tool, ${columns.decision} AS decision,`,
     '  SUM(_sample_interval) AS calls',
     `FROM ${dataset}`,
     `WHERE timestamp > NOW() - INTERVAL '${minutes}' MINUTE`,

@@ -1,16 +1,53 @@
 /**
- * Workers Analytics Engine's SQL API: what `mcpgw usage` reads, and what the bridge polls to
- * show the edge's refusals to the cluster's Prometheus. The column layout is docs/analytics.md.
+ * The Analytics Engine data point, declared once: the Worker writes one per JSON-RPC message
+ * (`dataPointOf`); `mcpgw usage` and the bridge's poll of the edge's refusals read it through
+ * the SQL API (`columns`). The layout is a storage format: docs/analytics.md, and a new
+ * dataset for any change of order.
  */
-export const columns = {
-  server: 'blob1',
-  method: 'blob2',
-  tool: 'blob3',
-  decision: 'blob4',
-  principal: 'blob5',
-  status: 'blob6',
-  durationMs: 'double1',
-} as const;
+
+/** In blob order: blob1 is `server`, blob2 `method`, and so on. */
+const blobFields = [
+  'server',
+  'method',
+  /** Tool, prompt or resource name, when the message names one. */
+  'name',
+  /** `allowed`, or the refusal's reason (shared/protocol/refusal.ts `reasonOf`). */
+  'decision',
+  'principal',
+  /** success | error | refused | upstream_error */
+  'status',
+  'protocolVersion',
+  'authMethod',
+] as const;
+/** In double order: double1 is `durationMs`. */
+const doubleFields = ['durationMs', 'requestBytes', 'responseBytes'] as const;
+
+type BlobField = (typeof blobFields)[number];
+type DoubleField = (typeof doubleFields)[number];
+
+/** What the edge records of one message: one Analytics Engine row. */
+export type MessageRecord = Record<BlobField, string> & Record<DoubleField, number>;
+
+/** The shape `writeDataPoint` takes (workers-types' AnalyticsEngineDataPoint, which the bridge does not load). */
+export interface DataPoint {
+  indexes: string[];
+  blobs: string[];
+  doubles: number[];
+}
+
+export function dataPointOf(record: MessageRecord): DataPoint {
+  return {
+    indexes: [record.server],
+    blobs: blobFields.map((field) => record[field]),
+    doubles: doubleFields.map((field) => record[field]),
+  };
+}
+
+/** Each field's SQL column: `columns.name` is `blob3`. */
+export const columns = Object.fromEntries([
+  ...blobFields.map((field, i) => [field, `blob${i + 1}`]),
+  ...doubleFields.map((field, i) => [field, `double${i + 1}`]),
+]) as Record<BlobField | DoubleField, string>;
 
 export const defaultApiBaseUrl = 'https://api.cloudflare.com/client/v4';
 

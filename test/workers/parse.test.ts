@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseMessage } from '../../workers/mcp/body.ts';
+import { parseMessage } from '../../workers/mcp/read.ts';
 
 const encode = (text: string) => new TextEncoder().encode(text);
 

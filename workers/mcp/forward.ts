@@ -1,5 +1,93 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
+import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import { modernHeaders } from '../../shared/protocol/revision.ts';
+import { sign } from '../../shared/security/signing.ts';
 import type { Env, Settings } from '../env.ts';
+import { refusalResponse } from '../refusal.ts';
+import { finish } from './meter.ts';
+import type { Forwarded, McpRequest, Passage } from './passage.ts';
+import { relay } from './relay.ts';
+
+/** Headers a client sends that the bridge needs; nothing else crosses (no Authorization, no cookies). */
+const forwardedRequestHeaders = [
+  'content-type',
+  'accept',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+];
+
+/** The forward stage: the message as the gate passed it, signed for the bridge, sent, its answer relayed. */
+export async function forward(
+  x: McpRequest,
+  passage: Passage,
+  url: URL,
+  body: Uint8Array | undefined,
+  gate: Forwarded | undefined,
+): Promise<Response> {
+  const { request, settings } = x;
+  const upstream = upstreamOf(passage.doc, settings);
+  if (upstream === undefined) {
+    console.error(
+      JSON.stringify({
+        event: 'bridge.unconfigured',
+        server: x.server,
+        fix: 'set BRIDGE_URL (wrangler.toml [vars]) to where the bridge serves /<server>/mcp',
+      }),
+    );
+    finish(x, passage, 'upstream_error', 0);
+    return refusalResponse({ kind: 'gateway_misconfigured' });
+  }
+  upstream.search = url.search;
+  const headers = await signedHeaders(x, passage, upstream, body, gate);
+  let response: Response;
+  try {
+    response = await bridgeFetch(x.env, settings)(upstream, { method: request.method, headers, body });
+  } catch (error) {
+    console.error(
+      JSON.stringify({ event: 'bridge.unreachable', server: x.server, error: String(error).slice(0, 200) }),
+    );
+    finish(x, passage, 'upstream_error', 0);
+    return refusalResponse({ kind: 'upstream_unavailable' });
+  }
+  return relay(x, passage, response, gate);
+}
+
+async function signedHeaders(
+  x: McpRequest,
+  passage: Passage,
+  upstream: URL,
+  body: Uint8Array | undefined,
+  gate: Forwarded | undefined,
+): Promise<Headers> {
+  const { request, settings } = x;
+  const headers = new Headers();
+  for (const name of forwardedRequestHeaders) {
+    const value = request.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  const revision = passage.revision;
+  if (revision?.era === 'modern' && gate !== undefined && 'method' in gate.message) {
+    // Computed from the body the bridge will get (a renamed tool has its real name), never copied.
+    const modern = modernHeaders(gate.message as JSONRPCMessage & { method: string }, revision.revision);
+    for (const [name, value] of Object.entries(modern)) headers.set(name, value);
+    // Argument mirrors (SEP-2243): the bridge or the server checks them against the body.
+    for (const [name, value] of request.headers) if (name.startsWith('mcp-param-')) headers.set(name, value);
+  }
+  const signed = await sign(
+    settings.BRIDGE_SIGNING_SECRET,
+    {
+      method: request.method,
+      path: upstream.pathname + upstream.search,
+      sessionId: headers.get('mcp-session-id') ?? undefined,
+      body: body ?? new Uint8Array(),
+    },
+    passage.principal,
+    Date.now() / 1000,
+  );
+  for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+  return headers;
+}
 
 /**
  * How the edge reaches the cluster. A Workers VPC service binding (`BRIDGE`, over the

@@ -1,0 +1,52 @@
+import type { Principal } from '../../shared/policy/policy.ts';
+import { dataPointOf, type MessageRecord } from '../../shared/storage/analytics.ts';
+import { audit } from './audit.ts';
+import type { McpRequest, Passage } from './passage.ts';
+
+/** The record of a request admitted for this principal, before anything of its body is known. */
+export function recordOf(x: McpRequest, principal: Principal): MessageRecord {
+  const method = x.request.method;
+  return {
+    server: x.server,
+    method: method === 'POST' ? 'unknown' : `http/${method}`,
+    name: '',
+    decision: 'allowed',
+    principal: principal.subject,
+    status: 'success',
+    protocolVersion: x.request.headers.get('mcp-protocol-version') ?? '',
+    authMethod: principal.method,
+    durationMs: 0,
+    requestBytes: 0,
+    responseBytes: 0,
+  };
+}
+
+/** The request has ended: its record goes to Analytics Engine and, for a tool call, to the audit log. */
+export function finish(x: McpRequest, passage: Passage, status: string, responseBytes: number): void {
+  const { record, doc } = passage;
+  record.status = status;
+  record.responseBytes = responseBytes;
+  record.durationMs = Date.now() - passage.started;
+  x.ctx.waitUntil(
+    (async () => {
+      x.env.ANALYTICS.writeDataPoint(dataPointOf(record));
+      if (record.method !== 'tools/call') return;
+      await audit(doc, {
+        principal: record.principal,
+        authMethod: record.authMethod,
+        server: record.server,
+        tool: record.name,
+        decision: record.decision,
+        status,
+        arguments: passage.audited,
+      });
+    })(),
+  );
+}
+
+/** A request refused for its revision is counted, and not audited: no policy was asked. */
+export function countRefused(x: McpRequest, record: MessageRecord, started: number): void {
+  record.status = 'refused';
+  record.durationMs = Date.now() - started;
+  x.env.ANALYTICS.writeDataPoint(dataPointOf(record));
+}
