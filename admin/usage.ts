@@ -1,4 +1,5 @@
 import { columns, defaultApiBaseUrl, type Row, type SqlApi } from '../shared/storage/analytics.ts';
+import { UsageError } from './options.ts';
 /**
  * `mcpgw usage`: what the gateway did, from Workers Analytics Engine's SQL API. The column
  * layout is docs/analytics.md; the SQL is built here from validated options only (no
@@ -21,8 +22,6 @@ const byColumn: Record<By, string> = {
   decision: columns.decision,
 };
 const units: Record<string, string> = { m: 'MINUTE', h: 'HOUR', d: 'DAY' };
-
-export class UsageError extends Error {}
 
 export function buildSql(query: UsageQuery): string {
   const since = /^(\d{1,4})([mhd])$/.exec(query.since);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
-import type { Child } from '../upstream/leases.ts';
+import type { Child } from '../upstream/child.ts';
 import type { Keys, Request } from './translate.ts';
 
 /** A request waiting for the client's input: the child stays leased to it until the retry or the timeout. */

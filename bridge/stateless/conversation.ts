@@ -9,7 +9,8 @@ import {
 import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
 import { metaKeys } from '../../shared/protocol/revision.ts';
 import { type ServerConfig, timeoutSeconds } from '../config.ts';
-import { Busy, type Child, type ChildLeases } from '../upstream/leases.ts';
+import type { Child } from '../upstream/child.ts';
+import { Busy, type ChildLeases } from '../upstream/leases.ts';
 import { Continuations } from './continuations.ts';
 import {
   complete,

@@ -17,7 +17,7 @@ const passedHeaders = ['content-type', 'cache-control', 'retry-after'];
  * (after the edge's policy): no child, no translation, its own input-required and listen streams.
  * Whether it does is asked once with `server/discover` and remembered for a while.
  */
-export class ModernUpstream {
+export class Passthrough {
   private known: { modern: boolean; at: number } | undefined;
   private probing: Promise<boolean> | undefined;
   private readonly url: string;

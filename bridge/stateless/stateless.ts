@@ -34,7 +34,7 @@ import {
 } from './conversation.ts';
 import { ListenStreams } from './listen.ts';
 import { ParamHeaderChecks } from './param-headers.ts';
-import { ModernUpstream } from './passthrough.ts';
+import { Passthrough } from './passthrough.ts';
 import { Keys, type Request } from './translate.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
@@ -63,13 +63,13 @@ export class StatelessServer {
   private readonly deps: Deps;
 
   /** Set for Streamable HTTP servers, which may speak 2026-07-28 themselves. */
-  private readonly native: ModernUpstream | undefined;
+  private readonly native: Passthrough | undefined;
 
   constructor(factory: UpstreamFactory, deps: Deps) {
     this.deps = deps;
     const transport = deps.config.transport;
     if (transport.type === 'streamable-http') {
-      this.native = new ModernUpstream(transport.url, transport.headers, deps.log);
+      this.native = new Passthrough(transport.url, transport.headers, deps.log);
     }
     const { limits, pool } = deps.config;
     this.leases = new ChildLeases(factory, {

@@ -1,46 +1,19 @@
-import { type JSONRPCMessage, kindOf, type RequestId, resultOf } from '../../shared/protocol/jsonrpc.ts';
-import { errorOf } from '../../shared/protocol/refusal.ts';
+import { type JSONRPCMessage, kindOf, type RequestId } from '../../shared/protocol/jsonrpc.ts';
 import type { Logger } from '../log.ts';
 import type { LeaseCounts } from '../metrics/metrics.ts';
-import { bridgeCapabilities, bridgeRevision } from '../sessions/versions.ts';
-import { noRoots } from '../stateless/translate.ts';
+import { Backoff } from './backoff.ts';
+import { answerUnasked, Child, isBroadcast } from './child.ts';
+import { initialize } from './handshake.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
-const initTimeoutMs = 10_000;
 const leaseWaitMs = 10_000;
 const growAfterMs = 50;
-const crashLoopFailures = 3;
-const maxBackoffMs = 30_000;
 
 export class Busy extends Error {}
 
 interface Waiter {
   readonly owner: string | undefined;
   readonly take: (child: Child | Error) => void;
-}
-
-/** A child initialized by the bridge; `lease` receives its messages while one request holds it. */
-export class Child {
-  readonly upstream: Upstream;
-  readonly init: Record<string, unknown>;
-  lease: ((message: JSONRPCMessage) => void) | undefined;
-  onexit: ((detail: string) => void) | undefined;
-  idleSince = Date.now();
-  /** Whom the child serves from its first lease on, in isolated mode; `undefined`: it has served no one. */
-  owner: string | undefined;
-
-  constructor(upstream: Upstream, init: Record<string, unknown>) {
-    this.upstream = upstream;
-    this.init = init;
-  }
-
-  get open(): boolean {
-    return this.upstream.open;
-  }
-
-  send(message: JSONRPCMessage): Promise<void> {
-    return this.upstream.send(message);
-  }
 }
 
 /**
@@ -63,8 +36,7 @@ export class ChildLeases {
   private total = 0;
   /** Counted in `total` from their spawn, but not leased before they are ready. */
   private starting = 0;
-  private failures = 0;
-  private retryAt = 0;
+  private readonly backoff = new Backoff();
   private lastInit: Record<string, unknown> | undefined;
   private state: 'open' | 'closed' = 'open';
   private readonly spawn: UpstreamFactory;
@@ -231,7 +203,7 @@ export class ChildLeases {
 
   /** A command that keeps failing is not spawned for every request: it gets a growing rest. */
   private resting(now = Date.now()): boolean {
-    return this.failures >= crashLoopFailures && now < this.retryAt;
+    return this.backoff.resting(now);
   }
 
   /** One more child, for whoever needs one first. */
@@ -288,13 +260,12 @@ export class ChildLeases {
       this.starting -= 1;
       this.wire(child);
       this.count();
-      this.failures = 0;
+      this.backoff.succeeded();
       return child;
     } catch (error) {
       this.total -= 1;
       this.starting -= 1;
-      this.failures += 1;
-      this.retryAt = Date.now() + Math.min(maxBackoffMs, 250 * 2 ** (this.failures - 1));
+      this.backoff.failed();
       await upstream?.close();
       throw error;
     }
@@ -326,60 +297,4 @@ export class ChildLeases {
       this.log.log('debug', 'stateless child ended', { detail });
     };
   }
-}
-
-/** A question outside any request: the bridge has no roots of its own, and no one to ask anything else. */
-function answerUnasked(child: Child, question: JSONRPCMessage & { id: RequestId; method: string }): void {
-  const answer: JSONRPCMessage =
-    question.method === 'roots/list'
-      ? noRoots(question.id)
-      : errorOf({ kind: 'no_client', detail: 'no client is waiting on this server' }, question.id);
-  child.send(answer).catch(() => undefined);
-}
-
-const broadcast = new Set([
-  'notifications/tools/list_changed',
-  'notifications/prompts/list_changed',
-  'notifications/resources/list_changed',
-]);
-
-function isBroadcast(message: JSONRPCMessage): message is JSONRPCMessage & { method: string } {
-  return 'method' in message && broadcast.has(message.method);
-}
-
-/** The 2025 handshake, done by the bridge as the child's client. */
-function initialize(upstream: Upstream): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const id = 'bridge-initialize';
-    const timer = setTimeout(
-      () => reject(new Error('the MCP server did not answer initialize')),
-      initTimeoutMs,
-    );
-    upstream.onexit = (_reason, detail) => {
-      clearTimeout(timer);
-      reject(new Error(detail));
-    };
-    upstream.onmessage = (message) => {
-      if (!('id' in message) || message.id !== id || 'method' in message) return;
-      clearTimeout(timer);
-      const result = resultOf(message);
-      if (result === undefined) return reject(new Error('the MCP server refused initialize'));
-      if (typeof result.protocolVersion === 'string') upstream.setProtocolVersion(result.protocolVersion);
-      upstream
-        .send({ jsonrpc: '2.0', method: 'notifications/initialized' })
-        .then(() => resolve(result), reject);
-    };
-    upstream
-      .send({
-        jsonrpc: '2.0',
-        id,
-        method: 'initialize',
-        params: {
-          protocolVersion: bridgeRevision,
-          capabilities: bridgeCapabilities,
-          clientInfo: { name: 'mcp-edge-gateway-bridge', version: '0.1.0' },
-        },
-      })
-      .catch(reject);
-  });
 }

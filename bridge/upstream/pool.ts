@@ -1,14 +1,13 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { Backoff } from './backoff.ts';
+import { warmUp } from './handshake.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
 /** What /readyz, the npm start banner and a refused client are told about one server. */
 export type ServerStatus = { state: 'ready' | 'starting' } | { state: 'failing'; reason: string };
 
-const maxBackoffMs = 30_000;
-const crashLoopFailures = 3;
 const refillDelayMs = 100;
-const warmupTimeoutMs = 5000;
 
 /**
  * Children started ahead of demand, so that opening a session does not wait for a
@@ -18,8 +17,7 @@ const warmupTimeoutMs = 5000;
 export class WarmPool {
   private readonly warm: Upstream[] = [];
   private starting = 0;
-  private failures = 0;
-  private pings = 0;
+  private readonly backoff = new Backoff();
   private everReady = false;
   private lastFailure: string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -49,14 +47,14 @@ export class WarmPool {
 
   /** True while children keep dying before they are used (the command is broken). */
   get crashLooping(): boolean {
-    return this.failures >= crashLoopFailures;
+    return this.backoff.crashLooping;
   }
 
   fill(): void {
     while (this.state === 'filling' && this.warm.length + this.starting < this.size) {
       this.starting += 1;
       this.spawn()
-        .then((upstream) => this.warmUp(upstream))
+        .then(warmUp)
         .then(
           (upstream) => this.started(upstream),
           (error: Error) => {
@@ -67,36 +65,6 @@ export class WarmPool {
     }
   }
 
-  /**
-   * A ping before initialize (which MCP allows) proves the child speaks JSON-RPC before a
-   * session gets it, and warms its code paths: the first initialize then takes ~4 ms, not ~12.
-   */
-  private warmUp(upstream: Upstream): Promise<Upstream> {
-    return new Promise((resolve, reject) => {
-      const id = `bridge-warmup-${++this.pings}`;
-      const settle = () => {
-        clearTimeout(timer);
-        upstream.onmessage = undefined;
-        upstream.onexit = undefined;
-      };
-      // A server that ignores pings before initialize is still usable: take it after a while.
-      const timer = setTimeout(() => {
-        settle();
-        resolve(upstream);
-      }, warmupTimeoutMs);
-      upstream.onmessage = (message) => {
-        if (!('id' in message) || message.id !== id || 'method' in message) return;
-        settle();
-        resolve(upstream);
-      };
-      upstream.onexit = (_reason, detail) => {
-        settle();
-        reject(new Error(`before it was ready, ${detail}`));
-      };
-      upstream.send({ jsonrpc: '2.0', id, method: 'ping' }).catch(() => undefined);
-    });
-  }
-
   /** A started child for a new session: a warm one if there is one, else one started now. */
   async take(): Promise<Upstream> {
     const upstream = this.warm.shift();
@@ -105,7 +73,7 @@ export class WarmPool {
     setTimeout(() => this.fill(), refillDelayMs).unref();
     if (upstream) {
       upstream.onexit = undefined;
-      this.failures = 0;
+      this.backoff.succeeded();
       return upstream;
     }
     return this.spawn();
@@ -147,9 +115,8 @@ export class WarmPool {
 
   private backOff(): void {
     if (this.state !== 'filling') return;
-    this.failures += 1;
     this.state = 'backoff';
-    const delay = Math.min(maxBackoffMs, 250 * 2 ** (this.failures - 1));
+    const delay = this.backoff.failed();
     this.retryTimer = setTimeout(() => {
       if (this.state !== 'backoff') return;
       this.state = 'filling';

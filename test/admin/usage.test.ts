@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSql, UsageError } from '../../admin/usage.ts';
+import { UsageError } from '../../admin/options.ts';
+import { buildSql } from '../../admin/usage.ts';
 import { mcpgw } from '../helpers/cli.ts';
 
 describe('the SQL usage sends', () => {

@@ -1,0 +1,90 @@
+/** What `mcpgw --help` and `mcpgw <command> --help` print: every command, with examples. */
+const where = '--local (wrangler dev state; --persist-to DIR) or --remote (the deployed namespace)';
+
+export const commands: Record<string, { usage: string; about: string; examples: string[] }> = {
+  validate: {
+    usage: 'mcpgw validate [files...] [--strict] [--local|--remote]',
+    about: `Checks servers/*.json|yaml (or the files given) with the Worker's own schema, then what one
+document cannot show: file name = server name, no server twice, no grant for a group that may
+not connect. With --local or --remote it also reads the tool lists servers last reported
+and warns about allow patterns that match none of them (a typo hides a tool from everyone).
+--strict (production) refuses those patterns, and requires a pinned artifact (image digest,
+or npm version + integrity) and no failed signature check. Exit code 1 on any problem.`,
+    examples: ['npx mcpgw validate', 'npx mcpgw validate --strict --remote servers/openshift.json'],
+  },
+  diff: {
+    usage: 'mcpgw diff [--local|--remote] [--strict]',
+    about: `What differs between the files and KV: + added, ~ changed (field by field), - removed.
+Warns, like validate, about allow patterns that match no tool the server reported.`,
+    examples: ['npx mcpgw diff --remote'],
+  },
+  apply: {
+    usage: 'mcpgw apply [--local|--remote] [--strict] [--yes]',
+    about: `Validates, shows the plan, asks, then writes only what changed and records the git commit
+it applied (see status). --yes answers for CI. An invalid document stops it before any write;
+with --strict, so does an allow pattern that matches no tool the server reported.`,
+    examples: ['npx mcpgw apply --remote', 'npx mcpgw apply --local --yes   # while npm start runs'],
+  },
+  status: {
+    usage: 'mcpgw status [--local|--remote]',
+    about: 'Which commit is live in KV, when it was applied, and whether the files have drifted since.',
+    examples: ['npx mcpgw status --remote'],
+  },
+  keys: {
+    usage: 'mcpgw keys create --principal P [--groups a,b] [--expires 30d] | keys list | keys revoke <id>',
+    about: `API keys: create prints a new key once (only its SHA-256 is stored); list shows id,
+principal, groups and state; revoke takes an id from list and works at the next request.`,
+    examples: [
+      'npx mcpgw keys create --principal alice --groups viewers --expires 30d --remote',
+      'npx mcpgw keys revoke 1a2b3c4d5e6f --remote',
+    ],
+  },
+  principals: {
+    usage:
+      'mcpgw principals list | show <p> | revoke <p> | restore <p> | remove-group <p> <g> | restore-group <p> <g>',
+    about: `People who signed in through the gateway's OAuth sign-in (docs/auth.md), with the groups
+their identity provider named. revoke refuses their tokens at the next request, deletes their
+grants and refuses their next sign-in (also for someone who has not signed in yet); restore
+undoes it. remove-group takes a group away at the next request and keeps it away when they
+sign in again, whatever the identity provider says; restore-group gives it back.`,
+    examples: [
+      'npx mcpgw principals show alice@example.com --remote',
+      'npx mcpgw principals remove-group alice@example.com developers --remote',
+      'npx mcpgw principals revoke mallory@example.com --remote',
+    ],
+  },
+  grants: {
+    usage: 'mcpgw grants list <principal> | grants revoke <principal> [grant-id]',
+    about: `What a person allowed which client to do (OAuth grants, in OAUTH_KV): list shows grant id,
+client, MCP server and dates; revoke deletes one grant or all of them with their access and
+refresh tokens: the client must sign in again.`,
+    examples: [
+      'npx mcpgw grants list alice@example.com --remote',
+      'npx mcpgw grants revoke alice@example.com --remote',
+    ],
+  },
+  usage: {
+    usage:
+      'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision] [--json] [--explain]',
+    about: `Reads the Analytics Engine SQL API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN with
+Account Analytics: Read): messages, refusals, errors and mean latency. --explain prints the SQL.`,
+    examples: ['npx mcpgw usage --since 7d --by decision --server openshift'],
+  },
+};
+
+export const help = `mcpgw: govern the MCP edge gateway's server documents, API keys and signed-in people (through wrangler).
+
+Commands:
+${Object.values(commands)
+  .map((c) => `  ${c.usage}`)
+  .join('\n')}
+
+KV: ${where}. Also --dir servers (documents folder), --binding GATEWAY_KV,
+--oauth-binding OAUTH_KV (grants).
+mcpgw <command> --help explains one command, with examples.`;
+
+export function commandHelp(name: string): string {
+  const c = commands[name];
+  if (c === undefined) return help;
+  return `${c.usage}\n\n${c.about}\n\nKV: ${where}.\nExamples:\n${c.examples.map((e) => `  ${e}`).join('\n')}`;
+}
