@@ -3,12 +3,13 @@ import { hostname } from 'node:os';
 import { loopbackHosts } from '../shared/security/origin.ts';
 import { type BridgeConfig, ConfigError } from './config.ts';
 import { ServerEndpoint } from './endpoint.ts';
-import { createMcpServer, type HttpDeps, listen } from './http.ts';
+import { createMcpServer, listen } from './http.ts';
 import type { Logger } from './log.ts';
 import { startEdgeRefusals } from './metrics/edge-refusals.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { createMetricsServer } from './metrics/server.ts';
 import { NonceCache } from './nonces.ts';
+import type { HttpDeps } from './route.ts';
 import { peersFrom } from './sessions/peers.ts';
 import { cgroupLimit, MemoryBudget } from './upstream/memory.ts';
 

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../shared/policy/policy.ts';
 import type { RequestId } from '../shared/protocol/jsonrpc.ts';
 import type { Refusal } from '../shared/protocol/refusal.ts';
 import { revisionOf } from '../shared/protocol/revision.ts';
 import { redact } from '../shared/security/redact.ts';
 import type { ServerConfig } from './config.ts';
-import { header, requestStateOf } from './incoming.ts';
+import { requestStateOf } from './incoming.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts';
 import { type ServerContext, Session } from './sessions/session.ts';
@@ -17,7 +16,9 @@ import { Multiplexer } from './upstream/multiplex.ts';
 import { type ServerStatus, WarmPool } from './upstream/pool.ts';
 import { type UpstreamFactory, upstreamFactory } from './upstream/upstream.ts';
 
-export type Outcome = { ok: true } | { ok: false; refusal: Refusal; id?: RequestId | null };
+export type Outcome =
+  | { ok: true; response: Response }
+  | { ok: false; refusal: Refusal; id?: RequestId | null };
 
 const refuse = (refusal: Refusal): Outcome => ({ ok: false, refusal });
 
@@ -107,26 +108,21 @@ export class ServerEndpoint {
   }
 
   /** An HTTP request for `/<server>/mcp`, its JSON body (POST) already read and parsed. */
-  async handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-    principal?: Principal,
-  ): Promise<Outcome> {
-    const sessionId = req.headers['mcp-session-id'];
-    if (typeof sessionId === 'string') {
+  async handle(request: Request, body: unknown, principal?: Principal): Promise<Outcome> {
+    const header = (name: string) => request.headers.get(name) ?? undefined;
+    const sessionId = header('mcp-session-id');
+    if (sessionId !== undefined) {
       const session = this.sessions.get(sessionId);
       // Another principal's session id is as good as unknown: it must not learn the session exists.
       if (!session?.belongsTo(principal)) return refuse({ kind: 'unknown_session' });
-      await session.handle(req, res, body);
-      return { ok: true };
+      return { ok: true, response: await session.handle(request, body) };
     }
-    if (req.method === 'POST') {
+    if (request.method === 'POST') {
       const revision = revisionOf({
         httpMethod: 'POST',
-        protocolVersion: header(req, 'mcp-protocol-version'),
-        mcpMethod: header(req, 'mcp-method'),
-        mcpName: header(req, 'mcp-name'),
+        protocolVersion: header('mcp-protocol-version'),
+        mcpMethod: header('mcp-method'),
+        mcpName: header('mcp-name'),
         body,
       });
       if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
@@ -135,11 +131,10 @@ export class ServerEndpoint {
         const continues = requestStateOf(body) !== undefined;
         if (this.state === 'draining' && !continues)
           return refuse({ kind: 'draining', retryAfterSeconds: 1 });
-        await this.stateless.handle(res, req, revision, principal);
-        return { ok: true };
+        return { ok: true, response: await this.stateless.handle(request, revision, principal) };
       }
     }
-    if (req.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
+    if (request.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
     if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
     // A command that keeps dying gets no extra spawn per client; the pool's backoff retries it.
     if (this.pool?.crashLooping) return this.unavailable();
@@ -153,15 +148,10 @@ export class ServerEndpoint {
         return refuse({ kind: 'memory_full', retryAfterSeconds: 5 });
       }
     }
-    return this.open(req, res, body, principal);
+    return this.open(request, body, principal);
   }
 
-  private async open(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-    principal: Principal | undefined,
-  ): Promise<Outcome> {
+  private async open(request: Request, body: unknown, principal: Principal | undefined): Promise<Outcome> {
     // The slot is taken before the channel is ready, so that a burst cannot overshoot the limit.
     this.opening += 1;
     let reserved = true;
@@ -186,9 +176,9 @@ export class ServerEndpoint {
         },
         onEnd: (s, reason) => this.ended(s, reason),
       });
-      await session.handle(req, res, body);
+      const response = await session.handle(request, body);
       if (session.id === undefined || !this.sessions.has(session.id)) await session.end('client');
-      return { ok: true };
+      return { ok: true, response };
     } finally {
       release();
     }

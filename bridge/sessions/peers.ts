@@ -1,5 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
@@ -62,36 +60,31 @@ const hopByHop = new Set([
   'upgrade',
 ]);
 
-function requestHeaders(req: IncomingMessage, self: string): Headers {
+function requestHeaders(request: Request, self: string): Headers {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || hopByHop.has(name)) continue;
-    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-  }
+  for (const [name, value] of request.headers) if (!hopByHop.has(name)) headers.set(name, value);
   headers.set(hopHeader, self);
   return headers;
 }
 
 /**
- * Relays one request (body already read) to the owning instance and streams its answer back,
- * SSE included. The owner checks the edge's signature again. False if the owner cannot be reached.
+ * Relays one request (body already read) to the owning instance; its answer streams back, SSE
+ * included. The owner checks the edge's signature again. Undefined if the owner cannot be reached.
  */
 export async function relayToPeer(
-  req: IncomingMessage,
-  res: ServerResponse,
-  raw: Buffer,
+  request: Request,
+  raw: Uint8Array,
   target: { owner: string; base: string; self: string; server: string },
   deps: { log: Logger; metrics: Metrics },
-): Promise<boolean> {
-  const abort = new AbortController();
-  res.once('close', () => abort.abort());
+): Promise<Response | undefined> {
+  const url = new URL(request.url);
   let answer: Response;
   try {
-    answer = await fetch(new URL(req.url ?? '/', target.base), {
-      method: req.method,
-      headers: requestHeaders(req, target.self),
-      body: req.method === 'POST' ? new Uint8Array(raw) : undefined,
-      signal: abort.signal,
+    answer = await fetch(new URL(url.pathname + url.search, target.base), {
+      method: request.method,
+      headers: requestHeaders(request, target.self),
+      body: request.method === 'POST' ? raw : undefined,
+      signal: request.signal,
       redirect: 'manual',
     });
   } catch (error) {
@@ -100,20 +93,10 @@ export async function relayToPeer(
       owner: target.owner,
       error: (error as Error).message,
     });
-    return false;
+    return undefined;
   }
   deps.metrics.forwarded.inc({ server: target.server, outcome: 'relayed' });
-  const headers: Record<string, string> = {};
-  answer.headers.forEach((value, name) => {
-    if (!hopByHop.has(name)) headers[name] = value;
-  });
-  res.writeHead(answer.status, headers);
-  if (answer.body === null) {
-    res.end();
-    return true;
-  }
-  Readable.fromWeb(answer.body as import('node:stream/web').ReadableStream)
-    .on('error', () => res.end())
-    .pipe(res);
-  return true;
+  const headers = new Headers();
+  for (const [name, value] of answer.headers) if (!hopByHop.has(name)) headers.set(name, value);
+  return new Response(answer.body, { status: answer.status, headers });
 }

@@ -1,5 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { Principal } from '../../shared/policy/policy.ts';
 import {
   isFailure,
@@ -57,7 +56,7 @@ const sessionWide = new Set([
  * channel to the server on the other, and the requests in flight between them.
  */
 export class Session {
-  readonly http: StreamableHTTPServerTransport;
+  readonly http: WebStandardStreamableHTTPServerTransport;
   private readonly inflight = new Map<RequestId, InFlight>();
   private readonly progress = new Map<string | number, RequestId>();
   private state: 'open' | 'ended' = 'open';
@@ -85,7 +84,7 @@ export class Session {
     this.channel = channel;
     this.principal = principal;
     this.onEnd = hooks.onEnd;
-    this.http = new StreamableHTTPServerTransport({
+    this.http = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: ctx.newSessionId,
       onsessioninitialized: () => hooks.onInitialized(this),
     });
@@ -123,8 +122,8 @@ export class Session {
     return this.idleFor(now) > seconds * 1000;
   }
 
-  handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    return this.http.handleRequest(req, res, body);
+  handle(request: Request, body: unknown): Promise<Response> {
+    return this.http.handleRequest(request, { parsedBody: body });
   }
 
   async end(reason: SessionEnd): Promise<void> {

@@ -22,6 +22,7 @@ import {
   type Request,
   shown,
 } from './translate.ts';
+import type { Answer } from './writer.ts';
 
 /** How long to wait for more questions after one: a server asking several writes them in one go. */
 const gatherMs = 20;
@@ -41,8 +42,6 @@ export interface Exchange {
   /** Aborted when the client goes away before its answer. */
   readonly gone?: AbortSignal;
 }
-
-export type Answer = { status: number; message: JSONRPCMessage };
 
 type Event =
   | { kind: 'answer'; message: JSONRPCMessage }

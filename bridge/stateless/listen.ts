@@ -1,9 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
 import { toWire } from '../../shared/protocol/refusal.ts';
 import { listChangedFilters, metaKeys } from '../../shared/protocol/revision.ts';
-import { sseEvent } from '../../shared/protocol/sse.ts';
 import type { Request } from './translate.ts';
+import { EventStream, jsonAnswer } from './writer.ts';
 
 type Notification = JSONRPCMessage & { method: string };
 
@@ -19,11 +18,10 @@ export class ListenStreams {
     this.max = max;
   }
 
-  open(res: ServerResponse, request: Request): void {
+  open(request: Request): Response {
     if (this.streams.size >= this.max) {
       const wire = toWire({ kind: 'too_many_listeners', retryAfterSeconds: 5 }, request.id);
-      res.writeHead(wire.status, wire.headers).end(JSON.stringify(wire.body));
-      return;
+      return jsonAnswer({ status: wire.status, message: wire.body as JSONRPCMessage }, wire.headers);
     }
     const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;
     const honored = Object.fromEntries(
@@ -32,9 +30,8 @@ export class ListenStreams {
         .map((key) => [key, true]),
     );
     const tag = { [metaKeys.subscriptionId]: request.id };
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const write = (message: JSONRPCMessage) => res.write(sseEvent(message));
-    write({
+    const events = new EventStream();
+    events.write({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
       params: { notifications: honored, _meta: tag },
@@ -42,12 +39,13 @@ export class ListenStreams {
     const deliver = (message: Notification) => {
       const kind = message.method.split('/')[1] as keyof typeof listChangedFilters;
       if (honored[listChangedFilters[kind]] !== true) return;
-      write({ jsonrpc: '2.0', method: message.method, params: { ...paramsOf(message), _meta: tag } });
+      events.write({ jsonrpc: '2.0', method: message.method, params: { ...paramsOf(message), _meta: tag } });
     };
     // Ended by the bridge (a drain): the empty listen result tells the client it was on purpose.
-    const end = () => res.end(sseEvent({ jsonrpc: '2.0', id: request.id, result: { _meta: tag } }));
+    const end = () => events.end({ jsonrpc: '2.0', id: request.id, result: { _meta: tag } });
     this.streams.set(deliver, end);
-    res.once('close', () => this.streams.delete(deliver));
+    events.onclose = () => this.streams.delete(deliver);
+    return events.response;
   }
 
   broadcast(message: Notification): void {

@@ -1,7 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
 import { type ParamHeaders, paramHeaderMismatch, paramHeadersOf } from '../../shared/protocol/revision.ts';
-import { header } from '../incoming.ts';
 
 const ttlMs = 60_000;
 
@@ -22,7 +20,7 @@ export class ParamHeaderChecks {
   }
 
   /** Why a `tools/call` is refused, or undefined when its headers agree with its arguments. */
-  async mismatch(req: IncomingMessage, call: JSONRPCMessage): Promise<string | undefined> {
+  async mismatch(headers: Headers, call: JSONRPCMessage): Promise<string | undefined> {
     if (this.known === undefined || Date.now() - this.known.at > ttlMs) {
       this.refreshing ??= this.refresh().finally(() => {
         this.refreshing = undefined;
@@ -32,7 +30,7 @@ export class ParamHeaderChecks {
     const params = paramsOf(call);
     const declared = this.known?.tools.get(String(params?.name));
     const args = params?.arguments as Record<string, unknown> | undefined;
-    return paramHeaderMismatch(declared, args, (name) => header(req, name));
+    return paramHeaderMismatch(declared, args, (name) => headers.get(name) ?? undefined);
   }
 
   learn(listed: Record<string, unknown>): void {

@@ -1,6 +1,3 @@
-import type { ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import { metaKeys, modernHeaders, modernRevision, type Revision } from '../../shared/protocol/revision.ts';
 import type { Logger } from '../log.ts';
@@ -38,28 +35,20 @@ export class Passthrough {
     return this.probing;
   }
 
-  async forward(
-    res: ServerResponse,
-    modern: Modern,
-    params: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<void> {
+  /** The native server's answer, streamed as it comes: its status and the headers a client needs. */
+  async forward(modern: Modern, params: Record<string, string>, signal: AbortSignal): Promise<Response> {
     const response = await fetch(this.url, {
       method: 'POST',
       headers: { ...params, ...this.requestHeaders(modern.message, modern.revision) },
       body: JSON.stringify(modern.message),
       signal,
     });
-    const headers: Record<string, string> = {};
+    const headers = new Headers();
     for (const name of passedHeaders) {
       const value = response.headers.get(name);
-      if (value !== null) headers[name] = value;
+      if (value !== null) headers.set(name, value);
     }
-    res.writeHead(response.status, headers);
-    if (!response.body) return void res.end();
-    // An upstream reset or a client gone mid-stream ends both sides, never the process.
-    const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-    await pipeline(body, res).catch(() => undefined);
+    return new Response(response.body, { status: response.status, headers });
   }
 
   private requestHeaders(

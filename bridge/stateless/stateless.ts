@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../../shared/policy/policy.ts';
 import {
   isFailure,
@@ -10,7 +9,6 @@ import {
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
 import { metaKeys, modernRevision, type Revision } from '../../shared/protocol/revision.ts';
-import { sseEvent } from '../../shared/protocol/sse.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -23,19 +21,12 @@ import {
 import { ChildLeases } from '../upstream/leases.ts';
 import type { MemoryBudget } from '../upstream/memory.ts';
 import type { UpstreamFactory } from '../upstream/upstream.ts';
-import {
-  type Answer,
-  bridgeItself,
-  Conversations,
-  type Exchange,
-  owner,
-  refused,
-  unavailable,
-} from './conversation.ts';
+import { bridgeItself, Conversations, type Exchange, owner, refused, unavailable } from './conversation.ts';
 import { ListenStreams } from './listen.ts';
 import { ParamHeaderChecks } from './param-headers.ts';
 import { Passthrough } from './passthrough.ts';
 import { Keys, type Request } from './translate.ts';
+import { type Answer, EventStream, jsonAnswer } from './writer.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
 
@@ -90,71 +81,59 @@ export class StatelessServer {
     return this.inflight > 0 || this.conversations.continuations.size > 0;
   }
 
-  async handle(
-    res: ServerResponse,
-    req: IncomingMessage,
-    modern: Modern,
-    principal?: Principal,
-  ): Promise<void> {
+  /** One 2026-07-28 request, its body already read and its revision checked: its answer. */
+  async handle(http: globalThis.Request, modern: Modern, principal?: Principal): Promise<Response> {
     const message = modern.message;
-    if (!('id' in message)) {
-      res.writeHead(202).end();
-      return;
-    }
+    if (!('id' in message)) return new Response(null, { status: 202 });
     const request = message as Request;
     const started = process.hrtime.bigint();
-    if (await this.native?.speaksModern()) {
-      this.inflight += 1;
-      return this.pass(req, res, modern, started, principal).finally(() => {
-        this.inflight -= 1;
-      });
-    }
+    if (await this.native?.speaksModern()) return this.pass(http, modern, started, principal);
     if (!modernClientRequestMethods.has(request.method)) {
-      return send(
-        res,
+      return jsonAnswer(
         refused(request.id, { kind: 'unknown_method', method: request.method, stateless: true }),
       );
     }
-    if (request.method === 'server/discover') return this.discover(res, request);
-    if (request.method === 'subscriptions/listen') return this.listeners.open(res, request);
-    const gone = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) gone.abort();
-    });
+    if (request.method === 'server/discover') return this.discover(request);
+    if (request.method === 'subscriptions/listen') return this.listeners.open(request);
     this.inflight += 1;
+    let streaming = false;
     try {
       if (request.method === 'tools/call') {
-        const mismatch = await this.paramHeaders.mismatch(req, request);
-        if (mismatch) return send(res, refused(request.id, { kind: 'header_mismatch', detail: mismatch }));
+        const mismatch = await this.paramHeaders.mismatch(http.headers, request);
+        if (mismatch) return jsonAnswer(refused(request.id, { kind: 'header_mismatch', detail: mismatch }));
       }
-      await this.answer(req, res, modern, principal, gone.signal, started);
+      const x: Exchange = {
+        request,
+        capabilities: modern.clientCapabilities,
+        who: owner(principal),
+        keys: new Keys(),
+        gone: http.signal,
+      };
+      // Progress asked for and an event stream accepted: the answer streams, progress first.
+      if (progressTokenOf(request) !== undefined && accepts(http, 'text/event-stream')) {
+        streaming = true;
+        return this.stream(x, started, principal);
+      }
+      return jsonAnswer(await this.answer(x, started, principal));
     } finally {
-      this.inflight -= 1;
+      if (!streaming) this.inflight -= 1;
     }
   }
 
-  private async answer(
-    req: IncomingMessage,
-    res: ServerResponse,
-    modern: Modern,
-    principal: Principal | undefined,
-    gone: AbortSignal,
-    started: bigint,
-  ): Promise<void> {
-    const request = modern.message as Request;
-    const x: Exchange = {
-      request,
-      capabilities: modern.clientCapabilities,
-      who: owner(principal),
-      keys: new Keys(),
-      gone,
-    };
-    // Progress asked for and an event stream accepted: the answer streams, progress first.
-    const stream = progressTokenOf(request) !== undefined && accepts(req, 'text/event-stream');
-    if (stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      x.notice = (message) => res.write(sseEvent(message));
-    }
+  /** The answer written as events: progress notices as they come, then the answer. */
+  private stream(x: Exchange, started: bigint, principal: Principal | undefined): Response {
+    const events = new EventStream();
+    x.notice = (message) => events.write(message);
+    this.answer(x, started, principal)
+      .then((answer) => events.end(answer.message))
+      .finally(() => {
+        this.inflight -= 1;
+      });
+    return events.response;
+  }
+
+  private async answer(x: Exchange, started: bigint, principal: Principal | undefined): Promise<Answer> {
+    const { request } = x;
     const answer = await this.conversations.run(x);
     const result = resultOf(answer.message);
     this.deps.names.learn(request.method, listedNames(request.method, result));
@@ -162,29 +141,28 @@ export class StatelessServer {
     if (listed && result?.resultType === 'complete') this.paramHeaders.learn(result);
     const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;
     this.measure(request, isFailure(answer.message), answer.status, started, principal, outcome);
-    if (res.destroyed) return;
-    if (stream) res.end(sseEvent(answer.message));
-    else send(res, answer);
+    return answer;
   }
 
   /** A server that speaks 2026-07-28 itself: the request goes to it as it is, the answer streams back. */
   private async pass(
-    req: IncomingMessage,
-    res: ServerResponse,
+    http: globalThis.Request,
     modern: Modern,
     started: bigint,
     principal?: Principal,
-  ): Promise<void> {
+  ): Promise<Response> {
     const request = modern.message as Request;
-    const abort = new AbortController();
-    res.once('close', () => abort.abort());
+    this.inflight += 1;
     try {
-      await this.native?.forward(res, modern, paramHeadersFrom(req.headers), abort.signal);
-      this.measure(request, res.statusCode >= 400, res.statusCode, started, principal);
+      const response = await this.native?.forward(modern, paramHeadersFrom(http.headers), http.signal);
+      if (response === undefined) throw new Error('no native server');
+      this.measure(request, response.status >= 400, response.status, started, principal);
+      return response;
     } catch (error) {
       this.measure(request, true, 502, started, principal);
-      if (!res.headersSent) send(res, refused(request.id, unavailable(error)));
-      else res.end();
+      return jsonAnswer(refused(request.id, unavailable(error)));
+    } finally {
+      this.inflight -= 1;
     }
   }
 
@@ -211,12 +189,12 @@ export class StatelessServer {
     this.leases.reapIdle(this.deps.config.limits.idleTimeoutSeconds * 1000);
   }
 
-  private async discover(res: ServerResponse, request: Request): Promise<void> {
+  private async discover(request: Request): Promise<Response> {
     let init: Record<string, unknown>;
     try {
       init = await this.leases.initResult();
     } catch (error) {
-      return send(res, refused(request.id, unavailable(error)));
+      return jsonAnswer(refused(request.id, unavailable(error)));
     }
     const result = {
       supportedVersions: [modernRevision],
@@ -227,7 +205,7 @@ export class StatelessServer {
       cacheScope: 'private',
       _meta: { [metaKeys.serverInfo]: init.serverInfo },
     };
-    send(res, { status: 200, message: { jsonrpc: '2.0', id: request.id, result } });
+    return jsonAnswer({ status: 200, message: { jsonrpc: '2.0', id: request.id, result } });
   }
 
   private measure(
@@ -250,15 +228,10 @@ export class StatelessServer {
 }
 
 /** The `Mcp-Param-*` headers of a request, for a server that checks them itself. */
-function paramHeadersFrom(headers: IncomingMessage['headers']): Record<string, string> {
-  const entries = Object.entries(headers).filter(([name]) => name.startsWith('mcp-param-'));
-  return Object.fromEntries(entries.map(([name, value]) => [name, String(value)]));
+function paramHeadersFrom(headers: Headers): Record<string, string> {
+  return Object.fromEntries([...headers].filter(([name]) => name.startsWith('mcp-param-')));
 }
 
-function accepts(req: IncomingMessage, type: string): boolean {
-  return (req.headers.accept ?? '').includes(type);
-}
-
-function send(res: ServerResponse, answer: Answer): void {
-  res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.message));
+function accepts(http: globalThis.Request, type: string): boolean {
+  return (http.headers.get('accept') ?? '').includes(type);
 }

@@ -1,0 +1,53 @@
+import { maxNestingDepth, nestedTooDeep } from './jsonrpc.ts';
+import type { Refusal } from './refusal.ts';
+
+/**
+ * A request body as the Worker and the bridge both read it: refused as soon as it passes
+ * `limit` bytes, whatever Content-Length claims; then decoded as strict UTF-8 and parsed.
+ */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  if (Number(request.headers.get('content-length') ?? 0) > limit) return undefined;
+  const reader = request.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await reader?.read();
+    if (!next || next.done) break;
+    size += next.value.byteLength;
+    if (size > limit) {
+      await reader?.cancel();
+      return undefined;
+    }
+    chunks.push(next.value);
+  }
+  return concat(chunks, size);
+}
+
+export type ParsedJson = { ok: true; value: unknown } | { ok: false; refusal: Refusal };
+
+export function parseJson(body: Uint8Array): ParsedJson {
+  try {
+    return {
+      ok: true,
+      value: JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body)),
+    };
+  } catch {
+    return { ok: false, refusal: { kind: 'invalid_json' } };
+  }
+}
+
+/** Deeper than any real message: refused before anything walks it recursively (the SDK, zod, a server). */
+export function depthRefusal(value: unknown): Refusal | undefined {
+  if (!nestedTooDeep(value)) return undefined;
+  return { kind: 'invalid_message', detail: `nested deeper than ${maxNestingDepth} levels` };
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
