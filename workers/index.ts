@@ -7,13 +7,8 @@ import { handleMcp } from './mcp/handle.ts';
 import { refusalResponse as refusalOf } from './refusal.ts';
 import { getServer, listServers } from './registry/catalog.ts';
 import { page, pageScript } from './registry/page.ts';
-import {
-  answerConsent,
-  finishSignIn,
-  protocolEndpoint,
-  serverMetadata,
-  showConsent,
-} from './sign-in/flow.ts';
+import { protocolEndpoint, serverMetadata } from './sign-in/endpoints.ts';
+import { answerConsent, finishSignIn, showConsent } from './sign-in/flow.ts';
 import { issuerOf, needsCredential, oauthPaths, resourceOf } from './sign-in/oauth.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;

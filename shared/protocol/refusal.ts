@@ -2,7 +2,8 @@
  * Every way the gateway refuses, as one union: at the HTTP level (credentials, limits, sessions)
  * and inside the protocol (a tool not permitted, a timeout, a server that exited). `toWire` is
  * the one place that gives each kind its HTTP status, JSON-RPC code and text; `reasonOf` is the
- * one place that names it for metrics, Analytics Engine and audit lines.
+ * one place that names it for metrics, Analytics Engine and audit lines. One file, longer than
+ * most, on purpose: a kind's code, status and words are read and changed together.
  */
 import type { JSONRPCMessage, RequestId } from './jsonrpc.ts';
 
