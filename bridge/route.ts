@@ -25,6 +25,11 @@ export interface HttpDeps {
 
 const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
 
+/** The server a path names, if it is an MCP path. */
+export function serverOf(path: string): string | undefined {
+  return mcpPath.exec(path)?.[1];
+}
+
 /**
  * The bridge's HTTP core, Web-standard: one `Request` in, one `Response` out (bridge/http.ts
  * is the one adapter to Node's server). Health, then Host/Origin, the path, the bounded body,
@@ -42,7 +47,7 @@ export async function route(request: Request, deps: HttpDeps): Promise<Response>
   const header = (name: string) => request.headers.get(name) ?? undefined;
   const verdict = checkOrigin(deps.origins, header('host'), header('origin'));
   if (verdict !== 'ok') return refuse(deps, '', { kind: verdict });
-  const name = mcpPath.exec(path)?.[1];
+  const name = serverOf(path);
   if (name === undefined) return refuse(deps, '', { kind: 'not_found' });
   const endpoint = deps.endpoints.get(name);
   if (!endpoint) return refuse(deps, '', { kind: 'unknown_server', server: name });
@@ -84,9 +89,7 @@ export async function route(request: Request, deps: HttpDeps): Promise<Response>
   }
   const outcome = await endpoint.handle(request, body, principal);
   if (!outcome.ok) return refuse(deps, name, outcome.refusal, outcome.id);
-  return counted(outcome.response, (bytes) =>
-    deps.metrics.bytes.inc({ server: name, direction: 'out' }, bytes),
-  );
+  return outcome.response;
 }
 
 function checkSignature(
@@ -113,20 +116,5 @@ export function refuse(
 }
 
 function json(status: number, body: unknown): Response {
-  return Response.json(body, { status });
-}
-
-/** The answer's body bytes, counted as they pass (an SSE stream included) and told once it ends. */
-function counted(response: Response, done: (bytes: number) => void): Response {
-  if (response.body === null) return response;
-  let bytes = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      bytes += chunk.byteLength;
-      controller.enqueue(chunk);
-    },
-    flush: () => done(bytes),
-  });
-  const { status, statusText, headers } = response;
-  return new Response(response.body.pipeThrough(counter), { status, statusText, headers });
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }

@@ -125,7 +125,11 @@ export class StatelessServer {
     const events = new EventStream();
     x.notice = (message) => events.write(message);
     this.answer(x, started, principal)
-      .then((answer) => events.end(answer.message))
+      .then(
+        (answer) => events.end(answer.message),
+        // Whatever went wrong, the stream ends with an answer, never open and silent.
+        () => events.end(refused(x.request.id, { kind: 'internal_error' }).message),
+      )
       .finally(() => {
         this.inflight -= 1;
       });
