@@ -1,7 +1,7 @@
 import type { Principal } from '../shared/policy/policy.ts';
 import { depthRefusal, parseJson, readBody } from '../shared/protocol/body.ts';
 import type { RequestId } from '../shared/protocol/jsonrpc.ts';
-import { type Refusal, reasonOf, toWire } from '../shared/protocol/refusal.ts';
+import { type Refusal, reasonOf, refusalResponse } from '../shared/protocol/refusal.ts';
 import { checkOrigin, type OriginPolicy } from '../shared/security/origin.ts';
 import { verify } from '../shared/security/signing.ts';
 import type { ServerEndpoint } from './endpoint.ts';
@@ -110,9 +110,7 @@ export function refuse(
   id: RequestId | null = null,
 ): Response {
   deps.metrics.rejected.inc({ server, reason: reasonOf(refusal) });
-  const wire = toWire(refusal, id);
-  const headers = refusal.kind === 'body_too_large' ? { ...wire.headers, connection: 'close' } : wire.headers;
-  return new Response(JSON.stringify(wire.body), { status: wire.status, headers });
+  return refusalResponse(refusal, id, refusal.kind === 'body_too_large' ? { connection: 'close' } : {});
 }
 
 function json(status: number, body: unknown): Response {

@@ -1,10 +1,9 @@
 import { AutoRouter, type IRequest } from 'itty-router';
 import type { Principal } from '../shared/policy/policy.ts';
-import { toWire } from '../shared/protocol/refusal.ts';
+import { refusalResponse as refusalOf, toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { handleMcp } from './mcp/handle.ts';
-import { refusalResponse as refusalOf } from './refusal.ts';
 import { getServer, listServers } from './registry/catalog.ts';
 import { page, pageScript } from './registry/page.ts';
 import { protocolEndpoint, serverMetadata } from './sign-in/endpoints.ts';

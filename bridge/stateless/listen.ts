@@ -1,8 +1,8 @@
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
-import { toWire } from '../../shared/protocol/refusal.ts';
+import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { listChangedFilters, metaKeys } from '../../shared/protocol/revision.ts';
 import type { Request } from './translate.ts';
-import { EventStream, jsonAnswer } from './writer.ts';
+import { EventStream } from './writer.ts';
 
 type Notification = JSONRPCMessage & { method: string };
 
@@ -20,8 +20,7 @@ export class ListenStreams {
 
   open(request: Request): Response {
     if (this.streams.size >= this.max) {
-      const wire = toWire({ kind: 'too_many_listeners', retryAfterSeconds: 5 }, request.id);
-      return jsonAnswer({ status: wire.status, message: wire.body as JSONRPCMessage }, wire.headers);
+      return refusalResponse({ kind: 'too_many_listeners', retryAfterSeconds: 5 }, request.id);
     }
     const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;
     const honored = Object.fromEntries(

@@ -1,3 +1,4 @@
+import type { Offered } from '../protocol/refusal.ts';
 import type { Rule, ServerDocument } from './document.ts';
 import { anyMatches } from './glob.ts';
 import { canonicalPattern, canonicalUri, denyForms, foldPattern } from './uri.ts';
@@ -9,7 +10,8 @@ export interface Principal {
   readonly method: 'api_key' | 'jwt' | 'oauth' | 'anonymous';
 }
 
-export type Kind = 'tools' | 'prompts' | 'resources';
+/** What a rule covers: the kinds of things a server offers (one list, beside the refusals that name them). */
+export type Kind = Offered;
 
 export type Verdict =
   | { allowed: true }

@@ -103,6 +103,19 @@ export function toWire(refusal: Refusal, id: RequestId | null = null): WireError
   };
 }
 
+/** The refusal as a Web `Response`: how the Worker and the bridge both answer with it. */
+export function refusalResponse(
+  refusal: Refusal,
+  id: RequestId | null = null,
+  headers: Record<string, string> = {},
+): Response {
+  const wire = toWire(refusal, id);
+  return new Response(JSON.stringify(wire.body), {
+    status: wire.status,
+    headers: { ...wire.headers, ...headers },
+  });
+}
+
 /** The JSON-RPC error message alone, for a refusal that travels on a stream or to a server. */
 export function errorOf(refusal: Refusal, id: RequestId | null): JSONRPCMessage {
   return toWire(refusal, id).body as JSONRPCMessage;

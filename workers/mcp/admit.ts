@@ -1,9 +1,9 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
 import { mayConnect, type Principal } from '../../shared/policy/policy.ts';
+import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { checkOrigin } from '../../shared/security/origin.ts';
 import { authenticate, credentialRefusal } from '../auth.ts';
 import { loadDocument } from '../documents.ts';
-import { refusalResponse } from '../refusal.ts';
 import { resourceOf } from '../sign-in/oauth.ts';
 import type { McpRequest } from './passage.ts';
 

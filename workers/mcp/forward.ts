@@ -1,9 +1,9 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { modernHeaders } from '../../shared/protocol/revision.ts';
 import { sign } from '../../shared/security/signing.ts';
 import type { Env, Settings } from '../env.ts';
-import { refusalResponse } from '../refusal.ts';
 import { finish } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
 import { relay } from './relay.ts';

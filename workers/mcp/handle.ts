@@ -1,7 +1,6 @@
 import { gateMessage } from '../../shared/policy/gate.ts';
 import { type JSONRPCMessage, validSessionId } from '../../shared/protocol/jsonrpc.ts';
-import { reasonOf } from '../../shared/protocol/refusal.ts';
-import { refusalResponse } from '../refusal.ts';
+import { reasonOf, refusalResponse } from '../../shared/protocol/refusal.ts';
 import { admit, mayUse } from './admit.ts';
 import { forward } from './forward.ts';
 import { countRefused, finish, recordOf } from './meter.ts';

@@ -2,9 +2,9 @@ import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { depthRefusal, parseJson, readBody } from '../../shared/protocol/body.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import type { Refusal } from '../../shared/protocol/refusal.ts';
+import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { type Revision, revisionOf } from '../../shared/protocol/revision.ts';
 import type { Settings } from '../env.ts';
-import { refusalResponse } from '../refusal.ts';
 
 /** The read stage: a POSTed body, bounded, parsed strictly, and placed in its MCP revision. */
 
