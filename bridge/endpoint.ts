@@ -11,10 +11,10 @@ import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts'
 import { type ServerContext, Session } from './sessions/session.ts';
 import { StatelessServer } from './stateless/stateless.ts';
 import type { Channel } from './upstream/channel.ts';
+import { upstreamFactory } from './upstream/connect.ts';
 import type { MemoryBudget } from './upstream/memory.ts';
 import { Multiplexer } from './upstream/multiplex.ts';
-import { type ServerStatus, WarmPool } from './upstream/pool.ts';
-import { type UpstreamFactory, upstreamFactory } from './upstream/upstream.ts';
+import { type ServerStatus, Supply } from './upstream/supply.ts';
 
 export type Outcome =
   | { ok: true; response: Response }
@@ -23,22 +23,19 @@ export type Outcome =
 const refuse = (refusal: Refusal): Outcome => ({ ok: false, refusal });
 
 /**
- * One configured MCP server: its sessions, where their channels come from (a warm
- * pool, a fresh connection, or a multiplexer), its limits and its lifecycle.
+ * One configured MCP server: its sessions, where their channels come from (an upstream of
+ * their own from the supply, or a share of the multiplexer's), its limits and its lifecycle.
  */
 export class ServerEndpoint {
   private readonly sessions = new Map<string, Session>();
   /** Sessions being opened: counted against the limit before their channel is ready. */
   private opening = 0;
   private readonly ctx: ServerContext;
-  private readonly factory: UpstreamFactory;
-  private readonly pool: WarmPool | undefined;
+  private readonly supply: Supply;
   private readonly mux: Multiplexer | undefined;
   /** MCP 2026-07-28 clients, which bring no session: children of their own, leased per request. */
   private readonly stateless: StatelessServer;
   private state: 'serving' | 'draining' = 'serving';
-  /** Why the last connection to a server without a pool failed (cleared by the next success). */
-  private lastFailure: string | undefined;
 
   private readonly memory: MemoryBudget;
 
@@ -54,17 +51,16 @@ export class ServerEndpoint {
       newSessionId: () => `${deps.instance}.${randomUUID()}`,
     };
     this.memory = deps.memory;
-    this.factory = upstreamFactory(config, deps.log, deps.metrics, deps.memory);
-    this.stateless = new StatelessServer(this.factory, {
+    const factory = upstreamFactory(config, deps.log, deps.metrics, deps.memory);
+    const spares = config.transport.type === 'stdio' && config.sessions === 'isolated' ? config.pool : 0;
+    this.supply = new Supply(factory, { spares, server: config.name, ...deps });
+    this.stateless = new StatelessServer(this.supply, {
       ...deps,
       config,
       log: this.ctx.log,
       names: this.ctx.names,
     });
-    if (config.sessions === 'shared') this.mux = new Multiplexer(this.factory);
-    else if (config.transport.type === 'stdio' && config.pool > 0) {
-      this.pool = new WarmPool(config.pool, this.factory, config.name, deps);
-    }
+    if (config.sessions === 'shared') this.mux = new Multiplexer(this.supply);
   }
 
   get name(): string {
@@ -76,14 +72,11 @@ export class ServerEndpoint {
   }
 
   get ready(): boolean {
-    return this.state === 'serving' && !(this.pool?.crashLooping ?? false);
+    return this.state === 'serving' && this.supply.ready;
   }
 
   get status(): ServerStatus {
-    if (this.pool) return this.pool.status;
-    return this.lastFailure === undefined
-      ? { state: 'ready' }
-      : { state: 'failing', reason: this.lastFailure };
+    return this.supply.status;
   }
 
   private unavailable(): Outcome {
@@ -104,7 +97,7 @@ export class ServerEndpoint {
   }
 
   start(): void {
-    this.pool?.fill();
+    this.supply.fill();
   }
 
   /** An HTTP request for `/<server>/mcp`, its JSON body (POST) already read and parsed. */
@@ -136,8 +129,8 @@ export class ServerEndpoint {
     }
     if (request.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
     if (this.state === 'draining') return refuse({ kind: 'draining', retryAfterSeconds: 1 });
-    // A command that keeps dying gets no extra spawn per client; the pool's backoff retries it.
-    if (this.pool?.crashLooping) return this.unavailable();
+    // A command that keeps dying gets no extra spawn per client; the supply's backoff retries it.
+    if (this.supply.refusing) return this.unavailable();
     if (this.openSessions >= this.ctx.config.limits.maxSessions) {
       return refuse({ kind: 'too_many_sessions', retryAfterSeconds: 5 });
     }
@@ -163,10 +156,8 @@ export class ServerEndpoint {
       let channel: Channel;
       try {
         channel = await this.channel();
-        this.lastFailure = undefined;
       } catch (error) {
-        this.lastFailure = redact((error as Error).message);
-        this.ctx.log.log('error', 'cannot reach MCP server', { error: this.lastFailure });
+        this.ctx.log.log('error', 'cannot reach MCP server', { error: redact((error as Error).message) });
         return this.unavailable();
       }
       const session = new Session(this.ctx, channel, principal, {
@@ -186,8 +177,7 @@ export class ServerEndpoint {
 
   private channel(): Promise<Channel> {
     if (this.mux) return this.mux.open();
-    if (this.pool) return this.pool.take();
-    return this.factory();
+    return this.supply.take();
   }
 
   private admit(session: Session): void {
@@ -232,7 +222,7 @@ export class ServerEndpoint {
   async close(): Promise<void> {
     this.state = 'draining';
     await Promise.all([...this.sessions.values()].map((s) => s.end('drain')));
-    await Promise.all([this.pool?.close(), this.mux?.close(), this.stateless.close()]);
+    await Promise.all([this.mux?.close(), this.stateless.close(), this.supply.close()]);
   }
 }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { commandLine } from '../bridge/upstream/upstream.ts';
+import { commandLine } from '../bridge/upstream/stdio.ts';
 import { listenOn } from './instance-lock.ts';
 
 /** How the bridge is started, after `node`: by the tests and by the container's ENTRYPOINT. */

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../bridge/config.ts';
 import { createLogger, levelFromEnv } from '../bridge/log.ts';
-import type { ServerStatus } from '../bridge/upstream/pool.ts';
+import type { ServerStatus } from '../bridge/upstream/supply.ts';
 import { clientEntries } from '../shared/registry/client-configs.ts';
 import { demoPeople, type IdentityProvider, startDemoIdentityProvider } from './demo-identity-provider.ts';
 import { InstanceError, type InstanceLock, listenOn, lockState } from './instance-lock.ts';

@@ -20,7 +20,7 @@ import {
 } from '../metrics/metrics.ts';
 import { ChildLeases } from '../upstream/leases.ts';
 import type { MemoryBudget } from '../upstream/memory.ts';
-import type { UpstreamFactory } from '../upstream/upstream.ts';
+import type { Supply } from '../upstream/supply.ts';
 import { bridgeItself, Conversations, type Exchange, owner, refused, unavailable } from './conversation.ts';
 import { ListenStreams } from './listen.ts';
 import { ParamHeaderChecks } from './param-headers.ts';
@@ -56,14 +56,14 @@ export class StatelessServer {
   /** Set for Streamable HTTP servers, which may speak 2026-07-28 themselves. */
   private readonly native: Passthrough | undefined;
 
-  constructor(factory: UpstreamFactory, deps: Deps) {
+  constructor(supply: Supply, deps: Deps) {
     this.deps = deps;
     const transport = deps.config.transport;
     if (transport.type === 'streamable-http') {
       this.native = new Passthrough(transport.url, transport.headers, deps.log);
     }
     const { limits, pool } = deps.config;
-    this.leases = new ChildLeases(factory, {
+    this.leases = new ChildLeases(supply, {
       max: limits.maxSessions,
       keep: Math.max(1, pool),
       bind: deps.config.sessions === 'isolated',

@@ -2,7 +2,7 @@ import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import type { ExitReason } from './upstream.ts';
 
 /**
- * What a session talks to: a whole upstream (isolated mode) or one port of a
+ * What a session talks to: a whole upstream (isolated mode) or a `SharedChannel` of a
  * multiplexed upstream (shared mode). The session logic is written once against this.
  */
 export interface Channel {

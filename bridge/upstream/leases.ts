@@ -1,10 +1,8 @@
 import { type JSONRPCMessage, kindOf, type RequestId } from '../../shared/protocol/jsonrpc.ts';
 import type { Logger } from '../log.ts';
 import type { LeaseCounts } from '../metrics/metrics.ts';
-import { Backoff } from './backoff.ts';
-import { answerUnasked, Child, isBroadcast } from './child.ts';
-import { initialize } from './handshake.ts';
-import type { Upstream, UpstreamFactory } from './upstream.ts';
+import { answerUnasked, type Child, isBroadcast } from './child.ts';
+import type { Supply } from './supply.ts';
 
 const leaseWaitMs = 10_000;
 const growAfterMs = 50;
@@ -36,10 +34,9 @@ export class ChildLeases {
   private total = 0;
   /** Counted in `total` from their spawn, but not leased before they are ready. */
   private starting = 0;
-  private readonly backoff = new Backoff();
   private lastInit: Record<string, unknown> | undefined;
   private state: 'open' | 'closed' = 'open';
-  private readonly spawn: UpstreamFactory;
+  private readonly supply: Supply;
   private readonly max: number;
   private readonly keep: number;
   private readonly bind: boolean;
@@ -52,10 +49,10 @@ export class ChildLeases {
   onCount: ((counts: LeaseCounts) => void) | undefined;
 
   constructor(
-    spawn: UpstreamFactory,
+    supply: Supply,
     options: { max: number; keep: number; bind: boolean; log: Logger; roomForOne?: () => boolean },
   ) {
-    this.spawn = spawn;
+    this.supply = supply;
     this.roomForOne = options.roomForOne ?? (() => true);
     this.max = options.max;
     this.keep = options.keep;
@@ -201,9 +198,9 @@ export class ChildLeases {
     while (this.state === 'open' && this.total < this.keep && !this.resting()) this.spare();
   }
 
-  /** A command that keeps failing is not spawned for every request: it gets a growing rest. */
-  private resting(now = Date.now()): boolean {
-    return this.backoff.resting(now);
+  /** A command that keeps failing is not spawned for every request: the supply gives it a rest. */
+  private resting(): boolean {
+    return this.supply.refusing;
   }
 
   /** One more child, for whoever needs one first. */
@@ -246,27 +243,18 @@ export class ChildLeases {
   }
 
   private async start(): Promise<Child> {
-    if (this.resting()) {
-      throw new Error('the MCP server keeps failing to start; the bridge will try again shortly');
-    }
     this.total += 1;
     this.starting += 1;
-    let upstream: Upstream | undefined;
     try {
-      upstream = await this.spawn();
-      const init = await initialize(upstream);
-      const child = new Child(upstream, init);
-      this.lastInit = init;
+      const child = await this.supply.initialized();
+      this.lastInit = child.init;
       this.starting -= 1;
       this.wire(child);
       this.count();
-      this.backoff.succeeded();
       return child;
     } catch (error) {
       this.total -= 1;
       this.starting -= 1;
-      this.backoff.failed();
-      await upstream?.close();
       throw error;
     }
   }

@@ -9,15 +9,11 @@ import { errorOf } from '../../shared/protocol/refusal.ts';
 import { bridgeCapabilities, bridgeRevision, negotiated } from '../sessions/versions.ts';
 import { inputMethods, noRoots } from '../stateless/translate.ts';
 import type { Channel } from './channel.ts';
-import type { ExitReason, Upstream, UpstreamFactory } from './upstream.ts';
+import { isBroadcast } from './child.ts';
+import type { Supply } from './supply.ts';
+import type { ExitReason, Upstream } from './upstream.ts';
 
-type Origin = { readonly port: Port; readonly id: RequestId; readonly initialize: boolean };
-
-const broadcast = new Set([
-  'notifications/tools/list_changed',
-  'notifications/prompts/list_changed',
-  'notifications/resources/list_changed',
-]);
+type Origin = { readonly channel: SharedChannel; readonly id: RequestId; readonly initialize: boolean };
 
 /**
  * Shared mode: many sessions on one upstream. Request ids and progress tokens are
@@ -32,26 +28,28 @@ export class Multiplexer {
   private initResult: Promise<JSONRPCMessage> | undefined;
   private resolveInit: ((message: JSONRPCMessage) => void) | undefined;
   private initializedSent = false;
+  /** The upstream answered initialize: it works, whatever happens to it later. */
+  private welcomed = false;
   private nextId = 1;
   private readonly pending = new Map<number, Origin>();
-  private readonly tokens = new Map<string, { port: Port; token: string | number }>();
-  private readonly serverRequests = new Map<RequestId, Port>();
-  private readonly ports = new Set<Port>();
-  private readonly factory: UpstreamFactory;
+  private readonly tokens = new Map<string, { channel: SharedChannel; token: string | number }>();
+  private readonly serverRequests = new Map<RequestId, SharedChannel>();
+  private readonly channels = new Set<SharedChannel>();
+  private readonly supply: Supply;
 
-  constructor(factory: UpstreamFactory) {
-    this.factory = factory;
+  constructor(supply: Supply) {
+    this.supply = supply;
   }
 
   get sessions(): number {
-    return this.ports.size;
+    return this.channels.size;
   }
 
   async open(): Promise<Channel> {
     await this.connect();
-    const port = new Port(this);
-    this.ports.add(port);
-    return port;
+    const channel = new SharedChannel(this);
+    this.channels.add(channel);
+    return channel;
   }
 
   async close(): Promise<void> {
@@ -62,7 +60,7 @@ export class Multiplexer {
 
   private connect(): Promise<Upstream> {
     if (!this.upstream) {
-      const started = this.factory();
+      const started = this.supply.take();
       this.upstream = started;
       started.then(
         (upstream) => {
@@ -82,6 +80,7 @@ export class Multiplexer {
     this.initResult = undefined;
     this.resolveInit = undefined;
     this.initializedSent = false;
+    this.welcomed = false;
     this.pending.clear();
     this.tokens.clear();
     this.serverRequests.clear();
@@ -89,16 +88,18 @@ export class Multiplexer {
 
   private exited(which: Promise<Upstream>, reason: ExitReason, detail: string): void {
     if (this.upstream !== which) return;
-    const ports = [...this.ports];
-    this.ports.clear();
+    // Dead before any session was welcomed: the command may be broken, and the supply backs off.
+    if (reason === 'crash' && !this.welcomed) this.supply.fault(detail);
+    const channels = [...this.channels];
+    this.channels.clear();
     this.reset();
-    for (const port of ports) port.onexit?.(reason, detail);
+    for (const channel of channels) channel.onexit?.(reason, detail);
   }
 
-  detach(port: Port): void {
-    if (!this.ports.delete(port)) return;
+  detach(channel: SharedChannel): void {
+    if (!this.channels.delete(channel)) return;
     for (const [childId, origin] of this.pending) {
-      if (origin.port !== port) continue;
+      if (origin.channel !== channel) continue;
       this.pending.delete(childId);
       this.bestEffort({
         jsonrpc: '2.0',
@@ -106,38 +107,38 @@ export class Multiplexer {
         params: { requestId: childId },
       });
     }
-    for (const [token, entry] of this.tokens) if (entry.port === port) this.tokens.delete(token);
-    for (const [id, owner] of this.serverRequests) if (owner === port) this.serverRequests.delete(id);
+    for (const [token, entry] of this.tokens) if (entry.channel === channel) this.tokens.delete(token);
+    for (const [id, owner] of this.serverRequests) if (owner === channel) this.serverRequests.delete(id);
   }
 
-  async fromPort(port: Port, message: JSONRPCMessage): Promise<void> {
-    if ('method' in message && 'id' in message) return this.request(port, message);
-    if ('method' in message) return this.notify(port, message);
+  async fromChannel(channel: SharedChannel, message: JSONRPCMessage): Promise<void> {
+    if ('method' in message && 'id' in message) return this.request(channel, message);
+    if ('method' in message) return this.notify(channel, message);
     const id = (message as { id?: RequestId }).id;
-    if (id === undefined || this.serverRequests.get(id) !== port) return; // not this session's to answer
+    if (id === undefined || this.serverRequests.get(id) !== channel) return; // not this session's to answer
     this.serverRequests.delete(id);
     return this.toUpstream(message);
   }
 
   private async request(
-    port: Port,
+    channel: SharedChannel,
     message: JSONRPCMessage & { id: RequestId; method: string },
   ): Promise<void> {
     const initialize = message.method === 'initialize';
-    if (initialize) port.greeted(paramsOf(message) ?? {});
+    if (initialize) channel.greeted(paramsOf(message) ?? {});
     if (initialize && this.initResult) {
       const result = await this.initResult;
-      port.welcome({ ...result, id: message.id } as JSONRPCMessage);
+      channel.welcome({ ...result, id: message.id } as JSONRPCMessage);
       return;
     }
     if (initialize) this.initResult = new Promise((resolve) => (this.resolveInit = resolve));
     const childId = this.nextId++;
-    this.pending.set(childId, { port, id: message.id, initialize });
+    this.pending.set(childId, { channel, id: message.id, initialize });
     const token = progressTokenOf(message);
     let rewritten: JSONRPCMessage = initialize ? asBridge(message, childId) : { ...message, id: childId };
     if (token !== undefined) {
       const childToken = `mux-${childId}`;
-      this.tokens.set(childToken, { port, token });
+      this.tokens.set(childToken, { channel, token });
       const params = paramsOf(message) ?? {};
       const meta = { ...(params._meta as Record<string, unknown>), progressToken: childToken };
       rewritten = { ...rewritten, params: { ...params, _meta: meta } } as JSONRPCMessage;
@@ -145,14 +146,14 @@ export class Multiplexer {
     return this.toUpstream(rewritten);
   }
 
-  private async notify(port: Port, message: JSONRPCMessage & { method: string }): Promise<void> {
+  private async notify(channel: SharedChannel, message: JSONRPCMessage & { method: string }): Promise<void> {
     if (message.method === 'notifications/initialized') {
       if (this.initializedSent) return;
       this.initializedSent = true;
     }
     if (message.method === 'notifications/cancelled') {
       const original = paramsOf(message)?.requestId;
-      const childId = [...this.pending].find(([, o]) => o.port === port && o.id === original)?.[0];
+      const childId = [...this.pending].find(([, o]) => o.channel === channel && o.id === original)?.[0];
       if (childId === undefined) return;
       this.pending.delete(childId);
       return this.toUpstream({
@@ -195,14 +196,16 @@ export class Multiplexer {
     this.tokens.delete(`mux-${message.id}`);
     if (origin.initialize) {
       this.settleInit(message);
-      origin.port.welcome({ ...message, id: origin.id });
-    } else origin.port.deliver({ ...message, id: origin.id });
+      origin.channel.welcome({ ...message, id: origin.id });
+    } else origin.channel.deliver({ ...message, id: origin.id });
   }
 
   private settleInit(message: JSONRPCMessage): void {
     if ('result' in message) {
       const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
       if (typeof version === 'string') void this.upstream?.then((u) => u.setProtocolVersion(version));
+      this.welcomed = true;
+      this.supply.proven();
       this.resolveInit?.(message);
     } else {
       this.initResult = undefined;
@@ -211,18 +214,18 @@ export class Multiplexer {
   }
 
   /** The session whose request the upstream is most likely serving: the newest one still pending. */
-  private latestPort(): Port | undefined {
-    return [...this.pending.values()].at(-1)?.port;
+  private latestChannel(): SharedChannel | undefined {
+    return [...this.pending.values()].at(-1)?.channel;
   }
 
   private serverRequest(message: JSONRPCMessage & { id: RequestId; method: string }): void {
-    const port = this.latestPort();
-    if (!port) {
+    const channel = this.latestChannel();
+    if (!channel) {
       this.bestEffort(errorOf({ kind: 'no_client', detail: 'no client session to ask' }, message.id));
       return;
     }
     const needs = inputMethods[message.method];
-    if (needs !== undefined && !port.declared(needs)) {
+    if (needs !== undefined && !channel.declared(needs)) {
       // The upstream was told the bridge can: this session's client cannot, so the bridge answers.
       this.bestEffort(
         needs === 'roots'
@@ -231,8 +234,8 @@ export class Multiplexer {
       );
       return;
     }
-    this.serverRequests.set(message.id, port);
-    port.deliver(message);
+    this.serverRequests.set(message.id, channel);
+    channel.deliver(message);
   }
 
   private serverNotification(message: JSONRPCMessage & { method: string }): void {
@@ -240,7 +243,7 @@ export class Multiplexer {
     if (message.method === 'notifications/progress') {
       const entry = this.tokens.get(String(params?.progressToken));
       if (entry)
-        entry.port.deliver({
+        entry.channel.deliver({
           ...message,
           params: { ...params, progressToken: entry.token },
         } as JSONRPCMessage);
@@ -250,11 +253,11 @@ export class Multiplexer {
       this.serverRequests.get(params?.requestId as RequestId)?.deliver(message);
       return;
     }
-    if (broadcast.has(message.method)) {
-      for (const port of this.ports) port.deliver(message);
+    if (isBroadcast(message)) {
+      for (const channel of this.channels) channel.deliver(message);
       return;
     }
-    this.latestPort()?.deliver(message);
+    this.latestChannel()?.deliver(message);
   }
 }
 
@@ -265,7 +268,7 @@ function asBridge(message: JSONRPCMessage, id: number): JSONRPCMessage {
 }
 
 /** One session's view of a multiplexed upstream. */
-class Port implements Channel {
+class SharedChannel implements Channel {
   onmessage?: (message: JSONRPCMessage) => void;
   onexit?: (reason: ExitReason, detail: string) => void;
   private readonly mux: Multiplexer;
@@ -288,7 +291,7 @@ class Port implements Channel {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return this.mux.fromPort(this, message);
+    return this.mux.fromChannel(this, message);
   }
 
   /** The answer to this session's initialize: the upstream's result, at the session's revision. */

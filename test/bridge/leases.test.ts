@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../bridge/config.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { createMetrics } from '../../bridge/metrics/metrics.ts';
+import { upstreamFactory } from '../../bridge/upstream/connect.ts';
 import { ChildLeases } from '../../bridge/upstream/leases.ts';
-import { upstreamFactory } from '../../bridge/upstream/upstream.ts';
+import { Supply } from '../../bridge/upstream/supply.ts';
 import { fixture } from '../helpers/bridge.ts';
 
 let leases: ChildLeases | undefined;
@@ -18,7 +19,14 @@ function bound(max: number): ChildLeases {
   const server = config.servers[0];
   if (!server) throw new Error('no server');
   const log = createLogger('error');
-  leases = new ChildLeases(upstreamFactory(server, log, createMetrics()), { max, keep: 1, bind: true, log });
+  const metrics = createMetrics();
+  const supply = new Supply(upstreamFactory(server, log, metrics), {
+    spares: 0,
+    server: server.name,
+    metrics,
+    log,
+  });
+  leases = new ChildLeases(supply, { max, keep: 1, bind: true, log });
   return leases;
 }
 

@@ -1,20 +1,24 @@
+import { redact } from '../../shared/security/redact.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { Backoff } from './backoff.ts';
-import { warmUp } from './handshake.ts';
+import { Child } from './child.ts';
+import { initialize, warmUp } from './handshake.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
 /** What /readyz, the npm start banner and a refused client are told about one server. */
 export type ServerStatus = { state: 'ready' | 'starting' } | { state: 'failing'; reason: string };
 
 const refillDelayMs = 100;
+const resting = 'the MCP server keeps failing to start; the bridge will try again shortly';
 
 /**
- * Children started ahead of demand, so that opening a session does not wait for a
- * process to boot. A child that dies while warm is replaced after a backoff that
- * grows with consecutive failures, so that a crash-looping command never spins.
+ * Where one server's upstreams come from, for every user of them: isolated sessions take one
+ * each, the 2026-07-28 leases take initialized ones, the multiplexer takes one for all. The
+ * supply spawns, keeps `spares` warm (pinged, not initialized) so that no one waits for a process
+ * to boot, and backs off a command that keeps failing, so that it never spins, whoever asks.
  */
-export class WarmPool {
+export class Supply {
   private readonly warm: Upstream[] = [];
   private starting = 0;
   private readonly backoff = new Backoff();
@@ -22,36 +26,45 @@ export class WarmPool {
   private lastFailure: string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private state: 'filling' | 'backoff' | 'closed' = 'filling';
-  private readonly size: number;
+  private readonly spares: number;
   private readonly spawn: UpstreamFactory;
   private readonly server: string;
   private readonly metrics: Metrics;
   private readonly log: Logger;
 
-  constructor(size: number, spawn: UpstreamFactory, server: string, deps: { metrics: Metrics; log: Logger }) {
-    this.size = size;
+  constructor(
+    spawn: UpstreamFactory,
+    options: { spares: number; server: string; metrics: Metrics; log: Logger },
+  ) {
+    this.spares = options.spares;
     this.spawn = spawn;
-    this.server = server;
-    this.metrics = deps.metrics;
-    this.log = deps.log;
-  }
-
-  get ready(): number {
-    return this.warm.length;
+    this.server = options.server;
+    this.metrics = options.metrics;
+    this.log = options.log;
   }
 
   get status(): ServerStatus {
     if (this.lastFailure !== undefined) return { state: 'failing', reason: this.lastFailure };
-    return { state: this.everReady ? 'ready' : 'starting' };
+    return { state: this.spares > 0 && !this.everReady ? 'starting' : 'ready' };
   }
 
-  /** True while children keep dying before they are used (the command is broken). */
-  get crashLooping(): boolean {
-    return this.backoff.crashLooping;
+  /**
+   * Spawn nothing now: the command keeps failing and no spare is alive. A supply that keeps
+   * spares retries by itself until one starts; one that does not retries on the next request
+   * after its rest.
+   */
+  get refusing(): boolean {
+    if (this.warm.length > 0) return false;
+    return this.spares > 0 ? this.backoff.crashLooping : this.backoff.resting();
+  }
+
+  /** For /readyz: only a supply that keeps spares knows, without a request, that it cannot. */
+  get ready(): boolean {
+    return !(this.spares > 0 && this.refusing);
   }
 
   fill(): void {
-    while (this.state === 'filling' && this.warm.length + this.starting < this.size) {
+    while (this.state === 'filling' && this.warm.length + this.starting < this.spares) {
       this.starting += 1;
       this.spawn()
         .then(warmUp)
@@ -65,18 +78,54 @@ export class WarmPool {
     }
   }
 
-  /** A started child for a new session: a warm one if there is one, else one started now. */
+  /** An upstream for one user: a warm spare if there is one, else one started now. */
   async take(): Promise<Upstream> {
     const upstream = this.warm.shift();
-    this.report();
-    // spawn() blocks the event loop for a few ms (fork + exec): refill after this session is set up.
-    setTimeout(() => this.fill(), refillDelayMs).unref();
+    if (this.spares > 0) {
+      this.report();
+      // spawn() blocks the event loop for a few ms (fork + exec): refill after this one is in use.
+      setTimeout(() => this.fill(), refillDelayMs).unref();
+    }
     if (upstream) {
       upstream.onexit = undefined;
       this.backoff.succeeded();
       return upstream;
     }
-    return this.spawn();
+    if (this.backoff.resting()) throw new Error(resting);
+    try {
+      const started = await this.spawn();
+      this.lastFailure = undefined;
+      return started;
+    } catch (error) {
+      this.fault((error as Error).message);
+      throw error;
+    }
+  }
+
+  /** An upstream the bridge initialized as its own client (2026-07-28 clients bring no session). */
+  async initialized(): Promise<Child> {
+    const upstream = await this.take();
+    try {
+      const child = new Child(upstream, await initialize(upstream));
+      this.backoff.succeeded();
+      return child;
+    } catch (error) {
+      this.fault((error as Error).message);
+      await upstream.close();
+      throw error;
+    }
+  }
+
+  /** An upstream taken from here failed before it served anyone: the command may be broken. */
+  fault(reason: string): void {
+    this.lastFailure = redact(reason);
+    this.backoff.failed();
+  }
+
+  /** An upstream taken from here served someone: the command works. */
+  proven(): void {
+    this.lastFailure = undefined;
+    this.backoff.succeeded();
   }
 
   async close(): Promise<void> {
@@ -84,7 +133,7 @@ export class WarmPool {
     clearTimeout(this.retryTimer);
     const children = this.warm.splice(0);
     for (const child of children) child.onexit = undefined;
-    this.report();
+    if (this.spares > 0) this.report();
     await Promise.all(children.map((child) => child.close()));
   }
 

@@ -1,0 +1,99 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { redact } from '../../shared/security/redact.ts';
+import type { ServerConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { MemoryBudget } from './memory.ts';
+import { defaultStderrLimits, forwardStderr, StderrTail } from './stderr.ts';
+import { Upstream, type UpstreamFactory } from './upstream.ts';
+
+type Stdio = Extract<ServerConfig['transport'], { type: 'stdio' }>;
+
+/** Spawns the server's command for each upstream: its stderr logged, its memory tracked. */
+export function stdioFactory(
+  server: ServerConfig,
+  t: Stdio,
+  deps: { log: Logger; metrics: Metrics; memory?: MemoryBudget },
+): UpstreamFactory {
+  const { log, metrics, memory } = deps;
+  return async () => {
+    const [command, args] = commandLine(t.command, t.args);
+    const transport = new StdioClientTransport({
+      command,
+      args,
+      env: childEnv(t.inheritEnv, t.env),
+      cwd: t.cwd,
+      stderr: 'pipe',
+      maxBufferSize: server.limits.maxLineBytes,
+    });
+    const stderr = transport.stderr as Readable | null;
+    const tail = new StderrTail();
+    if (stderr) {
+      const dropped = () => metrics.droppedLines.inc({ server: server.name, reason: 'stderr_rate' });
+      forwardStderr(stderr, log.child({ server: server.name }), dropped, defaultStderrLimits, tail);
+    }
+    metrics.childSpawns.inc({ server: server.name });
+    try {
+      await transport.start();
+    } catch (error) {
+      metrics.childExits.inc({ server: server.name, reason: 'spawn_error' });
+      throw error;
+    }
+    memory?.track(transport.pid ?? undefined);
+    return new Upstream(transport, server.name, deps, {
+      pid: transport.pid ?? undefined,
+      ending: endingOf(transport, tail),
+      livenessMs: server.limits.livenessSeconds * 1000,
+    });
+  };
+}
+
+const linux = process.platform === 'linux';
+/** Looked up once: a spawn should not pay file-system checks whose answer never changes. */
+const setpriv = linux && existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
+const setsid = linux && existsSync('/usr/bin/setsid') ? ['/usr/bin/setsid'] : [];
+
+/**
+ * On Linux the child is started through util-linux `setpriv --pdeathsig KILL`, which
+ * execs the command with a parent-death signal: if the bridge dies, even by SIGKILL,
+ * the kernel kills its children. No orphans, and no extra process per child. `setsid`
+ * (an exec too, since the child is no group leader) puts it in a session of its own, so
+ * that a Ctrl-C meant for the bridge does not kill the children under a graceful drain.
+ */
+export function commandLine(
+  command: string,
+  args: readonly string[],
+  onParentDeath: 'KILL' | 'TERM' = 'KILL',
+): [string, string[]] {
+  if (setpriv === undefined) return [command, [...args]];
+  return [setpriv, ['--pdeathsig', onParentDeath, '--', ...setsid, command, ...args]];
+}
+
+/** The SDK adds PATH, HOME, USER and the like; these are what the config passes on, or sets. */
+export function childEnv(inherit: readonly string[], set: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of inherit) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...set };
+}
+
+/**
+ * "exited with code 1; its last stderr: …": what a person needs to fix a child that died. The
+ * SDK keeps its ChildProcess private, and the exit code or signal is only on that object.
+ */
+function endingOf(transport: StdioClientTransport, tail: StderrTail): () => string | undefined {
+  const child = (transport as unknown as { _process?: ChildProcess })._process;
+  let exit: string | undefined;
+  child?.once('exit', (code, signal) => {
+    exit = signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
+  });
+  return () => {
+    if (exit === undefined) return undefined;
+    return tail.text === '' ? exit : `${exit}; its last stderr: ${redact(tail.text)}`;
+  };
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  connect,
+  crashing,
+  fixtureServer,
+  initializeRequest,
+  metricsText,
+  post,
+  sample,
+  startTestBridge,
+  type TestBridge,
+  until,
+} from '../helpers/bridge.ts';
+import { postModern } from '../helpers/modern.ts';
+
+let bridge: TestBridge | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  await bridge?.drain();
+  bridge = undefined;
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The fixture server once `flag` exists; before that, a command that dies at start, as a broken one does. */
+function fixedWhen(flag: string) {
+  const script = `import { existsSync } from 'node:fs';
+if (!existsSync(${JSON.stringify(flag)})) { console.error('not installed yet'); process.exit(3); }
+await import(${JSON.stringify(pathToFileURL(fixtureServer).href)});`;
+  return { type: 'stdio', command: process.execPath, args: ['--input-type=module', '-e', script] };
+}
+
+/** The one JSON-RPC message of an answer, sent as JSON or as one SSE event. */
+async function messageOf(response: Response): Promise<{ error?: { code?: unknown } }> {
+  const text = await response.text();
+  const data = text.startsWith('{') ? text : text.split('\n').find((line) => line.startsWith('data: '));
+  return JSON.parse(data?.replace(/^data: /, '') ?? '{}');
+}
+
+const spawns = async () => sample(await metricsText(bridge as TestBridge), 'mcp_bridge_child_spawns_total');
+const readyz = async () => (await fetch(new URL('/readyz', (bridge as TestBridge).url))).status;
+
+describe('one supply of upstreams per server', () => {
+  it('a command fixed while crash-looping is served again, without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'supply-'));
+    dirs.push(dir);
+    const flag = join(dir, 'installed');
+    bridge = await startTestBridge([{ name: 'late', transport: fixedWhen(flag), pool: 1 }]);
+    await until(async () => (await readyz()) === 503, 'crash-looping');
+    const refused = await post(bridge.mcpUrl('late'), initializeRequest);
+    expect(refused.status).toBe(502);
+    expect(await refused.json()).toMatchObject({
+      error: { code: -32004, data: { reason: expect.stringMatching(/not installed yet/) } },
+    });
+    writeFileSync(flag, '');
+    // The rest doubles from 250 ms while it fails: the retry that finds it fixed comes within 30 s.
+    await until(async () => (await readyz()) === 200, 'ready once fixed', 35_000);
+    const client = await connect(bridge.mcpUrl('late'));
+    const result = await client.callTool({ name: 'fault_echo', arguments: { tag: 'back' } });
+    expect((result.content as { text: string }[])[0]?.text).toMatch(/^back@/);
+    await client.close();
+  }, 60_000);
+
+  it('a crash-looping command shared by all sessions gets no spawn per session either', async () => {
+    bridge = await startTestBridge([{ name: 'broken', transport: crashing, sessions: 'shared' }]);
+    const answers: { status: number; code: unknown }[] = [];
+    for (let i = 0; i < 10; i++) {
+      const response = await post(bridge.mcpUrl('broken'), initializeRequest);
+      const body = await messageOf(response);
+      answers.push({ status: response.status, code: body.error?.code });
+      expect(JSON.stringify(body)).not.toContain('hunter2');
+    }
+    // The first sessions see the child die under them; from the third failure on, the supply rests.
+    expect(answers.every((a) => typeof a.code === 'number')).toBe(true);
+    expect(answers.slice(3)).toEqual(Array(7).fill({ status: 502, code: -32004 }));
+    // Three tries, then a rest that grows: ten sessions within a second cost a few spawns, not ten.
+    expect(await spawns()).toBeLessThanOrEqual(5);
+    const { body } = await postModern(bridge.mcpUrl('broken'), 'tools/list', {});
+    expect(body.error.code).toBe(-32004);
+    expect(await spawns()).toBeLessThanOrEqual(5);
+  });
+});
