@@ -6,10 +6,11 @@ import {
   type RequestId,
 } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf } from '../../shared/protocol/refusal.ts';
-import { bridgeCapabilities, bridgeRevision, negotiated } from '../sessions/versions.ts';
+import { bridgeCapabilities, bridgeRevision } from '../sessions/versions.ts';
 import { inputMethods, noRoots } from '../stateless/translate.ts';
 import type { Channel } from './channel.ts';
 import { isBroadcast } from './child.ts';
+import { type Hub, SharedChannel } from './shared-channel.ts';
 import type { Supply } from './supply.ts';
 import type { ExitReason, Upstream } from './upstream.ts';
 
@@ -23,7 +24,7 @@ type Origin = { readonly channel: SharedChannel; readonly id: RequestId; readonl
  * gets that result with the revision it asked for (when the server speaks it or later; the
  * session lowers what the server sends to it), and only the questions its capabilities allow.
  */
-export class Multiplexer {
+export class Multiplexer implements Hub {
   private upstream: Promise<Upstream> | undefined;
   private initResult: Promise<JSONRPCMessage> | undefined;
   private resolveInit: ((message: JSONRPCMessage) => void) | undefined;
@@ -265,53 +266,4 @@ export class Multiplexer {
 function asBridge(message: JSONRPCMessage, id: number): JSONRPCMessage {
   const params = { ...paramsOf(message), protocolVersion: bridgeRevision, capabilities: bridgeCapabilities };
   return { ...message, id, params } as JSONRPCMessage;
-}
-
-/** One session's view of a multiplexed upstream. */
-class SharedChannel implements Channel {
-  onmessage?: (message: JSONRPCMessage) => void;
-  onexit?: (reason: ExitReason, detail: string) => void;
-  private readonly mux: Multiplexer;
-  private requested: unknown;
-  private capabilities: Record<string, unknown> = {};
-
-  constructor(mux: Multiplexer) {
-    this.mux = mux;
-  }
-
-  /** What this session's client asked for in its initialize. */
-  greeted(params: Record<string, unknown>): void {
-    this.requested = params.protocolVersion;
-    const declared = params.capabilities;
-    this.capabilities = typeof declared === 'object' && declared !== null ? { ...declared } : {};
-  }
-
-  declared(capability: string): boolean {
-    return this.capabilities[capability] !== undefined;
-  }
-
-  send(message: JSONRPCMessage): Promise<void> {
-    return this.mux.fromChannel(this, message);
-  }
-
-  /** The answer to this session's initialize: the upstream's result, at the session's revision. */
-  welcome(message: JSONRPCMessage): void {
-    const result = (message as { result?: { protocolVersion?: unknown } }).result;
-    if (typeof result?.protocolVersion !== 'string') {
-      this.deliver(message);
-      return;
-    }
-    const protocolVersion = negotiated(this.requested, result.protocolVersion);
-    this.onmessage?.({ ...message, result: { ...result, protocolVersion } } as JSONRPCMessage);
-  }
-
-  deliver(message: JSONRPCMessage): void {
-    this.onmessage?.(message);
-  }
-
-  setProtocolVersion(): void {}
-
-  async close(): Promise<void> {
-    this.mux.detach(this);
-  }
 }
