@@ -9,6 +9,7 @@ import { startEdgeRefusals } from './metrics/edge-refusals.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { createMetricsServer } from './metrics/server.ts';
 import { NonceCache } from './nonces.ts';
+import { Portal } from './portal/portal.ts';
 import type { HttpDeps } from './route.ts';
 import { peersFrom } from './sessions/peers.ts';
 import { cgroupLimit, MemoryBudget } from './upstream/memory.ts';
@@ -82,6 +83,9 @@ export async function startBridge(
       new ServerEndpoint(server, { metrics, log, instance, memory }),
     ]),
   );
+  const portal = new Portal(endpoints, { metrics, log, instance, signed: signing !== undefined });
+  /** Whatever holds sessions: each server's endpoint, and the portal over them. */
+  const served = [...endpoints.values(), portal];
   let state: 'serving' | 'draining' | 'stopped' = 'serving';
   const ready = () => state === 'serving' && [...endpoints.values()].every((e) => e.ready);
   const origins = {
@@ -89,7 +93,7 @@ export async function startBridge(
     allowedOrigins: config.listen.allowedOrigins,
   };
   const peers = peersFrom(instance, config.peers);
-  const mcp = createMcpServer({ endpoints, metrics, log, ready, origins, signing, peers });
+  const mcp = createMcpServer({ endpoints, portal, metrics, log, ready, origins, signing, peers });
   const metricsServer = createMetricsServer(metrics);
   const [address, metricsAddress] = await Promise.all([
     listen(mcp, config.listen.port, config.listen.host),
@@ -101,7 +105,7 @@ export async function startBridge(
   for (const endpoint of endpoints.values()) endpoint.start();
   memory.start();
   const reaper = setInterval(() => {
-    for (const endpoint of endpoints.values()) endpoint.reapIdle();
+    for (const sessions of served) sessions.reapIdle();
   }, 1000);
   reaper.unref();
   const stopPolling = startPolling();
@@ -114,14 +118,16 @@ export async function startBridge(
     async drain(graceSeconds = config.drainSeconds) {
       if (state !== 'serving') return;
       state = 'draining';
-      for (const endpoint of endpoints.values()) endpoint.stopAccepting();
+      for (const sessions of served) sessions.stopAccepting();
       const deadline = Date.now() + graceSeconds * 1000;
-      while (Date.now() < deadline && [...endpoints.values()].some((e) => e.busy)) {
+      while (Date.now() < deadline && served.some((e) => e.busy)) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       clearInterval(reaper);
       memory.stop();
       stopPolling();
+      // The portal's sessions end first: their members' channels come from the endpoints.
+      await portal.close();
       await Promise.all([...endpoints.values()].map((e) => e.close()));
       mcp.closeAllConnections();
       await Promise.all([closeServer(mcp), closeServer(metricsServer)]);

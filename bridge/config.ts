@@ -6,7 +6,8 @@ import { describeIssues } from '../shared/validation.ts';
 
 const ServerName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-", at most 63 characters');
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-", at most 63 characters')
+  .refine((name) => name !== 'portal', '"portal" names every server behind /mcp; choose another name');
 
 const Headers = z.record(z.string(), z.string()).default({});
 
@@ -265,6 +266,8 @@ export const BridgeConfigSchema = z
 
 export type BridgeConfig = z.output<typeof BridgeConfigSchema>;
 export type ServerConfig = BridgeConfig['servers'][number];
+/** What a session needs of its server's configuration: a configured server's, or a portal's. */
+export type SessionConfig = Pick<ServerConfig, 'name' | 'limits'> & { transport: { type: string } };
 export type TransportConfig = ServerConfig['transport'];
 
 export class ConfigError extends Error {

@@ -30,7 +30,7 @@ export class ServerEndpoint {
   private readonly sessions = new Map<string, Session>();
   /** Sessions being opened: counted against the limit before their channel is ready. */
   private opening = 0;
-  private readonly ctx: ServerContext;
+  private readonly ctx: ServerContext<ServerConfig>;
   private readonly supply: Supply;
   private readonly mux: Multiplexer | undefined;
   /** MCP 2026-07-28 clients, which bring no session: children of their own, leased per request. */
@@ -175,6 +175,19 @@ export class ServerEndpoint {
     }
   }
 
+  /**
+   * A channel for a portal session's use of this server, admitted as a session of its own would
+   * be (not while draining, crash-looping or near the memory limit).
+   */
+  async memberChannel(): Promise<Channel> {
+    if (this.state === 'draining') throw new Error('the bridge is draining');
+    const status = this.status;
+    if (this.supply.refusing) throw new Error(status.state === 'failing' ? status.reason : 'unavailable');
+    if (this.spawnsPerSession && !this.memory.admits().ok)
+      throw new Error('the bridge is near its memory limit');
+    return this.channel();
+  }
+
   private channel(): Promise<Channel> {
     if (this.mux) return this.mux.open();
     return this.supply.take();
@@ -226,6 +239,6 @@ export class ServerEndpoint {
   }
 }
 
-function isInitialize(body: unknown): boolean {
+export function isInitialize(body: unknown): boolean {
   return typeof body === 'object' && body !== null && (body as { method?: unknown }).method === 'initialize';
 }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
+import { portalName } from './portal/portal.ts';
 import { type HttpDeps, refuse, route, serverOf } from './route.ts';
 
 /**
@@ -39,7 +40,7 @@ export function createMcpServer(deps: HttpDeps): Server {
  */
 function countBytesOut(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): void {
   const server = serverOf((req.url ?? '/').split('?')[0] ?? '/');
-  if (server === undefined || !deps.endpoints.has(server)) return;
+  if (server === undefined || !(deps.endpoints.has(server) || server === portalName)) return;
   const socket = req.socket;
   const before = socket.bytesWritten;
   res.once('close', () =>

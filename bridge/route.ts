@@ -4,15 +4,18 @@ import type { RequestId } from '../shared/protocol/jsonrpc.ts';
 import { type Refusal, reasonOf, refusalResponse } from '../shared/protocol/refusal.ts';
 import { checkOrigin, type OriginPolicy } from '../shared/security/origin.ts';
 import { verify } from '../shared/security/signing.ts';
-import type { ServerEndpoint } from './endpoint.ts';
+import type { Outcome, ServerEndpoint } from './endpoint.ts';
 import { requestStateOf } from './incoming.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { NonceCache } from './nonces.ts';
+import { type Portal, portalName } from './portal/portal.ts';
 import { hopHeader, type Peers, relayToPeer, routeOf } from './sessions/peers.ts';
 
 export interface HttpDeps {
   endpoints: ReadonlyMap<string, ServerEndpoint>;
+  /** Every server behind one URL, `/mcp`. */
+  portal: Portal;
   metrics: Metrics;
   log: Logger;
   ready: () => boolean;
@@ -24,10 +27,17 @@ export interface HttpDeps {
 }
 
 const mcpPath = /^\/([a-z0-9][a-z0-9-]{0,62})\/mcp\/?$/;
+const portalPath = /^\/mcp\/?$/;
 
-/** The server a path names, if it is an MCP path. */
+/** The server a path names, if it is an MCP path: `portal` for `/mcp`, every server behind one URL. */
 export function serverOf(path: string): string | undefined {
-  return mcpPath.exec(path)?.[1];
+  return portalPath.test(path) ? portalName : mcpPath.exec(path)?.[1];
+}
+
+/** What serves an MCP path: a configured server's endpoint, or the portal. */
+interface Served {
+  readonly limits: { maxBodyBytes: number };
+  handle(request: Request, body: unknown, principal?: Principal): Promise<Outcome>;
 }
 
 /**
@@ -49,7 +59,7 @@ export async function route(request: Request, deps: HttpDeps): Promise<Response>
   if (verdict !== 'ok') return refuse(deps, '', { kind: verdict });
   const name = serverOf(path);
   if (name === undefined) return refuse(deps, '', { kind: 'not_found' });
-  const endpoint = deps.endpoints.get(name);
+  const endpoint: Served | undefined = name === portalName ? deps.portal : deps.endpoints.get(name);
   if (!endpoint) return refuse(deps, '', { kind: 'unknown_server', server: name });
   const method = request.method;
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {

@@ -53,7 +53,19 @@ export async function* documentNames(kv: KVNamespace): AsyncGenerator<string> {
   }
 }
 
+let names: { until: number; names: string[] } | undefined;
+
+/** The names of every server with a document, cached in the isolate as the documents are. */
+export async function serverNames(kv: KVNamespace, ttlSeconds: number, now = Date.now()): Promise<string[]> {
+  if (names !== undefined && names.until > now) return names.names;
+  const listed: string[] = [];
+  for await (const name of documentNames(kv)) listed.push(name);
+  names = { until: now + ttlSeconds * 1000, names: listed };
+  return listed;
+}
+
 /** Tests and document updates within one isolate. */
 export function forgetDocuments(): void {
   cache.clear();
+  names = undefined;
 }

@@ -3,7 +3,9 @@ import type { Principal } from '../shared/policy/policy.ts';
 import { refusalResponse as refusalOf, toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
+import { admit } from './mcp/admit.ts';
 import { handleMcp } from './mcp/handle.ts';
+import { admitPortal, portalPath } from './mcp/portal.ts';
 import { getServer, listServers } from './registry/catalog.ts';
 import { page, pageScript } from './registry/page.ts';
 import { protocolEndpoint, serverMetadata } from './sign-in/endpoints.ts';
@@ -183,9 +185,22 @@ router.get('/v0.1/servers/:name/versions/:version', async (request, env) => {
   return json(found, 200, registryCors);
 });
 
+router.all(portalPath, (request, env, ctx) => serveMcp(request, env, ctx, 'portal', admitPortal));
+
 router.all('/:server/mcp', (request, env, ctx) => {
   const server = request.params.server ?? '';
   if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
+  return serveMcp(request, env, ctx, server, admit);
+});
+
+/** An MCP URL, a server's or the portal's: CORS for listed browser origins, then the pipeline. */
+function serveMcp(
+  request: IRequest,
+  env: Env,
+  ctx: ExecutionContext,
+  server: string,
+  admitted: typeof admit,
+): Response | Promise<Response> {
   const settings = configured(env);
   if (settings instanceof Response) return settings;
   const origin = request.headers.get('origin');
@@ -201,7 +216,9 @@ router.all('/:server/mcp', (request, env, ctx) => {
   if (!['GET', 'POST', 'DELETE'].includes(request.method)) {
     return refusalOf({ kind: 'method_not_allowed', allow: 'GET, POST, DELETE' });
   }
-  return handleMcp({ request, env, ctx, settings, server }).then((r) => (cors ? withHeaders(r, cors) : r));
-});
+  return handleMcp({ request, env, ctx, settings, server }, admitted).then((r) =>
+    cors ? withHeaders(r, cors) : r,
+  );
+}
 
 export default { fetch: router.fetch } satisfies ExportedHandler<Env>;

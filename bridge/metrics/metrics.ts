@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { clientRequestMethods, modernClientRequestMethods } from '../../shared/protocol/jsonrpc.ts';
-import type { ServerConfig } from '../config.ts';
+import type { SessionConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 
 /**
@@ -212,7 +212,7 @@ export interface AnsweredRequest {
  * (the edge logged the decision, this logs the outcome). Sessions and stateless requests alike.
  */
 export function recordAnswer(
-  ctx: { config: ServerConfig; metrics: Metrics; log: Logger; names: KnownNames },
+  ctx: { config: SessionConfig; metrics: Metrics; log: Logger; names: KnownNames },
   answered: AnsweredRequest,
   audit: { principal: string | undefined; session?: string; revision?: string; outcome?: string },
 ): void {

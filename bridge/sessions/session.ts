@@ -13,7 +13,7 @@ import {
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
-import { type ServerConfig, timeoutSeconds } from '../config.ts';
+import { type SessionConfig, timeoutSeconds } from '../config.ts';
 import type { Logger } from '../log.ts';
 import {
   type KnownNames,
@@ -27,8 +27,8 @@ import type { Channel } from '../upstream/channel.ts';
 import { bridgeRevision, lowered } from './versions.ts';
 
 /** What every session of one configured server shares. */
-export interface ServerContext {
-  readonly config: ServerConfig;
+export interface ServerContext<C extends SessionConfig = SessionConfig> {
+  readonly config: C;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly names: KnownNames;

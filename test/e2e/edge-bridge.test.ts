@@ -78,4 +78,60 @@ describe('client → edge Worker (deploy bundle) → signed → bridge → serve
     expect(result.content).toEqual([{ type: 'text', text: 'anyone' }]);
     await anonymous.close();
   });
+
+  describe('the portal at /mcp: every server the key may reach, behind one URL', () => {
+    let portal: Client;
+    beforeAll(async () => {
+      portal = await connect(new URL(`${gateway.edgeUrl}/mcp`), 'e2e-portal', gateway.apiKey);
+    });
+    afterAll(async () => {
+      await portal?.close();
+    });
+
+    it('lists each member under <server>__<name>, each filtered by its own document', async () => {
+      const names = (await portal.listTools()).tools.map((t) => t.name);
+      expect(names).toContain('everything__echo');
+      expect(names).toContain('yardstick__echo');
+      expect(names).toContain('fetch__fetch');
+      expect(names).not.toContain('everything__get-env');
+      const uris = (await portal.listResources()).resources.map((r) => r.uri);
+      expect(uris.length).toBeGreaterThan(0);
+      expect(uris.every((u) => u.startsWith('portal://everything/demo://resource/'))).toBe(true);
+    });
+
+    it('calls each member through both hops', async () => {
+      const echo = await portal.callTool({ name: 'everything__echo', arguments: { message: 'via portal' } });
+      expect(echo.content).toEqual([{ type: 'text', text: 'Echo: via portal' }]);
+      const yardstick = await portal.callTool({ name: 'yardstick__echo', arguments: { input: 'one url' } });
+      expect(yardstick.content).toEqual([{ type: 'text', text: 'one url' }]);
+    });
+
+    it('refuses a denied tool however it is spelled, at the edge', async () => {
+      const attempts = [
+        'everything__get-env',
+        'Everything__get-env',
+        'everything__GET-ENV',
+        'everything__get\u2010env',
+        'everything__everything__get-env',
+        'nobody__get-env',
+        'get-env',
+      ];
+      for (const name of attempts) {
+        const outcome = await portal.callTool({ name, arguments: {} }).catch((e: Error) => e);
+        // Refused at the edge, or (a name the policy's `*` allows) unknown to the server: never run.
+        if (outcome instanceof Error) {
+          expect(String(outcome), name).toMatch(/MCP error -32\d+: Tool ".*" is not permitted for you/);
+        } else {
+          expect(outcome.isError, name).toBe(true);
+          expect(JSON.stringify(outcome.content), name).not.toMatch(/PATH|HOME/);
+        }
+      }
+      const direct = await portal.callTool({ name: 'everything__get-env', arguments: {} }).catch((e) => e);
+      expect(String(direct)).toContain('Tool "get-env" is not permitted for you on MCP server "everything"');
+      const read = await portal
+        .readResource({ uri: 'portal://everything/file:///etc/passwd' })
+        .catch((e: Error) => e);
+      expect(String(read)).toMatch(/not permitted for you on MCP server "everything"/);
+    });
+  });
 });

@@ -21,12 +21,11 @@ const forwardedRequestHeaders = [
 export async function forward(
   x: McpRequest,
   passage: Passage,
-  url: URL,
+  upstream: URL | undefined,
   body: Uint8Array | undefined,
   gate: Forwarded | undefined,
 ): Promise<Response> {
   const { request, settings } = x;
-  const upstream = upstreamOf(passage.doc, settings);
   if (upstream === undefined) {
     console.error(
       JSON.stringify({
@@ -38,7 +37,6 @@ export async function forward(
     finish(x, passage, 'upstream_error', 0);
     return refusalResponse({ kind: 'gateway_misconfigured' });
   }
-  upstream.search = url.search;
   const headers = await signedHeaders(x, passage, upstream, body, gate);
   let response: Response;
   try {
@@ -103,6 +101,13 @@ export function bridgeFetch(env: Env, settings: Settings) {
     }
     return env.BRIDGE !== undefined ? env.BRIDGE.fetch(url, init) : fetch(url, init);
   };
+}
+
+/** Where one server's request goes, with the query the client sent. */
+export function targetOf(doc: ServerDocument, settings: Settings, url: URL): URL | undefined {
+  const upstream = upstreamOf(doc, settings);
+  if (upstream !== undefined) upstream.search = url.search;
+  return upstream;
 }
 
 /**

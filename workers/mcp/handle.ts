@@ -1,25 +1,36 @@
-import { gateMessage } from '../../shared/policy/gate.ts';
 import { type JSONRPCMessage, validSessionId } from '../../shared/protocol/jsonrpc.ts';
 import { reasonOf, refusalResponse } from '../../shared/protocol/refusal.ts';
-import { admit, mayUse } from './admit.ts';
+import { admit } from './admit.ts';
 import { forward } from './forward.ts';
 import { countRefused, finish, recordOf } from './meter.ts';
-import type { McpRequest, Passage } from './passage.ts';
+import type { McpRequest, Passage, Scope } from './passage.ts';
 import { readIncoming } from './read.ts';
 
 /**
- * One MCP request at the edge, stage by stage: admit (origin, credentials, document) → read
- * (bounded body, revision) → gate (the policy on the parsed message) → forward (signed, to
- * the bridge) → relay (the answer filtered on its way back). Metering reads the one record.
+ * One MCP request at the edge, stage by stage: admit (origin, credentials, what is behind the
+ * URL) → read (bounded body, revision) → gate (the policy on the parsed message) → forward
+ * (signed, to the bridge) → relay (the answer filtered on its way back). Metering reads the one
+ * record. A server's URL and a portal's differ only in how they admit (`admit.ts`, `portal.ts`).
  */
-export async function handleMcp(x: McpRequest): Promise<Response> {
+export async function handleMcp(
+  x: McpRequest,
+  admitted: (x: McpRequest, url: URL) => Promise<Scope | Response> = admit,
+): Promise<Response> {
   const started = Date.now();
   const url = new URL(x.request.url);
-  const admitted = await admit(x, url);
-  if (admitted instanceof Response) return admitted;
-  const passage: Passage = { ...admitted, record: recordOf(x, admitted.principal), started };
+  const scope = await admitted(x, url);
+  if (scope instanceof Response) return scope;
+  // The view reads (and follows) the passage's document, so it is made once the passage is.
+  const passage = {
+    doc: scope.doc,
+    principal: scope.principal,
+    record: recordOf(x, scope.principal),
+    started,
+  } as Passage;
+  passage.view = scope.view(x, passage);
   const { record } = passage;
-  if (x.request.method !== 'POST') return gatekeep(x, passage, url);
+  if (x.request.method !== 'POST')
+    return connectable(x, scope) ?? forward(x, passage, scope.target(url), undefined, undefined);
 
   const incoming = await readIncoming(x.request, x.settings);
   if (incoming instanceof Response) return incoming;
@@ -32,12 +43,17 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
     countRefused(x, record, started);
     return refusalResponse(revision.refusal, revision.id);
   }
-  const early = connectable(x, passage);
+  const early = connectable(x, scope);
   if (early) return early;
 
-  const gate = gateMessage(passage.doc, passage.principal, message, revision.era);
+  const gate = scope.gate(message, revision.era);
   record.method = gate.method ?? 'response';
   record.name = 'name' in gate ? (gate.name ?? '') : '';
+  if (gate.member !== undefined) {
+    // A portal's request is recorded and audited as its member's.
+    record.server = gate.member.name;
+    passage.doc = gate.member.doc;
+  }
   if (gate.action === 'drop') return new Response(null, { status: 202 });
   if (gate.action === 'refuse') {
     record.decision = reasonOf(gate.refusal);
@@ -48,17 +64,12 @@ export async function handleMcp(x: McpRequest): Promise<Response> {
   passage.audited = argumentsOf(gate.message);
   passage.revision = revision;
   const body = new TextEncoder().encode(JSON.stringify(gate.message));
-  return forward(x, passage, url, body, gate);
+  return forward(x, passage, scope.target(url), body, gate);
 }
 
-/** A GET (standing stream) or DELETE (end of session): no body, so nothing for the gate to read. */
-function gatekeep(x: McpRequest, passage: Passage, url: URL): Promise<Response> | Response {
-  return connectable(x, passage) ?? forward(x, passage, url, undefined, undefined);
-}
-
-/** Whether this caller may use the server, on a session id worth sending on; a refusal if not. */
-function connectable(x: McpRequest, passage: Passage): Response | undefined {
-  if (!mayUse(passage)) return refusalResponse({ kind: 'forbidden', server: x.server });
+/** Whether this caller may use what is behind the URL, on a session id worth sending on; a refusal if not. */
+function connectable(x: McpRequest, scope: Scope): Response | undefined {
+  if (!scope.mayUse()) return refusalResponse({ kind: 'forbidden', server: x.server });
   const sessionId = x.request.headers.get('mcp-session-id');
   if (sessionId !== null && !validSessionId(sessionId))
     return refusalResponse({ kind: 'invalid_session_id' });

@@ -1,13 +1,5 @@
-import {
-  filterDiscoverResult,
-  filterListResult,
-  isFilteredList,
-  mayDeliver,
-} from '../../shared/policy/gate.ts';
 import { isFailure, type JSONRPCMessage, resultOf } from '../../shared/protocol/jsonrpc.ts';
 import { sseFilter } from '../../shared/protocol/sse.ts';
-import { loadDocument } from '../documents.ts';
-import { rememberTools } from '../registry/catalog.ts';
 import { jsonFilter } from './json-stream.ts';
 import { finish } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
@@ -38,23 +30,13 @@ export function relay(
     } catch {
       return undefined;
     }
-    if (!mayDeliver(passage.doc, passage.principal, message)) return null;
+    if (!passage.view.mayDeliver(message)) return null;
     if (requestId === undefined || message.id !== requestId || 'method' in message) return undefined;
     status = isFailure(message) ? 'error' : 'success';
     const result = resultOf(message);
-    if (gate?.method === 'server/discover' && result !== undefined) {
-      const filtered = filterDiscoverResult(passage.doc, passage.principal, result);
-      return JSON.stringify({ ...message, result: filtered });
-    }
-    if (!isFilteredList(gate?.method) || result === undefined || gate?.method === undefined) return undefined;
-    if (gate.method === 'tools/list') {
-      const write = rememberTools(x.env.GATEWAY_KV, x.server, result);
-      if (write) x.ctx.waitUntil(write);
-    }
-    return JSON.stringify({
-      ...message,
-      result: filterListResult(passage.doc, passage.principal, gate.method, result),
-    });
+    if (result === undefined || gate?.method === undefined) return undefined;
+    const filtered = passage.view.filtered(gate.method, result);
+    return filtered === undefined ? undefined : JSON.stringify({ ...message, result: filtered });
   };
   let bytes = 0;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
@@ -72,7 +54,7 @@ export function relay(
   if (stream && standing && response.ok && type.startsWith('text/event-stream')) {
     stream = watchDocument(
       stream,
-      documentChanged(x, passage),
+      () => passage.view.changed(),
       Math.max(1, x.settings.DOCUMENT_CACHE_SECONDS) * 1000,
       gate?.method === 'subscriptions/listen' ? listenChanges(gate.message) : sessionChanges,
     );
@@ -85,18 +67,4 @@ export function relay(
     return new Response(null, { status: response.status, headers });
   }
   return new Response(stream.pipeThrough(counter), { status: response.status, headers });
-}
-
-/** True once the server's document differs from the one this stream was opened under (then follows the new one). */
-function documentChanged(x: McpRequest, passage: Passage): () => Promise<boolean> {
-  let known = JSON.stringify(passage.doc);
-  return async () => {
-    const loaded = await loadDocument(x.env.GATEWAY_KV, x.server, x.settings.DOCUMENT_CACHE_SECONDS);
-    const now = JSON.stringify(loaded.ok ? loaded.document : null);
-    if (now === known) return false;
-    known = now;
-    // What the stream still carries is filtered by the document in force, not the one it opened under.
-    if (loaded.ok) passage.doc = loaded.document;
-    return true;
-  };
 }

@@ -1,0 +1,203 @@
+import { addressed, namespacedList, namespacedUpdate, portalLists } from '../../shared/portal/rewrite.ts';
+import {
+  isFailure,
+  type JSONRPCMessage,
+  kindOf,
+  paramsOf,
+  type RequestId,
+  resultOf as resultIn,
+} from '../../shared/protocol/jsonrpc.ts';
+import { errorOf } from '../../shared/protocol/refusal.ts';
+import { bridgeRevision, negotiated } from '../sessions/versions.ts';
+import type { Channel } from '../upstream/channel.ts';
+import type { ExitReason } from '../upstream/upstream.ts';
+import { Member, type MemberSource } from './member.ts';
+
+type Request = JSONRPCMessage & { id: RequestId; method: string };
+
+/** A client request fanned out to every member: the parts come back one by one. */
+interface Gathering {
+  readonly clientId: RequestId;
+  readonly method: string;
+  readonly items: Record<string, unknown>[];
+  waiting: number;
+}
+
+const maxPages = 20;
+
+function resultOf(id: RequestId, result: Record<string, unknown>): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, result } as JSONRPCMessage;
+}
+
+function fieldOf(method: string): string {
+  return portalLists[method]?.field ?? 'items';
+}
+
+/**
+ * What a portal session talks to: every member server the caller may use, as one server. A
+ * request that names a tool, prompt or resource goes to its member under the member's own name;
+ * a list goes to every member and comes back merged under the portal's names (shared/portal);
+ * what a member sends the client (questions, progress, list changes) reaches it with ids that
+ * cannot cross. A member is started on first use, and a member that fails ends only its part.
+ */
+export class PortalChannel implements Channel {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onexit?: (reason: ExitReason, detail: string) => void;
+  private readonly members = new Map<string, Member>();
+  /** Who may be reached now: the edge says so on every request. */
+  private allowed: ReadonlySet<string>;
+  private readonly source: MemberSource;
+  private client: Record<string, unknown> = {};
+  private revision = bridgeRevision;
+  private nextId = 1;
+  /** A member's question to the client, under the portal's id: where the answer goes. */
+  private readonly questions = new Map<string, { member: Member; id: RequestId }>();
+
+  constructor(source: MemberSource, allowed: ReadonlySet<string>) {
+    this.source = source;
+    this.allowed = allowed;
+  }
+
+  allow(members: ReadonlySet<string>): void {
+    this.allowed = members;
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    switch (kindOf(message)) {
+      case 'request':
+        return this.request(message as Request);
+      case 'notification':
+        return this.notify(message as JSONRPCMessage & { method: string });
+      default:
+        return this.answer(message as JSONRPCMessage & { id: RequestId });
+    }
+  }
+
+  setProtocolVersion(): void {}
+
+  async close(): Promise<void> {
+    const members = [...this.members.values()];
+    this.members.clear();
+    await Promise.allSettled(members.map((member) => member.close()));
+  }
+
+  private request(message: Request): void {
+    const answer = this.answerHere(message);
+    if (answer !== undefined) this.deliver(answer);
+  }
+
+  /** What the portal answers itself; undefined when a member (or every member) will. */
+  private answerHere(message: Request): JSONRPCMessage | undefined {
+    const { id, method } = message;
+    if (method === 'initialize') return this.initialize(message);
+    if (method === 'ping') return resultOf(id, {});
+    if (method === 'logging/setLevel') {
+      for (const member of this.members.values()) member.tell(message);
+      return resultOf(id, {});
+    }
+    if (method in portalLists) return this.gather(message);
+    const address = addressed(message);
+    if (address.to === 'all') return errorOf({ kind: 'unknown_method', method, stateless: false }, id);
+    const member = address.to === 'member' ? this.member(address.member) : undefined;
+    if (address.to === 'none' || member === undefined) {
+      // The same words whether no member has the name or the caller may not reach it: nothing is learnt.
+      return errorOf(
+        { kind: 'invalid_params', detail: `${address.asked} is no name of this portal's servers` },
+        id,
+      );
+    }
+    member.ask(address.message, (answer) => this.deliver({ ...answer, id } as JSONRPCMessage), id);
+    return undefined;
+  }
+
+  /** The portal answers initialize itself: members are initialized with the client's terms on first use. */
+  private initialize(message: Request): JSONRPCMessage {
+    this.client = paramsOf(message) ?? {};
+    this.revision = negotiated(this.client.protocolVersion, bridgeRevision);
+    return resultOf(message.id, {
+      protocolVersion: this.revision,
+      capabilities: {
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        completions: {},
+        logging: {},
+      },
+      serverInfo: { name: 'mcp-edge-gateway-portal', version: '0.1.0' },
+      instructions: 'Every server you may use, behind one URL: names are <server>__<name>.',
+    });
+  }
+
+  /** Every member's list, merged; a member that cannot answer is left out, not the whole list. */
+  private gather(message: Request): JSONRPCMessage | undefined {
+    const members = [...this.allowed].map((name) => this.member(name)).filter((m) => m !== undefined);
+    const gathering: Gathering = { clientId: message.id, method: message.method, items: [], waiting: 0 };
+    if (members.length === 0) return resultOf(message.id, { [fieldOf(message.method)]: [] });
+    gathering.waiting = members.length;
+    for (const member of members) this.page(member, gathering, undefined, 0);
+    return undefined;
+  }
+
+  private page(member: Member, gathering: Gathering, cursor: string | undefined, pages: number): void {
+    const params = cursor === undefined ? {} : { cursor };
+    const ask = { jsonrpc: '2.0', id: 0, method: gathering.method, params } as JSONRPCMessage;
+    member.ask(
+      ask,
+      (answer) => {
+        const result = resultIn(answer);
+        if (result !== undefined && !isFailure(answer)) {
+          gathering.items.push(...namespacedList(member.name, gathering.method, result));
+          const next = result.nextCursor;
+          if (typeof next === 'string' && pages + 1 < maxPages)
+            return this.page(member, gathering, next, pages + 1);
+        }
+        gathering.waiting -= 1;
+        if (gathering.waiting > 0) return;
+        this.deliver(resultOf(gathering.clientId, { [fieldOf(gathering.method)]: gathering.items }));
+      },
+      gathering.clientId,
+    );
+  }
+
+  private notify(message: JSONRPCMessage & { method: string }): void {
+    if (message.method === 'notifications/initialized') return;
+    if (message.method === 'notifications/cancelled') {
+      for (const member of this.members.values()) member.cancel(paramsOf(message)?.requestId as RequestId);
+      return;
+    }
+    for (const member of this.members.values()) member.tell(message);
+  }
+
+  /** The client's answer to a member's question goes to that member, under the member's id. */
+  private answer(message: JSONRPCMessage & { id: RequestId }): void {
+    const question = this.questions.get(String(message.id));
+    if (question === undefined) return;
+    this.questions.delete(String(message.id));
+    question.member.tell({ ...message, id: question.id } as JSONRPCMessage);
+  }
+
+  /** A member, started on first use, when the edge lets this caller reach it. */
+  private member(name: string): Member | undefined {
+    if (!this.allowed.has(name) || !this.source.has(name)) return undefined;
+    let member = this.members.get(name);
+    if (member === undefined) {
+      member = new Member(name, this.source, { ...this.client, protocolVersion: this.revision });
+      member.onmessage = (message) => this.fromMember(member as Member, message);
+      member.onexit = () => this.members.delete(name);
+      this.members.set(name, member);
+    }
+    return member;
+  }
+
+  private fromMember(member: Member, message: JSONRPCMessage): void {
+    if (kindOf(message) === 'request') {
+      const id = `${member.name}:${this.nextId++}`;
+      this.questions.set(id, { member, id: (message as Request).id });
+      this.deliver({ ...message, id } as JSONRPCMessage);
+    } else this.deliver(namespacedUpdate(member.name, message));
+  }
+
+  private deliver(message: JSONRPCMessage): void {
+    queueMicrotask(() => this.onmessage?.(message));
+  }
+}

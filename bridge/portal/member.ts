@@ -1,0 +1,145 @@
+import {
+  type JSONRPCMessage,
+  notification,
+  type RequestId,
+  resultOf,
+} from '../../shared/protocol/jsonrpc.ts';
+import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
+import type { Channel } from '../upstream/channel.ts';
+
+/** Where a portal's members come from: each member server's own endpoint, its limits included. */
+export interface MemberSource {
+  has(name: string): boolean;
+  open(name: string): Promise<Channel>;
+}
+
+type Answer = (message: JSONRPCMessage) => void;
+
+interface Pending {
+  /** The client request this ask is (part of), to cancel it by. */
+  readonly tag: RequestId | undefined;
+  readonly answer: Answer;
+}
+
+const initializeId = 'portal-initialize';
+
+/**
+ * One member server of a portal session: a channel of its own, opened and initialized with the
+ * client's own `initialize` on first use, its request ids the portal's to choose.
+ */
+export class Member {
+  readonly name: string;
+  onmessage?: (message: JSONRPCMessage) => void;
+  onexit?: () => void;
+  private channel: Channel | undefined;
+  private starting: Promise<Channel> | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private ended = false;
+  private readonly source: MemberSource;
+  private readonly client: Record<string, unknown>;
+
+  constructor(name: string, source: MemberSource, client: Record<string, unknown>) {
+    this.name = name;
+    this.source = source;
+    this.client = client;
+  }
+
+  /** Sends a request; its answer (or the reason there is none) comes to `answer`, once. */
+  ask(message: JSONRPCMessage, answer: Answer, tag?: RequestId): void {
+    const id = this.nextId++;
+    this.pending.set(id, { tag, answer });
+    // A member that cannot start has answered every ask already (fail): settling again finds none.
+    this.start()
+      .then((channel) => channel.send({ ...message, id } as JSONRPCMessage))
+      .catch((error: Error) => this.settle(id, { kind: 'upstream_failed', detail: error.message }));
+  }
+
+  /** A notification or an answer to the member's own question: only to a member already running. */
+  tell(message: JSONRPCMessage): void {
+    this.channel?.send(message).catch(() => undefined);
+  }
+
+  /** The client gave up on a request: the member is told, and nothing more comes of it. */
+  cancel(tag: RequestId | undefined): void {
+    for (const [id, pending] of this.pending) {
+      if (pending.tag !== tag || tag === undefined) continue;
+      this.pending.delete(id);
+      this.tell(notification('notifications/cancelled', { requestId: id }));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    const channel = this.channel;
+    this.channel = undefined;
+    await channel?.close();
+  }
+
+  private start(): Promise<Channel> {
+    this.starting ??= this.open().catch((error: Error) => {
+      this.fail({ kind: 'upstream_unavailable', reason: `${this.name}: ${error.message}` });
+      throw error;
+    });
+    return this.starting;
+  }
+
+  private async open(): Promise<Channel> {
+    const channel = await this.source.open(this.name);
+    if (this.ended) {
+      await channel.close();
+      throw new Error('the portal session has ended');
+    }
+    const initialized = new Promise<void>((resolve, reject) => {
+      channel.onmessage = (message) => {
+        if (!('id' in message) || message.id !== initializeId || 'method' in message) return;
+        const result = resultOf(message);
+        if (result === undefined) return reject(new Error('the MCP server refused initialize'));
+        if (typeof result.protocolVersion === 'string') channel.setProtocolVersion(result.protocolVersion);
+        resolve();
+      };
+      channel.onexit = (_reason, detail) => reject(new Error(detail));
+    });
+    try {
+      await channel.send({ jsonrpc: '2.0', id: initializeId, method: 'initialize', params: this.client });
+      await initialized;
+    } catch (error) {
+      await channel.close();
+      throw error;
+    }
+    channel.onmessage = (message) => this.fromMember(message);
+    channel.onexit = (_reason, detail) => this.exited(detail);
+    this.channel = channel;
+    await channel.send(notification('notifications/initialized'));
+    return channel;
+  }
+
+  private fromMember(message: JSONRPCMessage): void {
+    const id = 'id' in message && !('method' in message) ? (message.id as number) : undefined;
+    if (id === undefined) {
+      this.onmessage?.(message);
+      return;
+    }
+    const pending = this.pending.get(id);
+    this.pending.delete(id);
+    pending?.answer(message);
+  }
+
+  private settle(id: number, refusal: Refusal): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    this.pending.delete(id);
+    pending.answer(errorOf(refusal, id));
+  }
+
+  /** Every waiting request is answered with why; the next use starts the member afresh. */
+  private fail(refusal: Refusal): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, refusal);
+    this.channel = undefined;
+    this.onexit?.();
+  }
+
+  private exited(detail: string): void {
+    this.fail({ kind: 'upstream_exited', detail: `${this.name}: ${detail}` });
+  }
+}

@@ -1,0 +1,72 @@
+import type { ServerDocument } from '../policy/document.ts';
+import { type Era, type Gate, gateMessage } from '../policy/gate.ts';
+import type { Kind, Principal } from '../policy/policy.ts';
+import { clientNotificationMethods, clientRequestMethods, type JSONRPCMessage } from '../protocol/jsonrpc.ts';
+import { addressed, backToPortal } from './rewrite.ts';
+
+/** The documents of the servers a caller may reach through a portal, by name. */
+export type Members = ReadonlyMap<string, ServerDocument>;
+
+const offered: Record<string, Kind> = {
+  'tools/call': 'tools',
+  'prompts/get': 'prompts',
+  'completion/complete': 'prompts',
+};
+
+/**
+ * What the edge does with one client message of a portal: a request that names a tool, prompt
+ * or resource is decided by its member's own gate (the one predicate, on the member's own name),
+ * then forwarded under the portal's name again (a renamed tool under its real one). Nothing that
+ * no member the caller may reach has is let through.
+ */
+export function gatePortalMessage(
+  members: Members,
+  principal: Principal,
+  message: JSONRPCMessage,
+  era: Era = 'legacy',
+): Gate & { member?: string } {
+  if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
+  const method = message.method;
+  if (era === 'modern' && 'id' in message) {
+    // A portal session is a 2025-11-25 one for now; a 2026-07-28 client is told which to speak.
+    const refusal = {
+      kind: 'unsupported_version',
+      requested: '2026-07-28',
+      supported: ['2025-11-25'],
+    } as const;
+    return { action: 'refuse', refusal, id: message.id, method, name: undefined };
+  }
+  if (!('id' in message)) {
+    return clientNotificationMethods.has(method)
+      ? { action: 'forward', message, method, name: undefined }
+      : { action: 'drop', method };
+  }
+  const { id } = message;
+  if (!clientRequestMethods.has(method)) {
+    return {
+      action: 'refuse',
+      refusal: { kind: 'unknown_method', method, stateless: false },
+      id,
+      method,
+      name: undefined,
+    };
+  }
+  const address = addressed(message);
+  if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
+  const doc = address.to === 'member' ? members.get(address.member) : undefined;
+  if (address.to === 'none' || doc === undefined) {
+    const kind = offered[method] ?? 'resources';
+    const refusal = {
+      kind: 'not_permitted',
+      offered: kind,
+      name: address.asked,
+      server: 'portal',
+      reason: 'unknown_name',
+    } as const;
+    return { action: 'refuse', refusal, id, method, name: undefined };
+  }
+  const gate = gateMessage(doc, principal, address.message, 'legacy');
+  if (gate.action !== 'forward') return { ...gate, member: address.member };
+  const forwarded = backToPortal(address.member, gate.message as JSONRPCMessage & { method: string });
+  return { ...gate, message: forwarded, member: address.member };
+}

@@ -1,0 +1,128 @@
+import { type JSONRPCMessage, paramsOf } from '../protocol/jsonrpc.ts';
+import { memberOf, memberOfUri, type Named, namespaced, namespacedUri } from './names.ts';
+
+/** The list methods a portal answers by asking every member, and the field and key of their items. */
+export const portalLists: Readonly<Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate' }>> = {
+  'tools/list': { field: 'tools', key: 'name' },
+  'prompts/list': { field: 'prompts', key: 'name' },
+  'resources/list': { field: 'resources', key: 'uri' },
+  'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate' },
+};
+
+type Params = Record<string, unknown>;
+
+/** Where in a request the name of what it addresses is, for the methods that address one member. */
+function addressOf(
+  method: string,
+  params: Params | undefined,
+): { kind: 'name' | 'uri'; path: string[] } | undefined {
+  switch (method) {
+    case 'tools/call':
+    case 'prompts/get':
+      return { kind: 'name', path: ['name'] };
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+      return { kind: 'uri', path: ['uri'] };
+    case 'completion/complete': {
+      const ref = params?.ref as { type?: unknown } | undefined;
+      if (ref?.type === 'ref/prompt') return { kind: 'name', path: ['ref', 'name'] };
+      if (ref?.type === 'ref/resource') return { kind: 'uri', path: ['ref', 'uri'] };
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+export type Addressed =
+  | { to: 'member'; member: string; name: string; message: JSONRPCMessage; asked: string }
+  | { to: 'none'; asked: string }
+  | { to: 'all' };
+
+/**
+ * Which member a client request of a portal is for, and the request as that member must get it
+ * (its own name, not the portal's); `all` for requests every member answers (the lists). `asked`
+ * is the name or URI as the client wrote it.
+ */
+export function addressed(message: JSONRPCMessage & { method: string }): Addressed {
+  const params = paramsOf(message);
+  const address = addressOf(message.method, params);
+  if (address === undefined) return { to: 'all' };
+  const value = valueAt(params, address.path);
+  const asked = String(value);
+  const named = typeof value === 'string' ? readName(address.kind, value) : undefined;
+  if (named === undefined) return { to: 'none', asked };
+  const rewritten = { ...message, params: withValueAt(params ?? {}, address.path, named.name) };
+  return {
+    to: 'member',
+    member: named.member,
+    name: named.name,
+    message: rewritten as JSONRPCMessage,
+    asked,
+  };
+}
+
+function readName(kind: 'name' | 'uri', value: string): Named | undefined {
+  return kind === 'uri' ? memberOfUri(value) : memberOf(value);
+}
+
+function valueAt(params: Params | undefined, path: string[]): unknown {
+  let value: unknown = params;
+  for (const key of path) value = (value as Params | undefined)?.[key];
+  return value;
+}
+
+function withValueAt(params: Params, path: string[], value: string): Params {
+  const [key, ...rest] = path as [string, ...string[]];
+  if (rest.length === 0) return { ...params, [key]: value };
+  return { ...params, [key]: withValueAt((params[key] ?? {}) as Params, rest, value) };
+}
+
+type Item = Record<string, unknown>;
+
+/** One member's list result with the portal's names. */
+export function namespacedList(member: string, method: string, result: Item): Item[] {
+  const list = portalLists[method];
+  if (list === undefined) return [];
+  const items = Array.isArray(result[list.field]) ? (result[list.field] as Item[]) : [];
+  const prefix = list.key === 'name' ? namespaced : namespacedUri;
+  return items
+    .filter((item) => typeof item[list.key] === 'string')
+    .map((item) => ({ ...item, [list.key]: prefix(member, item[list.key] as string) }));
+}
+
+/** A merged list split back per member, each item under the member's own name. */
+export function listsByMember(method: string, result: Item): Map<string, Item[]> {
+  const list = portalLists[method];
+  const byMember = new Map<string, Item[]>();
+  if (list === undefined) return byMember;
+  const items = Array.isArray(result[list.field]) ? (result[list.field] as Item[]) : [];
+  for (const item of items) {
+    const value = item[list.key];
+    const named =
+      typeof value === 'string' ? readName(list.key === 'name' ? 'name' : 'uri', value) : undefined;
+    if (named === undefined) continue;
+    byMember.set(named.member, [...(byMember.get(named.member) ?? []), { ...item, [list.key]: named.name }]);
+  }
+  return byMember;
+}
+
+/** A member's notification to the client: a resource update under the portal's URI. */
+export function namespacedUpdate(member: string, message: JSONRPCMessage): JSONRPCMessage {
+  const params = paramsOf(message);
+  if (!('method' in message) || message.method !== 'notifications/resources/updated') return message;
+  if (typeof params?.uri !== 'string') return message;
+  return { ...message, params: { ...params, uri: namespacedUri(member, params.uri) } } as JSONRPCMessage;
+}
+
+/** A request as the member's gate passed it (a renamed tool under its real name), under the portal's name again. */
+export function backToPortal(member: string, message: JSONRPCMessage & { method: string }): JSONRPCMessage {
+  const params = paramsOf(message);
+  const address = addressOf(message.method, params);
+  if (address === undefined) return message;
+  const value = valueAt(params, address.path);
+  if (typeof value !== 'string') return message;
+  const name = address.kind === 'uri' ? namespacedUri(member, value) : namespaced(member, value);
+  return { ...message, params: withValueAt(params ?? {}, address.path, name) } as JSONRPCMessage;
+}

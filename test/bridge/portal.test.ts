@@ -1,0 +1,100 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, everything, fixture, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+
+let bridge: TestBridge | undefined;
+const clients: Client[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  await bridge?.drain();
+  bridge = undefined;
+});
+
+async function portal(query = ''): Promise<Client> {
+  const client = await connect(new URL(`${(bridge as TestBridge).url}/mcp${query}`));
+  clients.push(client);
+  return client;
+}
+
+const textOf = (result: Record<string, unknown>) => (result.content as { text: string }[])[0]?.text;
+
+describe('the portal at the bridge: every server behind /mcp', () => {
+  it('lists every member under <server>__<name> and routes each call, prompt and resource to its member', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1 },
+      { name: 'everything', transport: everything, pool: 1 },
+    ]);
+    const client = await portal();
+    expect(client.getServerVersion()?.name).toBe('mcp-edge-gateway-portal');
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('fixture__fault_echo');
+    expect(names).toContain('everything__echo');
+    expect(names.every((n) => /^(fixture|everything)__[A-Za-z0-9_.-]+$/.test(n))).toBe(true);
+
+    const echoed = await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'a' } });
+    expect(textOf(echoed)).toMatch(/^a@/);
+    const everythingEcho = await client.callTool({ name: 'everything__echo', arguments: { message: 'b' } });
+    expect(textOf(everythingEcho)).toBe('Echo: b');
+
+    const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
+    expect(prompts).toContain('everything__simple-prompt');
+    const prompt = await client.getPrompt({ name: 'everything__simple-prompt' });
+    expect(prompt.messages.length).toBeGreaterThan(0);
+
+    const resources = (await client.listResources()).resources.map((r) => r.uri);
+    const uri = resources.find((u) => u.startsWith('portal://everything/demo://'));
+    expect(uri).toBeDefined();
+    const read = await client.readResource({ uri: uri as string });
+    expect(read.contents[0]?.uri).toBe((uri as string).slice('portal://everything/'.length));
+
+    const unknown = await client.callTool({ name: 'nobody__echo', arguments: {} }).catch((e: Error) => e);
+    expect(String(unknown)).toMatch(/-32602.*nobody__echo is no name of this portal's servers/);
+  });
+
+  it('reaches only the members the query names; a member question reaches the client and its answer goes back', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1 },
+      { name: 'everything', transport: everything, pool: 0 },
+    ]);
+    const client = await portal('?servers=fixture');
+    client.setRequestHandler(ElicitRequestSchema, async () => ({
+      action: 'accept',
+      content: { name: 'Ada' },
+    }));
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.every((n) => n.startsWith('fixture__'))).toBe(true);
+    const refused = await client
+      .callTool({ name: 'everything__echo', arguments: { message: 'x' } })
+      .catch((e) => e);
+    expect(String(refused)).toMatch(/-32602.*everything__echo is no name of this portal's servers/);
+    const asked = await client.callTool({
+      name: 'fixture__test_input_required_result_elicitation',
+      arguments: {},
+    });
+    expect(JSON.stringify(asked.content)).toContain('Ada');
+  });
+
+  it('a member that crashes fails its own call only; the portal session and the other members go on', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1 },
+      { name: 'other', transport: fixture, pool: 1 },
+    ]);
+    const client = await portal();
+    expect(textOf(await client.callTool({ name: 'other__fault_echo', arguments: { tag: 'x' } }))).toMatch(
+      /^x@/,
+    );
+    const crashed = await client
+      .callTool({ name: 'fixture__fault_crash', arguments: {} })
+      .catch((e: Error) => e);
+    expect(String(crashed)).toMatch(/-32003.*fixture: the MCP server exited/);
+    expect(textOf(await client.callTool({ name: 'other__fault_echo', arguments: { tag: 'y' } }))).toMatch(
+      /^y@/,
+    );
+    // The crashed member starts afresh on its next use.
+    expect(textOf(await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'z' } }))).toMatch(
+      /^z@/,
+    );
+  });
+});

@@ -1,0 +1,36 @@
+import {
+  filterDiscoverResult,
+  filterListResult,
+  isFilteredList,
+  mayDeliver,
+} from '../../shared/policy/gate.ts';
+import { loadDocument } from '../documents.ts';
+import { rememberTools } from '../registry/catalog.ts';
+import type { McpRequest, Passage } from './passage.ts';
+import type { View } from './view.ts';
+
+/** One server's answers, read by its document: the one in force, followed when it changes. */
+export function documentView(x: McpRequest, passage: Passage): View {
+  let known = JSON.stringify(passage.doc);
+  return {
+    mayDeliver: (message) => mayDeliver(passage.doc, passage.principal, message),
+    filtered(method, result) {
+      if (method === 'server/discover') return filterDiscoverResult(passage.doc, passage.principal, result);
+      if (!isFilteredList(method)) return undefined;
+      if (method === 'tools/list') {
+        const write = rememberTools(x.env.GATEWAY_KV, x.server, result);
+        if (write) x.ctx.waitUntil(write);
+      }
+      return filterListResult(passage.doc, passage.principal, method, result);
+    },
+    async changed() {
+      const loaded = await loadDocument(x.env.GATEWAY_KV, x.server, x.settings.DOCUMENT_CACHE_SECONDS);
+      const now = JSON.stringify(loaded.ok ? loaded.document : null);
+      if (now === known) return false;
+      known = now;
+      // What the stream still carries is filtered by the document in force, not the one it opened under.
+      if (loaded.ok) passage.doc = loaded.document;
+      return true;
+    },
+  };
+}

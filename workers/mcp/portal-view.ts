@@ -1,0 +1,58 @@
+import type { ServerDocument } from '../../shared/policy/document.ts';
+import { filterListResult, isFilteredList, mayDeliver } from '../../shared/policy/gate.ts';
+import { memberOfUri } from '../../shared/portal/names.ts';
+import { listsByMember, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
+import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
+import { membersFor } from './members.ts';
+import type { McpRequest, Passage } from './passage.ts';
+import type { View } from './view.ts';
+
+/**
+ * A portal's answers, read by its members' documents: a merged list is split back per member,
+ * each part filtered by that member's document (the same predicate as at the member's own URL),
+ * and merged again under the portal's names.
+ */
+export function portalView(
+  x: McpRequest,
+  passage: Passage,
+  members: ReadonlyMap<string, ServerDocument>,
+): View {
+  let current = members;
+  let known = fingerprint(members);
+  const { principal } = passage;
+  return {
+    mayDeliver(message) {
+      const params = paramsOf(message);
+      if (!('method' in message) || message.method !== 'notifications/resources/updated') return true;
+      const named = typeof params?.uri === 'string' ? memberOfUri(params.uri) : undefined;
+      const doc = named === undefined ? undefined : current.get(named.member);
+      if (named === undefined || doc === undefined) return false;
+      const own = { ...message, params: { ...params, uri: named.name } } as JSONRPCMessage;
+      return mayDeliver(doc, principal, own);
+    },
+    filtered(method, result) {
+      const field = portalLists[method]?.field;
+      if (!isFilteredList(method) || field === undefined) return undefined;
+      const items: Record<string, unknown>[] = [];
+      for (const [member, list] of listsByMember(method, result)) {
+        const doc = current.get(member);
+        if (doc === undefined) continue;
+        const kept = filterListResult(doc, principal, method, { [field]: list });
+        items.push(...namespacedList(member, method, kept));
+      }
+      return { ...result, [field]: items };
+    },
+    async changed() {
+      const now = await membersFor(x, principal);
+      const print = fingerprint(now);
+      if (print === known) return false;
+      known = print;
+      current = now;
+      return true;
+    },
+  };
+}
+
+function fingerprint(members: ReadonlyMap<string, ServerDocument>): string {
+  return JSON.stringify([...members].sort(([a], [b]) => a.localeCompare(b)));
+}

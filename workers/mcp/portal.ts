@@ -1,0 +1,64 @@
+import { parseDocument } from '../../shared/policy/document.ts';
+import type { Principal } from '../../shared/policy/policy.ts';
+import { gatePortalMessage, type Members } from '../../shared/portal/gate.ts';
+import { refusalResponse } from '../../shared/protocol/refusal.ts';
+import type { Settings } from '../env.ts';
+import { caller } from './admit.ts';
+import { membersFor } from './members.ts';
+import type { McpRequest, Scope } from './passage.ts';
+import { portalView } from './portal-view.ts';
+
+/** The URL of the portal of every server a caller may reach. */
+export const portalPath = '/mcp';
+
+/**
+ * The portal's own settings, for what no member decides (the audit of a request no member
+ * answers alone): it grants nothing; its members' documents decide everything they serve.
+ */
+const portalDocument = (() => {
+  const parsed = parseDocument({ version: 1, name: 'portal', access: {} });
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  return parsed.document;
+})();
+
+/**
+ * The first stage for the portal at `/mcp`: the caller, then every server whose document admits
+ * them and whose requests go to the environment's bridge. The bridge is told which (signed), so
+ * that it reaches no other; the edge decides each message by its member's document.
+ */
+export async function admitPortal(x: McpRequest, url: URL): Promise<Scope | Response> {
+  const metadata = `${url.origin}/.well-known/oauth-protected-resource${portalPath}`;
+  const principal = await caller(x, url, `${url.origin}${portalPath}`, metadata);
+  if (principal instanceof Response) return principal;
+  const members = await membersFor(x, principal);
+  if (members.size === 0 && principal.method === 'anonymous') {
+    const detail = 'this MCP portal needs a bearer token';
+    return refusalResponse({ kind: 'unauthorized', resourceMetadata: metadata, detail });
+  }
+  return portalScope(members, principal, x.settings);
+}
+
+function portalScope(members: Members, principal: Principal, settings: Settings): Scope {
+  return {
+    doc: portalDocument,
+    principal,
+    // A caller who may reach no server has an empty portal, not a refusal that names none.
+    mayUse: () => true,
+    gate(message, era) {
+      const gate = gatePortalMessage(members, principal, message, era);
+      const doc = gate.member === undefined ? undefined : members.get(gate.member);
+      return { ...gate, member: doc === undefined ? undefined : { name: doc.name, doc } };
+    },
+    target: () => portalTarget(members, settings),
+    view: (x, passage) => portalView(x, passage, members),
+  };
+}
+
+/** The bridge's portal, told which members this caller may reach now (the signature covers the query). */
+function portalTarget(members: Members, settings: Settings): URL | undefined {
+  if (settings.BRIDGE_URL === undefined) return undefined;
+  const base = settings.BRIDGE_URL.endsWith('/') ? settings.BRIDGE_URL : `${settings.BRIDGE_URL}/`;
+  const url = new URL('mcp', base);
+  url.searchParams.set('servers', [...members.keys()].sort().join(','));
+  return url;
+}
