@@ -162,6 +162,11 @@ function banner(gateway: LocalGateway, idp: IdentityProvider): string {
   const lines = ['', 'MCP edge gateway is running (edge Worker → signed → bridge → MCP servers).', ''];
   lines.push(`Dev API key (valid ${devKeyHours} h):  Authorization: Bearer ${gateway.apiKey}`);
   lines.push(`Your servers, tools and these configs in a browser: ${gateway.edgeUrl}/`, '');
+  const portal = { name: 'gateway', url: `${gateway.edgeUrl}/mcp`, token: gateway.apiKey };
+  lines.push(`▸ Every server your key may use, one URL (tools named <server>__<tool>): ${portal.url}`);
+  for (const [label, text] of Object.entries(clientEntries(portal)))
+    lines.push(`    ${label}:`, indent(text));
+  lines.push('', 'Or one server at a time:');
   for (const { name, anonymous } of gateway.servers) {
     const endpoint = {
       name,
@@ -171,12 +176,11 @@ function banner(gateway: LocalGateway, idp: IdentityProvider): string {
     lines.push(
       `▸ ${name}: ${endpoint.url}${anonymous ? '   (open to anyone: no key needed)' : ''}${stateNote(gateway, name)}`,
     );
-    const entries = Object.entries(clientEntries(endpoint));
-    // Every server gets the Inspector line (the first entry); the first server every client's.
-    const shown = name === gateway.servers[0]?.name ? entries : entries.slice(0, 1);
-    for (const [label, text] of shown) lines.push(`    ${label}:`, indent(text));
+    // Every server gets the Inspector line (the first entry); every client's: the page above.
+    const [label, text] = Object.entries(clientEntries(endpoint))[0] ?? [];
+    if (label !== undefined && text !== undefined) lines.push(`    ${label}:`, indent(text));
   }
-  lines.push('', '(These entries for the other servers: the page above.)');
+  lines.push('', "(Every client's entry for each server: the page above.)");
   const people = Object.entries(demoPeople).map(([name, p]) => `${name} (${p.groups.join(', ')})`);
   lines.push('', `OAuth sign-in (clients without a key, e.g. hosted connectors): a demo identity provider`);
   lines.push(`  at ${idp.issuer}; sign in as ${people.join(' or ')}, any password. docs/auth.md`);

@@ -1,11 +1,13 @@
 import { AutoRouter, type IRequest } from 'itty-router';
 import type { Principal } from '../shared/policy/policy.ts';
+import { portalPath } from '../shared/portal/names.ts';
 import { refusalResponse as refusalOf, toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { admit } from './mcp/admit.ts';
 import { handleMcp } from './mcp/handle.ts';
-import { admitPortal, portalPath } from './mcp/portal.ts';
+import { membersFor } from './mcp/members.ts';
+import { admitPortal } from './mcp/portal.ts';
 import { getServer, listServers } from './registry/catalog.ts';
 import { page, pageScript } from './registry/page.ts';
 import { protocolEndpoint, serverMetadata } from './sign-in/endpoints.ts';
@@ -165,6 +167,7 @@ router.get('/v0.1/servers', async (request, env) => {
     limit,
     cursor,
     cacheSeconds: reader.settings.DOCUMENT_CACHE_SECONDS,
+    portal: await membersFor(env.GATEWAY_KV, reader.settings, reader.principal),
   });
   return json(page, 200, registryCors);
 });

@@ -9,6 +9,9 @@
  *   the member's scheme, with the member as its authority.
  */
 
+/** Where a portal is served, at the edge and at the bridge. */
+export const portalPath = '/mcp';
+
 const separator = '__';
 const uriPrefix = 'portal://';
 const memberName = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -110,7 +110,7 @@ async function memoryTools(url: string, key: string): Promise<string[]> {
   }
 }
 
-/** The banner's lines under one client's label: those of the first server, shown in full. */
+/** The banner's lines under one client's label: the portal's, shown in full. */
 function printed(output: string, label: string): string {
   const block = new RegExp(`\\n {4}${label}:\\n((?: {6}.*\\n)+)`).exec(output)?.[1] ?? '';
   return block.replace(/^ {6}/gm, '');
@@ -118,7 +118,7 @@ function printed(output: string, label: string): string {
 
 /**
  * Claude Code, Gemini CLI and Codex, as a person uses them: the banner's lines as printed (for
- * its first server), the three demo servers added with the same entries, then each CLI's own
+ * the portal), the three demo servers added with the same entries, then each CLI's own
  * health check. An open server sends no one into a sign-in; a server
  * that needs a key, added without one, says so.
  */
@@ -137,7 +137,7 @@ async function aiClisConnect(output: string, base: string, key: string, bin: str
   await Promise.all(
     clis.map(async ({ label, entry }) => {
       const own = printed(output, label);
-      expect(own, label).toMatch(new RegExp(`^export MCP_GATEWAY_KEY=${key}\n.* ${base}/[a-z]+/mcp`));
+      expect(own, label).toMatch(new RegExp(`^export MCP_GATEWAY_KEY=${key}\n.* ${base}/mcp`));
       for (const line of [own, ...servers.map(entry)]) {
         const run = await shell(line, user.cwd, user.env);
         expect(run.code, `${line}\n${run.err}`).toBe(0);
@@ -154,6 +154,9 @@ async function aiClisConnect(output: string, base: string, key: string, bin: str
     expect(claude.out).toMatch(new RegExp(`\\n${name}: ${base}/${name}/mcp \\(HTTP\\) - ✔ Connected`));
     expect(gemini.out).toMatch(new RegExp(`✓ ${name}: ${base}/${name}/mcp \\(http\\) - Connected`));
   }
+  // The portal, as the banner printed it: every server behind one URL.
+  expect(claude.out).toMatch(new RegExp(`\\ngateway: ${base}/mcp \\(HTTP\\) - ✔ Connected`));
+  expect(gemini.out).toMatch(new RegExp(`✓ gateway: ${base}/mcp \\(http\\) - Connected`));
   expect(claude.out).toMatch(/\nkeyless: .* - ! Needs authentication/);
 }
 

@@ -58,7 +58,9 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
   it('shows the servers, each one’s state, and the tools the key may use, and not the denied one', async () => {
     await showServers(gateway.apiKey);
     const servers = await page.$$eval('[data-server]', (s) => s.map((e) => e.getAttribute('data-server')));
-    expect(servers.sort()).toEqual(['broken', 'everything', 'fetch', 'yardstick']);
+    // The portal first: every server the key may use, behind one URL.
+    expect(servers[0]).toBe('portal');
+    expect(servers.sort()).toEqual(['broken', 'everything', 'fetch', 'portal', 'yardstick']);
     const state = (server: string) => page.locator(`[data-server="${server}"] .state`);
     for (const server of ['everything', 'fetch', 'yardstick'])
       expect(await state(server).getAttribute('data-state')).toBe('ready');
@@ -71,6 +73,10 @@ describe('the page at /, in headless Chromium', { timeout: 120_000 }, () => {
     expect(everything).not.toContain('get-env');
     expect(await toolsOf('fetch')).toEqual(['fetch']);
     expect(await toolsOf('yardstick')).toEqual(['echo']);
+    const portal = await toolsOf('portal');
+    expect(portal).toContain('everything__echo');
+    expect(portal).toContain('yardstick__echo');
+    expect(portal).not.toContain('everything__get-env');
   });
 
   it('copies client configurations that are valid JSON and carry the key', async () => {

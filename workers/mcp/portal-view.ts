@@ -43,7 +43,7 @@ export function portalView(
       return { ...result, [field]: items };
     },
     async changed() {
-      const now = await membersFor(x, principal);
+      const now = await membersFor(x.env.GATEWAY_KV, x.settings, principal);
       const print = fingerprint(now);
       if (print === known) return false;
       known = print;

@@ -1,15 +1,13 @@
 import { parseDocument } from '../../shared/policy/document.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
 import { gatePortalMessage, type Members } from '../../shared/portal/gate.ts';
+import { portalPath } from '../../shared/portal/names.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import type { Settings } from '../env.ts';
 import { caller } from './admit.ts';
 import { membersFor } from './members.ts';
 import type { McpRequest, Scope } from './passage.ts';
 import { portalView } from './portal-view.ts';
-
-/** The URL of the portal of every server a caller may reach. */
-export const portalPath = '/mcp';
 
 /**
  * The portal's own settings, for what no member decides (the audit of a request no member
@@ -30,7 +28,7 @@ export async function admitPortal(x: McpRequest, url: URL): Promise<Scope | Resp
   const metadata = `${url.origin}/.well-known/oauth-protected-resource${portalPath}`;
   const principal = await caller(x, url, `${url.origin}${portalPath}`, metadata);
   if (principal instanceof Response) return principal;
-  const members = await membersFor(x, principal);
+  const members = await membersFor(x.env.GATEWAY_KV, x.settings, principal);
   if (members.size === 0 && principal.method === 'anonymous') {
     const detail = 'this MCP portal needs a bearer token';
     return refusalResponse({ kind: 'unauthorized', resourceMetadata: metadata, detail });

@@ -1,5 +1,6 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
 import { mayConnect, type Principal, visibleTools } from '../../shared/policy/policy.ts';
+import { namespaced, portalPath } from '../../shared/portal/names.ts';
 import { clientEntries } from '../../shared/registry/client-configs.ts';
 import { ToolSnapshotSchema, toolsKey } from '../../shared/storage/kv.ts';
 import { documentNames, loadDocument } from '../documents.ts';
@@ -66,8 +67,45 @@ export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Pri
   };
 }
 
+/**
+ * The portal as a registry entry: first, for a caller with a key and a server behind the bridge,
+ * with every member's tools under the portal's names.
+ */
+async function portalEntry(
+  kv: KVNamespace,
+  members: ReadonlyMap<string, ServerDocument>,
+  principal: Principal,
+  url: URL,
+) {
+  const tools = [];
+  for (const doc of members.values()) {
+    const own = (await toolsFor(kv, doc, principal)) ?? [];
+    tools.push(...own.map((t) => ({ ...t, name: namespaced(doc.name, t.name) })));
+  }
+  const endpoint = `${url.origin}${portalPath}`;
+  return {
+    server: {
+      $schema: serverSchema,
+      name: `${namespaceOf(url)}/portal`,
+      description: `Every server you may use, behind one URL (${[...members.keys()].join(', ')}); tools are named <server>__<tool>`,
+      version: '1.0.0',
+      remotes: [{ type: 'streamable-http', url: endpoint }],
+      _meta: {
+        'dev.mcp-edge-gateway/tools': tools,
+        'dev.mcp-edge-gateway/provenance': null,
+        'dev.mcp-edge-gateway/client-configs': clientEntries({
+          name: 'gateway',
+          url: endpoint,
+          token: keyPlaceholder,
+        }),
+      },
+    },
+    _meta: { 'io.modelcontextprotocol.registry/official': { status: 'active' as const, isLatest: true } },
+  };
+}
+
 export interface Page {
-  servers: Awaited<ReturnType<typeof entry>>[];
+  servers: (Awaited<ReturnType<typeof entry>> | Awaited<ReturnType<typeof portalEntry>>)[];
   metadata: { count: number; nextCursor?: string };
 }
 
@@ -76,9 +114,18 @@ export async function listServers(
   kv: KVNamespace,
   principal: Principal,
   url: URL,
-  options: { limit: number; cursor: string | undefined; cacheSeconds: number },
+  options: {
+    limit: number;
+    cursor: string | undefined;
+    cacheSeconds: number;
+    /** The servers behind the caller's portal; the portal comes first on the first page. */
+    portal: ReadonlyMap<string, ServerDocument>;
+  },
 ): Promise<Page> {
   const servers: Page['servers'] = [];
+  if (options.cursor === undefined && options.portal.size > 0 && principal.method !== 'anonymous') {
+    servers.push(await portalEntry(kv, options.portal, principal, url));
+  }
   let last: string | undefined;
   let more = false;
   for await (const name of documentNames(kv)) {

@@ -1,0 +1,133 @@
+import { env } from 'cloudflare:test';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Env } from '../../workers/env.ts';
+import {
+  bearer,
+  call,
+  open,
+  origin,
+  putApiKey,
+  putDocument,
+  recorded,
+  recordingEnv,
+  resetUpstream,
+  upstream,
+} from './helpers.ts';
+
+/** A member served by the environment's bridge (no upstream of its own). */
+const member = (name: string, groups: string[], allow: string[]) => ({
+  version: 1,
+  name,
+  access: { groups },
+  policy: { tools: { allow, deny: ['get-env'] } },
+  audit: { arguments: 'none' },
+});
+
+const withBridge = (e: Env): Env => ({ ...e, BRIDGE_URL: `${upstream}/json/`, DOCUMENT_CACHE_SECONDS: '1' });
+
+function portal(message: unknown, headers: Record<string, string> = {}): Request {
+  return new Request(`${origin}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...headers,
+    },
+    body: JSON.stringify(message),
+  });
+}
+
+const toolCall = (name: string) => ({
+  jsonrpc: '2.0',
+  id: 7,
+  method: 'tools/call',
+  params: { name, arguments: {} },
+});
+
+describe('the portal at the edge', () => {
+  beforeEach(async () => {
+    await resetUpstream();
+    await putDocument('alpha', member('alpha', ['viewers'], ['echo']));
+    await putDocument('beta', member('beta', ['viewers'], ['*']));
+    await putDocument('gamma', member('gamma', ['operators'], ['*']));
+    await putApiKey('viewer-key', { principal: 'alice', groups: ['viewers'] });
+  });
+
+  it('tells the bridge, signed, which members this caller may reach, and forwards a call under the real name', async () => {
+    const { env: recording, points } = recordingEnv();
+    const response = await call(portal(toolCall('beta__echo'), bearer('viewer-key')), withBridge(recording));
+    expect(response.status).toBe(200);
+    const forwarded = (await recorded()).at(-1);
+    expect(forwarded?.path).toBe('/json/mcp?servers=alpha%2Cbeta');
+    expect(forwarded?.headers['mcp-gateway-signature']).toBeDefined();
+    expect(JSON.parse(forwarded?.body ?? '{}').params.name).toBe('beta__echo');
+    // Analytics Engine records the member and its own tool name.
+    expect(points.at(-1)?.blobs?.slice(0, 4)).toEqual(['beta', 'tools/call', 'echo', 'allowed']);
+  });
+
+  it('refuses a member the caller may not reach, and a tool its member denies, without a byte to the bridge', async () => {
+    for (const [name, text] of [
+      ['gamma__echo', 'Tool "gamma__echo" is not permitted for you on MCP server "portal" (unknown name)'],
+      ['alpha__pods_list', 'Tool "pods_list" is not permitted for you on MCP server "alpha" (not allowed)'],
+      ['beta__get-env', 'Tool "get-env" is not permitted for you on MCP server "beta" (denied)'],
+    ]) {
+      const answer = await (
+        await call(portal(toolCall(name as string), bearer('viewer-key')), withBridge(env))
+      ).json();
+      expect((answer as { error: { message: string } }).error.message, name).toContain(text);
+    }
+    expect(await recorded()).toEqual([]);
+  });
+
+  it('refuses 2026-07-28 requests, naming the revision it speaks', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const modern = { ...toolCall('beta__echo'), params: { name: 'beta__echo', arguments: {}, _meta: meta } };
+    const request = portal(modern, {
+      ...bearer('viewer-key'),
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'beta__echo',
+    });
+    const response = await call(request, withBridge(env));
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({
+      error: { code: -32022, data: { supported: ['2025-11-25'] } },
+    });
+  });
+
+  it('says list_changed on the session stream when a member’s document changes', async () => {
+    const request = new Request(`${origin}/mcp`, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': 'rec.1', ...bearer('viewer-key') },
+    });
+    const response = await open(request, withBridge(env));
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const read = async (until: (t: string) => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!until(text) && Date.now() < deadline) {
+        const next = await reader.read();
+        if (next.done) break;
+        text += decoder.decode(next.value, { stream: true });
+      }
+    };
+    await read((t) => t.includes(': keepalive'), 3000);
+    expect(text).not.toContain('list_changed');
+    await putDocument('alpha', member('alpha', ['viewers'], ['echo', 'pods_list']));
+    await read((t) => t.includes('list_changed'), 8000);
+    await reader.cancel();
+    expect(text).toContain('"method":"notifications/tools/list_changed"');
+  });
+
+  it('asks a caller without credentials for a token when no member is open to anyone', async () => {
+    const response = await call(portal(toolCall('beta__echo')), withBridge(env));
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain(
+      `${origin}/.well-known/oauth-protected-resource/mcp`,
+    );
+  });
+});
