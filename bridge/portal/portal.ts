@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../shared/policy/policy.ts';
 import { namespaced } from '../../shared/portal/names.ts';
+import type { JSONRPCMessage, RequestId } from '../../shared/protocol/jsonrpc.ts';
+import { revisionOf } from '../../shared/protocol/revision.ts';
 import { LimitsSchema, type SessionConfig } from '../config.ts';
 import { isInitialize, type Outcome, type ServerEndpoint } from '../endpoint.ts';
 import type { Logger } from '../log.ts';
@@ -8,6 +10,7 @@ import { KnownNames, type Metrics, type SessionEnd } from '../metrics/metrics.ts
 import { type ServerContext, Session } from '../sessions/session.ts';
 import { PortalChannel } from './channel.ts';
 import type { MemberSource } from './member.ts';
+import { PortalStateless } from './stateless.ts';
 
 export const portalName = 'portal';
 
@@ -25,6 +28,7 @@ export class Portal {
   private readonly sessions = new Map<string, PortalSession>();
   private readonly ctx: ServerContext;
   private readonly source: MemberSource;
+  private readonly stateless: PortalStateless;
   private state: 'serving' | 'draining' = 'serving';
   private readonly all: readonly string[];
   private readonly signed: boolean;
@@ -34,6 +38,7 @@ export class Portal {
     deps: { metrics: Metrics; log: Logger; instance: string; signed: boolean },
   ) {
     this.all = [...endpoints.keys()];
+    this.stateless = new PortalStateless(endpoints);
     this.signed = deps.signed;
     this.ctx = {
       config: portalConfig(endpoints),
@@ -64,6 +69,21 @@ export class Portal {
       if (!open?.session.belongsTo(principal)) return { ok: false, refusal: { kind: 'unknown_session' } };
       open.channel.allow(members);
       return { ok: true, response: await open.session.handle(request, body) };
+    }
+    if (request.method === 'POST') {
+      const revision = revisionOf({
+        httpMethod: 'POST',
+        protocolVersion: request.headers.get('mcp-protocol-version') ?? undefined,
+        mcpMethod: request.headers.get('mcp-method') ?? undefined,
+        mcpName: request.headers.get('mcp-name') ?? undefined,
+        body,
+      });
+      if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
+      if (revision.era === 'modern') {
+        if (!('id' in revision.message)) return { ok: true, response: new Response(null, { status: 202 }) };
+        const message = revision.message as JSONRPCMessage & { id: RequestId; method: string };
+        return this.stateless.handle(request, message, principal, members);
+      }
     }
     if (request.method !== 'POST' || !isInitialize(body))
       return { ok: false, refusal: { kind: 'missing_session' } };

@@ -1,7 +1,12 @@
 import type { ServerDocument } from '../policy/document.ts';
 import { type Era, type Gate, gateMessage } from '../policy/gate.ts';
 import type { Kind, Principal } from '../policy/policy.ts';
-import { clientNotificationMethods, clientRequestMethods, type JSONRPCMessage } from '../protocol/jsonrpc.ts';
+import {
+  clientNotificationMethods,
+  clientRequestMethods,
+  type JSONRPCMessage,
+  modernClientRequestMethods,
+} from '../protocol/jsonrpc.ts';
 import { addressed, backToPortal } from './rewrite.ts';
 
 /** The documents of the servers a caller may reach through a portal, by name. */
@@ -27,29 +32,17 @@ export function gatePortalMessage(
 ): Gate & { member?: string } {
   if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
   const method = message.method;
-  if (era === 'modern' && 'id' in message) {
-    // A portal session is a 2025-11-25 one for now; a 2026-07-28 client is told which to speak.
-    const refusal = {
-      kind: 'unsupported_version',
-      requested: '2026-07-28',
-      supported: ['2025-11-25'],
-    } as const;
-    return { action: 'refuse', refusal, id: message.id, method, name: undefined };
-  }
   if (!('id' in message)) {
     return clientNotificationMethods.has(method)
       ? { action: 'forward', message, method, name: undefined }
       : { action: 'drop', method };
   }
   const { id } = message;
-  if (!clientRequestMethods.has(method)) {
-    return {
-      action: 'refuse',
-      refusal: { kind: 'unknown_method', method, stateless: false },
-      id,
-      method,
-      name: undefined,
-    };
+  const known = era === 'modern' ? modernClientRequestMethods : clientRequestMethods;
+  // A standing stream of every member at once is not merged yet: each server's own URL has it.
+  if (!known.has(method) || method === 'subscriptions/listen') {
+    const refusal = { kind: 'unknown_method', method, stateless: era === 'modern' } as const;
+    return { action: 'refuse', refusal, id, method, name: undefined };
   }
   const address = addressed(message);
   if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
@@ -65,7 +58,7 @@ export function gatePortalMessage(
     } as const;
     return { action: 'refuse', refusal, id, method, name: undefined };
   }
-  const gate = gateMessage(doc, principal, address.message, 'legacy');
+  const gate = gateMessage(doc, principal, address.message, era);
   if (gate.action !== 'forward') return { ...gate, member: address.member };
   const forwarded = backToPortal(address.member, gate.message as JSONRPCMessage & { method: string });
   return { ...gate, message: forwarded, member: address.member };

@@ -2,6 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, everything, fixture, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+import { modernClient, postModern } from '../helpers/modern.ts';
 
 let bridge: TestBridge | undefined;
 const clients: Client[] = [];
@@ -96,5 +97,42 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     expect(textOf(await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'z' } }))).toMatch(
       /^z@/,
     );
+  });
+
+  it('serves 2026-07-28 clients statelessly: merged lists, calls routed by name, a member’s question and its retry', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1 },
+      { name: 'everything', transport: everything, pool: 1 },
+    ]);
+    const url = new URL(`${bridge.url}/mcp`);
+    const client = await modernClient(url, {
+      elicitation: async () => ({ action: 'accept', content: { name: 'Ada' } }),
+    });
+    try {
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).toContain('fixture__fault_echo');
+      expect(names).toContain('everything__echo');
+      const echoed = await client.callTool({ name: 'everything__echo', arguments: { message: 'stateless' } });
+      expect(echoed.content).toEqual([{ type: 'text', text: 'Echo: stateless' }]);
+      const asked = await client.callTool({
+        name: 'fixture__test_input_required_result_elicitation',
+        arguments: {},
+      });
+      expect(JSON.stringify(asked.content)).toContain('Ada');
+    } finally {
+      await client.close();
+    }
+    const discover = await postModern(url, 'server/discover', {});
+    expect(discover.body.result._meta['io.modelcontextprotocol/serverInfo'].name).toBe(
+      'mcp-edge-gateway-portal',
+    );
+    expect(Object.keys(discover.body.result.capabilities)).toEqual(
+      expect.arrayContaining(['tools', 'prompts']),
+    );
+    const unknown = await postModern(url, 'tools/call', { name: 'nobody__echo', arguments: {} });
+    expect(unknown.body.error).toMatchObject({
+      code: -32602,
+      message: expect.stringContaining("nobody__echo is no name of this portal's servers"),
+    });
   });
 });

@@ -104,15 +104,15 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
     await new Promise((resolve) => jwks?.close(resolve));
   });
 
-  /** The Inspector CLI against `everything` with this key; the bound only catches a hang. */
+  /** The Inspector CLI against `everything` (or `at`) with this key; the bound only catches a hang. */
   const inspectorWith =
-    (key: string) =>
+    (key: string, at?: string) =>
     (...args: string[]) =>
       run(
         bin('mcp-inspector'),
         [
           '--cli',
-          url('everything'),
+          at ?? url('everything'),
           '--transport',
           'http',
           '--header',
@@ -168,6 +168,40 @@ describe('real MCP clients through edge and bridge', { timeout: 180_000 }, () =>
       expect(names).not.toContain('get-env');
       const result = await client.callTool({ name: 'echo', arguments: { message: 'via mcp-remote' } });
       expect(result.content).toEqual([{ type: 'text', text: 'Echo: via mcp-remote' }]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('the portal (/mcp) through the Inspector CLI and through mcp-remote from the printed Claude Desktop entry', async () => {
+    const portal = `${gateway.edgeUrl}/mcp`;
+    const inspector = inspectorWith(gateway.apiKey, portal);
+    const listed = JSON.parse((await inspector('--method', 'tools/list')).stdout) as {
+      tools: { name: string }[];
+    };
+    expect(listed.tools.map((t) => t.name)).toContain('everything__echo');
+    expect(listed.tools.map((t) => t.name)).not.toContain('everything__get-env');
+    const denied = await inspector('--method', 'tools/call', '--tool-name', 'everything__get-env').then(
+      (r) => r.stdout,
+      (e: { stdout?: string; stderr?: string }) => `${e.stdout ?? ''}${e.stderr ?? ''}`,
+    );
+    // The Inspector checks the name against the list first: a hidden tool is not found, never run.
+    expect(denied).toMatch(/"code":"tool_not_found"|is not permitted for you/);
+    const entry = JSON.parse(claudeDesktop({ name: 'gateway', url: portal, token: gateway.apiKey }))
+      .mcpServers.gateway as { args: string[]; env: Record<string, string> };
+    const home = await mkdtemp(join(tmpdir(), 'mcp-remote-home-'));
+    const client = new Client({ name: 'claude-desktop-stand-in', version: '1' });
+    await client.connect(
+      new StdioClientTransport({
+        command: bin('mcp-remote'),
+        args: entry.args.slice(2),
+        env: { PATH: process.env.PATH ?? '', HOME: home, MCP_REMOTE_CONFIG_DIR: home, ...entry.env },
+        stderr: 'ignore',
+      }),
+    );
+    try {
+      const result = await client.callTool({ name: 'everything__echo', arguments: { message: 'one url' } });
+      expect(result.content).toEqual([{ type: 'text', text: 'Echo: one url' }]);
     } finally {
       await client.close();
     }

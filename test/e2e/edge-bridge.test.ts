@@ -4,6 +4,7 @@ import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { freePort } from '../../scripts/processes.ts';
 import { connect, longRunning, metricsText, sample } from '../helpers/bridge.ts';
+import { modernClient } from '../helpers/modern.ts';
 
 /** The Worker as deployed (its bundle in workerd), the real bridge, a real stdio server, an SDK client. */
 describe('client → edge Worker (deploy bundle) → signed → bridge → server-everything', () => {
@@ -132,6 +133,25 @@ describe('client → edge Worker (deploy bundle) → signed → bridge → serve
         .readResource({ uri: 'portal://everything/file:///etc/passwd' })
         .catch((e: Error) => e);
       expect(String(read)).toMatch(/not permitted for you on MCP server "everything"/);
+    });
+
+    it('serves a 2026-07-28 client (SDK 2.x, pinned) statelessly, with the same names and refusals', async () => {
+      const modern = await modernClient(new URL(`${gateway.edgeUrl}/mcp`), { token: gateway.apiKey });
+      try {
+        const names = (await modern.listTools()).tools.map((t) => t.name);
+        expect(names).toContain('everything__echo');
+        expect(names).not.toContain('everything__get-env');
+        const echo = await modern.callTool({ name: 'yardstick__echo', arguments: { input: 'stateless' } });
+        expect(echo.content).toEqual([{ type: 'text', text: 'stateless' }]);
+        const denied = await modern
+          .callTool({ name: 'everything__get-env', arguments: {} })
+          .catch((e: Error) => e);
+        expect(String(denied)).toContain(
+          'Tool "get-env" is not permitted for you on MCP server "everything"',
+        );
+      } finally {
+        await modern.close();
+      }
     });
   });
 });

@@ -79,23 +79,30 @@ describe('the portal at the edge', () => {
     expect(await recorded()).toEqual([]);
   });
 
-  it('refuses 2026-07-28 requests, naming the revision it speaks', async () => {
+  it('forwards a 2026-07-28 call with the portal name in Mcp-Name, decided by its member', async () => {
     const meta = {
       'io.modelcontextprotocol/protocolVersion': '2026-07-28',
       'io.modelcontextprotocol/clientCapabilities': {},
     };
-    const modern = { ...toolCall('beta__echo'), params: { name: 'beta__echo', arguments: {}, _meta: meta } };
-    const request = portal(modern, {
-      ...bearer('viewer-key'),
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'beta__echo',
+    const modern = (name: string) =>
+      portal(
+        { ...toolCall(name), params: { name, arguments: {}, _meta: meta } },
+        {
+          ...bearer('viewer-key'),
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': name,
+        },
+      );
+    expect((await call(modern('beta__echo'), withBridge(env))).status).toBe(200);
+    const forwarded = (await recorded()).at(-1);
+    expect(forwarded?.headers['mcp-name']).toBe('beta__echo');
+    expect(JSON.parse(forwarded?.body ?? '{}').params.name).toBe('beta__echo');
+    const denied = await (await call(modern('beta__get-env'), withBridge(env))).json();
+    expect(denied).toMatchObject({
+      error: { message: expect.stringContaining('on MCP server "beta" (denied)') },
     });
-    const response = await call(request, withBridge(env));
-    expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({
-      error: { code: -32022, data: { supported: ['2025-11-25'] } },
-    });
+    expect((await recorded()).length).toBe(1);
   });
 
   it('says list_changed on the session stream when a member’s document changes', async () => {

@@ -1,0 +1,175 @@
+import type { Principal } from '../../shared/policy/policy.ts';
+import { addressed, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
+import {
+  isFailure,
+  type JSONRPCMessage,
+  modernClientRequestMethods,
+  paramsOf,
+  type RequestId,
+  resultOf,
+} from '../../shared/protocol/jsonrpc.ts';
+import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
+import { encodeHeaderValue, metaKeys, modernRevision } from '../../shared/protocol/revision.ts';
+import type { Outcome, ServerEndpoint } from '../endpoint.ts';
+
+type Request = JSONRPCMessage & { id: RequestId; method: string };
+
+const maxPages = 20;
+
+/**
+ * A portal's 2026-07-28 requests, which bring no session: one that names a tool, prompt or
+ * resource goes to its member's own endpoint under the member's own name (its answer, and a
+ * retry with `requestState`, name the same tool, so they find the same member); a list or
+ * `server/discover` asks every member and merges what comes back.
+ */
+export class PortalStateless {
+  private readonly endpoints: ReadonlyMap<string, ServerEndpoint>;
+
+  constructor(endpoints: ReadonlyMap<string, ServerEndpoint>) {
+    this.endpoints = endpoints;
+  }
+
+  async handle(
+    http: globalThis.Request,
+    message: Request,
+    principal: Principal | undefined,
+    members: ReadonlySet<string>,
+  ): Promise<Outcome> {
+    const { id, method } = message;
+    const refuse = (refusal: Refusal): Outcome => ({ ok: true, response: json(errorOf(refusal, id)) });
+    if (!modernClientRequestMethods.has(method)) {
+      return refuse({ kind: 'unknown_method', method, stateless: true });
+    }
+    // A standing stream of every member at once is not merged yet: each server's own URL has it.
+    if (method === 'subscriptions/listen') return refuse({ kind: 'unknown_method', method, stateless: true });
+    const reachable = [...members].filter((name) => this.endpoints.has(name));
+    if (method === 'server/discover')
+      return { ok: true, response: json(await this.discover(http, message, reachable, principal)) };
+    if (method in portalLists)
+      return { ok: true, response: json(await this.gather(http, message, reachable, principal)) };
+    const address = addressed(message);
+    const endpoint =
+      address.to === 'member' && members.has(address.member) ? this.endpoints.get(address.member) : undefined;
+    if (address.to !== 'member' || endpoint === undefined) {
+      const asked = address.to === 'all' ? method : address.asked;
+      return refuse({ kind: 'invalid_params', detail: `${asked} is no name of this portal's servers` });
+    }
+    return endpoint.handle(memberRequest(http, address.message, address.name), address.message, principal);
+  }
+
+  /** Every member's list, merged under the portal's names; a member that cannot answer is left out. */
+  private async gather(
+    http: globalThis.Request,
+    message: Request,
+    members: string[],
+    principal: Principal | undefined,
+  ): Promise<JSONRPCMessage> {
+    const parts = await Promise.all(members.map((name) => this.pages(http, message, name, principal)));
+    const field = portalLists[message.method]?.field ?? 'items';
+    const result = { [field]: parts.flat(), resultType: 'complete', cacheScope: 'private', ttlMs: 0 };
+    return { jsonrpc: '2.0', id: message.id, result } as JSONRPCMessage;
+  }
+
+  private async pages(
+    http: globalThis.Request,
+    message: Request,
+    member: string,
+    principal: Principal | undefined,
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let cursor: unknown;
+    for (let page = 0; page < maxPages; page++) {
+      const params = cursor === undefined ? paramsOf(message) : { ...paramsOf(message), cursor };
+      const result = await this.ask(http, { ...message, params } as Request, member, principal);
+      if (result === undefined) break;
+      items.push(...namespacedList(member, message.method, result));
+      cursor = result.nextCursor;
+      if (typeof cursor !== 'string') break;
+    }
+    return items;
+  }
+
+  /** One member's `server/discover`, merged: what any member offers, the portal's own name. */
+  private async discover(
+    http: globalThis.Request,
+    message: Request,
+    members: string[],
+    principal: Principal | undefined,
+  ): Promise<JSONRPCMessage> {
+    const results = await Promise.all(members.map((name) => this.ask(http, message, name, principal)));
+    const capabilities: Record<string, unknown> = {};
+    for (const result of results) Object.assign(capabilities, result?.capabilities ?? {});
+    const result = {
+      supportedVersions: [modernRevision],
+      capabilities,
+      instructions: 'Every server you may use, behind one URL: names are <server>__<name>.',
+      resultType: 'complete',
+      ttlMs: 0,
+      cacheScope: 'private',
+      _meta: { [metaKeys.serverInfo]: { name: 'mcp-edge-gateway-portal', version: '0.1.0' } },
+    };
+    return { jsonrpc: '2.0', id: message.id, result } as JSONRPCMessage;
+  }
+
+  /** A member's complete answer to one request, or undefined when it has none to give. */
+  private async ask(
+    http: globalThis.Request,
+    message: Request,
+    member: string,
+    principal: Principal | undefined,
+  ): Promise<Record<string, unknown> | undefined> {
+    const endpoint = this.endpoints.get(member);
+    if (endpoint === undefined) return undefined;
+    const outcome = await endpoint.handle(memberRequest(http, message, undefined), message, principal);
+    if (!outcome.ok) return undefined;
+    const answer = await messageOf(outcome.response, message.id);
+    const result = answer === undefined || isFailure(answer) ? undefined : resultOf(answer);
+    return result?.resultType === 'complete' || result?.resultType === undefined ? result : undefined;
+  }
+}
+
+/** The request as a member's endpoint reads it: the member's own name in body and `Mcp-Name`. */
+function memberRequest(
+  http: globalThis.Request,
+  message: JSONRPCMessage,
+  name: string | undefined,
+): globalThis.Request {
+  const headers = new Headers(http.headers);
+  if (name === undefined) headers.delete('mcp-name');
+  else headers.set('mcp-name', encodeHeaderValue(name));
+  headers.delete('content-length');
+  return new Request(http.url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(message),
+    signal: http.signal,
+  });
+}
+
+/** The answer to `id` in a member's response, sent as JSON or as the last of its events. */
+async function messageOf(response: Response, id: RequestId): Promise<JSONRPCMessage | undefined> {
+  const text = await response.text();
+  const type = response.headers.get('content-type') ?? '';
+  const candidates = type.includes('text/event-stream')
+    ? text
+        .split('\n')
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trim())
+    : [text];
+  for (const candidate of candidates.reverse()) {
+    try {
+      const message = JSON.parse(candidate) as JSONRPCMessage & { id?: unknown };
+      if (message.id === id) return message;
+    } catch {
+      // not a message: a comment or a partial line
+    }
+  }
+  return undefined;
+}
+
+function json(message: JSONRPCMessage): Response {
+  return new Response(JSON.stringify(message), {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+  });
+}
