@@ -138,5 +138,22 @@ export function checkFiles(files: string[], options: CheckOptions = {}): Checked
     warnings.push(...found.warnings);
     documents.push({ file, document: parsed.document });
   }
+  problems.push(...portalProblems(documents));
   return { documents, problems, warnings };
+}
+
+/** A portal's members are servers of this set, behind the bridge, and no portals themselves. */
+function portalProblems(documents: Checked['documents']): string[] {
+  const byName = new Map(documents.map(({ document }) => [document.name, document]));
+  return documents.flatMap(({ file, document }) =>
+    (document.portal?.members ?? []).flatMap((member, i) => {
+      const at = `${file}: portal.members[${i}]: "${member}"`;
+      const doc = byName.get(member);
+      if (doc === undefined) return [`${at} has no document here (servers/${member}.json)`];
+      if (doc.portal !== undefined) return [`${at} is a portal itself; name its members instead`];
+      if (doc.upstream !== undefined)
+        return [`${at} has an upstream of its own: a portal's members are behind the bridge`];
+      return [];
+    }),
+  );
 }

@@ -74,6 +74,23 @@ export const ServerDocumentSchema = z
       })
       .strict()
       .prefault({}),
+    portal: z
+      .object({
+        members: z
+          .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/))
+          .min(1)
+          .max(40)
+          .describe('The servers behind this portal, each by its document name'),
+        toolSearch: z
+          .boolean()
+          .default(false)
+          .describe('Clients see find_tools and call_tool instead of every tool (docs/portals.md)'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "A named portal: these servers behind this document's URL. Its policy narrows their tools and prompts (by portal names, <server>__<name>); each server's own document still decides",
+      ),
     provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
     audit: z
       .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })
@@ -82,6 +99,7 @@ export const ServerDocumentSchema = z
   })
   .strict()
   .superRefine((doc, ctx) => {
+    if (doc.portal !== undefined) portalProblems(doc, ctx);
     const exposed = new Map<string, string>();
     for (const [real, override] of Object.entries(doc.policy.overrides)) {
       const name = override.name ?? real;
@@ -96,6 +114,30 @@ export const ServerDocumentSchema = z
       exposed.set(name, real);
     }
   });
+
+/** A portal serves its members' tools: it has no upstream, renames nothing, and lists each member once. */
+function portalProblems(
+  doc: { portal?: { members: string[] }; upstream?: unknown; policy: { overrides: Record<string, unknown> } },
+  ctx: z.RefinementCtx,
+): void {
+  const members = doc.portal?.members ?? [];
+  if (doc.upstream !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'a portal has no upstream: its members do' });
+  }
+  if (Object.keys(doc.policy.overrides).length > 0) {
+    const message = "a portal renames nothing: rename a tool in its server's document";
+    ctx.addIssue({ code: 'custom', path: ['policy', 'overrides'], message });
+  }
+  members.forEach((member, i) => {
+    if (members.indexOf(member) !== i) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['portal', 'members', i],
+        message: `"${member}" is listed twice`,
+      });
+    }
+  });
+}
 
 export type ServerDocument = z.output<typeof ServerDocumentSchema>;
 export type Rule = z.output<typeof RuleSchema>;

@@ -1,6 +1,6 @@
 import type { ServerDocument } from '../policy/document.ts';
 import { type Era, type Gate, gateMessage } from '../policy/gate.ts';
-import type { Kind, Principal } from '../policy/policy.ts';
+import { decide, type Kind, type Principal } from '../policy/policy.ts';
 import {
   clientNotificationMethods,
   clientRequestMethods,
@@ -29,6 +29,7 @@ export function gatePortalMessage(
   principal: Principal,
   message: JSONRPCMessage,
   era: Era = 'legacy',
+  portal?: ServerDocument,
 ): Gate & { member?: string } {
   if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
   const method = message.method;
@@ -47,19 +48,33 @@ export function gatePortalMessage(
   const address = addressed(message);
   if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
   const doc = address.to === 'member' ? members.get(address.member) : undefined;
+  const kind = offered[method] ?? 'resources';
+  const server = portal?.name ?? 'portal';
   if (address.to === 'none' || doc === undefined) {
-    const kind = offered[method] ?? 'resources';
     const refusal = {
       kind: 'not_permitted',
       offered: kind,
       name: address.asked,
-      server: 'portal',
+      server,
       reason: 'unknown_name',
     } as const;
     return { action: 'refuse', refusal, id, method, name: undefined };
   }
   const gate = gateMessage(doc, principal, address.message, era);
   if (gate.action !== 'forward') return { ...gate, member: address.member };
+  // A named portal narrows by its own names, with the same predicate: it never widens.
+  const narrowed =
+    portal !== undefined && kind !== 'resources' ? decide(portal, principal, kind, address.asked) : undefined;
+  if (narrowed !== undefined && !narrowed.allowed) {
+    const refusal = {
+      kind: 'not_permitted',
+      offered: kind,
+      name: address.asked,
+      server,
+      reason: narrowed.reason,
+    } as const;
+    return { action: 'refuse', refusal, id, method, name: gate.name, member: address.member };
+  }
   const forwarded = backToPortal(address.member, gate.message as JSONRPCMessage & { method: string });
   return { ...gate, message: forwarded, member: address.member };
 }

@@ -122,4 +122,36 @@ describe('server document files', () => {
       `${tagged}: provenance.artifact.image: "ghcr.io/a/t:1.0" is not pinned by @sha256 digest`,
     ]);
   });
+
+  it('checks a named portal: members of this set, behind the bridge, no portals; nothing renamed', () => {
+    const rules = { prompts: {}, resources: {} };
+    write('docs.json', { version: 1, name: 'docs', policy: rules });
+    write('remote.json', {
+      version: 1,
+      name: 'remote',
+      upstream: { url: 'http://127.0.0.1:1/remote/mcp' },
+      policy: rules,
+    });
+    write('inner.json', { version: 1, name: 'inner', portal: { members: ['docs'] }, policy: rules });
+    const ops = write('ops.json', {
+      version: 1,
+      name: 'ops',
+      portal: { members: ['docs', 'missing', 'inner', 'remote'] },
+      policy: { ...rules, tools: { allow: ['docs__*'] } },
+    });
+    const renames = write('renames.json', {
+      version: 1,
+      name: 'renames',
+      portal: { members: ['docs', 'docs'] },
+      policy: { ...rules, overrides: { x: { name: 'y' } } },
+    });
+    const checked = checkFiles(documentFiles(dir));
+    expect(checked.problems).toEqual([
+      `${renames}: policy.overrides: a portal renames nothing: rename a tool in its server's document`,
+      `${renames}: portal.members[1]: "docs" is listed twice`,
+      `${ops}: portal.members[1]: "missing" has no document here (servers/missing.json)`,
+      `${ops}: portal.members[2]: "inner" is a portal itself; name its members instead`,
+      `${ops}: portal.members[3]: "remote" has an upstream of its own: a portal's members are behind the bridge`,
+    ]);
+  });
 });

@@ -137,4 +137,49 @@ describe('the portal at the edge', () => {
       `${origin}/.well-known/oauth-protected-resource/mcp`,
     );
   });
+
+  it('a named portal serves its members at its own URL, narrowed by its own policy, never widened', async () => {
+    await putDocument('ops', {
+      version: 1,
+      name: 'ops',
+      access: { groups: ['viewers'] },
+      portal: { members: ['alpha', 'beta', 'gamma'] },
+      policy: {
+        tools: { allow: ['alpha__*', 'beta__*'], deny: ['beta__pods_*'] },
+        prompts: {},
+        resources: {},
+      },
+    });
+    const ops = (message: unknown, key = 'viewer-key') =>
+      new Request(`${origin}/ops/mcp`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...bearer(key),
+        },
+        body: JSON.stringify(message),
+      });
+    const listed = await (
+      await call(ops({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), withBridge(env))
+    ).json();
+    // alpha allows only echo; beta everything but get-env; the portal takes pods_* of beta away.
+    expect((listed as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name)).toEqual([
+      'alpha__echo',
+      'beta__echo',
+    ]);
+    expect((await recorded()).at(-1)?.path).toBe('/json/mcp?servers=alpha%2Cbeta');
+    const refused = async (name: string) =>
+      ((await (await call(ops(toolCall(name)), withBridge(env))).json()) as { error: { message: string } })
+        .error.message;
+    expect(await refused('beta__pods_list')).toContain(
+      'Tool "beta__pods_list" is not permitted for you on MCP server "ops" (denied)',
+    );
+    expect(await refused('alpha__pods_list')).toContain('on MCP server "alpha" (not allowed)');
+    expect(await refused('gamma__echo')).toContain(
+      'Tool "gamma__echo" is not permitted for you on MCP server "ops" (unknown name)',
+    );
+    await putApiKey('stranger-key', { principal: 'eve', groups: ['guests'] });
+    expect((await call(ops(toolCall('beta__echo'), 'stranger-key'), withBridge(env))).status).toBe(403);
+  });
 });

@@ -49,6 +49,13 @@ function answer(message: { id?: unknown; method?: string; params?: { name?: stri
   }
 }
 
+/** As the bridge's portal answers (`/mcp?servers=a,b`): each listed server's tools under `<server>__<tool>`. */
+function answerAt(path: string, message: Parameters<typeof answer>[0]) {
+  const servers = new URL(path, 'http://upstream').searchParams.get('servers');
+  if (servers === null || message.method !== 'tools/list') return answer(message);
+  return { tools: servers.split(',').flatMap((s) => tools.map((t) => ({ ...t, name: `${s}__${t.name}` }))) };
+}
+
 export default async function setup(project: TestProject) {
   // One log per scope: test files run in parallel, each under /scope/<its id>/ (helpers.ts).
   const logs = new Map<string, Recorded[]>();
@@ -103,7 +110,7 @@ export default async function setup(project: TestProject) {
       return res.writeHead(400).end('recording upstream: not JSON');
     }
     if (message.id === undefined) return res.writeHead(202).end();
-    const reply = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: answer(message) });
+    const reply = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: answerAt(path, message) });
     if (path.startsWith('/ndjson/')) {
       // As the conformance fixture answers a 2026-07-28 listen: application/json, one message a
       // line, the stream left open; here the answer, then two resource updates, one a policy hides.

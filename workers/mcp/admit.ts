@@ -2,39 +2,17 @@ import type { ServerDocument } from '../../shared/policy/document.ts';
 import { gateMessage } from '../../shared/policy/gate.ts';
 import { mayConnect, type Principal } from '../../shared/policy/policy.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
-import { checkOrigin } from '../../shared/security/origin.ts';
-import { authenticate, credentialRefusal } from '../auth.ts';
 import { loadDocument } from '../documents.ts';
 import type { Settings } from '../env.ts';
 import { resourceOf } from '../sign-in/oauth.ts';
+import { caller } from './caller.ts';
 import { documentView } from './document-view.ts';
 import { targetOf } from './forward.ts';
 import type { McpRequest, Scope } from './passage.ts';
+import { namedPortal } from './portal.ts';
 
 export function resourceMetadataUrl(url: URL, server: string): string {
   return `${url.origin}/.well-known/oauth-protected-resource/${server}/mcp`;
-}
-
-/**
- * The browser origin, then the caller's credentials (for `resource`): who is calling, or the
- * refusal. A caller without valid credentials learns nothing of which servers exist.
- */
-export async function caller(
-  x: McpRequest,
-  url: URL,
-  resource: string,
-  metadata: string,
-): Promise<Principal | Response> {
-  const { request, env, settings } = x;
-  const origin = request.headers.get('origin') ?? undefined;
-  const policy = { allowedHosts: settings.ALLOWED_HOSTS, allowedOrigins: settings.ALLOWED_ORIGINS };
-  const verdict = checkOrigin(policy, url.host, origin);
-  if (verdict === 'forbidden_host') return refusalResponse({ kind: 'forbidden_host' });
-  // The gateway's own page (same origin) may call; other browser origins only when listed.
-  if (verdict === 'forbidden_origin' && origin !== url.origin)
-    return refusalResponse({ kind: 'forbidden_origin' });
-  const auth = await authenticate(request.headers.get('authorization'), env, settings, resource);
-  return auth.ok ? auth.principal : refusalResponse(credentialRefusal(auth.reason, metadata));
 }
 
 /**
@@ -57,7 +35,9 @@ export async function admit(x: McpRequest, url: URL): Promise<Scope | Response> 
     console.error(JSON.stringify({ event: 'document.invalid', server, detail: loaded.detail }));
     return refusalResponse({ kind: 'document_invalid', server });
   }
-  return serverScope(loaded.document, principal, settings);
+  const doc = loaded.document;
+  // A named portal is served at its own document's URL, like a server.
+  return doc.portal === undefined ? serverScope(doc, principal, settings) : namedPortal(x, principal, doc);
 }
 
 function serverScope(doc: ServerDocument, principal: Principal, settings: Settings): Scope {

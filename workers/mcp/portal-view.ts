@@ -17,6 +17,7 @@ export function portalView(
   x: McpRequest,
   passage: Passage,
   members: ReadonlyMap<string, ServerDocument>,
+  portal?: ServerDocument,
 ): View {
   let current = members;
   let known = fingerprint(members);
@@ -42,10 +43,13 @@ export function portalView(
         const kept = filterListResult(doc, principal, method, { [field]: list });
         items.push(...namespacedList(member, method, kept));
       }
-      return { ...result, [field]: items };
+      const merged = { ...result, [field]: items };
+      // A named portal narrows its tools and prompts by their portal names, with the same predicate.
+      const narrows = portal !== undefined && (method === 'tools/list' || method === 'prompts/list');
+      return narrows ? filterListResult(portal, principal, method, merged) : merged;
     },
     async changed() {
-      const now = await membersFor(x.env.GATEWAY_KV, x.settings, principal);
+      const now = await membersFor(x.env.GATEWAY_KV, x.settings, principal, portal);
       const print = fingerprint(now);
       if (print === known) return false;
       known = print;

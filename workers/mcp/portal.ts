@@ -1,10 +1,10 @@
-import { parseDocument } from '../../shared/policy/document.ts';
-import type { Principal } from '../../shared/policy/policy.ts';
+import { parseDocument, type ServerDocument } from '../../shared/policy/document.ts';
+import { mayConnect, type Principal } from '../../shared/policy/policy.ts';
 import { gatePortalMessage, type Members } from '../../shared/portal/gate.ts';
 import { portalPath } from '../../shared/portal/names.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import type { Settings } from '../env.ts';
-import { caller } from './admit.ts';
+import { caller } from './caller.ts';
 import { membersFor } from './members.ts';
 import type { McpRequest, Scope } from './passage.ts';
 import { portalView } from './portal-view.ts';
@@ -25,10 +25,31 @@ const portalDocument = (() => {
  * that it reaches no other; the edge decides each message by its member's document.
  */
 export async function admitPortal(x: McpRequest, url: URL): Promise<Scope | Response> {
+  return admitted(x, url, undefined);
+}
+
+/** A named portal (a document with `portal`), admitted as its own URL's server was: by its `access`. */
+export async function namedPortal(
+  x: McpRequest,
+  principal: Principal,
+  portal: ServerDocument,
+): Promise<Scope> {
+  const members = await membersFor(x.env.GATEWAY_KV, x.settings, principal, portal);
+  return {
+    ...portalScope(members, principal, x.settings, portal),
+    mayUse: () => mayConnect(portal, principal),
+  };
+}
+
+async function admitted(
+  x: McpRequest,
+  url: URL,
+  portal: ServerDocument | undefined,
+): Promise<Scope | Response> {
   const metadata = `${url.origin}/.well-known/oauth-protected-resource${portalPath}`;
   const principal = await caller(x, url, `${url.origin}${portalPath}`, metadata);
   if (principal instanceof Response) return principal;
-  const members = await membersFor(x.env.GATEWAY_KV, x.settings, principal);
+  const members = await membersFor(x.env.GATEWAY_KV, x.settings, principal, portal);
   if (members.size === 0 && principal.method === 'anonymous') {
     const detail = 'this MCP portal needs a bearer token';
     return refusalResponse({ kind: 'unauthorized', resourceMetadata: metadata, detail });
@@ -36,19 +57,24 @@ export async function admitPortal(x: McpRequest, url: URL): Promise<Scope | Resp
   return portalScope(members, principal, x.settings);
 }
 
-function portalScope(members: Members, principal: Principal, settings: Settings): Scope {
+function portalScope(
+  members: Members,
+  principal: Principal,
+  settings: Settings,
+  portal?: ServerDocument,
+): Scope {
   return {
-    doc: portalDocument,
+    doc: portal ?? portalDocument,
     principal,
     // A caller who may reach no server has an empty portal, not a refusal that names none.
     mayUse: () => true,
     gate(message, era) {
-      const gate = gatePortalMessage(members, principal, message, era);
+      const gate = gatePortalMessage(members, principal, message, era, portal);
       const doc = gate.member === undefined ? undefined : members.get(gate.member);
       return { ...gate, member: doc === undefined ? undefined : { name: doc.name, doc } };
     },
     target: () => portalTarget(members, settings),
-    view: (x, passage) => portalView(x, passage, members),
+    view: (x, passage) => portalView(x, passage, members, portal),
   };
 }
 

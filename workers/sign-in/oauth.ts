@@ -1,5 +1,5 @@
 import { OAuthAuthorizationServer, type OAuthHelpers } from '@cloudflare/workers-oauth-provider';
-import { documentNames, loadDocument } from '../documents.ts';
+import { loadDocument, serverNames } from '../documents.ts';
 import type { PreRegisteredClient, Settings } from '../env.ts';
 
 /** The Worker's own OAuth endpoints (docs/auth.md); the library serves metadata, token and register. */
@@ -78,17 +78,6 @@ function internalReason(internal: unknown): string {
   if (typeof internal !== 'object' || internal === null) return '';
   const reason = (internal as { reason?: unknown }).reason;
   return typeof reason === 'string' ? reason : '';
-}
-
-let namesCache: { until: number; names: string[] } | undefined;
-
-/** Every server that has a document: each is one OAuth resource. */
-async function serverNames(kv: KVNamespace, cacheSeconds: number, now = Date.now()): Promise<string[]> {
-  if (namesCache && namesCache.until > now) return namesCache.names;
-  const names: string[] = [];
-  for await (const name of documentNames(kv)) names.push(name);
-  namesCache = { until: now + cacheSeconds * 1000, names };
-  return names;
 }
 
 /** Whether a server needs a credential, so that sign-in is offered for it: not an open one. */
