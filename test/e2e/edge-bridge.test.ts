@@ -1,9 +1,12 @@
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { freePort } from '../../scripts/processes.ts';
-import { connect, longRunning, metricsText, sample } from '../helpers/bridge.ts';
+import { connect, longRunning, metricsText, repo, sample } from '../helpers/bridge.ts';
 import { modernClient } from '../helpers/modern.ts';
 
 /** The Worker as deployed (its bundle in workerd), the real bridge, a real stdio server, an SDK client. */
@@ -12,11 +15,23 @@ describe('client → edge Worker (deploy bundle) → signed → bridge → serve
   let client: Client;
 
   beforeAll(async () => {
+    // The demo's documents, and a named portal of two of them with tool search on.
+    const documentsDir = await mkdtemp(join(tmpdir(), 'documents-'));
+    await cp(join(repo, 'servers'), documentsDir, { recursive: true });
+    const search = {
+      version: 1,
+      name: 'search',
+      access: { groups: ['developers'] },
+      portal: { members: ['everything', 'yardstick'], toolSearch: true },
+      policy: { tools: { allow: ['*'] }, prompts: {}, resources: {} },
+    };
+    await writeFile(join(documentsDir, 'search.json'), JSON.stringify(search));
     gateway = await startLocalGateway({
       edgePort: await freePort(),
       freeBridgePorts: true,
       log: createLogger('error'),
       edge: 'deployed-bundle',
+      documentsDir,
     });
     client = await connect(new URL(`${gateway.edgeUrl}/everything/mcp`), 'e2e', gateway.apiKey);
   }, 90_000);
@@ -151,6 +166,32 @@ describe('client → edge Worker (deploy bundle) → signed → bridge → serve
         );
       } finally {
         await modern.close();
+      }
+    });
+
+    it('a tool-search portal shows find_tools and call_tool; what they find and call obeys each allowlist', async () => {
+      const searching = await connect(new URL(`${gateway.edgeUrl}/search/mcp`), 'e2e-search', gateway.apiKey);
+      try {
+        expect((await searching.listTools()).tools.map((t) => t.name)).toEqual(['find_tools', 'call_tool']);
+        const find = async (query: string) => {
+          const result = await searching.callTool({ name: 'find_tools', arguments: { query, limit: 50 } });
+          return (result.structuredContent as { tools: { name: string }[] }).tools.map((t) => t.name);
+        };
+        expect(await find('echo')).toEqual(expect.arrayContaining(['everything__echo', 'yardstick__echo']));
+        expect(await find('environment variables env')).not.toContain('everything__get-env');
+        const called = await searching.callTool({
+          name: 'call_tool',
+          arguments: { name: 'everything__echo', arguments: { message: 'found it' } },
+        });
+        expect(called.content).toEqual([{ type: 'text', text: 'Echo: found it' }]);
+        const denied = await searching
+          .callTool({ name: 'call_tool', arguments: { name: 'everything__get-env' } })
+          .catch((e: Error) => e);
+        expect(String(denied)).toContain(
+          'Tool "get-env" is not permitted for you on MCP server "everything"',
+        );
+      } finally {
+        await searching.close();
       }
     });
   });

@@ -55,6 +55,12 @@ export async function handleMcp(
     passage.doc = gate.member.doc;
   }
   if (gate.action === 'drop') return new Response(null, { status: 202 });
+  if (gate.action === 'answer') {
+    const answer = JSON.stringify({ jsonrpc: '2.0', id: gate.id, result: gate.result });
+    finish(x, passage, 'success', answer.length);
+    return new Response(answer, { headers: { 'content-type': 'application/json' } });
+  }
+  passage.reshape = gate.reshape;
   if (gate.action === 'refuse') {
     record.decision = reasonOf(gate.refusal);
     passage.audited = argumentsOf(message);

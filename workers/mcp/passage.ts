@@ -1,7 +1,7 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
 import type { Era, Gate } from '../../shared/policy/gate.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
-import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import type { JSONRPCMessage, RequestId } from '../../shared/protocol/jsonrpc.ts';
 import type { Revision } from '../../shared/protocol/revision.ts';
 import type { MessageRecord } from '../../shared/storage/analytics.ts';
 import type { Env, Settings } from '../env.ts';
@@ -30,6 +30,8 @@ export interface Passage {
   revision?: Exclude<Revision, { era: 'refused' }>;
   /** How the answer is read on its way back. */
   view: View;
+  /** What the filtered result becomes before it reaches the client (tool search's find_tools). */
+  reshape?: (result: Record<string, unknown>) => Record<string, unknown>;
 }
 
 /**
@@ -43,11 +45,23 @@ export interface Scope {
   /** Whether this caller may use it at all; asked once the body is read. */
   mayUse(): boolean;
   /** The policy on one parsed message; for a portal, the member it is for, and that member's document. */
-  gate(message: JSONRPCMessage, era: Era): Gate & { member?: { name: string; doc: ServerDocument } };
+  gate(message: JSONRPCMessage, era: Era): Gated;
   /** Where the request goes; undefined when the environment names no bridge. */
   target(url: URL): URL | undefined;
   view(x: McpRequest, passage: Passage): View;
 }
+
+/**
+ * The gate's decision as the stages read it: forward, drop or refuse (`Gate`), with the member a
+ * portal's message is for; or an answer the edge gives itself (a tool-search portal's list).
+ * `reshape` turns the answer's filtered result into what the client asked for.
+ */
+export type Gated =
+  | (Gate & {
+      member?: { name: string; doc: ServerDocument };
+      reshape?: (result: Record<string, unknown>) => Record<string, unknown>;
+    })
+  | { action: 'answer'; id: RequestId; method: string; result: Record<string, unknown>; member?: undefined };
 
 /** A message the gate lets through, as it will be forwarded (a renamed tool under its real name). */
 export type Forwarded = Extract<Gate, { action: 'forward' }>;

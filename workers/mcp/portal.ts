@@ -2,6 +2,7 @@ import { parseDocument, type ServerDocument } from '../../shared/policy/document
 import { mayConnect, type Principal } from '../../shared/policy/policy.ts';
 import { gatePortalMessage, type Members } from '../../shared/portal/gate.ts';
 import { portalPath } from '../../shared/portal/names.ts';
+import { searchRewrite } from '../../shared/portal/search.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import type { Settings } from '../env.ts';
 import { caller } from './caller.ts';
@@ -69,9 +70,15 @@ function portalScope(
     // A caller who may reach no server has an empty portal, not a refusal that names none.
     mayUse: () => true,
     gate(message, era) {
-      const gate = gatePortalMessage(members, principal, message, era, portal);
+      const searched = portal?.portal?.toolSearch ? searchRewrite(message, era === 'modern') : { message };
+      if ('answer' in searched && 'id' in message && message.id !== undefined) {
+        return { action: 'answer', id: message.id, method: 'tools/list', result: searched.answer };
+      }
+      const rewritten = 'message' in searched ? searched.message : message;
+      const gate = gatePortalMessage(members, principal, rewritten, era, portal);
       const doc = gate.member === undefined ? undefined : members.get(gate.member);
-      return { ...gate, member: doc === undefined ? undefined : { name: doc.name, doc } };
+      const reshape = 'reshape' in searched ? searched.reshape : undefined;
+      return { ...gate, member: doc === undefined ? undefined : { name: doc.name, doc }, reshape };
     },
     target: () => portalTarget(members, settings),
     view: (x, passage) => portalView(x, passage, members, portal),

@@ -36,7 +36,8 @@ export function relay(
     const result = resultOf(message);
     if (result === undefined || gate?.method === undefined) return undefined;
     const filtered = passage.view.filtered(gate.method, result);
-    return filtered === undefined ? undefined : JSON.stringify({ ...message, result: filtered });
+    const shaped = passage.reshape ? passage.reshape(filtered ?? result) : filtered;
+    return shaped === undefined ? undefined : JSON.stringify({ ...message, result: shaped });
   };
   let bytes = 0;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
