@@ -30,6 +30,8 @@ export class ServerEndpoint {
   private readonly sessions = new Map<string, Session>();
   /** Sessions being opened: counted against the limit before their channel is ready. */
   private opening = 0;
+  /** Channels held by portal sessions (bridge/portal/): sessions of this server too. */
+  private portalMembers = 0;
   private readonly ctx: ServerContext<ServerConfig>;
   private readonly supply: Supply;
   private readonly mux: Multiplexer | undefined;
@@ -93,7 +95,7 @@ export class ServerEndpoint {
   }
 
   get openSessions(): number {
-    return this.sessions.size + this.opening;
+    return this.sessions.size + this.opening + this.portalMembers;
   }
 
   start(): void {
@@ -179,13 +181,27 @@ export class ServerEndpoint {
    * A channel for a portal session's use of this server, admitted as a session of its own would
    * be (not while draining, crash-looping or near the memory limit).
    */
-  async memberChannel(): Promise<Channel> {
+  async memberChannel(): Promise<{ channel: Channel; release: () => void }> {
     if (this.state === 'draining') throw new Error('the bridge is draining');
     const status = this.status;
     if (this.supply.refusing) throw new Error(status.state === 'failing' ? status.reason : 'unavailable');
+    if (this.openSessions >= this.ctx.config.limits.maxSessions)
+      throw new Error('too many sessions for this server; retry later');
     if (this.spawnsPerSession && !this.memory.admits().ok)
       throw new Error('the bridge is near its memory limit');
-    return this.channel();
+    // Counted as a session of this server from now until the portal session releases it.
+    this.portalMembers += 1;
+    let counted = true;
+    const release = () => {
+      if (counted) this.portalMembers -= 1;
+      counted = false;
+    };
+    try {
+      return { channel: await this.channel(), release };
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
 
   private channel(): Promise<Channel> {

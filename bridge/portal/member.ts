@@ -10,7 +10,8 @@ import type { Channel } from '../upstream/channel.ts';
 /** Where a portal's members come from: each member server's own endpoint, its limits included. */
 export interface MemberSource {
   has(name: string): boolean;
-  open(name: string): Promise<Channel>;
+  /** A channel, counted against the member's own limits until `release`. */
+  open(name: string): Promise<{ channel: Channel; release: () => void }>;
 }
 
 type Answer = (message: JSONRPCMessage) => void;
@@ -32,6 +33,7 @@ export class Member {
   onmessage?: (message: JSONRPCMessage) => void;
   onexit?: () => void;
   private channel: Channel | undefined;
+  private release: (() => void) | undefined;
   private starting: Promise<Channel> | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -73,6 +75,7 @@ export class Member {
     this.ended = true;
     const channel = this.channel;
     this.channel = undefined;
+    this.release?.();
     await channel?.close();
   }
 
@@ -85,8 +88,10 @@ export class Member {
   }
 
   private async open(): Promise<Channel> {
-    const channel = await this.source.open(this.name);
+    const { channel, release } = await this.source.open(this.name);
+    this.release = release;
     if (this.ended) {
+      release();
       await channel.close();
       throw new Error('the portal session has ended');
     }
@@ -104,6 +109,7 @@ export class Member {
       await channel.send({ jsonrpc: '2.0', id: initializeId, method: 'initialize', params: this.client });
       await initialized;
     } catch (error) {
+      release();
       await channel.close();
       throw error;
     }
@@ -136,6 +142,7 @@ export class Member {
   private fail(refusal: Refusal): void {
     for (const id of [...this.pending.keys()]) this.settle(id, refusal);
     this.channel = undefined;
+    this.release?.();
     this.onexit?.();
   }
 

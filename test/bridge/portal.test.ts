@@ -1,7 +1,8 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, everything, fixture, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+import { connect, everything, fixture, startTestBridge, type TestBridge, until } from '../helpers/bridge.ts';
 import { modernClient, postModern } from '../helpers/modern.ts';
 
 let bridge: TestBridge | undefined;
@@ -134,5 +135,34 @@ describe('the portal at the bridge: every server behind /mcp', () => {
       code: -32602,
       message: expect.stringContaining("nobody__echo is no name of this portal's servers"),
     });
+  });
+
+  it('a member’s session limit counts the portal’s use of it, and is freed when the portal session ends', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1, limits: { maxSessions: 1 } },
+    ]);
+    const own = await connect(bridge.mcpUrl('fixture'));
+    clients.push(own);
+    const client = await portal();
+    const refused = await client
+      .callTool({ name: 'fixture__fault_echo', arguments: { tag: 'x' } })
+      .catch((e) => e);
+    expect(String(refused)).toContain('-32004');
+    expect((refused as { data?: { reason?: string } }).data?.reason).toBe(
+      'fixture: too many sessions for this server; retry later',
+    );
+    await (own.transport as StreamableHTTPClientTransport).terminateSession();
+    await until(
+      () => ((bridge as TestBridge).endpoints.get('fixture')?.openSessions ?? 1) === 0,
+      'the session closed',
+    );
+    expect(textOf(await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'y' } }))).toMatch(
+      /^y@/,
+    );
+    // While the portal holds it, the server's own URL is full.
+    const full = await connect(bridge.mcpUrl('fixture')).catch((e: Error) => e);
+    expect(String(full)).toMatch(/Too many sessions/);
+    await (client.transport as StreamableHTTPClientTransport).terminateSession();
+    await until(() => ((bridge as TestBridge).endpoints.get('fixture')?.openSessions ?? 1) === 0, 'released');
   });
 });
