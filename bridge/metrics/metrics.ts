@@ -212,15 +212,24 @@ export interface AnsweredRequest {
  * (the edge logged the decision, this logs the outcome). Sessions and stateless requests alike.
  */
 export function recordAnswer(
-  ctx: { config: SessionConfig; metrics: Metrics; log: Logger; names: KnownNames },
+  ctx: {
+    config: SessionConfig;
+    metrics: Metrics;
+    log: Logger;
+    names: KnownNames;
+    /** A portal's: the member server a (bounded) name belongs to, and the member's own name. */
+    attribute?: (resource: string) => { server: string; resource: string } | undefined;
+  },
   answered: AnsweredRequest,
   audit: { principal: string | undefined; session?: string; revision?: string; outcome?: string },
 ): void {
   const { config, metrics, names } = ctx;
   const { method, status, statusCode } = answered;
-  const resource = names.bound(method, answered.resource);
+  const bounded = names.bound(method, answered.resource);
+  const owner = ctx.attribute?.(bounded) ?? { server: config.name, resource: bounded };
+  const { server, resource } = owner;
   const labels = {
-    server: config.name,
+    server,
     transport: config.transport.type,
     mcp_method: boundedMethod(method),
     mcp_resource_id: resource,
@@ -231,7 +240,7 @@ export function recordAnswer(
   metrics.requests.inc(labels);
   metrics.duration.observe(labels, seconds);
   if (method !== 'tools/call') return;
-  metrics.toolCalls.inc({ server: config.name, tool: resource, status });
+  metrics.toolCalls.inc({ server, tool: resource, status });
   ctx.log.log('info', 'mcp.tools.call', {
     event: 'audit',
     ...(audit.session === undefined ? {} : { session: audit.session }),

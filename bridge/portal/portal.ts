@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../shared/policy/policy.ts';
-import { namespaced } from '../../shared/portal/names.ts';
+import { memberOf, memberOfUri, namespaced } from '../../shared/portal/names.ts';
 import type { JSONRPCMessage, RequestId } from '../../shared/protocol/jsonrpc.ts';
 import { revisionOf } from '../../shared/protocol/revision.ts';
 import { LimitsSchema, type SessionConfig } from '../config.ts';
@@ -46,6 +46,11 @@ export class Portal {
       log: deps.log.child({ server: portalName }),
       names: new KnownNames(),
       newSessionId: () => `${deps.instance}.${randomUUID()}`,
+      // A call's metrics are its member's: server="everything", tool="echo", as at its own URL.
+      attribute: (resource) => {
+        const named = memberOf(resource) ?? memberOfUri(resource);
+        return named === undefined ? undefined : { server: named.member, resource: named.name };
+      },
     };
     this.source = {
       has: (name) => endpoints.has(name),

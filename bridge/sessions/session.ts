@@ -33,6 +33,8 @@ export interface ServerContext<C extends SessionConfig = SessionConfig> {
   readonly log: Logger;
   readonly names: KnownNames;
   readonly newSessionId: () => string;
+  /** A portal's: which member server a name's metrics belong to (bridge/portal/). */
+  readonly attribute?: (resource: string) => { server: string; resource: string } | undefined;
 }
 
 interface InFlight {

@@ -2,7 +2,16 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, everything, fixture, startTestBridge, type TestBridge, until } from '../helpers/bridge.ts';
+import {
+  connect,
+  everything,
+  fixture,
+  metricsText,
+  sample,
+  startTestBridge,
+  type TestBridge,
+  until,
+} from '../helpers/bridge.ts';
 import { modernClient, postModern } from '../helpers/modern.ts';
 
 let bridge: TestBridge | undefined;
@@ -38,6 +47,17 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     expect(textOf(echoed)).toMatch(/^a@/);
     const everythingEcho = await client.callTool({ name: 'everything__echo', arguments: { message: 'b' } });
     expect(textOf(everythingEcho)).toBe('Echo: b');
+    // Prometheus counts each call as its member's, under the member's own tool name.
+    const text = await metricsText(bridge);
+    const labels = { server: 'everything', tool: 'echo', status: 'success' };
+    expect(sample(text, 'toolhive_mcp_tool_calls_total', labels)).toBe(1);
+    expect(
+      sample(text, 'toolhive_mcp_requests_total', {
+        server: 'fixture',
+        transport: 'portal',
+        mcp_method: 'tools/call',
+      }),
+    ).toBe(1);
 
     const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
     expect(prompts).toContain('everything__simple-prompt');
