@@ -65,7 +65,7 @@ refresh tokens: the client must sign in again.`,
   },
   usage: {
     usage:
-      'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision] [--json] [--explain]',
+      'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision|portal] [--json] [--explain]',
     about: `Reads the Analytics Engine SQL API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN with
 Account Analytics: Read): messages, refusals, errors and mean latency. --explain prints the SQL.`,
     examples: ['npx mcpgw usage --since 7d --by decision --server openshift'],

@@ -6,7 +6,7 @@ import { UsageError } from './options.ts';
  * client-supplied text reaches it unchecked).
  */
 
-export type By = 'server' | 'tool' | 'principal' | 'decision';
+export type By = 'server' | 'tool' | 'principal' | 'decision' | 'portal';
 
 export interface UsageQuery {
   since: string;
@@ -20,6 +20,7 @@ const byColumn: Record<By, string> = {
   tool: columns.name,
   principal: columns.principal,
   decision: columns.decision,
+  portal: columns.portal,
 };
 const units: Record<string, string> = { m: 'MINUTE', h: 'HOUR', d: 'DAY' };
 

@@ -24,6 +24,7 @@ interface Gathering {
 }
 
 const maxPages = 20;
+const maxQuestions = 1000;
 
 function resultOf(id: RequestId, result: Record<string, unknown>): JSONRPCMessage {
   return { jsonrpc: '2.0', id, result } as JSONRPCMessage;
@@ -92,7 +93,7 @@ export class PortalChannel implements Channel {
     if (method === 'initialize') return this.initialize(message);
     if (method === 'ping') return resultOf(id, {});
     if (method === 'logging/setLevel') {
-      for (const member of this.members.values()) member.tell(message);
+      for (const member of this.reachable()) member.tell(message);
       return resultOf(id, {});
     }
     if (method in portalLists) return this.gather(message);
@@ -165,7 +166,12 @@ export class PortalChannel implements Channel {
       for (const member of this.members.values()) member.cancel(paramsOf(message)?.requestId as RequestId);
       return;
     }
-    for (const member of this.members.values()) member.tell(message);
+    for (const member of this.reachable()) member.tell(message);
+  }
+
+  /** The started members the edge still lets this caller reach. */
+  private reachable(): Member[] {
+    return [...this.members.values()].filter((member) => this.allowed.has(member.name));
   }
 
   /** The client's answer to a member's question goes to that member, under the member's id. */
@@ -183,7 +189,12 @@ export class PortalChannel implements Channel {
     if (member === undefined) {
       member = new Member(name, this.source, { ...this.client, protocolVersion: this.revision });
       member.onmessage = (message) => this.fromMember(member as Member, message);
-      member.onexit = () => this.members.delete(name);
+      member.onexit = () => {
+        this.members.delete(name);
+        // Its questions can no longer be answered.
+        for (const [id, question] of this.questions)
+          if (question.member === member) this.questions.delete(id);
+      };
       this.members.set(name, member);
     }
     return member;
@@ -192,6 +203,9 @@ export class PortalChannel implements Channel {
   private fromMember(member: Member, message: JSONRPCMessage): void {
     if (kindOf(message) === 'request') {
       const id = `${member.name}:${this.nextId++}`;
+      // A client that never answers does not grow this without bound: the oldest question goes.
+      if (this.questions.size >= maxQuestions)
+        this.questions.delete(this.questions.keys().next().value as string);
       this.questions.set(id, { member, id: (message as Request).id });
       this.deliver({ ...message, id } as JSONRPCMessage);
     } else this.deliver(namespacedUpdate(member.name, message));

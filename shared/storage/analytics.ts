@@ -18,6 +18,8 @@ const blobFields = [
   'status',
   'protocolVersion',
   'authMethod',
+  /** The portal the message came through: `/mcp`, or a named portal's name; empty at a server's own URL. */
+  'portal',
 ] as const;
 /** In double order: double1 is `durationMs`. */
 const doubleFields = ['durationMs', 'requestBytes', 'responseBytes'] as const;

@@ -35,6 +35,7 @@ describe('the SQL usage sends', () => {
       'blob5 AS principal',
     ],
     [{ since: '1h', by: 'decision' as const }, "INTERVAL '1' HOUR", 'blob4 AS decision'],
+    [{ since: '1d', by: 'portal' as const }, "INTERVAL '1' DAY", 'blob9 AS portal'],
   ])('%o', (query, where, select) => {
     const sql = buildSql(query);
     expect(sql).toContain(where);

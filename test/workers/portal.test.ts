@@ -63,6 +63,7 @@ describe('the portal at the edge', () => {
     expect(JSON.parse(forwarded?.body ?? '{}').params.name).toBe('beta__echo');
     // Analytics Engine records the member and its own tool name.
     expect(points.at(-1)?.blobs?.slice(0, 4)).toEqual(['beta', 'tools/call', 'echo', 'allowed']);
+    expect(points.at(-1)?.blobs?.[8]).toBe('/mcp');
   });
 
   it('refuses a member the caller may not reach, and a tool its member denies, without a byte to the bridge', async () => {

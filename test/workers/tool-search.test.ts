@@ -99,6 +99,7 @@ describe('tool search: a portal that shows find_tools and call_tool', () => {
       arguments: { message: 'hi' },
     });
     expect(points.at(-1)?.blobs?.slice(0, 4)).toEqual(['beta', 'tools/call', 'echo', 'allowed']);
+    expect(points.at(-1)?.blobs?.[8]).toBe('finder');
   });
 
   it('refuses every bypass the way a direct call is refused, and sends nothing to the bridge', async () => {

@@ -9,6 +9,8 @@ export interface AuditEvent {
   decision: string;
   status: string;
   arguments: unknown;
+  /** The portal the call came through, when it did. */
+  portal?: string;
 }
 
 async function digest(value: unknown): Promise<string> {

@@ -29,6 +29,7 @@ export async function handleMcp(
   } as Passage;
   passage.view = scope.view(x, passage);
   const { record } = passage;
+  record.portal = scope.portal ?? '';
   if (x.request.method !== 'POST')
     return connectable(x, scope) ?? forward(x, passage, scope.target(url), undefined, undefined);
 

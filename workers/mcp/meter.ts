@@ -15,6 +15,7 @@ export function recordOf(x: McpRequest, principal: Principal): MessageRecord {
     status: 'success',
     protocolVersion: x.request.headers.get('mcp-protocol-version') ?? '',
     authMethod: principal.method,
+    portal: '',
     durationMs: 0,
     requestBytes: 0,
     responseBytes: 0,
@@ -39,6 +40,7 @@ export function finish(x: McpRequest, passage: Passage, status: string, response
         decision: record.decision,
         status,
         arguments: passage.audited,
+        ...(record.portal === '' ? {} : { portal: record.portal }),
       });
     })(),
   );

@@ -40,6 +40,8 @@ export interface Passage {
  */
 export interface Scope {
   readonly principal: Principal;
+  /** The portal it is, for the record: `/mcp`, or a named portal's name. */
+  readonly portal?: string;
   /** The document whose settings (audit) apply, until the gate names a member's. */
   readonly doc: ServerDocument;
   /** Whether this caller may use it at all; asked once the body is read. */

@@ -65,6 +65,7 @@ function portalScope(
   portal?: ServerDocument,
 ): Scope {
   return {
+    portal: portal?.name ?? portalPath,
     doc: portal ?? portalDocument,
     principal,
     // A caller who may reach no server has an empty portal, not a refusal that names none.
