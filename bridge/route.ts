@@ -59,7 +59,8 @@ export async function route(request: Request, deps: HttpDeps): Promise<Response>
   if (verdict !== 'ok') return refuse(deps, '', { kind: verdict });
   const name = serverOf(path);
   if (name === undefined) return refuse(deps, '', { kind: 'not_found' });
-  const endpoint: Served | undefined = name === portalName ? deps.portal : deps.endpoints.get(name);
+  // Only `/mcp` is the portal: `/portal/mcp` is a server's path, and no server is named so.
+  const endpoint: Served | undefined = portalPath.test(path) ? deps.portal : deps.endpoints.get(name);
   if (!endpoint) return refuse(deps, '', { kind: 'unknown_server', server: name });
   const method = request.method;
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {

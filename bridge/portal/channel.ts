@@ -4,6 +4,7 @@ import {
   type JSONRPCMessage,
   kindOf,
   paramsOf,
+  progressTokenOf,
   type RequestId,
   resultOf as resultIn,
 } from '../../shared/protocol/jsonrpc.ts';
@@ -53,14 +54,31 @@ export class PortalChannel implements Channel {
   private nextId = 1;
   /** A member's question to the client, under the portal's id: where the answer goes. */
   private readonly questions = new Map<string, { member: Member; id: RequestId }>();
+  /** The progress tokens of the client's requests, by the member each went to. */
+  private readonly tokens = new Map<string | number, Member>();
+  /** The level the client asked for with `logging/setLevel`, for members started later too. */
+  private level: unknown;
 
   constructor(source: MemberSource, allowed: ReadonlySet<string>) {
     this.source = source;
     this.allowed = allowed;
   }
 
+  /** The members the edge lets this caller reach now; one that left the set is ended with its questions. */
   allow(members: ReadonlySet<string>): void {
     this.allowed = members;
+    for (const [name, member] of this.members) {
+      if (members.has(name)) continue;
+      this.forget(member);
+      void member.close();
+    }
+  }
+
+  /** A member gone: its place, its questions and its progress tokens. */
+  private forget(member: Member): void {
+    if (this.members.get(member.name) === member) this.members.delete(member.name);
+    for (const [id, question] of this.questions) if (question.member === member) this.questions.delete(id);
+    for (const [token, owner] of this.tokens) if (owner === member) this.tokens.delete(token);
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
@@ -93,7 +111,8 @@ export class PortalChannel implements Channel {
     if (method === 'initialize') return this.initialize(message);
     if (method === 'ping') return resultOf(id, {});
     if (method === 'logging/setLevel') {
-      for (const member of this.reachable()) member.tell(message);
+      this.level = paramsOf(message)?.level;
+      for (const member of this.reachable()) this.setLevel(member);
       return resultOf(id, {});
     }
     if (method in portalLists) return this.gather(message);
@@ -107,7 +126,13 @@ export class PortalChannel implements Channel {
         id,
       );
     }
-    member.ask(address.message, (answer) => this.deliver({ ...answer, id } as JSONRPCMessage), id);
+    const token = progressTokenOf(message);
+    if (token !== undefined) this.tokens.set(token, member);
+    const answered = (answer: JSONRPCMessage) => {
+      if (token !== undefined) this.tokens.delete(token);
+      this.deliver({ ...answer, id } as JSONRPCMessage);
+    };
+    member.ask(address.message, answered, id);
     return undefined;
   }
 
@@ -166,7 +191,16 @@ export class PortalChannel implements Channel {
       for (const member of this.members.values()) member.cancel(paramsOf(message)?.requestId as RequestId);
       return;
     }
+    // Progress from the client would be for a member's question; whose is not kept: it goes nowhere.
+    if (message.method === 'notifications/progress') return;
     for (const member of this.reachable()) member.tell(message);
+  }
+
+  /** The client's logging level, asked of a member under the portal's own id (its answer is the portal's). */
+  private setLevel(member: Member): void {
+    if (this.level === undefined) return;
+    const ask = { jsonrpc: '2.0', id: 0, method: 'logging/setLevel', params: { level: this.level } };
+    member.ask(ask as JSONRPCMessage, () => undefined);
   }
 
   /** The started members the edge still lets this caller reach. */
@@ -177,7 +211,7 @@ export class PortalChannel implements Channel {
   /** The client's answer to a member's question goes to that member, under the member's id. */
   private answer(message: JSONRPCMessage & { id: RequestId }): void {
     const question = this.questions.get(String(message.id));
-    if (question === undefined) return;
+    if (question === undefined || !this.allowed.has(question.member.name)) return;
     this.questions.delete(String(message.id));
     question.member.tell({ ...message, id: question.id } as JSONRPCMessage);
   }
@@ -189,18 +223,29 @@ export class PortalChannel implements Channel {
     if (member === undefined) {
       member = new Member(name, this.source, { ...this.client, protocolVersion: this.revision });
       member.onmessage = (message) => this.fromMember(member as Member, message);
-      member.onexit = () => {
-        this.members.delete(name);
-        // Its questions can no longer be answered.
-        for (const [id, question] of this.questions)
-          if (question.member === member) this.questions.delete(id);
-      };
+      const started = member;
+      member.onexit = () => this.forget(started);
       this.members.set(name, member);
+      this.setLevel(member);
     }
     return member;
   }
 
   private fromMember(member: Member, message: JSONRPCMessage): void {
+    if (!this.allowed.has(member.name)) return;
+    const method = 'method' in message ? message.method : undefined;
+    const params = paramsOf(message);
+    // A member reports progress only on the client's requests it was sent.
+    if (method === 'notifications/progress' && this.tokens.get(params?.progressToken as string) !== member)
+      return;
+    if (method === 'notifications/cancelled') {
+      // A member withdraws its own question, under the portal's id for it; never another's.
+      const asked = [...this.questions].find(([, q]) => q.member === member && q.id === params?.requestId);
+      if (asked === undefined) return;
+      this.questions.delete(asked[0]);
+      this.deliver({ ...message, params: { ...params, requestId: asked[0] } } as JSONRPCMessage);
+      return;
+    }
     if (kindOf(message) === 'request') {
       const id = `${member.name}:${this.nextId++}`;
       // A client that never answers does not grow this without bound: the oldest question goes.

@@ -108,6 +108,8 @@ export class Member {
     try {
       await channel.send({ jsonrpc: '2.0', id: initializeId, method: 'initialize', params: this.client });
       await initialized;
+      // The portal session may have ended while the member started: nothing must outlive it.
+      if (this.ended) throw new Error('the portal session has ended');
     } catch (error) {
       release();
       await channel.close();

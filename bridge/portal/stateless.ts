@@ -79,7 +79,8 @@ export class PortalStateless {
     const items: Record<string, unknown>[] = [];
     let cursor: unknown;
     for (let page = 0; page < maxPages; page++) {
-      const params = cursor === undefined ? paramsOf(message) : { ...paramsOf(message), cursor };
+      // The client's own cursor (if any) is no member's: each member's pages are followed here.
+      const params = { ...paramsOf(message), cursor };
       const result = await this.ask(http, { ...message, params } as Request, member, principal);
       if (result === undefined) break;
       items.push(...namespacedList(member, message.method, result));

@@ -12,7 +12,7 @@ import {
   resourceIdOf,
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
-import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
+import { errorOf, type Refusal, refusalResponse, toWire } from '../../shared/protocol/refusal.ts';
 import { type SessionConfig, timeoutSeconds } from '../config.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -43,6 +43,16 @@ interface InFlight {
   readonly started: bigint;
   readonly timer: NodeJS.Timeout;
   readonly progressToken: string | number | undefined;
+}
+
+/** The ids of the requests in a POSTed body (one message, or a 2025-03-26 batch). */
+function requestIdsOf(body: unknown): RequestId[] {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages
+    .filter(
+      (m): m is { id: RequestId; method: string } => typeof m?.method === 'string' && m.id !== undefined,
+    )
+    .map((m) => m.id);
 }
 
 /** Server-to-client messages that concern the whole session rather than one request. */
@@ -125,6 +135,13 @@ export class Session {
   }
 
   handle(request: Request, body: unknown): Promise<Response> {
+    // A second request under an id still in flight would get the first one's answer on its
+    // stream, where the edge filters by the second one's method: it is refused instead.
+    const reused = requestIdsOf(body).find((id) => this.inflight.has(id));
+    if (reused !== undefined) {
+      const detail = `request id ${JSON.stringify(reused)} is still in progress in this session; use a new id`;
+      return Promise.resolve(refusalResponse({ kind: 'invalid_message', detail }, reused));
+    }
     return this.http.handleRequest(request, { parsedBody: body });
   }
 

@@ -12,12 +12,6 @@ import { addressed, backToPortal } from './rewrite.ts';
 /** The documents of the servers a caller may reach through a portal, by name. */
 export type Members = ReadonlyMap<string, ServerDocument>;
 
-const offered: Record<string, Kind> = {
-  'tools/call': 'tools',
-  'prompts/get': 'prompts',
-  'completion/complete': 'prompts',
-};
-
 /**
  * What the edge does with one client message of a portal: a request that names a tool, prompt
  * or resource is decided by its member's own gate (the one predicate, on the member's own name),
@@ -48,7 +42,8 @@ export function gatePortalMessage(
   const address = addressed(message);
   if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
   const doc = address.to === 'member' ? members.get(address.member) : undefined;
-  const kind = offered[method] ?? 'resources';
+  // What the request names: a tool, else a prompt by name or a resource by URI (completions either).
+  const kind: Kind = method === 'tools/call' ? 'tools' : address.uri ? 'resources' : 'prompts';
   const server = portal?.name ?? 'portal';
   if (address.to === 'none' || doc === undefined) {
     const refusal = {

@@ -36,8 +36,8 @@ function addressOf(
 }
 
 export type Addressed =
-  | { to: 'member'; member: string; name: string; message: JSONRPCMessage; asked: string }
-  | { to: 'none'; asked: string }
+  | { to: 'member'; member: string; name: string; message: JSONRPCMessage; asked: string; uri: boolean }
+  | { to: 'none'; asked: string; uri: boolean }
   | { to: 'all' };
 
 /**
@@ -52,7 +52,8 @@ export function addressed(message: JSONRPCMessage & { method: string }): Address
   const value = valueAt(params, address.path);
   const asked = String(value);
   const named = typeof value === 'string' ? readName(address.kind, value) : undefined;
-  if (named === undefined) return { to: 'none', asked };
+  const uri = address.kind === 'uri';
+  if (named === undefined) return { to: 'none', asked, uri };
   const rewritten = { ...message, params: withValueAt(params ?? {}, address.path, named.name) };
   return {
     to: 'member',
@@ -60,6 +61,7 @@ export function addressed(message: JSONRPCMessage & { method: string }): Address
     name: named.name,
     message: rewritten as JSONRPCMessage,
     asked,
+    uri,
   };
 }
 

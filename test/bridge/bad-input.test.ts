@@ -82,8 +82,29 @@ describe('bad input gets a clear error and the bridge stays up', () => {
     expect(await response.text()).toContain('"code":-32601');
   });
 
+  it('refuses a request under an id still in flight, so that no answer reaches the wrong stream', async () => {
+    const call = {
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'fault_sleep', arguments: { ms: 1500 } },
+    };
+    // Its response's headers come once the session has taken the request: from then on it is in flight.
+    const first = await post(url, call, withSession());
+    const again = await post(url, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, withSession());
+    expect(await refusal(again)).toEqual({
+      status: 400,
+      code: -32600,
+      message: expect.stringContaining('request id 7 is still in progress in this session; use a new id'),
+    });
+    expect(await first.text()).toContain('slept 1500');
+  });
+
   it('answers unknown servers and paths with 404', async () => {
     expect((await post(new URL('/nope/mcp', bridge.url), initializeRequest)).status).toBe(404);
+    // `/portal/mcp` is no way into the portal at `/mcp`, whatever its query says.
+    const portal = new URL('/portal/mcp?servers=fixture', bridge.url);
+    expect((await post(portal, initializeRequest)).status).toBe(404);
     expect((await fetch(new URL('/favicon.ico', bridge.url))).status).toBe(404);
   });
 

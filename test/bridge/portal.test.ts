@@ -185,4 +185,35 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     await (client.transport as StreamableHTTPClientTransport).terminateSession();
     await until(() => ((bridge as TestBridge).endpoints.get('fixture')?.openSessions ?? 1) === 0, 'released');
   });
+
+  it('a member the caller may no longer reach is ended at their next request, its child with it', async () => {
+    bridge = await startTestBridge([
+      { name: 'fixture', transport: fixture, pool: 1 },
+      { name: 'other', transport: fixture, pool: 1 },
+    ]);
+    const test = bridge;
+    const open = (name: string) => test.endpoints.get(name)?.openSessions;
+    let query = '?servers=fixture,other';
+    // The same session, its requests sent to whatever member set the edge names now.
+    const shifting = (async (input: URL | Request | string, init?: RequestInit) => {
+      const url = new URL(input instanceof Request ? input.url : input);
+      url.search = query;
+      return fetch(url, init);
+    }) as typeof fetch;
+    const client = await connect(new URL(`${test.url}/mcp`), 'shifting', undefined, shifting);
+    clients.push(client);
+    expect(textOf(await client.callTool({ name: 'other__fault_echo', arguments: { tag: 'a' } }))).toMatch(
+      /^a@/,
+    );
+    expect(open('other')).toBe(1);
+    query = '?servers=fixture';
+    const refused = await client
+      .callTool({ name: 'other__fault_echo', arguments: { tag: 'b' } })
+      .catch((e) => e);
+    expect(String(refused)).toContain("other__fault_echo is no name of this portal's servers");
+    await until(() => open('other') === 0, 'the dropped member released');
+    expect(textOf(await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'c' } }))).toMatch(
+      /^c@/,
+    );
+  });
 });

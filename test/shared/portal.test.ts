@@ -110,6 +110,30 @@ describe('the portal gate: each message decided by its member’s own document',
     });
   });
 
+  it('a named portal narrows tools and prompts by their portal names; a resource completion by its member alone', () => {
+    const portal = doc('ops', {
+      tools: { allow: ['openshift__*'], deny: ['openshift__pods_list'] },
+      prompts: {},
+    });
+    const gate = (message: JSONRPCMessage) => gatePortalMessage(members, viewer, message, 'legacy', portal);
+    expect(gate(call('openshift__read_pod_log'))).toMatchObject({ action: 'forward' });
+    expect(gate(call('openshift__pods_list'))).toMatchObject({
+      refusal: { server: 'ops', reason: 'denied' },
+    });
+    expect(gate(call('docs__search'))).toMatchObject({ refusal: { server: 'ops', reason: 'not_allowed' } });
+    const complete = (ref: Record<string, unknown>) =>
+      gate({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'completion/complete',
+        params: { ref, argument: { name: 'x', value: '' } },
+      } as JSONRPCMessage);
+    expect(complete({ type: 'ref/resource', uri: 'portal://docs/file:///docs/{x}' })).toMatchObject({
+      action: 'forward',
+    });
+    expect(complete({ type: 'ref/prompt', name: 'docs__greet' })).toMatchObject({ action: 'refuse' });
+  });
+
   it('a merged list splits back per member, each item under its own name', () => {
     const merged = [
       ...namespacedList('openshift', 'tools/list', { tools: [{ name: 'pods_list' }, { name: 'pods_exec' }] }),
