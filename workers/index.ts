@@ -12,7 +12,7 @@ import { getServer, listServers } from './registry/catalog.ts';
 import { page, pageScript } from './registry/page.ts';
 import { protocolEndpoint, serverMetadata } from './sign-in/endpoints.ts';
 import { answerConsent, finishSignIn, showConsent } from './sign-in/flow.ts';
-import { issuerOf, needsCredential, oauthPaths, resourceOf } from './sign-in/oauth.ts';
+import { issuerOf, needsCredential, oauthPaths, portalServer, resourceOf } from './sign-in/oauth.ts';
 
 const serverName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -63,11 +63,18 @@ router.get('/healthz', () => json({ status: 'alive' }));
 router.get('/', page);
 router.get('/page.js', pageScript);
 
-/** Sign-in is offered only for a server that needs a credential (docs/auth.md). */
-router.get('/.well-known/oauth-protected-resource/:server/mcp', async (request, env) => {
-  const url = new URL(request.url);
+/** Sign-in is offered only for a server that needs a credential, and for the portal (docs/auth.md). */
+router.get('/.well-known/oauth-protected-resource/mcp', (request, env) =>
+  resourceMetadata(request, env, portalServer),
+);
+router.get('/.well-known/oauth-protected-resource/:server/mcp', (request, env) => {
   const server = request.params.server ?? '';
   if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
+  return resourceMetadata(request, env, server);
+});
+
+async function resourceMetadata(request: IRequest, env: Env, server: string): Promise<Response> {
+  const url = new URL(request.url);
   const settings = configured(env);
   if (settings instanceof Response) return settings;
   const offered =
@@ -77,12 +84,12 @@ router.get('/.well-known/oauth-protected-resource/:server/mcp', async (request, 
       resource: resourceOf(url.origin, server),
       ...(offered ? { authorization_servers: [issuerOf(url.origin, server)] } : {}),
       bearer_methods_supported: ['header'],
-      resource_name: server,
+      resource_name: server === portalServer ? 'portal' : server,
     },
     200,
     registryCors,
   );
-});
+}
 
 function hasOAuthStore(env: Env): env is Env & { OAUTH_KV: KVNamespace } {
   return env.OAUTH_KV !== undefined;
@@ -113,15 +120,22 @@ router.get(oauthPaths.callback, (request, env) => {
   const on = signingIn(env);
   return on instanceof Response ? on : finishSignIn(request, on.env, on.settings);
 });
-router.get('/.well-known/oauth-authorization-server/:server/mcp', async (request, env, ctx) => {
+router.get('/.well-known/oauth-authorization-server/mcp', (request, env, ctx) =>
+  issuerMetadata(request, env, ctx, portalServer),
+);
+router.get('/.well-known/oauth-authorization-server/:server/mcp', (request, env, ctx) => {
   const server = request.params.server ?? '';
+  if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
+  return issuerMetadata(request, env, ctx, server);
+});
+
+async function issuerMetadata(request: IRequest, env: Env, ctx: ExecutionContext, server: string) {
   const on = signingIn(env);
   if (on instanceof Response) return on;
-  if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
   return (
     (await serverMetadata(request, on.env, on.settings, server, ctx)) ?? refusalOf({ kind: 'not_found' })
   );
-});
+}
 for (const path of [oauthPaths.token, oauthPaths.register]) {
   router.all(path, (request, env, ctx) => {
     const on = signingIn(env);

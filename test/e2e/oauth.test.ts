@@ -226,6 +226,17 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     );
   });
 
+  it('signs bob in once for the portal at /mcp: every server he may use, each by its own document', async () => {
+    const provider = new TestOAuthClient(callback.url);
+    const client = await signIn(`${gateway.edgeUrl}/mcp`, provider, browser, 'bob', callback);
+    clients.push(client);
+    // A reader: everything's echo only; fetch admits developers only.
+    expect(await toolNames(client)).toEqual(['everything__echo']);
+    const token = provider.tokens()?.access_token ?? '';
+    // The portal's token is for the portal: a server's own URL refuses it.
+    expect((await initialize(everythingUrl(), token)).status).toBe(401);
+  });
+
   it('a pre-registered client (OAUTH_CLIENTS) signs carol in without registering', async () => {
     const provider = new TestOAuthClient(callback.url, undefined, { client_id: preRegistered });
     const client = await signIn(everythingUrl(), provider, browser, 'carol', callback);

@@ -8,6 +8,7 @@ import { mayConnect } from '../../shared/policy/policy.ts';
 import { effectiveGroups, oauthUserId } from '../../shared/storage/kv.ts';
 import { loadDocument } from '../documents.ts';
 import type { Env, Settings } from '../env.ts';
+import { membersFor } from '../mcp/members.ts';
 import { consentPage, errorPage } from './consent.ts';
 import { formSizeAllowed, refusedClientId } from './endpoints.ts';
 import { type IdentityProvider, identityProvider } from './identity-provider.ts';
@@ -19,6 +20,7 @@ import {
   type OAuthEnv,
   type OAuthHelpers,
   oauthPaths,
+  portalServer,
   serverOfResource,
 } from './oauth.ts';
 import { loadPrincipal, savePrincipal } from './principals.ts';
@@ -82,7 +84,12 @@ export async function showConsent(request: Request, env: SignInEnv, settings: Se
     const details = await oauth.describeConsent(authRequest);
     const consent = await oauth.beginConsent(authRequest);
     const server = serverOfResource(url.origin, authRequest.resource) ?? '';
-    return consentPage(details, server, consent);
+    // The portal is named for the person as what it is: every server they may use.
+    return consentPage(
+      details,
+      server === portalServer ? 'all your MCP servers (the portal)' : server,
+      consent,
+    );
   } catch (error) {
     return answerError(error);
   }
@@ -219,9 +226,14 @@ async function admit(
     signedInAt: new Date().toISOString(),
   };
   await savePrincipal(env.GATEWAY_KV, record);
+  const principal = { subject: person.principal, groups: effectiveGroups(record), method: 'oauth' as const };
+  if (server === portalServer) {
+    // The portal admits whoever one of its members admits.
+    const members = await membersFor(env.GATEWAY_KV, settings, principal);
+    return members.size > 0 ? undefined : `${person.principal} may use no MCP server here`;
+  }
   const loaded = await loadDocument(env.GATEWAY_KV, server, settings.DOCUMENT_CACHE_SECONDS);
   if (!loaded.ok) return `the MCP server "${server}" is not available`;
-  const principal = { subject: person.principal, groups: effectiveGroups(record), method: 'oauth' as const };
   return mayConnect(loaded.document, principal) ? undefined : `${person.principal} may not use "${server}"`;
 }
 

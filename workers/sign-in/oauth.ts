@@ -17,9 +17,15 @@ export interface OAuthEnv {
 const refreshTokenSeconds = 30 * 24 * 3600;
 const built = new Map<string, OAuthAuthorizationServer<OAuthEnv>>();
 
+/**
+ * The unnamed portal's name in the sign-in (docs/portals.md): no document is named so, and its
+ * resource is `<origin>/mcp`, which `serverOfResource` reads back as this.
+ */
+export const portalServer = '';
+
 /** The MCP resource of one server: its endpoint URL, the audience of tokens issued for it. */
 export function resourceOf(origin: string, server: string): string {
-  return `${origin}/${server}/mcp`;
+  return server === portalServer ? `${origin}/mcp` : `${origin}/${server}/mcp`;
 }
 
 export function serverOfResource(origin: string, resource: string | undefined): string | undefined {
@@ -86,6 +92,8 @@ export async function needsCredential(
   server: string,
   cacheSeconds: number,
 ): Promise<boolean> {
+  // The portal at /mcp serves no one without a credential: only its members decide who else.
+  if (server === portalServer) return true;
   const loaded = await loadDocument(kv, server, cacheSeconds);
   return loaded.ok && !loaded.document.access.anonymous;
 }
@@ -110,7 +118,7 @@ export async function authorizationServerForAll(
   return authorizationServer(
     settings,
     origin,
-    names.map((name) => resourceOf(origin, name)),
+    [...names, portalServer].map((name) => resourceOf(origin, name)),
   );
 }
 
