@@ -1,5 +1,6 @@
 import type { Principal } from '../../shared/policy/policy.ts';
-import { addressed, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
+import { memberOfUri } from '../../shared/portal/names.ts';
+import { addressed, namespacedList, namespacedUpdate, portalLists } from '../../shared/portal/rewrite.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -9,8 +10,15 @@ import {
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
-import { encodeHeaderValue, metaKeys, modernRevision } from '../../shared/protocol/revision.ts';
+import {
+  encodeHeaderValue,
+  listChangedFilters,
+  metaKeys,
+  modernRevision,
+} from '../../shared/protocol/revision.ts';
+import { sseFilter } from '../../shared/protocol/sse.ts';
 import type { Outcome, ServerEndpoint } from '../endpoint.ts';
+import { EventStream } from '../stateless/writer.ts';
 
 type Request = JSONRPCMessage & { id: RequestId; method: string };
 
@@ -40,9 +48,9 @@ export class PortalStateless {
     if (!modernClientRequestMethods.has(method)) {
       return refuse({ kind: 'unknown_method', method, stateless: true });
     }
-    // A standing stream of every member at once is not merged yet: each server's own URL has it.
-    if (method === 'subscriptions/listen') return refuse({ kind: 'unknown_method', method, stateless: true });
     const reachable = [...members].filter((name) => this.endpoints.has(name));
+    if (method === 'subscriptions/listen')
+      return { ok: true, response: await this.listen(http, message, reachable, principal) };
     if (method === 'server/discover')
       return { ok: true, response: json(await this.discover(http, message, reachable, principal)) };
     if (method in portalLists)
@@ -112,6 +120,72 @@ export class PortalStateless {
     return { jsonrpc: '2.0', id: message.id, result } as JSONRPCMessage;
   }
 
+  /**
+   * One listen stream of every member at once: each member's own listen (with the resource
+   * subscriptions that are its own), merged into one stream under the portal's names, acknowledged
+   * once. It ends when the client leaves, or with the members' own ends (a drain).
+   */
+  private async listen(
+    http: globalThis.Request,
+    message: Request,
+    members: string[],
+    principal: Principal | undefined,
+  ): Promise<Response> {
+    const params = paramsOf(message) ?? {};
+    const asked = (params.notifications ?? {}) as Record<string, unknown>;
+    const subscribed = Array.isArray(asked.resourceSubscriptions) ? asked.resourceSubscriptions : [];
+    const events = new EventStream();
+    const tag = { [metaKeys.subscriptionId]: message.id };
+    const honored = Object.fromEntries(
+      Object.values(listChangedFilters)
+        .filter((key) => asked[key] === true)
+        .map((key) => [key, true]),
+    );
+    events.write({
+      jsonrpc: '2.0',
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: honored, _meta: tag },
+    } as JSONRPCMessage);
+    const streams = await Promise.all(
+      members.map(async (member) => {
+        const own = subscribed.flatMap((uri) => {
+          const named = typeof uri === 'string' ? memberOfUri(uri) : undefined;
+          return named?.member === member ? [named.name] : [];
+        });
+        const notifications = { ...asked, resourceSubscriptions: own };
+        const request = { ...message, params: { ...params, notifications } } as Request;
+        const endpoint = this.endpoints.get(member);
+        const outcome = await endpoint?.handle(memberRequest(http, request, undefined), request, principal);
+        return outcome?.ok && outcome.response.body ? { member, body: outcome.response.body } : undefined;
+      }),
+    );
+    const open = streams.filter((stream) => stream !== undefined);
+    let ended = 0;
+    const readers = open.map(({ member, body }) => {
+      const relay = (data: string) => {
+        const event = parsed(data);
+        if (event === undefined || event.method === 'notifications/subscriptions/acknowledged') return null;
+        if (event.method === undefined) return null; // the member's own end: the portal ends once all have
+        const update = namespacedUpdate(member, event as JSONRPCMessage);
+        const eventParams = paramsOf(update) ?? {};
+        events.write({ ...update, params: { ...eventParams, _meta: tag } } as JSONRPCMessage);
+        return null;
+      };
+      const reader = body.pipeThrough(sseFilter(relay)).getReader();
+      void (async () => {
+        while (!(await reader.read().catch(() => ({ done: true }))).done) {}
+        ended += 1;
+        if (ended === open.length) events.end({ jsonrpc: '2.0', id: message.id, result: { _meta: tag } });
+      })();
+      return reader;
+    });
+    if (open.length === 0) events.end({ jsonrpc: '2.0', id: message.id, result: { _meta: tag } });
+    events.onclose = () => {
+      for (const reader of readers) void reader.cancel().catch(() => undefined);
+    };
+    return events.response;
+  }
+
   /** A member's complete answer to one request, or undefined when it has none to give. */
   private async ask(
     http: globalThis.Request,
@@ -126,6 +200,14 @@ export class PortalStateless {
     const answer = await messageOf(outcome.response, message.id);
     const result = answer === undefined || isFailure(answer) ? undefined : resultOf(answer);
     return result?.resultType === 'complete' || result?.resultType === undefined ? result : undefined;
+  }
+}
+
+function parsed(data: string): (Record<string, unknown> & { method?: string }) | undefined {
+  try {
+    return JSON.parse(data) as Record<string, unknown> & { method?: string };
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,7 +6,9 @@ import {
   clientRequestMethods,
   type JSONRPCMessage,
   modernClientRequestMethods,
+  paramsOf,
 } from '../protocol/jsonrpc.ts';
+import { memberOfUri } from './names.ts';
 import { addressed, backToPortal } from './rewrite.ts';
 
 /** The documents of the servers a caller may reach through a portal, by name. */
@@ -34,11 +36,11 @@ export function gatePortalMessage(
   }
   const { id } = message;
   const known = era === 'modern' ? modernClientRequestMethods : clientRequestMethods;
-  // A standing stream of every member at once is not merged yet: each server's own URL has it.
-  if (!known.has(method) || method === 'subscriptions/listen') {
+  if (!known.has(method)) {
     const refusal = { kind: 'unknown_method', method, stateless: era === 'modern' } as const;
     return { action: 'refuse', refusal, id, method, name: undefined };
   }
+  if (method === 'subscriptions/listen') return gateListen(members, principal, message);
   const address = addressed(message);
   if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
   const doc = address.to === 'member' ? members.get(address.member) : undefined;
@@ -72,4 +74,28 @@ export function gatePortalMessage(
   }
   const forwarded = backToPortal(address.member, gate.message as JSONRPCMessage & { method: string });
   return { ...gate, message: forwarded, member: address.member };
+}
+
+/** A listen stream keeps only the resource subscriptions each member's document lets this caller read. */
+function gateListen(
+  members: Members,
+  principal: Principal,
+  message: JSONRPCMessage & { method: string },
+): Gate {
+  const params = paramsOf(message) ?? {};
+  const filter = (params.notifications ?? {}) as Record<string, unknown>;
+  const method = message.method;
+  if (filter.resourceSubscriptions === undefined)
+    return { action: 'forward', message, method, name: undefined };
+  const uris: unknown[] = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
+  const kept = uris.filter((uri) => {
+    const named = typeof uri === 'string' ? memberOfUri(uri) : undefined;
+    const doc = named === undefined ? undefined : members.get(named.member);
+    return (
+      named !== undefined && doc !== undefined && decide(doc, principal, 'resources', named.name).allowed
+    );
+  });
+  const notifications = { ...filter, resourceSubscriptions: kept };
+  const forwarded = { ...message, params: { ...params, notifications } } as JSONRPCMessage;
+  return { action: 'forward', message: forwarded, method, name: undefined };
 }

@@ -150,6 +150,23 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     expect(Object.keys(discover.body.result.capabilities)).toEqual(
       expect.arrayContaining(['tools', 'prompts']),
     );
+    // One listen stream for every member: a list change of any member reaches it, tagged.
+    const listener = await modernClient(url);
+    const caller = await modernClient(url);
+    try {
+      const changed: unknown[] = [];
+      listener.setNotificationHandler('notifications/tools/list_changed', (n) => {
+        changed.push(n);
+      });
+      const subscription = await listener.listen({ toolsListChanged: true });
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+      await caller.callTool({ name: 'fixture__announce_tools_changed', arguments: {} });
+      await until(() => changed.length > 0, 'the member’s list change on the portal’s listen stream');
+      expect(JSON.stringify(changed[0])).toContain('io.modelcontextprotocol/subscriptionId');
+      await subscription.close();
+    } finally {
+      await Promise.all([listener.close(), caller.close()]);
+    }
     const unknown = await postModern(url, 'tools/call', { name: 'nobody__echo', arguments: {} });
     expect(unknown.body.error).toMatchObject({
       code: -32602,

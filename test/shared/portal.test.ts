@@ -134,6 +134,32 @@ describe('the portal gate: each message decided by its member’s own document',
     expect(complete({ type: 'ref/prompt', name: 'docs__greet' })).toMatchObject({ action: 'refuse' });
   });
 
+  it('a 2026-07-28 listen keeps only the resource subscriptions each member’s document allows', () => {
+    const listen = {
+      jsonrpc: '2.0',
+      id: 4,
+      method: 'subscriptions/listen',
+      params: {
+        notifications: {
+          toolsListChanged: true,
+          resourceSubscriptions: [
+            'portal://docs/file:///docs/a.md',
+            'portal://docs/file:///etc/passwd',
+            'portal://openshift/x',
+            'file:///docs/a.md',
+            7,
+          ],
+        },
+      },
+    } as JSONRPCMessage;
+    const gate = gatePortalMessage(members, viewer, listen, 'modern');
+    expect(gate.action === 'forward' && gate.message).toMatchObject({
+      params: {
+        notifications: { toolsListChanged: true, resourceSubscriptions: ['portal://docs/file:///docs/a.md'] },
+      },
+    });
+  });
+
   it('a merged list splits back per member, each item under its own name', () => {
     const merged = [
       ...namespacedList('openshift', 'tools/list', { tools: [{ name: 'pods_list' }, { name: 'pods_exec' }] }),
