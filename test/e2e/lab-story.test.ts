@@ -19,8 +19,10 @@ import { mcpgw } from '../helpers/cli.ts';
 describe('the lab’s story, through the whole path', { timeout: 120_000 }, () => {
   let gateway: LocalGateway;
   let client: Client;
+  let portal: Client;
   let root: string;
   const listChanged: number[] = [];
+  const portalChanged: number[] = [];
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'lab-story-'));
@@ -37,14 +39,23 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       listChanged.push(Date.now());
     });
+    // The same person on the portal: every server behind one URL, told of the same change.
+    portal = await connect(new URL(`${gateway.edgeUrl}/mcp`), 'lab-portal', gateway.apiKey);
+    portal.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      portalChanged.push(Date.now());
+    });
   }, 120_000);
 
   afterAll(async () => {
     await client?.close();
+    await portal?.close();
     await gateway?.stop();
   });
 
   it('lists, calls, is refused, is told of a new allowlist, and the counters agree', async () => {
+    expect((await portal.listTools()).tools.map((t) => t.name)).toContain(
+      'everything__gzip-file-as-resource',
+    );
     const before = (await client.listTools()).tools.map((t) => t.name);
     expect(before).toEqual(expect.arrayContaining(['echo', 'get-sum', 'gzip-file-as-resource']));
     expect(before).not.toContain('get-env');
@@ -75,6 +86,14 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
       'notifications/tools/list_changed on the open stream',
       20_000,
     );
+    await until(() => portalChanged.length > 0 || undefined, 'list_changed on the portal’s stream', 20_000);
+    const portalAfter = (await portal.listTools()).tools.map((t) => t.name);
+    expect(portalAfter).toContain('everything__get-sum');
+    expect(portalAfter).not.toContain('everything__gzip-file-as-resource');
+    const portalGone = await portal
+      .callTool({ name: 'everything__gzip-file-as-resource', arguments: {} })
+      .catch((e: Error) => e);
+    expect(String(portalGone)).toContain('is not permitted');
     const after = (await client.listTools()).tools.map((t) => t.name);
     expect(after).toContain('get-sum');
     expect(after).not.toContain('gzip-file-as-resource');
