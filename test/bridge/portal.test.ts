@@ -45,6 +45,17 @@ describe('the portal at the bridge: every server behind /mcp', () => {
 
     const echoed = await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'a' } });
     expect(textOf(echoed)).toMatch(/^a@/);
+    // A member's progress reaches the client on the request that asked for it.
+    const progress: number[] = [];
+    const done = await client.callTool(
+      { name: 'fixture__fault_progress', arguments: { steps: 3, tag: 9 } },
+      undefined,
+      {
+        onprogress: (p) => progress.push(p.progress),
+      },
+    );
+    expect(textOf(done)).toBe('done 9');
+    expect(progress).toEqual([1, 2, 3]);
     const everythingEcho = await client.callTool({ name: 'everything__echo', arguments: { message: 'b' } });
     expect(textOf(everythingEcho)).toBe('Echo: b');
     // Prometheus counts each call as its member's, under the member's own tool name.
@@ -57,7 +68,7 @@ describe('the portal at the bridge: every server behind /mcp', () => {
         transport: 'portal',
         mcp_method: 'tools/call',
       }),
-    ).toBe(1);
+    ).toBe(2);
 
     const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
     expect(prompts).toContain('everything__simple-prompt');
