@@ -53,12 +53,12 @@ function refuse(id: RequestId, method: string, name: string | undefined, refusal
 /** Which revision's methods a message may use: 2025-11-25 sessions, or 2026-07-28 stateless requests. */
 export type Era = 'legacy' | 'modern';
 
-export function gateMessage(
-  doc: ServerDocument,
-  principal: Principal,
-  message: JSONRPCMessage,
-  era: Era = 'legacy',
-): Gate {
+/**
+ * What is decided before any document is read: a response goes on, a notification MCP has goes
+ * on (another is dropped), a method this revision does not have is refused. Undefined: a request
+ * the policy decides.
+ */
+export function gateEnvelope(message: JSONRPCMessage, era: Era): Gate | undefined {
   if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
   const method = message.method;
   if (!('id' in message)) {
@@ -66,10 +66,26 @@ export function gateMessage(
       ? { action: 'forward', message, method, name: undefined }
       : { action: 'drop', method };
   }
-  const { id } = message;
   if (!(era === 'modern' ? modernClientRequestMethods : clientRequestMethods).has(method)) {
-    return refuse(id, method, undefined, { kind: 'unknown_method', method, stateless: era === 'modern' });
+    return refuse(message.id, method, undefined, {
+      kind: 'unknown_method',
+      method,
+      stateless: era === 'modern',
+    });
   }
+  return undefined;
+}
+
+export function gateMessage(
+  doc: ServerDocument,
+  principal: Principal,
+  message: JSONRPCMessage,
+  era: Era = 'legacy',
+): Gate {
+  const decided = gateEnvelope(message, era);
+  if (decided !== undefined) return decided;
+  // Neither a response nor a notification: a request of a method this revision has.
+  const { id, method } = message as JSONRPCMessage & { id: RequestId; method: string };
   const params = paramsOf(message);
   if (method === 'tools/call') {
     const name = params?.name;

@@ -1,13 +1,7 @@
 import type { ServerDocument } from '../policy/document.ts';
-import { type Era, type Gate, gateMessage } from '../policy/gate.ts';
+import { type Era, type Gate, gateEnvelope, gateMessage } from '../policy/gate.ts';
 import { decide, type Kind, type Principal } from '../policy/policy.ts';
-import {
-  clientNotificationMethods,
-  clientRequestMethods,
-  type JSONRPCMessage,
-  modernClientRequestMethods,
-  paramsOf,
-} from '../protocol/jsonrpc.ts';
+import { type JSONRPCMessage, paramsOf, type RequestId } from '../protocol/jsonrpc.ts';
 import { memberOfUri } from './names.ts';
 import { addressed, backToPortal } from './rewrite.ts';
 
@@ -27,21 +21,13 @@ export function gatePortalMessage(
   era: Era = 'legacy',
   portal?: ServerDocument,
 ): Gate & { member?: string } {
-  if (!('method' in message)) return { action: 'forward', message, method: undefined, name: undefined };
-  const method = message.method;
-  if (!('id' in message)) {
-    return clientNotificationMethods.has(method)
-      ? { action: 'forward', message, method, name: undefined }
-      : { action: 'drop', method };
-  }
-  const { id } = message;
-  const known = era === 'modern' ? modernClientRequestMethods : clientRequestMethods;
-  if (!known.has(method)) {
-    const refusal = { kind: 'unknown_method', method, stateless: era === 'modern' } as const;
-    return { action: 'refuse', refusal, id, method, name: undefined };
-  }
-  if (method === 'subscriptions/listen') return gateListen(members, principal, message);
-  const address = addressed(message);
+  const decided = gateEnvelope(message, era);
+  if (decided !== undefined) return decided;
+  // Neither a response nor a notification: a request of a method this revision has.
+  const request = message as JSONRPCMessage & { id: RequestId; method: string };
+  const { id, method } = request;
+  if (method === 'subscriptions/listen') return gateListen(members, principal, request);
+  const address = addressed(request);
   if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
   const doc = address.to === 'member' ? members.get(address.member) : undefined;
   // What the request names: a tool, else a prompt by name or a resource by URI (completions either).

@@ -106,3 +106,22 @@ export async function jwt(
   if (options.notBefore !== undefined) token.setNotBefore(options.notBefore);
   return token.sign(key);
 }
+
+/** A streaming body read as text, as far as a test needs: until `until` holds, or `ms` pass. */
+export function streamText(response: Response) {
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const stream = {
+    text: '',
+    async read(until: (text: string) => boolean, ms: number): Promise<void> {
+      const deadline = Date.now() + ms;
+      while (!until(stream.text) && Date.now() < deadline) {
+        const next = await reader.read();
+        if (next.done) break;
+        stream.text += decoder.decode(next.value, { stream: true });
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+  return stream;
+}

@@ -1,7 +1,7 @@
 import { createExecutionContext, env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import worker from '../../workers/index.ts';
-import { bearer, origin, putApiKey, putDocument, upstream } from './helpers.ts';
+import { bearer, origin, putApiKey, putDocument, streamText, upstream } from './helpers.ts';
 
 const doc = (allow: string[]) => ({
   version: 1,
@@ -24,22 +24,13 @@ describe('a document change reaches open streams', () => {
       createExecutionContext(),
     );
     expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let text = '';
-    const read = async (until: (t: string) => boolean, ms: number) => {
-      const deadline = Date.now() + ms;
-      while (!until(text) && Date.now() < deadline) {
-        const next = await reader.read();
-        if (next.done) break;
-        text += decoder.decode(next.value, { stream: true });
-      }
-    };
-    await read((t) => t.includes(': keepalive'), 3000);
-    expect(text).not.toContain('list_changed');
+    const stream = streamText(response);
+    await stream.read((t) => t.includes(': keepalive'), 3000);
+    expect(stream.text).not.toContain('list_changed');
     await putDocument('watched', doc(['echo', 'pods_list']));
-    await read((t) => t.includes('list_changed'), 8000);
-    await reader.cancel();
+    await stream.read((t) => t.includes('list_changed'), 8000);
+    await stream.cancel();
+    const { text } = stream;
     expect(text).toContain(
       'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n',
     );

@@ -11,6 +11,7 @@ import {
   recorded,
   recordingEnv,
   resetUpstream,
+  streamText,
   upstream,
 } from './helpers.ts';
 
@@ -112,23 +113,13 @@ describe('the portal at the edge', () => {
     });
     const response = await open(request, withBridge(env));
     expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let text = '';
-    const read = async (until: (t: string) => boolean, ms: number) => {
-      const deadline = Date.now() + ms;
-      while (!until(text) && Date.now() < deadline) {
-        const next = await reader.read();
-        if (next.done) break;
-        text += decoder.decode(next.value, { stream: true });
-      }
-    };
-    await read((t) => t.includes(': keepalive'), 3000);
-    expect(text).not.toContain('list_changed');
+    const stream = streamText(response);
+    await stream.read((t) => t.includes(': keepalive'), 3000);
+    expect(stream.text).not.toContain('list_changed');
     await putDocument('alpha', member('alpha', ['viewers'], ['echo', 'pods_list']));
-    await read((t) => t.includes('list_changed'), 8000);
-    await reader.cancel();
-    expect(text).toContain('"method":"notifications/tools/list_changed"');
+    await stream.read((t) => t.includes('list_changed'), 8000);
+    await stream.cancel();
+    expect(stream.text).toContain('"method":"notifications/tools/list_changed"');
   });
 
   it('asks a caller without credentials for a token when no member is open to anyone', async () => {
