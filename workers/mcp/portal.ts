@@ -26,7 +26,15 @@ const portalDocument = (() => {
  * that it reaches no other; the edge decides each message by its member's document.
  */
 export async function admitPortal(x: McpRequest, url: URL): Promise<Scope | Response> {
-  return admitted(x, url, undefined);
+  const metadata = `${url.origin}/.well-known/oauth-protected-resource${portalPath}`;
+  const principal = await caller(x, url, `${url.origin}${portalPath}`, metadata);
+  if (principal instanceof Response) return principal;
+  const members = await membersFor(x.env.GATEWAY_KV, x.settings, principal);
+  if (members.size === 0 && principal.method === 'anonymous') {
+    const detail = 'this MCP portal needs a bearer token';
+    return refusalResponse({ kind: 'unauthorized', resourceMetadata: metadata, detail });
+  }
+  return portalScope(members, principal, x.settings);
 }
 
 /** A named portal (a document with `portal`), admitted as its own URL's server was: by its `access`. */
@@ -40,22 +48,6 @@ export async function namedPortal(
     ...portalScope(members, principal, x.settings, portal),
     mayUse: () => mayConnect(portal, principal),
   };
-}
-
-async function admitted(
-  x: McpRequest,
-  url: URL,
-  portal: ServerDocument | undefined,
-): Promise<Scope | Response> {
-  const metadata = `${url.origin}/.well-known/oauth-protected-resource${portalPath}`;
-  const principal = await caller(x, url, `${url.origin}${portalPath}`, metadata);
-  if (principal instanceof Response) return principal;
-  const members = await membersFor(x.env.GATEWAY_KV, x.settings, principal, portal);
-  if (members.size === 0 && principal.method === 'anonymous') {
-    const detail = 'this MCP portal needs a bearer token';
-    return refusalResponse({ kind: 'unauthorized', resourceMetadata: metadata, detail });
-  }
-  return portalScope(members, principal, x.settings);
 }
 
 function portalScope(
