@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Principal } from '../shared/policy/policy.ts';
 import type { RequestId } from '../shared/protocol/jsonrpc.ts';
 import type { Refusal } from '../shared/protocol/refusal.ts';
-import { revisionOf } from '../shared/protocol/revision.ts';
 import { redact } from '../shared/security/redact.ts';
 import type { ServerConfig } from './config.ts';
-import { requestStateOf } from './incoming.ts';
+import { requestStateOf, revisionOfPost } from './incoming.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts';
 import { type ServerContext, Session } from './sessions/session.ts';
@@ -104,8 +103,7 @@ export class ServerEndpoint {
 
   /** An HTTP request for `/<server>/mcp`, its JSON body (POST) already read and parsed. */
   async handle(request: Request, body: unknown, principal?: Principal): Promise<Outcome> {
-    const header = (name: string) => request.headers.get(name) ?? undefined;
-    const sessionId = header('mcp-session-id');
+    const sessionId = request.headers.get('mcp-session-id') ?? undefined;
     if (sessionId !== undefined) {
       const session = this.sessions.get(sessionId);
       // Another principal's session id is as good as unknown: it must not learn the session exists.
@@ -113,13 +111,7 @@ export class ServerEndpoint {
       return { ok: true, response: await session.handle(request, body) };
     }
     if (request.method === 'POST') {
-      const revision = revisionOf({
-        httpMethod: 'POST',
-        protocolVersion: header('mcp-protocol-version'),
-        mcpMethod: header('mcp-method'),
-        mcpName: header('mcp-name'),
-        body,
-      });
+      const revision = revisionOfPost(request, body);
       if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
       if (revision.era === 'modern') {
         // A retry bringing input may only be served here, where its child waits: a drain lets it in.

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../shared/policy/policy.ts';
 import { memberOf, memberOfUri, namespaced } from '../../shared/portal/names.ts';
 import type { JSONRPCMessage, RequestId } from '../../shared/protocol/jsonrpc.ts';
-import { revisionOf } from '../../shared/protocol/revision.ts';
 import { LimitsSchema, type SessionConfig } from '../config.ts';
 import { isInitialize, type Outcome, type ServerEndpoint } from '../endpoint.ts';
+import { revisionOfPost } from '../incoming.ts';
 import type { Logger } from '../log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from '../metrics/metrics.ts';
 import { type ServerContext, Session } from '../sessions/session.ts';
@@ -76,13 +76,7 @@ export class Portal {
       return { ok: true, response: await open.session.handle(request, body) };
     }
     if (request.method === 'POST') {
-      const revision = revisionOf({
-        httpMethod: 'POST',
-        protocolVersion: request.headers.get('mcp-protocol-version') ?? undefined,
-        mcpMethod: request.headers.get('mcp-method') ?? undefined,
-        mcpName: request.headers.get('mcp-name') ?? undefined,
-        body,
-      });
+      const revision = revisionOfPost(request, body);
       if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
       if (revision.era === 'modern') {
         if (!('id' in revision.message)) return { ok: true, response: new Response(null, { status: 202 }) };
