@@ -183,13 +183,19 @@ export class ServerEndpoint {
       throw new Error('the bridge is near its memory limit');
     // Counted as a session of this server from now until the portal session releases it.
     this.portalMembers += 1;
+    let opened = false;
     let counted = true;
     const release = () => {
       if (counted) this.portalMembers -= 1;
+      if (counted && opened) this.gauges(-1);
       counted = false;
     };
     try {
-      return { channel: await this.channel(), release };
+      const channel = await this.channel();
+      // In the gauges too (sessions, connections, busy children), as a session of its own is.
+      opened = counted;
+      if (opened) this.gauges(1);
+      return { channel, release };
     } catch (error) {
       release();
       throw error;

@@ -207,11 +207,18 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     expect(textOf(await client.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'y' } }))).toMatch(
       /^y@/,
     );
+    const busy = async () =>
+      sample(await metricsText(bridge as TestBridge), 'mcp_bridge_child_processes', {
+        server: 'fixture',
+        state: 'busy',
+      });
+    expect(await busy()).toBe(1);
     // While the portal holds it, the server's own URL is full.
     const full = await connect(bridge.mcpUrl('fixture')).catch((e: Error) => e);
     expect(String(full)).toMatch(/Too many sessions/);
     await (client.transport as StreamableHTTPClientTransport).terminateSession();
     await until(() => ((bridge as TestBridge).endpoints.get('fixture')?.openSessions ?? 1) === 0, 'released');
+    expect(await busy()).toBe(0);
   });
 
   it('a member the caller may no longer reach is ended at their next request, its child with it', async () => {
