@@ -59,7 +59,9 @@ describe('MCP conformance (2026-07-28) through the whole path', { timeout: 300_0
     const output = await conformance('conformance', '--suite', 'all');
     const summary = output.slice(output.indexOf('=== SUMMARY ==='));
     const failed = summary.split('\n').filter((line) => line.startsWith('✗'));
-    expect(failed, summary).toEqual([]);
+    // Which check failed, not only which scenario: a failure seen once must be readable from the log.
+    const checks = output.split('\n').filter((line) => line.includes('FAILURE'));
+    expect(failed, [summary, ...checks].join('\n')).toEqual([]);
     expect(summary).toMatch(/Total: \d+ passed, 0 failed/);
   });
 
