@@ -1,11 +1,7 @@
-import {
-  type JSONRPCMessage,
-  notification,
-  type RequestId,
-  resultOf,
-} from '../../shared/protocol/jsonrpc.ts';
+import { type JSONRPCMessage, notification, type RequestId } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
 import type { Channel } from '../upstream/channel.ts';
+import { initialize } from '../upstream/handshake.ts';
 
 /** Where a portal's members come from: each member server's own endpoint, its limits included. */
 export interface MemberSource {
@@ -21,8 +17,6 @@ interface Pending {
   readonly tag: RequestId | undefined;
   readonly answer: Answer;
 }
-
-const initializeId = 'portal-initialize';
 
 /**
  * One member server of a portal session: a channel of its own, opened and initialized with the
@@ -95,19 +89,8 @@ export class Member {
       await channel.close();
       throw new Error('the portal session has ended');
     }
-    const initialized = new Promise<void>((resolve, reject) => {
-      channel.onmessage = (message) => {
-        if (!('id' in message) || message.id !== initializeId || 'method' in message) return;
-        const result = resultOf(message);
-        if (result === undefined) return reject(new Error('the MCP server refused initialize'));
-        if (typeof result.protocolVersion === 'string') channel.setProtocolVersion(result.protocolVersion);
-        resolve();
-      };
-      channel.onexit = (_reason, detail) => reject(new Error(detail));
-    });
     try {
-      await channel.send({ jsonrpc: '2.0', id: initializeId, method: 'initialize', params: this.client });
-      await initialized;
+      await initialize(channel, this.client);
       // The portal session may have ended while the member started: nothing must outlive it.
       if (this.ended) throw new Error('the portal session has ended');
     } catch (error) {
@@ -118,7 +101,6 @@ export class Member {
     channel.onmessage = (message) => this.fromMember(message);
     channel.onexit = (_reason, detail) => this.exited(detail);
     this.channel = channel;
-    await channel.send(notification('notifications/initialized'));
     return channel;
   }
 

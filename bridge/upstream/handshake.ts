@@ -1,5 +1,6 @@
 import { resultOf } from '../../shared/protocol/jsonrpc.ts';
 import { bridgeCapabilities, bridgeRevision } from '../sessions/versions.ts';
+import type { Channel } from './channel.ts';
 import type { Upstream } from './upstream.ts';
 
 const initTimeoutMs = 10_000;
@@ -36,8 +37,20 @@ export function warmUp(upstream: Upstream): Promise<Upstream> {
   });
 }
 
-/** The 2025 handshake, done by the bridge as the child's client; its result. */
-export function initialize(upstream: Upstream): Promise<Record<string, unknown>> {
+const bridgeClient = {
+  protocolVersion: bridgeRevision,
+  capabilities: bridgeCapabilities,
+  clientInfo: { name: 'mcp-edge-gateway-bridge', version: '0.1.0' },
+};
+
+/**
+ * The 2025 handshake with a server: by the bridge as its own client, or (`params`) with a
+ * client's own `initialize`, as a portal starts a member. Its result.
+ */
+export function initialize(
+  upstream: Channel,
+  params: Record<string, unknown> = bridgeClient,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const id = 'bridge-initialize';
     const timer = setTimeout(
@@ -58,17 +71,9 @@ export function initialize(upstream: Upstream): Promise<Record<string, unknown>>
         .send({ jsonrpc: '2.0', method: 'notifications/initialized' })
         .then(() => resolve(result), reject);
     };
-    upstream
-      .send({
-        jsonrpc: '2.0',
-        id,
-        method: 'initialize',
-        params: {
-          protocolVersion: bridgeRevision,
-          capabilities: bridgeCapabilities,
-          clientInfo: { name: 'mcp-edge-gateway-bridge', version: '0.1.0' },
-        },
-      })
-      .catch(reject);
+    upstream.send({ jsonrpc: '2.0', id, method: 'initialize', params }).catch((error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }
