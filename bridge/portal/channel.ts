@@ -1,4 +1,10 @@
-import { addressed, namespacedList, namespacedUpdate, portalLists } from '../../shared/portal/rewrite.ts';
+import {
+  addressed,
+  listField,
+  namespacedList,
+  namespacedUpdate,
+  portalLists,
+} from '../../shared/portal/rewrite.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -24,15 +30,15 @@ interface Gathering {
   waiting: number;
 }
 
+/** Who the portal is to a client, in either revision. */
+export const portalInfo = { name: 'mcp-edge-gateway-portal', version: '0.1.0' };
+export const portalInstructions = 'Every server you may use, behind one URL: names are <server>__<name>.';
+
 const maxPages = 20;
 const maxQuestions = 1000;
 
 function resultOf(id: RequestId, result: Record<string, unknown>): JSONRPCMessage {
   return { jsonrpc: '2.0', id, result } as JSONRPCMessage;
-}
-
-function fieldOf(method: string): string {
-  return portalLists[method]?.field ?? 'items';
 }
 
 /**
@@ -149,8 +155,8 @@ export class PortalChannel implements Channel {
         completions: {},
         logging: {},
       },
-      serverInfo: { name: 'mcp-edge-gateway-portal', version: '0.1.0' },
-      instructions: 'Every server you may use, behind one URL: names are <server>__<name>.',
+      serverInfo: portalInfo,
+      instructions: portalInstructions,
     });
   }
 
@@ -158,7 +164,7 @@ export class PortalChannel implements Channel {
   private gather(message: Request): JSONRPCMessage | undefined {
     const members = [...this.allowed].map((name) => this.member(name)).filter((m) => m !== undefined);
     const gathering: Gathering = { clientId: message.id, method: message.method, items: [], waiting: 0 };
-    if (members.length === 0) return resultOf(message.id, { [fieldOf(message.method)]: [] });
+    if (members.length === 0) return resultOf(message.id, { [listField(message.method)]: [] });
     gathering.waiting = members.length;
     for (const member of members) this.page(member, gathering, undefined, 0);
     return undefined;
@@ -179,7 +185,7 @@ export class PortalChannel implements Channel {
         }
         gathering.waiting -= 1;
         if (gathering.waiting > 0) return;
-        this.deliver(resultOf(gathering.clientId, { [fieldOf(gathering.method)]: gathering.items }));
+        this.deliver(resultOf(gathering.clientId, { [listField(gathering.method)]: gathering.items }));
       },
       gathering.clientId,
     );

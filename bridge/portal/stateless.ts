@@ -1,6 +1,12 @@
 import type { Principal } from '../../shared/policy/policy.ts';
 import { memberOfUri } from '../../shared/portal/names.ts';
-import { addressed, namespacedList, namespacedUpdate, portalLists } from '../../shared/portal/rewrite.ts';
+import {
+  addressed,
+  listField,
+  namespacedList,
+  namespacedUpdate,
+  portalLists,
+} from '../../shared/portal/rewrite.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -10,15 +16,12 @@ import {
   resultOf,
 } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
-import {
-  encodeHeaderValue,
-  listChangedFilters,
-  metaKeys,
-  modernRevision,
-} from '../../shared/protocol/revision.ts';
+import { encodeHeaderValue, metaKeys, modernRevision } from '../../shared/protocol/revision.ts';
 import { sseFilter } from '../../shared/protocol/sse.ts';
 import type { Outcome, ServerEndpoint } from '../endpoint.ts';
-import { EventStream } from '../stateless/writer.ts';
+import { honoredFilters } from '../stateless/listen.ts';
+import { EventStream, jsonAnswer } from '../stateless/writer.ts';
+import { portalInfo, portalInstructions } from './channel.ts';
 
 type Request = JSONRPCMessage & { id: RequestId; method: string };
 
@@ -44,7 +47,7 @@ export class PortalStateless {
     members: ReadonlySet<string>,
   ): Promise<Outcome> {
     const { id, method } = message;
-    const refuse = (refusal: Refusal): Outcome => ({ ok: true, response: json(errorOf(refusal, id)) });
+    const refuse = (refusal: Refusal): Outcome => ({ ok: true, response: ok(errorOf(refusal, id)) });
     if (!modernClientRequestMethods.has(method)) {
       return refuse({ kind: 'unknown_method', method, stateless: true });
     }
@@ -52,9 +55,9 @@ export class PortalStateless {
     if (method === 'subscriptions/listen')
       return { ok: true, response: await this.listen(http, message, reachable, principal) };
     if (method === 'server/discover')
-      return { ok: true, response: json(await this.discover(http, message, reachable, principal)) };
+      return { ok: true, response: ok(await this.discover(http, message, reachable, principal)) };
     if (method in portalLists)
-      return { ok: true, response: json(await this.gather(http, message, reachable, principal)) };
+      return { ok: true, response: ok(await this.gather(http, message, reachable, principal)) };
     const address = addressed(message);
     const endpoint =
       address.to === 'member' && members.has(address.member) ? this.endpoints.get(address.member) : undefined;
@@ -73,8 +76,12 @@ export class PortalStateless {
     principal: Principal | undefined,
   ): Promise<JSONRPCMessage> {
     const parts = await Promise.all(members.map((name) => this.pages(http, message, name, principal)));
-    const field = portalLists[message.method]?.field ?? 'items';
-    const result = { [field]: parts.flat(), resultType: 'complete', cacheScope: 'private', ttlMs: 0 };
+    const result = {
+      [listField(message.method)]: parts.flat(),
+      resultType: 'complete',
+      cacheScope: 'private',
+      ttlMs: 0,
+    };
     return { jsonrpc: '2.0', id: message.id, result } as JSONRPCMessage;
   }
 
@@ -111,11 +118,11 @@ export class PortalStateless {
     const result = {
       supportedVersions: [modernRevision],
       capabilities,
-      instructions: 'Every server you may use, behind one URL: names are <server>__<name>.',
+      instructions: portalInstructions,
       resultType: 'complete',
       ttlMs: 0,
       cacheScope: 'private',
-      _meta: { [metaKeys.serverInfo]: { name: 'mcp-edge-gateway-portal', version: '0.1.0' } },
+      _meta: { [metaKeys.serverInfo]: portalInfo },
     };
     return { jsonrpc: '2.0', id: message.id, result } as JSONRPCMessage;
   }
@@ -136,15 +143,10 @@ export class PortalStateless {
     const subscribed = Array.isArray(asked.resourceSubscriptions) ? asked.resourceSubscriptions : [];
     const events = new EventStream();
     const tag = { [metaKeys.subscriptionId]: message.id };
-    const honored = Object.fromEntries(
-      Object.values(listChangedFilters)
-        .filter((key) => asked[key] === true)
-        .map((key) => [key, true]),
-    );
     events.write({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
-      params: { notifications: honored, _meta: tag },
+      params: { notifications: honoredFilters(asked), _meta: tag },
     } as JSONRPCMessage);
     const streams = await Promise.all(
       members.map(async (member) => {
@@ -250,9 +252,7 @@ async function messageOf(response: Response, id: RequestId): Promise<JSONRPCMess
   return undefined;
 }
 
-function json(message: JSONRPCMessage): Response {
-  return new Response(JSON.stringify(message), {
-    status: 200,
-    headers: { 'content-type': 'application/json' },
-  });
+/** The portal's own answer: a JSON-RPC message, with HTTP 200 as the 2026-07-28 path answers. */
+function ok(message: JSONRPCMessage): Response {
+  return jsonAnswer({ status: 200, message });
 }

@@ -6,6 +6,15 @@ import { EventStream } from './writer.ts';
 
 type Notification = JSONRPCMessage & { method: string };
 
+/** The list-change filters of a listen request that a translated server's stream honours. */
+export function honoredFilters(asked: Record<string, unknown>): Record<string, true> {
+  return Object.fromEntries(
+    Object.values(listChangedFilters)
+      .filter((key) => asked[key] === true)
+      .map((key) => [key, true] as const),
+  );
+}
+
 /**
  * 2026-07-28 `subscriptions/listen` streams of one server: each acknowledged with the list
  * kinds it will get, then told of every list change of those kinds, tagged with its id.
@@ -22,12 +31,7 @@ export class ListenStreams {
     if (this.streams.size >= this.max) {
       return refusalResponse({ kind: 'too_many_listeners', retryAfterSeconds: 5 }, request.id);
     }
-    const asked = (paramsOf(request)?.notifications ?? {}) as Record<string, unknown>;
-    const honored = Object.fromEntries(
-      Object.values(listChangedFilters)
-        .filter((key) => asked[key] === true)
-        .map((key) => [key, true]),
-    );
+    const honored = honoredFilters((paramsOf(request)?.notifications ?? {}) as Record<string, unknown>);
     const tag = { [metaKeys.subscriptionId]: request.id };
     const events = new EventStream();
     events.write({

@@ -9,6 +9,11 @@ export const portalLists: Readonly<Record<string, { field: string; key: 'name' |
   'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate' },
 };
 
+/** The field a list method's items are in (`tools` for `tools/list`). */
+export function listField(method: string): string {
+  return portalLists[method]?.field ?? 'items';
+}
+
 type Params = Record<string, unknown>;
 
 /** Where in a request the name of what it addresses is, for the methods that address one member. */
