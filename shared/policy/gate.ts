@@ -162,15 +162,19 @@ const capabilityKinds: Kind[] = ['tools', 'prompts', 'resources'];
 
 /**
  * A `server/discover` result as this principal may see it: the capabilities of kinds it can
- * use nothing of are removed, as `tools/list` would come back empty.
+ * use nothing of are removed, as `tools/list` would come back empty. Several documents (a
+ * portal's members): a kind goes when none of them shows the principal anything of it.
  */
 export function filterDiscoverResult(
-  doc: ServerDocument,
+  docs: ServerDocument | readonly ServerDocument[],
   principal: Principal,
   result: Record<string, unknown>,
 ): Record<string, unknown> {
+  const all = Array.isArray(docs) ? docs : [docs as ServerDocument];
   const capabilities = { ...(result.capabilities as Record<string, unknown> | undefined) };
-  for (const kind of capabilityKinds) if (seesNothing(doc, principal, kind)) delete capabilities[kind];
+  for (const kind of capabilityKinds) {
+    if (all.every((doc) => seesNothing(doc, principal, kind))) delete capabilities[kind];
+  }
   return privately({ ...result, capabilities });
 }
 

@@ -116,7 +116,12 @@ export function targetOf(doc: ServerDocument, settings: Settings, url: URL): URL
  */
 export function upstreamOf(doc: ServerDocument, settings: Settings): URL | undefined {
   if (doc.upstream !== undefined) return new URL(doc.upstream.url);
+  return atBridge(settings, `${doc.name}/mcp`);
+}
+
+/** A path at the environment's bridge (BRIDGE_URL); undefined when none is configured. */
+export function atBridge(settings: Settings, path: string): URL | undefined {
   if (settings.BRIDGE_URL === undefined) return undefined;
   const base = settings.BRIDGE_URL.endsWith('/') ? settings.BRIDGE_URL : `${settings.BRIDGE_URL}/`;
-  return new URL(`${doc.name}/mcp`, base);
+  return new URL(path, base);
 }

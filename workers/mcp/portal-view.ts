@@ -1,6 +1,10 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
-import { filterListResult, isFilteredList, mayDeliver } from '../../shared/policy/gate.ts';
-import { type Kind, type Principal, seesNothing } from '../../shared/policy/policy.ts';
+import {
+  filterDiscoverResult,
+  filterListResult,
+  isFilteredList,
+  mayDeliver,
+} from '../../shared/policy/gate.ts';
 import { memberOfUri } from '../../shared/portal/names.ts';
 import { listsByMember, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
@@ -33,7 +37,7 @@ export function portalView(
       return mayDeliver(doc, principal, own);
     },
     filtered(method, result) {
-      if (method === 'server/discover') return discovered(current, principal, result);
+      if (method === 'server/discover') return filterDiscoverResult([...current.values()], principal, result);
       const field = portalLists[method]?.field;
       if (!isFilteredList(method) || field === undefined) return undefined;
       const items: Record<string, unknown>[] = [];
@@ -57,21 +61,6 @@ export function portalView(
       return true;
     },
   };
-}
-
-const kinds: Kind[] = ['tools', 'prompts', 'resources'];
-
-/** The portal's capabilities as this caller may use them: a kind no member shows them is removed. */
-function discovered(
-  members: ReadonlyMap<string, ServerDocument>,
-  principal: Principal,
-  result: Record<string, unknown>,
-): Record<string, unknown> {
-  const capabilities = { ...(result.capabilities as Record<string, unknown> | undefined) };
-  const docs = [...members.values()];
-  for (const kind of kinds)
-    if (docs.every((doc) => seesNothing(doc, principal, kind))) delete capabilities[kind];
-  return { ...result, capabilities };
 }
 
 function fingerprint(members: ReadonlyMap<string, ServerDocument>): string {

@@ -6,6 +6,7 @@ import { searchRewrite } from '../../shared/portal/search.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import type { Settings } from '../env.ts';
 import { caller } from './caller.ts';
+import { atBridge } from './forward.ts';
 import { membersFor } from './members.ts';
 import type { McpRequest, Scope } from './passage.ts';
 import { portalView } from './portal-view.ts';
@@ -80,9 +81,7 @@ function portalScope(
 
 /** The bridge's portal, told which members this caller may reach now (the signature covers the query). */
 function portalTarget(members: Members, settings: Settings): URL | undefined {
-  if (settings.BRIDGE_URL === undefined) return undefined;
-  const base = settings.BRIDGE_URL.endsWith('/') ? settings.BRIDGE_URL : `${settings.BRIDGE_URL}/`;
-  const url = new URL('mcp', base);
-  url.searchParams.set('servers', [...members.keys()].sort().join(','));
+  const url = atBridge(settings, 'mcp');
+  url?.searchParams.set('servers', [...members.keys()].sort().join(','));
   return url;
 }
