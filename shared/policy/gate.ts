@@ -129,15 +129,24 @@ function gateListen(
   message: JSONRPCMessage,
   params: Record<string, unknown> | undefined,
 ): Gate {
+  return keptSubscriptions(message, params, (uri) => decide(doc, principal, 'resources', uri).allowed);
+}
+
+/**
+ * A listen request with only the resource subscriptions `mayRead` keeps; anything but a list of
+ * URIs is dropped, malformed values included.
+ */
+export function keptSubscriptions(
+  message: JSONRPCMessage,
+  params: Record<string, unknown> | undefined,
+  mayRead: (uri: string) => boolean,
+): Gate {
   const filter = (params?.notifications ?? {}) as Record<string, unknown>;
   const method = 'subscriptions/listen';
   if (filter.resourceSubscriptions === undefined)
     return { action: 'forward', message, method, name: undefined };
-  // Anything but a list of URIs the principal may read is dropped, malformed values included.
   const uris: unknown[] = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
-  const kept = uris.filter(
-    (uri) => typeof uri === 'string' && decide(doc, principal, 'resources', uri).allowed,
-  );
+  const kept = uris.filter((uri) => typeof uri === 'string' && mayRead(uri));
   const notifications = { ...filter, resourceSubscriptions: kept };
   const forwarded = { ...message, params: { ...params, notifications } } as JSONRPCMessage;
   return { action: 'forward', message: forwarded, method, name: undefined };

@@ -1,5 +1,5 @@
 import type { ServerDocument } from '../policy/document.ts';
-import { type Era, type Gate, gateEnvelope, gateMessage } from '../policy/gate.ts';
+import { type Era, type Gate, gateEnvelope, gateMessage, keptSubscriptions } from '../policy/gate.ts';
 import { decide, type Kind, type Principal } from '../policy/policy.ts';
 import { type JSONRPCMessage, paramsOf, type RequestId } from '../protocol/jsonrpc.ts';
 import { memberOfUri } from './names.ts';
@@ -63,25 +63,12 @@ export function gatePortalMessage(
 }
 
 /** A listen stream keeps only the resource subscriptions each member's document lets this caller read. */
-function gateListen(
-  members: Members,
-  principal: Principal,
-  message: JSONRPCMessage & { method: string },
-): Gate {
-  const params = paramsOf(message) ?? {};
-  const filter = (params.notifications ?? {}) as Record<string, unknown>;
-  const method = message.method;
-  if (filter.resourceSubscriptions === undefined)
-    return { action: 'forward', message, method, name: undefined };
-  const uris: unknown[] = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
-  const kept = uris.filter((uri) => {
-    const named = typeof uri === 'string' ? memberOfUri(uri) : undefined;
+function gateListen(members: Members, principal: Principal, message: JSONRPCMessage): Gate {
+  return keptSubscriptions(message, paramsOf(message), (uri) => {
+    const named = memberOfUri(uri);
     const doc = named === undefined ? undefined : members.get(named.member);
     return (
       named !== undefined && doc !== undefined && decide(doc, principal, 'resources', named.name).allowed
     );
   });
-  const notifications = { ...filter, resourceSubscriptions: kept };
-  const forwarded = { ...message, params: { ...params, notifications } } as JSONRPCMessage;
-  return { action: 'forward', message: forwarded, method, name: undefined };
 }
