@@ -420,7 +420,9 @@ describe('OAuth sign-in for hosted MCP clients, through the whole path', { timeo
     const listed = await admin('grants', 'list', 'bob');
     const grantId = tokens.access_token.split(':')[1] ?? '';
     expect(listed.out).toContain(grantId);
-    expect((await admin('grants', 'revoke', 'bob', grantId)).code).toBe(0);
+    const revoked = await admin('grants', 'revoke', 'bob', grantId);
+    // What mcpgw said, when it fails: one full run saw exit code 2 here, without a word in the log.
+    expect(revoked.code, `${grantId}\n${listed.out}\n${revoked.out}${revoked.err}`).toBe(0);
     expect((await initialize(resource, tokens.access_token)).status).toBe(401);
     const refreshed = await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token });
     expect(refreshed.status).toBe(400);
