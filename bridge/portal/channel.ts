@@ -1,3 +1,4 @@
+import type { Naming } from '../../shared/portal/names.ts';
 import {
   addressed,
   listField,
@@ -65,9 +66,12 @@ export class PortalChannel implements Channel {
   /** The level the client asked for with `logging/setLevel`, for members started later too. */
   private level: unknown;
 
-  constructor(source: MemberSource, allowed: ReadonlySet<string>) {
+  private readonly naming: Naming;
+
+  constructor(source: MemberSource, allowed: ReadonlySet<string>, naming: Naming) {
     this.source = source;
     this.allowed = allowed;
+    this.naming = naming;
   }
 
   /** The members the edge lets this caller reach now; one that left the set is ended with its questions. */
@@ -122,7 +126,7 @@ export class PortalChannel implements Channel {
       return resultOf(id, {});
     }
     if (method in portalLists) return this.gather(message);
-    const address = addressed(message);
+    const address = addressed(this.naming, message);
     if (address.to === 'all') return errorOf({ kind: 'unknown_method', method, stateless: false }, id);
     const member = address.to === 'member' ? this.member(address.member) : undefined;
     if (address.to === 'none' || member === undefined) {
@@ -178,7 +182,7 @@ export class PortalChannel implements Channel {
       (answer) => {
         const result = resultIn(answer);
         if (result !== undefined && !isFailure(answer)) {
-          gathering.items.push(...namespacedList(member.name, gathering.method, result));
+          gathering.items.push(...namespacedList(this.naming, member.name, gathering.method, result));
           const next = result.nextCursor;
           if (typeof next === 'string' && pages + 1 < maxPages)
             return this.page(member, gathering, next, pages + 1);
@@ -259,7 +263,7 @@ export class PortalChannel implements Channel {
         this.questions.delete(this.questions.keys().next().value as string);
       this.questions.set(id, { member, id: (message as Request).id });
       this.deliver({ ...message, id } as JSONRPCMessage);
-    } else this.deliver(namespacedUpdate(member.name, message));
+    } else this.deliver(namespacedUpdate(this.naming, member.name, message));
   }
 
   private deliver(message: JSONRPCMessage): void {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../shared/policy/policy.ts';
-import { memberOf, memberOfUri, namespaced } from '../../shared/portal/names.ts';
+import { isMemberName, type Naming, naming, prefixed } from '../../shared/portal/names.ts';
 import type { JSONRPCMessage, RequestId } from '../../shared/protocol/jsonrpc.ts';
 import { LimitsSchema, type SessionConfig } from '../config.ts';
 import { isInitialize, type Outcome, type ServerEndpoint } from '../endpoint.ts';
@@ -32,6 +32,7 @@ export class Portal {
   private state: 'serving' | 'draining' = 'serving';
   private readonly all: readonly string[];
   private readonly signed: boolean;
+  private readonly endpoints: ReadonlyMap<string, ServerEndpoint>;
 
   constructor(
     endpoints: ReadonlyMap<string, ServerEndpoint>,
@@ -41,17 +42,14 @@ export class Portal {
     this.stateless = new PortalStateless(endpoints);
     this.signed = deps.signed;
     this.ctx = {
-      config: portalConfig(endpoints),
+      config: portalConfig(endpoints, prefixed),
       metrics: deps.metrics,
       log: deps.log.child({ server: portalName }),
       names: new KnownNames(),
       newSessionId: () => `${deps.instance}.${randomUUID()}`,
-      // A call's metrics are its member's: server="everything", tool="echo", as at its own URL.
-      attribute: (resource) => {
-        const named = memberOf(resource) ?? memberOfUri(resource);
-        return named === undefined ? undefined : { server: named.member, resource: named.name };
-      },
+      attribute: attributed(prefixed),
     };
+    this.endpoints = endpoints;
     this.source = {
       has: (name) => endpoints.has(name),
       open: (name) => {
@@ -67,7 +65,9 @@ export class Portal {
 
   /** A request for `/mcp`, for the members the edge lets this caller reach now. */
   async handle(request: Request, body: unknown, principal: Principal | undefined): Promise<Outcome> {
-    const members = this.membersOf(new URL(request.url));
+    const url = new URL(request.url);
+    const members = this.membersOf(url);
+    const names = this.namingOf(url);
     const sessionId = request.headers.get('mcp-session-id') ?? undefined;
     if (sessionId !== undefined) {
       const open = this.sessions.get(sessionId);
@@ -81,7 +81,7 @@ export class Portal {
       if (revision.era === 'modern') {
         if (!('id' in revision.message)) return { ok: true, response: new Response(null, { status: 202 }) };
         const message = revision.message as JSONRPCMessage & { id: RequestId; method: string };
-        return this.stateless.handle(request, message, principal, members);
+        return this.stateless.handle(request, message, principal, members, names);
       }
     }
     if (request.method !== 'POST' || !isInitialize(body))
@@ -90,8 +90,9 @@ export class Portal {
     if (this.sessions.size >= this.limits.maxSessions) {
       return { ok: false, refusal: { kind: 'too_many_sessions', retryAfterSeconds: 5 } };
     }
-    const channel = new PortalChannel(this.source, members);
-    const session = new Session(this.ctx, channel, principal, {
+    const channel = new PortalChannel(this.source, members, names);
+    const ctx = { ...this.ctx, config: portalConfig(this.endpoints, names), attribute: attributed(names) };
+    const session = new Session(ctx, channel, principal, {
       onInitialized: (s) => {
         if (s.id !== undefined) this.sessions.set(s.id, { session: s, channel });
       },
@@ -110,6 +111,12 @@ export class Portal {
     const named = url.searchParams.get('servers');
     if (named === null) return this.signed ? new Set() : new Set(this.all);
     return new Set(named.split(',').filter((name) => this.all.includes(name)));
+  }
+
+  /** Whose names this portal serves unprefixed (`?unprefixed=a`, from the named portal's document). */
+  private namingOf(url: URL): Naming {
+    const unprefixed = url.searchParams.get('unprefixed');
+    return unprefixed !== null && isMemberName(unprefixed) ? naming(unprefixed) : prefixed;
   }
 
   private ended(session: Session, reason: SessionEnd): void {
@@ -136,13 +143,21 @@ export class Portal {
   }
 }
 
+/** A call's metrics are its member's: server="everything", tool="echo", as at its own URL. */
+function attributed(names: Naming): ServerContext['attribute'] {
+  return (resource) => {
+    const named = prefixed.ofName(resource) ?? prefixed.ofUri(resource) ?? names.ofName(resource);
+    return named === undefined ? undefined : { server: named.member, resource: named.name };
+  };
+}
+
 /** The portal's bounds: the longest of its members', and each member's tool bounds under the portal's names. */
-function portalConfig(endpoints: ReadonlyMap<string, ServerEndpoint>): SessionConfig {
+function portalConfig(endpoints: ReadonlyMap<string, ServerEndpoint>, names: Naming): SessionConfig {
   const members = [...endpoints.values()];
   const toolTimeoutSeconds: Record<string, number> = {};
   for (const member of members) {
     for (const [tool, seconds] of Object.entries(member.limits.toolTimeoutSeconds)) {
-      toolTimeoutSeconds[namespaced(member.name, tool)] = seconds;
+      toolTimeoutSeconds[names.name(member.name, tool)] = seconds;
     }
   }
   const longest = (pick: (limits: SessionConfig['limits']) => number, fallback: number) =>

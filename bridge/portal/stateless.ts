@@ -1,5 +1,5 @@
 import type { Principal } from '../../shared/policy/policy.ts';
-import { memberOfUri } from '../../shared/portal/names.ts';
+import type { Naming } from '../../shared/portal/names.ts';
 import {
   addressed,
   listField,
@@ -45,6 +45,7 @@ export class PortalStateless {
     message: Request,
     principal: Principal | undefined,
     members: ReadonlySet<string>,
+    naming: Naming,
   ): Promise<Outcome> {
     const { id, method } = message;
     const refuse = (refusal: Refusal): Outcome => ({ ok: true, response: ok(errorOf(refusal, id)) });
@@ -53,12 +54,12 @@ export class PortalStateless {
     }
     const reachable = [...members].filter((name) => this.endpoints.has(name));
     if (method === 'subscriptions/listen')
-      return { ok: true, response: await this.listen(http, message, reachable, principal) };
+      return { ok: true, response: await this.listen(http, message, reachable, principal, naming) };
     if (method === 'server/discover')
       return { ok: true, response: ok(await this.discover(http, message, reachable, principal)) };
     if (method in portalLists)
-      return { ok: true, response: ok(await this.gather(http, message, reachable, principal)) };
-    const address = addressed(message);
+      return { ok: true, response: ok(await this.gather(http, message, reachable, principal, naming)) };
+    const address = addressed(naming, message);
     const endpoint =
       address.to === 'member' && members.has(address.member) ? this.endpoints.get(address.member) : undefined;
     if (address.to !== 'member' || endpoint === undefined) {
@@ -74,8 +75,11 @@ export class PortalStateless {
     message: Request,
     members: string[],
     principal: Principal | undefined,
+    naming: Naming,
   ): Promise<JSONRPCMessage> {
-    const parts = await Promise.all(members.map((name) => this.pages(http, message, name, principal)));
+    const parts = await Promise.all(
+      members.map((name) => this.pages(http, message, name, principal, naming)),
+    );
     const result = {
       [listField(message.method)]: parts.flat(),
       resultType: 'complete',
@@ -90,6 +94,7 @@ export class PortalStateless {
     message: Request,
     member: string,
     principal: Principal | undefined,
+    naming: Naming,
   ): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let cursor: unknown;
@@ -98,7 +103,7 @@ export class PortalStateless {
       const params = { ...paramsOf(message), cursor };
       const result = await this.ask(http, { ...message, params } as Request, member, principal);
       if (result === undefined) break;
-      items.push(...namespacedList(member, message.method, result));
+      items.push(...namespacedList(naming, member, message.method, result));
       cursor = result.nextCursor;
       if (typeof cursor !== 'string') break;
     }
@@ -137,6 +142,7 @@ export class PortalStateless {
     message: Request,
     members: string[],
     principal: Principal | undefined,
+    naming: Naming,
   ): Promise<Response> {
     const params = paramsOf(message) ?? {};
     const asked = (params.notifications ?? {}) as Record<string, unknown>;
@@ -151,7 +157,7 @@ export class PortalStateless {
     const streams = await Promise.all(
       members.map(async (member) => {
         const own = subscribed.flatMap((uri) => {
-          const named = typeof uri === 'string' ? memberOfUri(uri) : undefined;
+          const named = typeof uri === 'string' ? naming.ofUri(uri) : undefined;
           return named?.member === member ? [named.name] : [];
         });
         const notifications = { ...asked, resourceSubscriptions: own };
@@ -168,7 +174,7 @@ export class PortalStateless {
         const event = parsed(data);
         if (event === undefined || event.method === 'notifications/subscriptions/acknowledged') return null;
         if (event.method === undefined) return null; // the member's own end: the portal ends once all have
-        const update = namespacedUpdate(member, event as JSONRPCMessage);
+        const update = namespacedUpdate(naming, member, event as JSONRPCMessage);
         const eventParams = paramsOf(update) ?? {};
         events.write({ ...update, params: { ...eventParams, _meta: tag } } as JSONRPCMessage);
         return null;

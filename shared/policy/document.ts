@@ -85,6 +85,12 @@ export const ServerDocumentSchema = z
           .boolean()
           .default(false)
           .describe('Clients see find_tools and call_tool instead of every tool (docs/portals.md)'),
+        unprefixed: z
+          .string()
+          .optional()
+          .describe(
+            "The member whose tools, prompts and resources keep their own names here (no '<server>__'), so that this portal can replace that server's URL",
+          ),
       })
       .strict()
       .optional()
@@ -117,7 +123,11 @@ export const ServerDocumentSchema = z
 
 /** A portal serves its members' tools: it has no upstream, renames nothing, and lists each member once. */
 function portalProblems(
-  doc: { portal?: { members: string[] }; upstream?: unknown; policy: { overrides: Record<string, unknown> } },
+  doc: {
+    portal?: { members: string[]; unprefixed?: string };
+    upstream?: unknown;
+    policy: { overrides: Record<string, unknown> };
+  },
   ctx: z.RefinementCtx,
 ): void {
   const members = doc.portal?.members ?? [];
@@ -127,6 +137,11 @@ function portalProblems(
   if (Object.keys(doc.policy.overrides).length > 0) {
     const message = "a portal renames nothing: rename a tool in its server's document";
     ctx.addIssue({ code: 'custom', path: ['policy', 'overrides'], message });
+  }
+  const unprefixed = doc.portal?.unprefixed;
+  if (unprefixed !== undefined && !members.includes(unprefixed)) {
+    const message = `"${unprefixed}" is not a member of this portal`;
+    ctx.addIssue({ code: 'custom', path: ['portal', 'unprefixed'], message });
   }
   members.forEach((member, i) => {
     if (members.indexOf(member) !== i) {

@@ -2,7 +2,7 @@ import type { ServerDocument } from '../policy/document.ts';
 import { type Era, type Gate, gateEnvelope, gateMessage, keptSubscriptions } from '../policy/gate.ts';
 import { decide, type Kind, type Principal } from '../policy/policy.ts';
 import { type JSONRPCMessage, paramsOf, type RequestId } from '../protocol/jsonrpc.ts';
-import { memberOfUri } from './names.ts';
+import { type Naming, naming } from './names.ts';
 import { addressed, backToPortal } from './rewrite.ts';
 
 /** The documents of the servers a caller may reach through a portal, by name. */
@@ -26,8 +26,9 @@ export function gatePortalMessage(
   // Neither a response nor a notification: a request of a method this revision has.
   const request = message as JSONRPCMessage & { id: RequestId; method: string };
   const { id, method } = request;
-  if (method === 'subscriptions/listen') return gateListen(members, principal, request);
-  const address = addressed(request);
+  const names = portalNaming(portal);
+  if (method === 'subscriptions/listen') return gateListen(names, members, principal, request);
+  const address = addressed(names, request);
   if (address.to === 'all') return { action: 'forward', message, method, name: undefined };
   const doc = address.to === 'member' ? members.get(address.member) : undefined;
   // What the request names: a tool, else a prompt by name or a resource by URI (completions either).
@@ -58,17 +59,22 @@ export function gatePortalMessage(
     } as const;
     return { action: 'refuse', refusal, id, method, name: gate.name, member: address.member };
   }
-  const forwarded = backToPortal(address.member, gate.message as JSONRPCMessage & { method: string });
+  const forwarded = backToPortal(names, address.member, gate.message as JSONRPCMessage & { method: string });
   return { ...gate, message: forwarded, member: address.member };
 }
 
 /** A listen stream keeps only the resource subscriptions each member's document lets this caller read. */
-function gateListen(members: Members, principal: Principal, message: JSONRPCMessage): Gate {
+function gateListen(names: Naming, members: Members, principal: Principal, message: JSONRPCMessage): Gate {
   return keptSubscriptions(message, paramsOf(message), (uri) => {
-    const named = memberOfUri(uri);
+    const named = names.ofUri(uri);
     const doc = named === undefined ? undefined : members.get(named.member);
     return (
       named !== undefined && doc !== undefined && decide(doc, principal, 'resources', named.name).allowed
     );
   });
+}
+
+/** How a portal names its members: a named portal may serve one member's names as they are. */
+export function portalNaming(portal?: ServerDocument): Naming {
+  return naming(portal?.portal?.unprefixed);
 }

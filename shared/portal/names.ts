@@ -7,6 +7,10 @@
  *   (`A-Z a-z 0-9 _ - .`) whenever the member's own name does;
  * - resource URIs and URI templates: `portal://<member>/<uri>`, a URI (and a template) whatever
  *   the member's scheme, with the member as its authority.
+ * A portal may serve one member's names as they are (`unprefixed`), so that it can replace that
+ * server's own URL without renaming what clients and prompts already use. That member's names
+ * are prefixed only where they would read as another member's (a name with `__`, a `portal://`
+ * URI); everything else that reads as no member's is that member's.
  */
 
 /** Where a portal is served, at the edge and at the bridge. */
@@ -49,3 +53,32 @@ export function memberOfUri(uri: string): Named | undefined {
 export function isMemberName(name: string): boolean {
   return memberName.test(name);
 }
+
+/** How one portal names its members' tools, prompts and resources, and reads the names back. */
+export interface Naming {
+  /** The member whose own names are served as they are, if any. */
+  readonly unprefixed: string | undefined;
+  name(member: string, own: string): string;
+  uri(member: string, own: string): string;
+  ofName(name: string): Named | undefined;
+  ofUri(uri: string): Named | undefined;
+}
+
+export function naming(unprefixed?: string): Naming {
+  if (unprefixed === undefined) {
+    return { unprefixed, name: namespaced, uri: namespacedUri, ofName: memberOf, ofUri: memberOfUri };
+  }
+  const plain = (own: string): Named => ({ member: unprefixed, name: own });
+  return {
+    unprefixed,
+    name: (member, own) =>
+      member === unprefixed && memberOf(own) === undefined ? own : namespaced(member, own),
+    uri: (member, own) =>
+      member === unprefixed && memberOfUri(own) === undefined ? own : namespacedUri(member, own),
+    ofName: (name) => memberOf(name) ?? (name === '' ? undefined : plain(name)),
+    ofUri: (uri) => memberOfUri(uri) ?? (uri === '' ? undefined : plain(uri)),
+  };
+}
+
+/** Every member's names prefixed: the portal at `/mcp`, and a named portal that says nothing else. */
+export const prefixed = naming();

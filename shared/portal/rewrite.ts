@@ -1,5 +1,5 @@
 import { type JSONRPCMessage, paramsOf } from '../protocol/jsonrpc.ts';
-import { memberOf, memberOfUri, type Named, namespaced, namespacedUri } from './names.ts';
+import type { Named, Naming } from './names.ts';
 
 /** The list methods a portal answers by asking every member, and the field and key of their items. */
 export const portalLists: Readonly<Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate' }>> = {
@@ -50,13 +50,13 @@ export type Addressed =
  * (its own name, not the portal's); `all` for requests every member answers (the lists). `asked`
  * is the name or URI as the client wrote it.
  */
-export function addressed(message: JSONRPCMessage & { method: string }): Addressed {
+export function addressed(naming: Naming, message: JSONRPCMessage & { method: string }): Addressed {
   const params = paramsOf(message);
   const address = addressOf(message.method, params);
   if (address === undefined) return { to: 'all' };
   const value = valueAt(params, address.path);
   const asked = String(value);
-  const named = typeof value === 'string' ? readName(address.kind, value) : undefined;
+  const named = typeof value === 'string' ? readName(naming, address.kind, value) : undefined;
   const uri = address.kind === 'uri';
   if (named === undefined) return { to: 'none', asked, uri };
   const rewritten = { ...message, params: withValueAt(params ?? {}, address.path, named.name) };
@@ -70,8 +70,8 @@ export function addressed(message: JSONRPCMessage & { method: string }): Address
   };
 }
 
-function readName(kind: 'name' | 'uri', value: string): Named | undefined {
-  return kind === 'uri' ? memberOfUri(value) : memberOf(value);
+function readName(naming: Naming, kind: 'name' | 'uri', value: string): Named | undefined {
+  return kind === 'uri' ? naming.ofUri(value) : naming.ofName(value);
 }
 
 function valueAt(params: Params | undefined, path: string[]): unknown {
@@ -89,18 +89,18 @@ function withValueAt(params: Params, path: string[], value: string): Params {
 type Item = Record<string, unknown>;
 
 /** One member's list result with the portal's names. */
-export function namespacedList(member: string, method: string, result: Item): Item[] {
+export function namespacedList(naming: Naming, member: string, method: string, result: Item): Item[] {
   const list = portalLists[method];
   if (list === undefined) return [];
   const items = Array.isArray(result[list.field]) ? (result[list.field] as Item[]) : [];
-  const prefix = list.key === 'name' ? namespaced : namespacedUri;
+  const prefix = list.key === 'name' ? naming.name : naming.uri;
   return items
     .filter((item) => typeof item[list.key] === 'string')
     .map((item) => ({ ...item, [list.key]: prefix(member, item[list.key] as string) }));
 }
 
 /** A merged list split back per member, each item under the member's own name. */
-export function listsByMember(method: string, result: Item): Map<string, Item[]> {
+export function listsByMember(naming: Naming, method: string, result: Item): Map<string, Item[]> {
   const list = portalLists[method];
   const byMember = new Map<string, Item[]>();
   if (list === undefined) return byMember;
@@ -108,7 +108,7 @@ export function listsByMember(method: string, result: Item): Map<string, Item[]>
   for (const item of items) {
     const value = item[list.key];
     const named =
-      typeof value === 'string' ? readName(list.key === 'name' ? 'name' : 'uri', value) : undefined;
+      typeof value === 'string' ? readName(naming, list.key === 'name' ? 'name' : 'uri', value) : undefined;
     if (named === undefined) continue;
     byMember.set(named.member, [...(byMember.get(named.member) ?? []), { ...item, [list.key]: named.name }]);
   }
@@ -116,20 +116,24 @@ export function listsByMember(method: string, result: Item): Map<string, Item[]>
 }
 
 /** A member's notification to the client: a resource update under the portal's URI. */
-export function namespacedUpdate(member: string, message: JSONRPCMessage): JSONRPCMessage {
+export function namespacedUpdate(naming: Naming, member: string, message: JSONRPCMessage): JSONRPCMessage {
   const params = paramsOf(message);
   if (!('method' in message) || message.method !== 'notifications/resources/updated') return message;
   if (typeof params?.uri !== 'string') return message;
-  return { ...message, params: { ...params, uri: namespacedUri(member, params.uri) } } as JSONRPCMessage;
+  return { ...message, params: { ...params, uri: naming.uri(member, params.uri) } } as JSONRPCMessage;
 }
 
 /** A request as the member's gate passed it (a renamed tool under its real name), under the portal's name again. */
-export function backToPortal(member: string, message: JSONRPCMessage & { method: string }): JSONRPCMessage {
+export function backToPortal(
+  naming: Naming,
+  member: string,
+  message: JSONRPCMessage & { method: string },
+): JSONRPCMessage {
   const params = paramsOf(message);
   const address = addressOf(message.method, params);
   if (address === undefined) return message;
   const value = valueAt(params, address.path);
   if (typeof value !== 'string') return message;
-  const name = address.kind === 'uri' ? namespacedUri(member, value) : namespaced(member, value);
+  const name = address.kind === 'uri' ? naming.uri(member, value) : naming.name(member, value);
   return { ...message, params: withValueAt(params ?? {}, address.path, name) } as JSONRPCMessage;
 }

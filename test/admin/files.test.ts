@@ -142,12 +142,13 @@ describe('server document files', () => {
     const renames = write('renames.json', {
       version: 1,
       name: 'renames',
-      portal: { members: ['docs', 'docs'] },
+      portal: { members: ['docs', 'docs'], unprefixed: 'remote' },
       policy: { ...rules, overrides: { x: { name: 'y' } } },
     });
     const checked = checkFiles(documentFiles(dir));
     expect(checked.problems).toEqual([
       `${renames}: policy.overrides: a portal renames nothing: rename a tool in its server's document`,
+      `${renames}: portal.unprefixed: "remote" is not a member of this portal`,
       `${renames}: portal.members[1]: "docs" is listed twice`,
       `${ops}: portal.members[1]: "missing" has no document here (servers/missing.json)`,
       `${ops}: portal.members[2]: "inner" is a portal itself; name its members instead`,

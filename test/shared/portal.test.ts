@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { parseDocument, type ServerDocument } from '../../shared/policy/document.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
 import { gatePortalMessage } from '../../shared/portal/gate.ts';
-import { memberOf, memberOfUri, namespaced, namespacedUri } from '../../shared/portal/names.ts';
+import {
+  memberOf,
+  memberOfUri,
+  namespaced,
+  namespacedUri,
+  naming,
+  prefixed,
+} from '../../shared/portal/names.ts';
 import { listsByMember, namespacedList } from '../../shared/portal/rewrite.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 
@@ -45,6 +52,34 @@ describe('portal names', () => {
 
   it('keep to the tool-name characters of the MCP spec when the member’s names do', () => {
     fc.assert(fc.property(member, toolName, (m, t) => /^[A-Za-z0-9_.-]+$/.test(namespaced(m, t))));
+  });
+
+  it('with an unprefixed member, still read back for any names, and never collide', () => {
+    const uri = fc.oneof(
+      toolName.map((t) => `file:///${t}`),
+      toolName.map((t) => `portal://${t}`),
+    );
+    fc.assert(
+      fc.property(member, member, toolName, uri, (u, m, t, r) => {
+        const names = naming(u);
+        expect(names.ofName(names.name(m, t))).toEqual({ member: m, name: t });
+        expect(names.ofName(names.name(u, t))).toEqual({ member: u, name: t });
+        expect(names.ofUri(names.uri(m, r))).toEqual({ member: m, name: r });
+        expect(names.ofUri(names.uri(u, r))).toEqual({ member: u, name: r });
+        fc.pre(m !== u);
+        expect(names.name(u, t)).not.toBe(names.name(m, t));
+      }),
+    );
+  });
+
+  it('an unprefixed member keeps its names unless they would read as another member’s', () => {
+    const names = naming('conformance');
+    expect(names.name('conformance', 'test_simple_text')).toBe('test_simple_text');
+    expect(names.name('conformance', 'docs__search')).toBe('conformance__docs__search');
+    expect(names.name('docs', 'search')).toBe('docs__search');
+    expect(names.uri('conformance', 'test://static-text')).toBe('test://static-text');
+    expect(names.uri('conformance', 'portal://docs/a')).toBe('portal://conformance/portal://docs/a');
+    expect(names.ofName('test_simple_text')).toEqual({ member: 'conformance', name: 'test_simple_text' });
   });
 
   it.each(['get-env', '__get-env', 'Everything__echo', 'a_b__echo', '-x__echo', 'x__'])(
@@ -134,6 +169,27 @@ describe('the portal gate: each message decided by its member’s own document',
     expect(complete({ type: 'ref/prompt', name: 'docs__greet' })).toMatchObject({ action: 'refuse' });
   });
 
+  it('a portal that keeps one member’s names routes them to it, decided by that member’s document', () => {
+    const parsed = parseDocument({
+      version: 1,
+      name: 'openshift-mcp',
+      access: { groups: ['viewers'] },
+      portal: { members: ['openshift', 'docs'], unprefixed: 'openshift' },
+      policy: { tools: { allow: ['*'] } },
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const gate = (name: string) => gatePortalMessage(members, viewer, call(name), 'legacy', parsed.document);
+    expect(gate('read_pod_log')).toMatchObject({ action: 'forward', member: 'openshift', name: 'pods_log' });
+    const forwarded = gate('read_pod_log');
+    expect(forwarded.action === 'forward' ? forwarded.message : undefined).toMatchObject({
+      params: { name: 'pods_log' },
+    });
+    expect(gate('pods_exec')).toMatchObject({ action: 'refuse', refusal: { reason: 'denied' } });
+    expect(gate('docs__search')).toMatchObject({ action: 'forward', member: 'docs' });
+    // A name of no prefix is the unprefixed member's, so its own document refuses it.
+    expect(gate('search')).toMatchObject({ action: 'refuse', refusal: { reason: 'not_allowed' } });
+  });
+
   it('a 2026-07-28 listen keeps only the resource subscriptions each member’s document allows', () => {
     const listen = {
       jsonrpc: '2.0',
@@ -162,11 +218,13 @@ describe('the portal gate: each message decided by its member’s own document',
 
   it('a merged list splits back per member, each item under its own name', () => {
     const merged = [
-      ...namespacedList('openshift', 'tools/list', { tools: [{ name: 'pods_list' }, { name: 'pods_exec' }] }),
-      ...namespacedList('docs', 'tools/list', { tools: [{ name: 'search' }] }),
+      ...namespacedList(prefixed, 'openshift', 'tools/list', {
+        tools: [{ name: 'pods_list' }, { name: 'pods_exec' }],
+      }),
+      ...namespacedList(prefixed, 'docs', 'tools/list', { tools: [{ name: 'search' }] }),
       { name: 'stray' },
     ];
-    const split = listsByMember('tools/list', { tools: merged });
+    const split = listsByMember(prefixed, 'tools/list', { tools: merged });
     expect(Object.fromEntries(split)).toEqual({
       openshift: [{ name: 'pods_list' }, { name: 'pods_exec' }],
       docs: [{ name: 'search' }],

@@ -5,7 +5,7 @@ import {
   isFilteredList,
   mayDeliver,
 } from '../../shared/policy/gate.ts';
-import { memberOfUri } from '../../shared/portal/names.ts';
+import { portalNaming } from '../../shared/portal/gate.ts';
 import { listsByMember, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
 import { membersFor } from './members.ts';
@@ -26,11 +26,12 @@ export function portalView(
   let current = members;
   let known = fingerprint(members);
   const { principal } = passage;
+  const naming = portalNaming(portal);
   return {
     mayDeliver(message) {
       const params = paramsOf(message);
       if (!('method' in message) || message.method !== 'notifications/resources/updated') return true;
-      const named = typeof params?.uri === 'string' ? memberOfUri(params.uri) : undefined;
+      const named = typeof params?.uri === 'string' ? naming.ofUri(params.uri) : undefined;
       const doc = named === undefined ? undefined : current.get(named.member);
       if (named === undefined || doc === undefined) return false;
       const own = { ...message, params: { ...params, uri: named.name } } as JSONRPCMessage;
@@ -41,11 +42,11 @@ export function portalView(
       const field = portalLists[method]?.field;
       if (!isFilteredList(method) || field === undefined) return undefined;
       const items: Record<string, unknown>[] = [];
-      for (const [member, list] of listsByMember(method, result)) {
+      for (const [member, list] of listsByMember(naming, method, result)) {
         const doc = current.get(member);
         if (doc === undefined) continue;
         const kept = filterListResult(doc, principal, method, { [field]: list });
-        items.push(...namespacedList(member, method, kept));
+        items.push(...namespacedList(naming, member, method, kept));
       }
       const merged = { ...result, [field]: items };
       // A named portal narrows its tools and prompts by their portal names, with the same predicate.

@@ -74,14 +74,16 @@ function portalScope(
       const reshape = 'reshape' in searched ? searched.reshape : undefined;
       return { ...gate, member: doc === undefined ? undefined : { name: doc.name, doc }, reshape };
     },
-    target: () => portalTarget(members, settings),
+    target: () => portalTarget(members, settings, portal),
     view: (x, passage) => portalView(x, passage, members, portal),
   };
 }
 
 /** The bridge's portal, told which members this caller may reach now (the signature covers the query). */
-function portalTarget(members: Members, settings: Settings): URL | undefined {
+function portalTarget(members: Members, settings: Settings, portal?: ServerDocument): URL | undefined {
   const url = atBridge(settings, 'mcp');
   url?.searchParams.set('servers', [...members.keys()].sort().join(','));
+  const unprefixed = portal?.portal?.unprefixed;
+  if (unprefixed !== undefined) url?.searchParams.set('unprefixed', unprefixed);
   return url;
 }

@@ -13,11 +13,16 @@ import { withOneMore } from '../helpers/gateway-files.ts';
 
 const run = promisify(execFile);
 /** The first published suite with 2026-07-28 scenarios (an alpha, pinned exactly in package.json). */
-const suite = join(repo, 'node_modules/@modelcontextprotocol/conformance-next/dist/index.js');
+const modernSuite = join(repo, 'node_modules/@modelcontextprotocol/conformance-next/dist/index.js');
+/** The suite of 2025-11-25 (pinned in package.json). */
+const legacySuite = join(repo, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 const fixtures = join(repo, 'test/fixtures/conformance');
 
-/** The official conformance suite's 2026-07-28 server scenarios, through the Worker and the bridge. */
-describe('MCP conformance (2026-07-28) through the whole path', { timeout: 300_000 }, () => {
+/**
+ * The official conformance suites' server scenarios through the Worker and the bridge: 2026-07-28
+ * at the fixture's own URL, and both revisions at a portal whose member is the fixture.
+ */
+describe('MCP conformance through the whole path', { timeout: 300_000 }, () => {
   let gateway: LocalGateway;
   const native = nativeServer();
 
@@ -44,7 +49,7 @@ describe('MCP conformance (2026-07-28) through the whole path', { timeout: 300_0
 
   const conformance = (server: string, ...selection: string[]) => {
     const url = `${gateway.edgeUrl}/${server}/mcp`;
-    const args = [suite, 'server', '--url', url, '--spec-version', '2026-07-28', ...selection];
+    const args = [modernSuite, 'server', '--url', url, '--spec-version', '2026-07-28', ...selection];
     return run(process.execPath, args, {
       timeout: 280_000,
       maxBuffer: 32 * 1024 * 1024,
@@ -55,14 +60,40 @@ describe('MCP conformance (2026-07-28) through the whole path', { timeout: 300_0
     );
   };
 
-  it('passes every 2026-07-28 scenario, active and pending', async () => {
-    const output = await conformance('conformance', '--suite', 'all');
+  const legacy = (server: string) => {
+    const url = `${gateway.edgeUrl}/${server}/mcp`;
+    return run(process.execPath, [legacySuite, 'server', '--url', url, '--suite', 'all'], {
+      timeout: 280_000,
+      maxBuffer: 32 * 1024 * 1024,
+      env: { ...process.env, NO_COLOR: '1' },
+    }).then(
+      (result) => result.stdout,
+      (error: { stdout?: string }) => `${error.stdout ?? ''}`,
+    );
+  };
+
+  const expectAllPassed = (output: string, scenarios?: number) => {
     const summary = output.slice(output.indexOf('=== SUMMARY ==='));
     const failed = summary.split('\n').filter((line) => line.startsWith('✗'));
     // Which check failed, not only which scenario: a failure seen once must be readable from the log.
     const checks = output.split('\n').filter((line) => line.includes('FAILURE'));
     expect(failed, [summary, ...checks].join('\n')).toEqual([]);
     expect(summary).toMatch(/Total: \d+ passed, 0 failed/);
+    if (scenarios !== undefined) {
+      expect(summary.split('\n').filter((line) => line.startsWith('✓')).length, summary).toBe(scenarios);
+    }
+  };
+
+  it('passes every 2026-07-28 scenario, active and pending', async () => {
+    expectAllPassed(await conformance('conformance', '--suite', 'all'));
+  });
+
+  it('passes every 2026-07-28 scenario at a portal whose member is the fixture', async () => {
+    expectAllPassed(await conformance('conformance-portal', '--suite', 'all'));
+  });
+
+  it('passes every 2025-11-25 scenario at a portal whose member is the fixture', async () => {
+    expectAllPassed(await legacy('conformance-portal'), 32);
   });
 
   it('passes server-stateless against a Streamable HTTP server that speaks 2026-07-28 itself', async () => {
