@@ -86,6 +86,15 @@ function withValueAt(params: Params, path: string[], value: string): Params {
   return { ...params, [key]: withValueAt((params[key] ?? {}) as Params, rest, value) };
 }
 
+/** The name or URI a request names, as the client wrote it; undefined for one that names none. */
+export function askedOf(message: JSONRPCMessage): string | undefined {
+  if (!('method' in message)) return undefined;
+  const params = paramsOf(message);
+  const address = addressOf(message.method, params);
+  const value = address === undefined ? undefined : valueAt(params, address.path);
+  return typeof value === 'string' ? value : undefined;
+}
+
 type Item = Record<string, unknown>;
 
 /** One member's list result with the portal's names. */

@@ -20,6 +20,11 @@ const blobFields = [
   'authMethod',
   /** The portal the message came through: `/mcp`, or a named portal's name; empty at a server's own URL. */
   'portal',
+  /**
+   * The name as the client called it, when it is not `name`: a portal's `<server>__<tool>`, a
+   * renamed tool's new name; empty otherwise.
+   */
+  'exposed',
 ] as const;
 /** In double order: double1 is `durationMs`. */
 const doubleFields = ['durationMs', 'requestBytes', 'responseBytes'] as const;

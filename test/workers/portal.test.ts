@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:test';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Env } from '../../workers/env.ts';
 import {
   bearer,
@@ -65,6 +65,24 @@ describe('the portal at the edge', () => {
     // Analytics Engine records the member and its own tool name.
     expect(points.at(-1)?.blobs?.slice(0, 4)).toEqual(['beta', 'tools/call', 'echo', 'allowed']);
     expect(points.at(-1)?.blobs?.[8]).toBe('/mcp');
+    // And the name the client called.
+    expect(points.at(-1)?.blobs?.[9]).toBe('beta__echo');
+  });
+
+  it('audits a call as its member’s, with the portal and the name the client called', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await call(portal(toolCall('beta__echo'), bearer('viewer-key')), withBridge(env));
+      await call(portal(toolCall('beta__get-env'), bearer('viewer-key')), withBridge(env));
+      const lines = log.mock.calls.map(([line]) => JSON.parse(String(line)));
+      const audited = lines.filter((line) => line.event === 'mcp.tools.call');
+      expect(audited).toMatchObject([
+        { server: 'beta', tool: 'echo', exposed: 'beta__echo', portal: '/mcp', status: 'success' },
+        { server: 'beta', tool: 'get-env', exposed: 'beta__get-env', decision: 'denied', status: 'refused' },
+      ]);
+    } finally {
+      log.mockRestore();
+    }
   });
 
   it('refuses a member the caller may not reach, and a tool its member denies, without a byte to the bridge', async () => {

@@ -100,6 +100,7 @@ describe('tool search: a portal that shows find_tools and call_tool', () => {
     });
     expect(points.at(-1)?.blobs?.slice(0, 4)).toEqual(['beta', 'tools/call', 'echo', 'allowed']);
     expect(points.at(-1)?.blobs?.[8]).toBe('finder');
+    expect(points.at(-1)?.blobs?.[9]).toBe('beta__echo');
   });
 
   it('refuses every bypass the way a direct call is refused, and sends nothing to the bridge', async () => {

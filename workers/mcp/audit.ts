@@ -11,6 +11,8 @@ export interface AuditEvent {
   arguments: unknown;
   /** The portal the call came through, when it did. */
   portal?: string;
+  /** The tool's name as the client called it, when it is not `tool` (a portal's, a renamed tool's). */
+  exposed?: string;
 }
 
 async function digest(value: unknown): Promise<string> {

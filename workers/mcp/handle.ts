@@ -1,3 +1,4 @@
+import { askedOf } from '../../shared/portal/rewrite.ts';
 import { type JSONRPCMessage, validSessionId } from '../../shared/protocol/jsonrpc.ts';
 import { reasonOf, refusalResponse } from '../../shared/protocol/refusal.ts';
 import { admit } from './admit.ts';
@@ -50,6 +51,8 @@ export async function handleMcp(
   const gate = scope.gate(message, revision.era);
   record.method = gate.method ?? 'response';
   record.name = 'name' in gate ? (gate.name ?? '') : '';
+  const asked = ('asked' in gate ? gate.asked : undefined) ?? askedOf(message) ?? '';
+  record.exposed = asked === record.name ? '' : asked;
   if (gate.member !== undefined) {
     // A portal's request is recorded and audited as its member's.
     record.server = gate.member.name;

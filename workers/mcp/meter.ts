@@ -16,6 +16,7 @@ export function recordOf(x: McpRequest, principal: Principal): MessageRecord {
     protocolVersion: x.request.headers.get('mcp-protocol-version') ?? '',
     authMethod: principal.method,
     portal: '',
+    exposed: '',
     durationMs: 0,
     requestBytes: 0,
     responseBytes: 0,
@@ -41,6 +42,7 @@ export function finish(x: McpRequest, passage: Passage, status: string, response
         status,
         arguments: passage.audited,
         ...(record.portal === '' ? {} : { portal: record.portal }),
+        ...(record.exposed === '' ? {} : { exposed: record.exposed }),
       });
     })(),
   );

@@ -61,6 +61,8 @@ export interface Scope {
 export type Gated =
   | (Gate & {
       member?: { name: string; doc: ServerDocument };
+      /** The name the client called, when the gate was given another message (tool search's call_tool). */
+      asked?: string;
       reshape?: (result: Record<string, unknown>) => Record<string, unknown>;
     })
   | { action: 'answer'; id: RequestId; method: string; result: Record<string, unknown>; member?: undefined };

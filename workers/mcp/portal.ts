@@ -2,6 +2,7 @@ import { parseDocument, type ServerDocument } from '../../shared/policy/document
 import { mayConnect, type Principal } from '../../shared/policy/policy.ts';
 import { gatePortalMessage, type Members } from '../../shared/portal/gate.ts';
 import { portalPath } from '../../shared/portal/names.ts';
+import { askedOf } from '../../shared/portal/rewrite.ts';
 import { searchRewrite } from '../../shared/portal/search.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import type { Settings } from '../env.ts';
@@ -72,7 +73,8 @@ function portalScope(
       const gate = gatePortalMessage(members, principal, rewritten, era, portal);
       const doc = gate.member === undefined ? undefined : members.get(gate.member);
       const reshape = 'reshape' in searched ? searched.reshape : undefined;
-      return { ...gate, member: doc === undefined ? undefined : { name: doc.name, doc }, reshape };
+      const member = doc === undefined ? undefined : { name: doc.name, doc };
+      return { ...gate, member, asked: askedOf(rewritten), reshape };
     },
     target: () => portalTarget(members, settings, portal),
     view: (x, passage) => portalView(x, passage, members, portal),
