@@ -107,6 +107,27 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
     expect(relayed).toBeGreaterThanOrEqual(3);
   });
 
+  it('serves a portal session whichever pod each request lands on, its member included', async () => {
+    const c = new Client({ name: 'lb-portal', version: '1' });
+    const portal = new URL(`${base('bridge-0')}/mcp?servers=fixture`);
+    await c.connect(new StreamableHTTPClientTransport(portal, { fetch: roundRobin() }));
+    try {
+      const answers = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const result = await c.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'p' } });
+        answers.add((result.content as { text: string }[])[0]?.text ?? '');
+      }
+      expect([...answers]).toEqual([expect.stringMatching(/^p@\d+$/)]); // one member child served them all
+      const progress: number[] = [];
+      await c.callTool({ name: 'fixture__test_tool_with_progress', arguments: {} }, undefined, {
+        onprogress: (p) => progress.push(p.progress),
+      });
+      expect(progress).toEqual([0, 50, 100]);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('brings a 2026-07-28 retry to the pod holding the child that asked, whichever pod it lands on', async () => {
     const pinned = {
       versionNegotiation: { mode: { pin: '2026-07-28' } },
