@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeIssues } from '../shared/validation.ts';
+import { AssertionKeysSchema, type AssertionSettings } from './identity/assertion.ts';
 
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {
@@ -34,6 +35,12 @@ export interface Env {
   OAUTH_CLIENTS?: string;
   OAUTH_ACCESS_TOKEN_SECONDS?: string;
   OAUTH_PRIVATE_CLIENT_HOSTS?: string;
+  /** The edge's private key for the assertions its identity provider trusts (docs/upstream-identity.md). */
+  ASSERTION_SIGNING_KEY?: string;
+  /** The identity provider, as the assertions' audience. */
+  ASSERTION_AUDIENCE?: string;
+  /** The assertions' issuer; default: the edge's own origin. */
+  ASSERTION_ISSUER?: string;
 }
 
 const list = z
@@ -107,6 +114,10 @@ const SettingsSchema = z.object({
   OAUTH_ACCESS_TOKEN_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   // Hosts a client metadata document may come from although private: local development only.
   OAUTH_PRIVATE_CLIENT_HOSTS: list,
+  // Each person's own credential at an upstream (docs/upstream-identity.md).
+  ASSERTION_SIGNING_KEY: AssertionKeysSchema.optional(),
+  ASSERTION_AUDIENCE: z.string().min(1).max(2048).optional(),
+  ASSERTION_ISSUER: z.url().optional(),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;
@@ -152,6 +163,13 @@ function signInProblem(settings: z.output<typeof SettingsSchema>, hasStore: bool
   }
   if (!hasStore) return 'SIGN_IN_ISSUER needs the OAUTH_KV namespace binding (docs/auth.md)';
   return undefined;
+}
+
+/** How this edge states who is calling, for a `token-exchange` server; undefined when it cannot. */
+export function assertionSettings(settings: Settings, origin: string): AssertionSettings | undefined {
+  const { ASSERTION_SIGNING_KEY: keys, ASSERTION_AUDIENCE: audience } = settings;
+  if (keys === undefined || audience === undefined) return undefined;
+  return { keys, audience, issuer: settings.ASSERTION_ISSUER ?? origin };
 }
 
 /** Whether this gateway signs users in and issues tokens itself. */

@@ -4,6 +4,7 @@ import { portalPath } from '../shared/portal/names.ts';
 import { refusalResponse as refusalOf, toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
+import { publishedKeys } from './identity/assertion.ts';
 import { admit } from './mcp/admit.ts';
 import { handleMcp } from './mcp/handle.ts';
 import { membersFor } from './mcp/members.ts';
@@ -60,6 +61,15 @@ const router = AutoRouter<IRequest, [Env, ExecutionContext]>({
 });
 
 router.get('/healthz', () => json({ status: 'alive' }));
+
+/** The keys of the edge's assertions, which the organisation's identity provider trusts (docs/upstream-identity.md). */
+router.get('/.well-known/jwks.json', (_request, env) => {
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  const keys = settings.ASSERTION_SIGNING_KEY;
+  if (keys === undefined) return refusalOf({ kind: 'not_found' });
+  return json(publishedKeys(keys), 200, { 'cache-control': 'public, max-age=300' });
+});
 router.get('/', page);
 router.get('/page.js', pageScript);
 

@@ -97,6 +97,16 @@ export const ServerDocumentSchema = z
       .describe(
         "A named portal: these servers behind this document's URL. Its policy narrows their tools and prompts (by portal names, <server>__<name>); each server's own document still decides",
       ),
+    identity: z
+      .object({
+        mode: z
+          .enum(['service', 'token-exchange'])
+          .describe(
+            "Who the server thinks is calling: 'service' (the bridge's one credential) or 'token-exchange' (each person's own, from the organisation's identity provider; docs/upstream-identity.md)",
+          ),
+      })
+      .strict()
+      .prefault({ mode: 'service' }),
     provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
     audit: z
       .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })
@@ -125,6 +135,7 @@ export const ServerDocumentSchema = z
 function portalProblems(
   doc: {
     portal?: { members: string[]; unprefixed?: string };
+    identity: { mode: string };
     upstream?: unknown;
     policy: { overrides: Record<string, unknown> };
   },
@@ -137,6 +148,10 @@ function portalProblems(
   if (Object.keys(doc.policy.overrides).length > 0) {
     const message = "a portal renames nothing: rename a tool in its server's document";
     ctx.addIssue({ code: 'custom', path: ['policy', 'overrides'], message });
+  }
+  if (doc.identity.mode !== 'service') {
+    const message = "a portal calls nothing itself: each member's document says whose credential it uses";
+    ctx.addIssue({ code: 'custom', path: ['identity', 'mode'], message });
   }
   const unprefixed = doc.portal?.unprefixed;
   if (unprefixed !== undefined && !members.includes(unprefixed)) {

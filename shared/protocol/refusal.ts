@@ -56,6 +56,8 @@ export type Refusal =
   | { kind: 'key_refused'; reason: KeyRefusal }
   | { kind: 'malformed_credentials' }
   | { kind: 'forbidden'; server: string }
+  /** The caller's own credential for the server could not be had (docs/upstream-identity.md); never a token. */
+  | { kind: 'identity_refused'; server: string; detail: string }
   | { kind: 'document_invalid'; server: string }
   | { kind: 'batch_refused' }
   | { kind: 'gateway_misconfigured' }
@@ -260,6 +262,12 @@ function shape(refusal: Refusal): Shape {
         status: 400,
         code: E.InvalidRequest,
         message: 'Bad Request: the Authorization header must be "Bearer <API key or token>"',
+      };
+    case 'identity_refused':
+      return {
+        status: 403,
+        code: E.ServerError,
+        message: `Your own credential for the MCP server "${refusal.server}" could not be had: ${refusal.detail}`,
       };
     case 'forbidden':
       return {

@@ -31,6 +31,11 @@ const every: { [K in RefusalKind]: Extract<Refusal, { kind: K }> } = {
   key_refused: { kind: 'key_refused', reason: 'revoked' },
   malformed_credentials: { kind: 'malformed_credentials' },
   forbidden: { kind: 'forbidden', server: 'everything' },
+  identity_refused: {
+    kind: 'identity_refused',
+    server: 'openshift',
+    detail: 'the identity provider said access_denied',
+  },
   document_invalid: { kind: 'document_invalid', server: 'everything' },
   batch_refused: { kind: 'batch_refused' },
   gateway_misconfigured: { kind: 'gateway_misconfigured' },

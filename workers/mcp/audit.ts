@@ -13,6 +13,8 @@ export interface AuditEvent {
   portal?: string;
   /** The tool's name as the client called it, when it is not `tool` (a portal's, a renamed tool's). */
   exposed?: string;
+  /** Whose credential the server got: the bridge's (`service`), or the caller's own, and for whom. */
+  identity?: { mode: string; subject?: string };
 }
 
 async function digest(value: unknown): Promise<string> {

@@ -3,7 +3,8 @@ import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { modernHeaders } from '../../shared/protocol/revision.ts';
 import { sign } from '../../shared/security/signing.ts';
-import type { Env, Settings } from '../env.ts';
+import { assertionSettings, type Env, type Settings } from '../env.ts';
+import { assertionFor, assertionHeader } from '../identity/assertion.ts';
 import { finish } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
 import { relay } from './relay.ts';
@@ -37,7 +38,10 @@ export async function forward(
     finish(x, passage, 'upstream_error', 0);
     return refusalResponse({ kind: 'gateway_misconfigured' });
   }
+  const assertion = await assertionOf(x, passage);
+  if (assertion instanceof Response) return assertion;
   const headers = await signedHeaders(x, passage, upstream, body, gate);
+  if (assertion !== undefined) headers.set(assertionHeader, assertion);
   let response: Response;
   try {
     response = await bridgeFetch(x.env, settings)(upstream, { method: request.method, headers, body });
@@ -49,6 +53,29 @@ export async function forward(
     return refusalResponse({ kind: 'upstream_unavailable' });
   }
   return relay(x, passage, response, gate);
+}
+
+/**
+ * A request for a `token-exchange` server carries the edge's assertion of the caller, which the
+ * bridge trades for the caller's own token (docs/upstream-identity.md). Without the edge's key
+ * it is refused: the server must never act as someone else.
+ */
+async function assertionOf(x: McpRequest, passage: Passage): Promise<string | undefined | Response> {
+  const { doc, principal } = passage;
+  if (doc.identity.mode !== 'token-exchange' || x.request.method !== 'POST') return undefined;
+  const settings = assertionSettings(x.settings, new URL(x.request.url).origin);
+  if (settings === undefined) {
+    console.error(
+      JSON.stringify({
+        event: 'identity.unconfigured',
+        server: doc.name,
+        fix: 'set ASSERTION_SIGNING_KEY (wrangler secret put) and ASSERTION_AUDIENCE (docs/upstream-identity.md)',
+      }),
+    );
+    finish(x, passage, 'upstream_error', 0);
+    return refusalResponse({ kind: 'gateway_misconfigured' });
+  }
+  return assertionFor(settings, principal, doc.name);
 }
 
 async function signedHeaders(

@@ -1,3 +1,4 @@
+import type { ServerDocument } from '../../shared/policy/document.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
 import { dataPointOf, type MessageRecord } from '../../shared/storage/analytics.ts';
 import { audit } from './audit.ts';
@@ -43,9 +44,15 @@ export function finish(x: McpRequest, passage: Passage, status: string, response
         arguments: passage.audited,
         ...(record.portal === '' ? {} : { portal: record.portal }),
         ...(record.exposed === '' ? {} : { exposed: record.exposed }),
+        ...(status === 'refused' ? {} : { identity: identityOf(doc, record.principal) }),
       });
     })(),
   );
+}
+
+function identityOf(doc: ServerDocument, subject: string): { mode: string; subject?: string } {
+  const { mode } = doc.identity;
+  return mode === 'service' ? { mode } : { mode, subject };
 }
 
 /** A request refused for its revision is counted, and not audited: no policy was asked. */

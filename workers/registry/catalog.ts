@@ -60,6 +60,8 @@ export async function entry(kv: KVNamespace, doc: ServerDocument, principal: Pri
       _meta: {
         'dev.mcp-edge-gateway/tools': (await toolsFor(kv, doc, principal)) ?? null,
         'dev.mcp-edge-gateway/provenance': doc.provenance ?? null,
+        // Whose credential the server acts with; never the credential.
+        'dev.mcp-edge-gateway/identity': doc.identity.mode,
         'dev.mcp-edge-gateway/client-configs': clientConfigs(doc, resourceOf(url.origin, doc.name)),
       },
     },

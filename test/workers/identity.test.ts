@@ -1,0 +1,145 @@
+import { env } from 'cloudflare:test';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Env } from '../../workers/env.ts';
+import {
+  bearer,
+  call,
+  mcp,
+  origin,
+  putApiKey,
+  putDocument,
+  recorded,
+  resetUpstream,
+  upstream,
+} from './helpers.ts';
+
+const document = (name: string, mode: string) => ({
+  version: 1,
+  name,
+  access: { groups: ['viewers'] },
+  identity: { mode },
+  policy: { tools: { allow: ['*'] } },
+  audit: { arguments: 'none' },
+});
+
+const whoami = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } };
+const audience = 'https://idp.test/';
+
+describe('the edge’s assertion of the caller, for a token-exchange server', () => {
+  let key: string;
+  const withKey = (e: Env, extra: Partial<Env> = {}): Env => ({
+    ...e,
+    BRIDGE_URL: `${upstream}/json/`,
+    DOCUMENT_CACHE_SECONDS: '0',
+    ASSERTION_SIGNING_KEY: key,
+    ASSERTION_AUDIENCE: audience,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    key = JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'edge-1' });
+  });
+
+  beforeEach(async () => {
+    await resetUpstream();
+    await putDocument('kube', document('kube', 'token-exchange'));
+    await putDocument('wiki', document('wiki', 'service'));
+    await putApiKey('alice-key', { principal: 'alice', groups: ['viewers'] });
+  });
+
+  it('publishes only the public half of its keys, and no JWKS without a key', async () => {
+    expect((await call(new Request(`${origin}/.well-known/jwks.json`), { ...env })).status).toBe(404);
+    const published = await call(new Request(`${origin}/.well-known/jwks.json`), withKey(env));
+    const set = (await published.json()) as { keys: Record<string, unknown>[] };
+    expect(set.keys).toHaveLength(1);
+    expect(set.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', kid: 'edge-1', alg: 'ES256', use: 'sig' });
+    expect(set.keys[0]).not.toHaveProperty('d');
+  });
+
+  it('sends a fresh one-minute assertion of the caller with each request, verifiable by the JWKS', async () => {
+    const e = withKey(env);
+    for (let i = 0; i < 2; i++)
+      expect((await call(mcp('kube', whoami, bearer('alice-key')), e)).status).toBe(200);
+    const sent = (await recorded()).map((r) => String(r.headers['mcp-gateway-assertion'] ?? ''));
+    expect(sent).toHaveLength(2);
+    const jwks = await (await call(new Request(`${origin}/.well-known/jwks.json`), e)).json();
+    const verified = await Promise.all(
+      sent.map((token) =>
+        jwtVerify(token, createLocalJWKSet(jwks as never), {
+          issuer: origin,
+          audience,
+          algorithms: ['ES256'],
+        }),
+      ),
+    );
+    const [first, second] = verified.map((v) => v.payload);
+    expect(first).toMatchObject({
+      sub: 'alice',
+      groups: ['viewers'],
+      auth_method: 'api_key',
+      mcp_server: 'kube',
+    });
+    expect((first?.exp ?? 0) - (first?.iat ?? 0)).toBe(60);
+    expect(first?.jti).not.toBe(second?.jti);
+    // The client's own credential never crosses.
+    expect((await recorded()).every((r) => r.headers.authorization === undefined)).toBe(true);
+  });
+
+  it('sends none for a service server, and says in the audit line whose credential was used', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await call(mcp('wiki', whoami, bearer('alice-key')), withKey(env));
+      await call(mcp('kube', whoami, bearer('alice-key')), withKey(env));
+      const [wiki, kube] = await recorded();
+      expect(wiki?.headers['mcp-gateway-assertion']).toBeUndefined();
+      expect(kube?.headers['mcp-gateway-assertion']).toBeDefined();
+      const audited = log.mock.calls
+        .map(([line]) => JSON.parse(String(line)))
+        .filter((line) => line.event === 'mcp.tools.call');
+      expect(audited.map((line) => line.identity)).toEqual([
+        { mode: 'service' },
+        { mode: 'token-exchange', subject: 'alice' },
+      ]);
+      expect(JSON.stringify(audited)).not.toContain('eyJ');
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it('refuses a token-exchange server when the edge has no key, and sends it nothing', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const response = await call(
+        mcp('kube', whoami, bearer('alice-key')),
+        withKey(env, { ASSERTION_SIGNING_KEY: undefined }),
+      );
+      expect(response.status).toBe(500);
+      expect(await recorded()).toEqual([]);
+      expect(error.mock.calls.map(([line]) => String(line)).join('\n')).toContain('ASSERTION_SIGNING_KEY');
+    } finally {
+      error.mockRestore();
+    }
+  });
+
+  it('refuses a key that is not a private P-256 JWK, naming the setting', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const { d } = JSON.parse(key) as { d: string };
+      for (const wrong of [
+        '{"kty":"oct","k":"c2VjcmV0"}',
+        JSON.stringify({ ...JSON.parse(key), kid: 'a b' }),
+      ]) {
+        const bad = withKey(env, { ASSERTION_SIGNING_KEY: wrong });
+        expect((await call(mcp('wiki', whoami, bearer('alice-key')), bad)).status).toBe(500);
+      }
+      const logged = error.mock.calls.map(([line]) => String(line)).join('\n');
+      expect(logged).toContain('ASSERTION_SIGNING_KEY');
+      expect(logged).not.toContain(d);
+      expect(logged).not.toContain('c2VjcmV0');
+    } finally {
+      error.mockRestore();
+    }
+  });
+});
