@@ -1,9 +1,10 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { loopbackHosts } from '../shared/security/origin.ts';
-import { type BridgeConfig, ConfigError } from './config.ts';
+import { type BridgeConfig, ConfigError, type ServerConfig } from './config.ts';
 import { ServerEndpoint } from './endpoint.ts';
 import { createMcpServer, listen } from './http.ts';
+import { type Identity, identityFor } from './identity/identity.ts';
 import type { Logger } from './log.ts';
 import { startEdgeRefusals } from './metrics/edge-refusals.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
@@ -59,6 +60,16 @@ function edgeRefusalsFor(config: BridgeConfig, env: NodeJS.ProcessEnv, metrics: 
   return () => startEdgeRefusals({ api, ...edge }, metrics.registry, log);
 }
 
+/** Each person's own credential needs to know who is calling: the edge's signed principal. */
+function identityOf(server: ServerConfig, signing: HttpDeps['signing'], env: NodeJS.ProcessEnv): Identity {
+  if (server.identity.mode !== 'service' && signing === undefined) {
+    throw new ConfigError('environment', [
+      `servers.${server.name}.identity: ${server.identity.mode} needs the edge's signed caller; set edge.signatures: required`,
+    ]);
+  }
+  return identityFor(server, env);
+}
+
 export async function startBridge(
   config: BridgeConfig,
   log: Logger,
@@ -80,7 +91,13 @@ export async function startBridge(
   const endpoints = new Map(
     config.servers.map((server) => [
       server.name,
-      new ServerEndpoint(server, { metrics, log, instance, memory }),
+      new ServerEndpoint(server, {
+        metrics,
+        log,
+        instance,
+        memory,
+        identity: identityOf(server, signing, env),
+      }),
     ]),
   );
   const portal = new Portal(endpoints, { metrics, log, instance, signed: signing !== undefined });

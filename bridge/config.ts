@@ -61,6 +61,69 @@ export const TransportSchema = z.discriminatedUnion('type', [
   SseTransportSchema,
 ]);
 
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+
+/**
+ * Whose credential the server gets (docs/upstream-identity.md): the bridge's own (`service`), or
+ * each person's, exchanged at the organisation's identity provider for the edge's assertion of
+ * them (`token-exchange`). The client secret is read from the bridge's environment (a Secret).
+ */
+export const IdentitySchema = z
+  .discriminatedUnion('mode', [
+    z.object({ mode: z.literal('service') }).strict(),
+    z
+      .object({
+        mode: z.literal('token-exchange'),
+        tokenEndpoint: z.url().describe("The identity provider's token endpoint"),
+        grant: z
+          .enum(['token-exchange', 'jwt-bearer'])
+          .default('token-exchange')
+          .describe('RFC 8693 token exchange, or the RFC 7523 JWT bearer grant'),
+        clientId: z.string().min(1).max(256),
+        clientSecretEnv: EnvName.describe("The bridge's environment variable holding the client secret"),
+        audience: z.string().min(1).max(2048).optional().describe('The token asked for is for this audience'),
+        resource: z.url().optional().describe('RFC 8707 resource of the token asked for'),
+        scopes: z
+          .array(z.string().regex(/^[!#-[]-~]+$/, 'a scope token'))
+          .max(50)
+          .default([]),
+        renewBeforeSeconds: z
+          .number()
+          .min(0)
+          .max(3600)
+          .default(30)
+          .describe('A token this close to its expiry is renewed before the next request uses it'),
+        stdio: z
+          .object({
+            tokenFileEnv: EnvName.optional().describe(
+              'This variable names a file holding the token, rewritten before it expires',
+            ),
+            tokenEnv: EnvName.optional().describe(
+              'This variable holds the token as of the child’s start (not renewed: prefer tokenFileEnv)',
+            ),
+            kubeconfig: z
+              .object({
+                env: EnvName.default('KUBECONFIG'),
+                server: z.url().describe("The cluster's API server"),
+                certificateAuthority: z
+                  .string()
+                  .optional()
+                  .describe("A file with the API server's CA certificate"),
+              })
+              .strict()
+              .optional()
+              .describe(
+                'A kubeconfig with the token, rewritten before it expires; the variable names its file',
+              ),
+          })
+          .strict()
+          .prefault({ tokenFileEnv: 'MCP_UPSTREAM_TOKEN_FILE' })
+          .describe('How a stdio child gets the token: at its start, through files the bridge keeps fresh'),
+      })
+      .strict(),
+  ])
+  .prefault({ mode: 'service' });
+
 export const LimitsSchema = z
   .object({
     maxBodyBytes: z
@@ -127,8 +190,19 @@ export const ServerSchema = z
       .default(2)
       .describe('stdio children started ahead of demand (isolated mode)'),
     limits: LimitsSchema.prefault({}),
+    identity: IdentitySchema,
   })
-  .strict();
+  .strict()
+  .superRefine((server, ctx) => {
+    if (server.identity.mode !== 'service' && server.sessions === 'shared') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['identity', 'mode'],
+        message:
+          'sessions: shared serves everyone from one upstream, which can hold no one person’s credential; use sessions: isolated',
+      });
+    }
+  });
 
 const Endpoint = (port: number) =>
   z

@@ -4,6 +4,9 @@ import type { RequestId } from '../shared/protocol/jsonrpc.ts';
 import type { Refusal } from '../shared/protocol/refusal.ts';
 import { redact } from '../shared/security/redact.ts';
 import type { ServerConfig } from './config.ts';
+import type { Credential } from './identity/credential.ts';
+import { ExchangeError } from './identity/exchange.ts';
+import { type Identity, serviceIdentity } from './identity/identity.ts';
 import { requestStateOf, revisionOfPost } from './incoming.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts';
@@ -39,11 +42,15 @@ export class ServerEndpoint {
   private state: 'serving' | 'draining' = 'serving';
 
   private readonly memory: MemoryBudget;
+  private readonly identity: Identity;
+  /** Each session's person's credential, for a server that acts as each person. */
+  private readonly credentials = new Map<string, Credential>();
 
   constructor(
     config: ServerConfig,
-    deps: { metrics: Metrics; log: Logger; instance: string; memory: MemoryBudget },
+    deps: { metrics: Metrics; log: Logger; instance: string; memory: MemoryBudget; identity?: Identity },
   ) {
+    this.identity = deps.identity ?? serviceIdentity;
     this.ctx = {
       config,
       metrics: deps.metrics,
@@ -53,7 +60,10 @@ export class ServerEndpoint {
     };
     this.memory = deps.memory;
     const factory = upstreamFactory(config, deps.log, deps.metrics, deps.memory);
-    const spares = config.transport.type === 'stdio' && config.sessions === 'isolated' ? config.pool : 0;
+    // A person's own upstream starts with their credential: no anonymous spares to give them.
+    const personal = this.identity.mode !== 'service';
+    const spares =
+      config.transport.type === 'stdio' && config.sessions === 'isolated' && !personal ? config.pool : 0;
     this.supply = new Supply(factory, { spares, server: config.name, ...deps });
     this.stateless = new StatelessServer(this.supply, {
       ...deps,
@@ -108,12 +118,18 @@ export class ServerEndpoint {
       const session = this.sessions.get(sessionId);
       // Another principal's session id is as good as unknown: it must not learn the session exists.
       if (!session?.belongsTo(principal)) return refuse({ kind: 'unknown_session' });
+      const credential = this.credentials.get(sessionId);
+      if (credential !== undefined) {
+        const failed = await this.attempt(() => this.identity.freshen(credential, request, principal));
+        if (failed) return failed;
+      }
       return { ok: true, response: await session.handle(request, body) };
     }
     if (request.method === 'POST') {
       const revision = revisionOfPost(request, body);
       if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
       if (revision.era === 'modern') {
+        if (this.identity.mode !== 'service') return refuse(modernPersonal(this.name));
         // A retry bringing input may only be served here, where its child waits: a drain lets it in.
         const continues = requestStateOf(body) !== undefined;
         if (this.state === 'draining' && !continues)
@@ -147,10 +163,16 @@ export class ServerEndpoint {
       reserved = false;
     };
     try {
+      let credential: Credential | undefined;
+      const failed = await this.attempt(async () => {
+        credential = await this.identity.open(request, principal);
+      });
+      if (failed) return failed;
       let channel: Channel;
       try {
-        channel = await this.channel();
+        channel = await this.channel(credential);
       } catch (error) {
+        credential?.close();
         this.ctx.log.log('error', 'cannot reach MCP server', { error: redact((error as Error).message) });
         return this.unavailable();
       }
@@ -158,6 +180,7 @@ export class ServerEndpoint {
         onInitialized: (s) => {
           release();
           this.admit(s);
+          if (s.id !== undefined && credential !== undefined) this.credentials.set(s.id, credential);
         },
         onEnd: (s, reason) => this.ended(s, reason),
       });
@@ -175,6 +198,11 @@ export class ServerEndpoint {
    */
   async memberChannel(): Promise<{ channel: Channel; release: () => void }> {
     if (this.state === 'draining') throw new Error('the bridge is draining');
+    if (this.identity.mode !== 'service') {
+      throw new Error(
+        'this server acts as each person with their own credential, which a portal session does not carry yet; use its own URL',
+      );
+    }
     const status = this.status;
     if (this.supply.refusing) throw new Error(status.state === 'failing' ? status.reason : 'unavailable');
     if (this.openSessions >= this.ctx.config.limits.maxSessions)
@@ -202,9 +230,22 @@ export class ServerEndpoint {
     }
   }
 
-  private channel(): Promise<Channel> {
+  private channel(credential?: Credential): Promise<Channel> {
     if (this.mux) return this.mux.open();
-    return this.supply.take();
+    return this.supply.take(credential);
+  }
+
+  /** The person's credential step: a refusal that says why, never the token. */
+  private async attempt(step: () => Promise<void>): Promise<Outcome | undefined> {
+    try {
+      await step();
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ExchangeError)) throw error;
+      this.ctx.log.log('warn', 'no credential of the caller', { error: error.message });
+      if (!error.refused) return refuse({ kind: 'upstream_unavailable', reason: error.message });
+      return refuse({ kind: 'identity_refused', server: this.name, detail: error.message });
+    }
   }
 
   private admit(session: Session): void {
@@ -216,6 +257,7 @@ export class ServerEndpoint {
   private ended(session: Session, reason: SessionEnd): void {
     if (session.id === undefined || this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    this.credentials.delete(session.id);
     this.gauges(-1);
     this.ctx.metrics.sessionsEnded.inc({ server: this.name, reason });
   }
@@ -251,6 +293,13 @@ export class ServerEndpoint {
     await Promise.all([...this.sessions.values()].map((s) => s.end('drain')));
     await Promise.all([this.mux?.close(), this.stateless.close(), this.supply.close()]);
   }
+}
+
+/** What a 2026-07-28 request to a server that acts as each person is told, until the leases carry a credential. */
+function modernPersonal(server: string): Refusal {
+  const detail =
+    'it acts as each person, which is served to MCP 2025-11-25 sessions only for now; connect with 2025-11-25';
+  return { kind: 'identity_refused', server, detail };
 }
 
 export function isInitialize(body: unknown): boolean {

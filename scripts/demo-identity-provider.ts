@@ -95,7 +95,7 @@ export async function startDemoIdentityProvider(
 }
 
 /** oidc-provider warns that in-memory storage and its login page are for development: this is. */
-function withoutDevelopmentWarnings<T>(make: () => T): T {
+export function withoutDevelopmentWarnings<T>(make: () => T): T {
   const warn = console.warn;
   console.warn = (...args: unknown[]) => {
     if (!String(args[0]).includes('development-only')) warn(...args);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,6 +71,8 @@ export interface LocalOptions {
   edge?: 'wrangler-dev' | 'deployed-bundle';
   /** Extra API keys to create: key → { principal, groups }. */
   keys?: Record<string, { principal: string; groups: string[] }>;
+  /** The bridge's environment besides its signing secret (a token-exchange client secret). */
+  bridgeEnv?: Record<string, string>;
 }
 
 /**
@@ -180,7 +182,11 @@ export async function startLocalEdge(
   const kvState = options.persistTo ?? join(state, 'kv');
   const documents = localDocuments(options.documentsDir ?? join(repo, 'servers'));
   const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
-  const secrets = { BRIDGE_SIGNING_SECRET: signingSecret, ...options.secrets };
+  const secrets = {
+    BRIDGE_SIGNING_SECRET: signingSecret,
+    ASSERTION_SIGNING_KEY: newAssertionKey(),
+    ...options.secrets,
+  };
   const secretLines = Object.entries(secrets).map(([name, value]) => `${name}=${value}\n`);
   writeFileSync(join(state, 'secrets.env'), secretLines.join(''), { mode: 0o600 });
   const kv = new WranglerKv({ kind: 'local', persistTo: kvState });
@@ -197,6 +203,12 @@ export async function startLocalEdge(
     workerLog: () => dev.output(),
     stop: () => dev.stop(),
   };
+}
+
+/** A key of this run's own for the edge's assertions (docs/upstream-identity.md); its JWKS is live. */
+export function newAssertionKey(): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: `dev-${Date.now().toString(36)}` });
 }
 
 /**
@@ -221,7 +233,10 @@ export async function startLocalGateway(options: LocalOptions): Promise<LocalGat
   try {
     const demo = await startDemoFetch(config);
     if (demo) started.push(demo);
-    const bridge = await startBridge(config, options.log, { BRIDGE_SIGNING_SECRET: secret });
+    const bridge = await startBridge(config, options.log, {
+      ...options.bridgeEnv,
+      BRIDGE_SIGNING_SECRET: secret,
+    });
     started.push({ stop: () => bridge.drain() });
     const edge = await startLocalEdge(options, bridge.url, secret);
     started.push(edge);

@@ -246,6 +246,8 @@ export function recordAnswer(
     ...(audit.session === undefined ? {} : { session: audit.session }),
     ...(audit.revision === undefined ? {} : { revision: audit.revision }),
     principal: audit.principal,
+    // Whose credential the server acted with: the bridge's, or the principal's own.
+    ...('identity' in config ? { identity: (config.identity as { mode: string }).mode } : {}),
     tool: answered.resource?.slice(0, 128),
     status: audit.outcome ?? status,
     statusCode,

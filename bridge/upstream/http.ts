@@ -1,6 +1,7 @@
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ServerConfig } from '../config.ts';
+import type { Credential } from '../identity/credential.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { Upstream, type UpstreamFactory } from './upstream.ts';
@@ -14,13 +15,23 @@ export function httpFactory(
   deps: { log: Logger; metrics: Metrics },
 ): UpstreamFactory {
   const requestInit = { headers: t.headers };
-  return async () => {
+  return async (credential) => {
     const url = new URL(t.url);
+    const options = { requestInit, ...(credential ? { fetch: asPerson(credential) } : {}) };
     const transport =
       t.type === 'streamable-http'
-        ? new StreamableHTTPClientTransport(url, { requestInit })
-        : new SSEClientTransport(url, { requestInit });
+        ? new StreamableHTTPClientTransport(url, options)
+        : new SSEClientTransport(url, options);
     await transport.start();
-    return new Upstream(transport, server.name, deps);
+    return new Upstream(transport, server.name, { ...deps, credential });
+  };
+}
+
+/** Each request as the person: their current token, read when it is sent (it may have been renewed). */
+function asPerson(credential: Credential): typeof fetch {
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', credential.authorization());
+    return fetch(input, { ...init, headers });
   };
 }

@@ -19,12 +19,12 @@ export function stdioFactory(
   deps: { log: Logger; metrics: Metrics; memory?: MemoryBudget },
 ): UpstreamFactory {
   const { log, metrics, memory } = deps;
-  return async () => {
+  return async (credential) => {
     const [command, args] = commandLine(t.command, t.args);
     const transport = new StdioClientTransport({
       command,
       args,
-      env: childEnv(t.inheritEnv, t.env),
+      env: { ...childEnv(t.inheritEnv, t.env), ...credential?.env() },
       cwd: t.cwd,
       stderr: 'pipe',
       maxBufferSize: server.limits.maxLineBytes,
@@ -43,11 +43,16 @@ export function stdioFactory(
       throw error;
     }
     memory?.track(transport.pid ?? undefined);
-    return new Upstream(transport, server.name, deps, {
-      pid: transport.pid ?? undefined,
-      ending: endingOf(transport, tail),
-      livenessMs: server.limits.livenessSeconds * 1000,
-    });
+    return new Upstream(
+      transport,
+      server.name,
+      { ...deps, credential },
+      {
+        pid: transport.pid ?? undefined,
+        ending: endingOf(transport, tail),
+        livenessMs: server.limits.livenessSeconds * 1000,
+      },
+    );
   };
 }
 

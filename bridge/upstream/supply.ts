@@ -1,4 +1,5 @@
 import { redact } from '../../shared/security/redact.ts';
+import type { Credential } from '../identity/credential.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { Backoff } from './backoff.ts';
@@ -78,9 +79,9 @@ export class Supply {
     }
   }
 
-  /** An upstream for one user: a warm spare if there is one, else one started now. */
-  async take(): Promise<Upstream> {
-    const upstream = this.warm.shift();
+  /** An upstream for one user: a warm spare if there is one, else one started now; a person's own is always new. */
+  async take(credential?: Credential): Promise<Upstream> {
+    const upstream = credential === undefined ? this.warm.shift() : undefined;
     if (this.spares > 0) {
       this.report();
       // spawn() blocks the event loop for a few ms (fork + exec): refill after this one is in use.
@@ -93,7 +94,7 @@ export class Supply {
     }
     if (this.backoff.resting()) throw new Error(resting);
     try {
-      const started = await this.spawn();
+      const started = await this.spawn(credential);
       this.lastFailure = undefined;
       return started;
     } catch (error) {

@@ -2,6 +2,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import type { Credential } from '../identity/credential.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { Liveness } from './liveness.ts';
@@ -28,11 +29,13 @@ export class Upstream {
   private readonly liveness: Liveness | undefined;
   private wedged = false;
   readonly pid: number | undefined;
+  /** The person's credential it was opened with (identity: token-exchange); its files go with it. */
+  readonly credential: Credential | undefined;
 
   constructor(
     transport: Transport,
     server: string,
-    deps: { log: Logger; metrics: Metrics },
+    deps: { log: Logger; metrics: Metrics; credential?: Credential },
     child?: { pid: number | undefined; ending: () => string | undefined; livenessMs: number },
   ) {
     this.transport = transport;
@@ -40,6 +43,7 @@ export class Upstream {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.pid = child?.pid;
+    this.credential = deps.credential;
     this.ending = child?.ending;
     this.isChild = transport instanceof StdioClientTransport;
     if (child !== undefined) {
@@ -107,6 +111,7 @@ export class Upstream {
     const reason: ExitReason = this.state === 'closing' ? 'closed' : 'crash';
     this.state = 'closed';
     this.liveness?.stop();
+    this.credential?.close();
     const ending = reason === 'crash' && !this.overflowed && !this.wedged ? this.ending?.() : undefined;
     if (ending !== undefined) this.exitDetail = `the MCP server ${ending}`;
     if (this.isChild)
@@ -115,4 +120,5 @@ export class Upstream {
   }
 }
 
-export type UpstreamFactory = () => Promise<Upstream>;
+/** A new upstream: anyone's (a spare), or one person's, with their credential. */
+export type UpstreamFactory = (credential?: Credential) => Promise<Upstream>;

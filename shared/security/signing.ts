@@ -16,6 +16,13 @@ export const signatureHeaders = {
 
 export const maxSkewSeconds = 60;
 
+/**
+ * The edge's assertion of the caller (a JWT its identity provider trusts), sent with requests for
+ * a `token-exchange` server. Not covered by the HMAC: the bridge checks that it names the signed
+ * principal, and the identity provider checks its signature (docs/upstream-identity.md).
+ */
+export const assertionHeader = 'mcp-gateway-assertion';
+
 export interface SignedRequest {
   method: string;
   /** Path and query, e.g. `/openshift/mcp`. */

@@ -8,7 +8,6 @@ import type { Principal } from '../../shared/policy/policy.ts';
  * upstream server gets a token of the caller's own. The provider trusts it through the edge's
  * JWKS (`/.well-known/jwks.json`). It lives one minute and is never the client's own token.
  */
-export const assertionHeader = 'mcp-gateway-assertion';
 export const assertionSeconds = 60;
 
 const PrivateKeySchema = z

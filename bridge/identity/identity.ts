@@ -1,0 +1,81 @@
+import type { Principal } from '../../shared/policy/policy.ts';
+import { assertionHeader } from '../../shared/security/signing.ts';
+import { ConfigError, type ServerConfig } from '../config.ts';
+import { Credential } from './credential.ts';
+import { ExchangeError, TokenExchange } from './exchange.ts';
+
+/**
+ * Whose credential one server's upstreams get (docs/upstream-identity.md). `service`: the
+ * bridge's own, as configured, for everyone. `token-exchange`: each person's own, so each
+ * upstream is opened for one person (no anonymous spares) and kept fresh request by request.
+ */
+export interface Identity {
+  readonly mode: ServerConfig['identity']['mode'];
+  /** The credential a new upstream of this caller starts with; undefined in service mode. */
+  open(request: Request, principal: Principal | undefined): Promise<Credential | undefined>;
+  /** Before this caller's request reaches their upstream: a token that will not expire under it. */
+  freshen(credential: Credential, request: Request, principal: Principal | undefined): Promise<void>;
+}
+
+export const serviceIdentity: Identity = {
+  mode: 'service',
+  open: async () => undefined,
+  freshen: async () => {},
+};
+
+export function identityFor(
+  server: ServerConfig,
+  env: NodeJS.ProcessEnv,
+  options: { fetch?: typeof fetch } = {},
+): Identity {
+  const config = server.identity;
+  if (config.mode === 'service') return serviceIdentity;
+  const secret = env[config.clientSecretEnv];
+  if (!secret) {
+    throw new ConfigError('environment', [
+      `servers.${server.name}.identity: set ${config.clientSecretEnv}, the client secret the bridge has at ${config.tokenEndpoint}`,
+    ]);
+  }
+  const exchange = new TokenExchange(config, secret, options);
+  const delivery = server.transport.type === 'stdio' ? config.stdio : undefined;
+  return {
+    mode: config.mode,
+    async open(request, principal) {
+      const subject = subjectOf(request, principal);
+      const token = await exchange.tokenFor(subject, assertionOf(request));
+      return new Credential(subject, token, delivery);
+    },
+    async freshen(credential, request, principal) {
+      if (exchange.fresh(credential.current)) return;
+      // The same person only: an upstream opened for one person never gets another's token.
+      const subject = subjectOf(request, principal);
+      if (subject !== credential.subject)
+        throw new ExchangeError('this session belongs to someone else', true);
+      credential.renew(await exchange.tokenFor(subject, assertionOf(request)));
+    },
+  };
+}
+
+function assertionOf(request: Request): string | undefined {
+  return request.headers.get(assertionHeader) ?? undefined;
+}
+
+/** The signed principal, which the edge's assertion must name too (the HMAC does not cover it). */
+function subjectOf(request: Request, principal: Principal | undefined): string {
+  if (principal === undefined) throw new ExchangeError('no signed caller: the edge must sign requests', true);
+  const assertion = assertionOf(request);
+  if (assertion !== undefined && claimedSubject(assertion) !== principal.subject) {
+    throw new ExchangeError('the edge’s assertion names someone else than the signed caller', true);
+  }
+  return principal.subject;
+}
+
+function claimedSubject(jwt: string): string | undefined {
+  try {
+    const payload = jwt.split('.')[1] ?? '';
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof claims.sub === 'string' ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,186 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { startBridge } from '../../bridge/app.ts';
+import { ConfigError, parseConfig, type ServerConfig } from '../../bridge/config.ts';
+import { Credential } from '../../bridge/identity/credential.ts';
+import { TokenExchange } from '../../bridge/identity/exchange.ts';
+import { createLogger } from '../../bridge/log.ts';
+import { type ExchangeProvider, startExchangeProvider } from '../../scripts/exchange-provider.ts';
+
+const stdio = { type: 'stdio', command: 'node', args: ['server.js'] };
+const exchanging = (tokenEndpoint: string) => ({
+  mode: 'token-exchange',
+  tokenEndpoint,
+  clientId: 'mcp-bridge',
+  clientSecretEnv: 'IDP_CLIENT_SECRET',
+  audience: 'https://kube.test',
+});
+
+function problems(
+  servers: unknown[],
+  env: NodeJS.ProcessEnv = {},
+  signatures = 'required',
+): Promise<string[]> {
+  const config = { version: 1, listen: { port: 0 }, metrics: { port: 0 }, edge: { signatures }, servers };
+  return (async () => {
+    try {
+      const bridge = await startBridge(parseConfig(config), createLogger('error'), {
+        BRIDGE_SIGNING_SECRET: 'x'.repeat(32),
+        ...env,
+      });
+      await bridge.drain(0);
+      return [];
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+  })();
+}
+
+describe('a server that acts as each person: its configuration', () => {
+  const identity = exchanging('https://idp.test/token');
+
+  it('is refused in shared mode, which cannot hold one person’s credential', async () => {
+    expect(await problems([{ name: 'kube', transport: stdio, sessions: 'shared', identity }])).toEqual([
+      'servers[0].identity.mode: sessions: shared serves everyone from one upstream, which can hold no one person’s credential; use sessions: isolated',
+    ]);
+  });
+
+  it('needs its client secret in the environment, and the edge’s signed caller', async () => {
+    expect(await problems([{ name: 'kube', transport: stdio, identity }])).toEqual([
+      'servers.kube.identity: set IDP_CLIENT_SECRET, the client secret the bridge has at https://idp.test/token',
+    ]);
+    expect(
+      await problems([{ name: 'kube', transport: stdio, identity }], { IDP_CLIENT_SECRET: 's' }, 'off'),
+    ).toEqual([
+      "servers.kube.identity: token-exchange needs the edge's signed caller; set edge.signatures: required",
+    ]);
+  });
+
+  it('says service when it says nothing, and keeps its spares only then', async () => {
+    const config = parseConfig({ version: 1, servers: [{ name: 'a', transport: stdio }] });
+    expect(config.servers[0]?.identity).toEqual({ mode: 'service' });
+  });
+});
+
+describe('token exchange at a real identity provider', () => {
+  let idp: ExchangeProvider;
+  let edge: Server;
+  let key: JWK;
+  let config: Extract<ServerConfig['identity'], { mode: 'token-exchange' }>;
+
+  beforeAll(async () => {
+    idp = await startExchangeProvider({ tokenSeconds: 30 });
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    key = { ...(await exportJWK(privateKey)), kid: 'edge' };
+    const published = JSON.stringify({
+      keys: [{ ...(await exportJWK(publicKey)), kid: 'edge', alg: 'ES256' }],
+    });
+    edge = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(published),
+    );
+    await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(edge.address() as AddressInfo).port}`;
+    idp.trust(`${origin}/jwks`, origin);
+    const parsed = parseConfig({
+      version: 1,
+      servers: [{ name: 'kube', transport: stdio, identity: exchanging(idp.tokenEndpoint) }],
+    });
+    config = parsed.servers[0]?.identity as typeof config;
+  });
+  afterAll(async () => {
+    await idp?.stop();
+    edge?.closeAllConnections();
+    await new Promise((resolve) => edge?.close(resolve));
+  });
+
+  const assertion = async (sub: string) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'edge' })
+      .setIssuer(`http://127.0.0.1:${(edge.address() as AddressInfo).port}`)
+      .setSubject(sub)
+      .setAudience(idp.issuer)
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .setJti(crypto.randomUUID())
+      .sign(await (await import('jose')).importJWK(key, 'ES256'));
+
+  it('asks once for many requests of one person at the same time, and keeps the token', async () => {
+    let asked = 0;
+    const counting: typeof fetch = (input, init) => {
+      asked += 1;
+      return fetch(input, init);
+    };
+    const exchange = new TokenExchange(config, idp.clientSecret, { fetch: counting });
+    const tokens = await Promise.all(
+      Array.from({ length: 20 }, async () => exchange.tokenFor('dana', await assertion('dana'))),
+    );
+    expect(asked).toBe(1);
+    expect(new Set(tokens.map((t) => t.value)).size).toBe(1);
+    await exchange.tokenFor('dana', undefined);
+    expect(asked).toBe(1);
+    const erin = await exchange.tokenFor('erin', await assertion('erin'));
+    expect(erin.value).not.toBe(tokens[0]?.value);
+    expect(asked).toBe(2);
+  });
+
+  it('asks again once the kept token is within renewBeforeSeconds of its end', async () => {
+    let now = Date.now();
+    const exchange = new TokenExchange({ ...config, renewBeforeSeconds: 10 }, idp.clientSecret, {
+      now: () => now,
+    });
+    const first = await exchange.tokenFor('frank', await assertion('frank'));
+    now += 19_000;
+    expect((await exchange.tokenFor('frank', undefined)).value).toBe(first.value);
+    now += 2_000;
+    await expect(exchange.tokenFor('frank', undefined)).rejects.toThrow(/no assertion/);
+    expect((await exchange.tokenFor('frank', await assertion('frank'))).value).not.toBe(first.value);
+  });
+
+  it('says why the provider refused, in its words, and never with the secret or the assertion', async () => {
+    const wrong = new TokenExchange(config, 'not-the-secret');
+    const sent = await assertion('gina');
+    const error = await wrong.tokenFor('gina', sent).catch((e: Error) => e);
+    expect(String(error)).toMatch(/the identity provider refused: invalid_client/);
+    expect(String(error)).not.toContain('not-the-secret');
+    expect(String(error)).not.toContain(sent);
+    const unreachable = new TokenExchange({ ...config, tokenEndpoint: 'http://127.0.0.1:9/token' }, 's');
+    await expect(unreachable.tokenFor('gina', sent)).rejects.toThrow(/could not be reached/);
+  });
+});
+
+describe('a stdio child’s credential files', () => {
+  it('are private, rewritten whole with the new token, and gone when the child is', () => {
+    const stdioDelivery = {
+      tokenFileEnv: 'TOKEN_FILE',
+      tokenEnv: 'TOKEN',
+      kubeconfig: { env: 'KUBECONFIG', server: 'https://kube.test:6443' },
+    };
+    const credential = new Credential(
+      'hana',
+      { value: 'first-token', issuedAt: Date.now(), expiresAt: Date.now() + 60_000 },
+      stdioDelivery,
+    );
+    const env = credential.env();
+    expect(env.TOKEN).toBe('first-token');
+    const tokenFile = env.TOKEN_FILE as string;
+    const kubeconfig = env.KUBECONFIG as string;
+    expect(readFileSync(tokenFile, 'utf8')).toBe('first-token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect(parse(readFileSync(kubeconfig, 'utf8'))).toMatchObject({
+      clusters: [{ cluster: { server: 'https://kube.test:6443' } }],
+      users: [{ user: { token: 'first-token' } }],
+    });
+    credential.renew({ value: 'second-token', issuedAt: Date.now(), expiresAt: Date.now() + 120_000 });
+    expect(readFileSync(tokenFile, 'utf8')).toBe('second-token');
+    expect(readFileSync(kubeconfig, 'utf8')).toContain('second-token');
+    expect(credential.authorization()).toBe('Bearer second-token');
+    credential.close();
+    expect(existsSync(tokenFile)).toBe(false);
+    expect(existsSync(kubeconfig)).toBe(false);
+  });
+});
