@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { runSql, SqlApiError } from '../shared/storage/analytics.ts';
 import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage/kv.ts';
 import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './apply.ts';
+import { newAssertionKey } from './assertion-key.ts';
 import { checkFiles, documentFiles } from './files.ts';
 import { commandHelp, commands, help } from './help.ts';
 import { createKey, expiry, KeyError, listKeys, revokeKey } from './keys.ts';
@@ -217,6 +218,9 @@ async function run(command: string, values: Values, rest: string[]): Promise<num
       return 0;
     case 'grants':
       await grants(values, rest);
+      return 0;
+    case 'assertion-key':
+      console.log(newAssertionKey());
       return 0;
     case 'usage': {
       const sql = buildSql({ since: values.since, server: values.server, by: values.by as By });

@@ -30,6 +30,13 @@ with --strict, so does an allow pattern that matches no tool the server reported
     about: 'Which commit is live in KV, when it was applied, and whether the files have drifted since.',
     examples: ['npx mcpgw status --remote'],
   },
+  'assertion-key': {
+    usage: 'mcpgw assertion-key',
+    about: `Prints a new private key (a P-256 JWK, one line) for the edge's assertions of who is
+calling, which the bridge trades for each person's own token at the identity provider
+(docs/upstream-identity.md). The edge publishes its public half at /.well-known/jwks.json.`,
+    examples: ['npx mcpgw assertion-key | npx wrangler secret put ASSERTION_SIGNING_KEY'],
+  },
   keys: {
     usage: 'mcpgw keys create --principal P [--groups a,b] [--expires 30d] | keys list | keys revoke <id>',
     about: `API keys: create prints a new key once (only its SHA-256 is stored); list shows id,

@@ -1,10 +1,11 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { applyPlan, planAgainst, planDocuments } from '../admin/apply.ts';
+import { newAssertionKey } from '../admin/assertion-key.ts';
 import { checkFiles, documentFiles } from '../admin/files.ts';
 import { keyEntry } from '../admin/keys.ts';
 import { WranglerKv } from '../admin/wrangler-kv.ts';
@@ -184,6 +185,7 @@ export async function startLocalEdge(
   const keys = { [apiKey]: { principal: 'developer', groups: ['developers'] }, ...options.keys };
   const secrets = {
     BRIDGE_SIGNING_SECRET: signingSecret,
+    // A key of this run's own: its JWKS is live at /.well-known/jwks.json.
     ASSERTION_SIGNING_KEY: newAssertionKey(),
     ...options.secrets,
   };
@@ -203,12 +205,6 @@ export async function startLocalEdge(
     workerLog: () => dev.output(),
     stop: () => dev.stop(),
   };
-}
-
-/** A key of this run's own for the edge's assertions (docs/upstream-identity.md); its JWKS is live. */
-export function newAssertionKey(): string {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: `dev-${Date.now().toString(36)}` });
 }
 
 /**

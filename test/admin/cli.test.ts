@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fieldChanges } from '../../admin/plan.ts';
+import { AssertionKeysSchema } from '../../workers/identity/assertion.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 
@@ -88,7 +89,7 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 600_000 }, () 
   });
 
   it('explains each command with an example, and refuses unpinned artifacts in strict mode', async () => {
-    for (const command of ['validate', 'diff', 'apply', 'status', 'keys', 'usage']) {
+    for (const command of ['validate', 'diff', 'apply', 'status', 'keys', 'usage', 'assertion-key']) {
       const help = await mcpgw([command, '--help']);
       expect(help.code, command).toBe(0);
       expect(help.out, command).toMatch(
@@ -119,6 +120,14 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 600_000 }, () 
     expect(result.err).toContain('! ');
     expect(result.err).toContain('policy.prompts is absent: clients get no prompts of legacy');
     expect(result.err).toContain('Keep serving them all with "resources": {"allow": ["*"]}');
+  });
+
+  it('prints a new key for the edge’s assertions each time, one the Worker’s settings accept', async () => {
+    const [first, second] = await Promise.all([mcpgw(['assertion-key']), mcpgw(['assertion-key'])]);
+    const keys = [first, second].map((run) => AssertionKeysSchema.parse(run.out.trim())[0]);
+    expect(keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256' });
+    expect(keys[0]?.d).not.toBe(keys[1]?.d);
+    expect(keys[0]?.kid).not.toBe(keys[1]?.kid);
   });
 
   it('answers a wrong command with usage and exit code 2', async () => {

@@ -120,7 +120,7 @@ describe('upstream identity: token exchange, edge to identity provider to server
 
   async function connect(server: string, key: string): Promise<Client> {
     const client = new Client({ name: 'identity-test', version: '1' });
-    const url = new URL(`${gateway.edgeUrl}/${server}/mcp`);
+    const url = new URL(server === '' ? `${gateway.edgeUrl}/mcp` : `${gateway.edgeUrl}/${server}/mcp`);
     await client.connect(
       new StreamableHTTPClientTransport(url, {
         requestInit: { headers: { authorization: `Bearer ${key}` } },
@@ -217,6 +217,40 @@ describe('upstream identity: token exchange, edge to identity provider to server
     expect(refused).toContain('the identity provider refused: invalid_grant');
     expect(idp.refusals).toContain('bob may no longer use this');
     expect(refused).toContain('Your own credential for the MCP server \\"api\\" could not be had');
+  });
+
+  it('tells a 2026-07-28 client and a portal session why they cannot reach a per-person server yet', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const modern = await fetch(`${gateway.edgeUrl}/api/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: 'Bearer alice-key',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'whoami',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'whoami', arguments: {}, _meta: meta },
+      }),
+    });
+    expect(modern.status).toBe(403);
+    expect(await modern.text()).toContain('served to MCP 2025-11-25 sessions only for now');
+    const portal = await connect('', 'alice-key');
+    const refused = await portal
+      .callTool({ name: 'api__whoami', arguments: {} })
+      .catch((error: { data?: unknown }) => error);
+    expect(JSON.stringify((refused as { data?: unknown }).data)).toContain(
+      'api: this server acts as each person',
+    );
+    expect(JSON.stringify((refused as { data?: unknown }).data)).toContain('a portal session does not carry');
   });
 
   it('the identity provider refuses a forged assertion and a replayed one', async () => {
