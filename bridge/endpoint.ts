@@ -6,7 +6,7 @@ import { redact } from '../shared/security/redact.ts';
 import type { ServerConfig } from './config.ts';
 import type { Credential } from './identity/credential.ts';
 import { ExchangeError } from './identity/exchange.ts';
-import { type Identity, serviceIdentity } from './identity/identity.ts';
+import { type Identity, personOf, serviceIdentity } from './identity/identity.ts';
 import { requestStateOf, revisionOfPost } from './incoming.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts';
@@ -129,12 +129,12 @@ export class ServerEndpoint {
       const revision = revisionOfPost(request, body);
       if (revision.era === 'refused') return { ok: false, refusal: revision.refusal, id: revision.id };
       if (revision.era === 'modern') {
-        if (this.identity.mode !== 'service') return refuse(modernPersonal(this.name));
         // A retry bringing input may only be served here, where its child waits: a drain lets it in.
         const continues = requestStateOf(body) !== undefined;
         if (this.state === 'draining' && !continues)
           return refuse({ kind: 'draining', retryAfterSeconds: 1 });
-        return { ok: true, response: await this.stateless.handle(request, revision, principal) };
+        const person = personOf(this.identity, request, principal);
+        return { ok: true, response: await this.stateless.handle(request, revision, principal, person) };
       }
     }
     if (request.method !== 'POST' || !isInitialize(body)) return refuse({ kind: 'missing_session' });
@@ -293,13 +293,6 @@ export class ServerEndpoint {
     await Promise.all([...this.sessions.values()].map((s) => s.end('drain')));
     await Promise.all([this.mux?.close(), this.stateless.close(), this.supply.close()]);
   }
-}
-
-/** What a 2026-07-28 request to a server that acts as each person is told, until the leases carry a credential. */
-function modernPersonal(server: string): Refusal {
-  const detail =
-    'it acts as each person, which is served to MCP 2025-11-25 sessions only for now; connect with 2025-11-25';
-  return { kind: 'identity_refused', server, detail };
 }
 
 export function isInitialize(body: unknown): boolean {

@@ -56,6 +56,29 @@ export function identityFor(
   };
 }
 
+/** One caller of one request, for a child that must be theirs: opened with their credential, or kept fresh. */
+export interface Person {
+  open(): Promise<Credential>;
+  freshen(credential: Credential): Promise<void>;
+}
+
+/** The caller of this request as a `Person`, for a server that acts as each person; else undefined. */
+export function personOf(
+  identity: Identity,
+  request: Request,
+  principal: Principal | undefined,
+): Person | undefined {
+  if (identity.mode === 'service') return undefined;
+  return {
+    open: async () => {
+      const credential = await identity.open(request, principal);
+      if (credential === undefined) throw new ExchangeError('no credential of the caller', true);
+      return credential;
+    },
+    freshen: (credential) => identity.freshen(credential, request, principal),
+  };
+}
+
 function assertionOf(request: Request): string | undefined {
   return request.headers.get(assertionHeader) ?? undefined;
 }

@@ -9,6 +9,8 @@ import {
 import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
 import { metaKeys } from '../../shared/protocol/revision.ts';
 import { type ServerConfig, timeoutSeconds } from '../config.ts';
+import { ExchangeError } from '../identity/exchange.ts';
+import type { Person } from '../identity/identity.ts';
 import type { Child } from '../upstream/child.ts';
 import { Busy, type ChildLeases } from '../upstream/leases.ts';
 import { Continuations } from './continuations.ts';
@@ -38,6 +40,8 @@ export interface Exchange {
   keys: Keys;
   readonly capabilities: Record<string, unknown>;
   readonly who: string;
+  /** The caller, for a server that acts as each person: their child is started and kept fresh as them. */
+  readonly person?: Person;
   notice?: (message: JSONRPCMessage) => void;
   /** Aborted when the client goes away before its answer. */
   readonly gone?: AbortSignal;
@@ -75,9 +79,9 @@ export class Conversations {
     if (typeof state === 'string') return this.resume(x, state);
     let child: Child;
     try {
-      child = await this.leases.acquire(x.who === bridgeItself ? undefined : x.who);
+      child = await this.leases.acquire(x.who === bridgeItself ? undefined : x.who, x.person);
     } catch (error) {
-      return refused(request.id, unavailable(error));
+      return refused(request.id, unavailable(error, this.config.name));
     }
     if (x.gone?.aborted) {
       // The client left while waiting for a child: nothing was sent, so the child is as good as new.
@@ -108,6 +112,13 @@ export class Conversations {
       const detail =
         'the MCP server ended while waiting for your input: send the request again without requestState';
       return refused(request.id, { kind: 'upstream_exited', detail });
+    }
+    try {
+      const credential = child.upstream.credential;
+      if (x.person !== undefined && credential !== undefined) await x.person.freshen(credential);
+    } catch (error) {
+      this.leases.discard(child);
+      return refused(request.id, unavailable(error, this.config.name));
     }
     x.keys = continuation.keys;
     // The questions are put again: those this retry answers go to the child, the rest are asked anew.
@@ -289,7 +300,11 @@ export function owner(principal: Principal | undefined): string {
   return principal === undefined ? '' : `${principal.method}:${principal.subject}`;
 }
 
-export function unavailable(error: unknown): Refusal {
+export function unavailable(error: unknown, server = ''): Refusal {
+  if (error instanceof ExchangeError) {
+    if (error.refused) return { kind: 'identity_refused', server, detail: error.message };
+    return { kind: 'upstream_unavailable', reason: error.message };
+  }
   return { kind: 'upstream_failed', detail: (error as Error).message, busy: error instanceof Busy };
 }
 

@@ -9,20 +9,20 @@ const ttlMs = 60_000;
  * The marks come from the server's tool list: learned from lists that pass by, else asked for,
  * once a minute at most and one listing at a time. A failed listing keeps the last marks.
  */
-export class ParamHeaderChecks {
+export class ParamHeaderChecks<Asker = undefined> {
   private known: { tools: ParamHeaders; at: number } | undefined;
   private refreshing: Promise<void> | undefined;
-  private readonly list: () => Promise<Record<string, unknown> | undefined>;
+  private readonly list: (asker: Asker) => Promise<Record<string, unknown> | undefined>;
 
-  /** `list`: the server's complete tool list, or undefined when it could not be had. */
-  constructor(list: () => Promise<Record<string, unknown> | undefined>) {
+  /** `list`: the server's complete tool list, asked for `asker`, or undefined when it could not be had. */
+  constructor(list: (asker: Asker) => Promise<Record<string, unknown> | undefined>) {
     this.list = list;
   }
 
   /** Why a `tools/call` is refused, or undefined when its headers agree with its arguments. */
-  async mismatch(headers: Headers, call: JSONRPCMessage): Promise<string | undefined> {
+  async mismatch(headers: Headers, call: JSONRPCMessage, asker: Asker): Promise<string | undefined> {
     if (this.known === undefined || Date.now() - this.known.at > ttlMs) {
-      this.refreshing ??= this.refresh().finally(() => {
+      this.refreshing ??= this.refresh(asker).finally(() => {
         this.refreshing = undefined;
       });
       await this.refreshing;
@@ -37,8 +37,8 @@ export class ParamHeaderChecks {
     this.known = { tools: paramHeadersOf(listed), at: Date.now() };
   }
 
-  private async refresh(): Promise<void> {
-    const listed = await this.list();
+  private async refresh(asker: Asker): Promise<void> {
+    const listed = await this.list(asker);
     if (listed !== undefined) this.learn(listed);
     else this.known = { tools: this.known?.tools ?? new Map(), at: Date.now() };
   }

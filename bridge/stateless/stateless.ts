@@ -10,6 +10,7 @@ import {
 } from '../../shared/protocol/jsonrpc.ts';
 import { metaKeys, modernRevision, type Revision } from '../../shared/protocol/revision.ts';
 import type { ServerConfig } from '../config.ts';
+import type { Person } from '../identity/identity.ts';
 import type { Logger } from '../log.ts';
 import {
   type KnownNames,
@@ -29,6 +30,12 @@ import { Keys, type Request } from './translate.ts';
 import { type Answer, EventStream, jsonAnswer } from './writer.ts';
 
 type Modern = Extract<Revision, { era: 'modern' }>;
+
+/** Who a request is asked for: its caller, and for a server that acts as each person, as them. */
+interface Asker {
+  who: string;
+  person: Person | undefined;
+}
 
 interface Deps {
   config: ServerConfig;
@@ -50,7 +57,7 @@ export class StatelessServer {
   private readonly conversations: Conversations;
   private readonly listeners: ListenStreams;
   private inflight = 0;
-  private readonly paramHeaders = new ParamHeaderChecks(() => this.toolList());
+  private readonly paramHeaders = new ParamHeaderChecks<Asker>((asker) => this.toolList(asker));
   private readonly deps: Deps;
 
   /** Set for Streamable HTTP servers, which may speak 2026-07-28 themselves. */
@@ -59,13 +66,16 @@ export class StatelessServer {
   constructor(supply: Supply, deps: Deps) {
     this.deps = deps;
     const transport = deps.config.transport;
-    if (transport.type === 'streamable-http') {
+    // A server that acts as each person is reached through clients of the bridge's own, as each person.
+    const personal = deps.config.identity.mode !== 'service';
+    if (transport.type === 'streamable-http' && !personal) {
       this.native = new Passthrough(transport.url, transport.headers, deps.log);
     }
     const { limits, pool } = deps.config;
     this.leases = new ChildLeases(supply, {
       max: limits.maxSessions,
-      keep: Math.max(1, pool),
+      keep: personal ? 0 : Math.max(1, pool),
+      personal,
       bind: deps.config.sessions === 'isolated',
       log: deps.log,
       roomForOne: () => deps.memory.admits().ok,
@@ -82,7 +92,12 @@ export class StatelessServer {
   }
 
   /** One 2026-07-28 request, its body already read and its revision checked: its answer. */
-  async handle(http: globalThis.Request, modern: Modern, principal?: Principal): Promise<Response> {
+  async handle(
+    http: globalThis.Request,
+    modern: Modern,
+    principal?: Principal,
+    person?: Person,
+  ): Promise<Response> {
     const message = modern.message;
     if (!('id' in message)) return new Response(null, { status: 202 });
     const request = message as Request;
@@ -93,19 +108,23 @@ export class StatelessServer {
         refused(request.id, { kind: 'unknown_method', method: request.method, stateless: true }),
       );
     }
-    if (request.method === 'server/discover') return this.discover(request);
+    if (request.method === 'server/discover') return this.discover(request, owner(principal), person);
     if (request.method === 'subscriptions/listen') return this.listeners.open(request);
     this.inflight += 1;
     let streaming = false;
     try {
       if (request.method === 'tools/call') {
-        const mismatch = await this.paramHeaders.mismatch(http.headers, request);
+        const mismatch = await this.paramHeaders.mismatch(http.headers, request, {
+          who: owner(principal),
+          person,
+        });
         if (mismatch) return jsonAnswer(refused(request.id, { kind: 'header_mismatch', detail: mismatch }));
       }
       const x: Exchange = {
         request,
         capabilities: modern.clientCapabilities,
         who: owner(principal),
+        ...(person === undefined ? {} : { person }),
         keys: new Keys(),
         gone: http.signal,
       };
@@ -171,13 +190,15 @@ export class StatelessServer {
   }
 
   /** The server's complete tool list, asked of a child like any request, for the `Mcp-Param-*` marks. */
-  private async toolList(): Promise<Record<string, unknown> | undefined> {
+  private async toolList(asker: Asker): Promise<Record<string, unknown> | undefined> {
     const listing = { jsonrpc: '2.0', id: 'bridge-tools-list', method: 'tools/list', params: {} } as Request;
+    // A server that acts as each person has no one of its own to list for: the caller asks.
+    const as = asker.person === undefined ? { who: bridgeItself } : { who: asker.who, person: asker.person };
     const answer = await this.conversations.run({
       request: listing,
       capabilities: {},
-      who: bridgeItself,
       keys: new Keys(),
+      ...as,
     });
     const result = resultOf(answer.message);
     return result?.resultType === 'complete' ? result : undefined;
@@ -193,12 +214,12 @@ export class StatelessServer {
     this.leases.reapIdle(this.deps.config.limits.idleTimeoutSeconds * 1000);
   }
 
-  private async discover(request: Request): Promise<Response> {
+  private async discover(request: Request, who: string, person: Person | undefined): Promise<Response> {
     let init: Record<string, unknown>;
     try {
-      init = await this.leases.initResult();
+      init = await (person === undefined ? this.leases.initResult() : this.leases.initResult(who, person));
     } catch (error) {
-      return jsonAnswer(refused(request.id, unavailable(error)));
+      return jsonAnswer(refused(request.id, unavailable(error, this.deps.config.name)));
     }
     const result = {
       supportedVersions: [modernRevision],

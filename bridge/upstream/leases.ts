@@ -1,4 +1,5 @@
 import { type JSONRPCMessage, kindOf, type RequestId } from '../../shared/protocol/jsonrpc.ts';
+import type { Person } from '../identity/identity.ts';
 import type { Logger } from '../log.ts';
 import type { LeaseCounts } from '../metrics/metrics.ts';
 import { answerUnasked, type Child, isBroadcast } from './child.ts';
@@ -48,11 +49,22 @@ export class ChildLeases {
   /** Told how many children are in each state, whenever that may have changed. */
   onCount: ((counts: LeaseCounts) => void) | undefined;
 
+  /** Each child is started for one person, with their credential: no spares, none for the bridge itself. */
+  private readonly personal: boolean;
+
   constructor(
     supply: Supply,
-    options: { max: number; keep: number; bind: boolean; log: Logger; roomForOne?: () => boolean },
+    options: {
+      max: number;
+      keep: number;
+      bind: boolean;
+      log: Logger;
+      roomForOne?: () => boolean;
+      personal?: boolean;
+    },
   ) {
     this.supply = supply;
+    this.personal = options.personal ?? false;
     this.roomForOne = options.roomForOne ?? (() => true);
     this.max = options.max;
     this.keep = options.keep;
@@ -61,9 +73,9 @@ export class ChildLeases {
   }
 
   /** The initialize result of a child: what `server/discover` answers from (the bridge's own look-up). */
-  async initResult(): Promise<Record<string, unknown>> {
+  async initResult(owner?: string, person?: Person): Promise<Record<string, unknown>> {
     if (this.lastInit) return this.lastInit;
-    const child = await this.acquire();
+    const child = await this.acquire(owner, person);
     this.release(child);
     return child.init;
   }
@@ -72,15 +84,28 @@ export class ChildLeases {
    * A child for one request of `owner`: an idle one that served them, else one that served no
    * one, else a new one. No owner: the bridge's own request.
    */
-  async acquire(owner?: string): Promise<Child> {
+  async acquire(owner?: string, person?: Person): Promise<Child> {
     if (this.state === 'closed') throw new Busy('closing');
     // The pool's children are started once stateless clients show up, not before.
     if (this.total < this.keep) setTimeout(() => this.fill(), 0).unref();
     const idle = this.takeIdle(owner);
     this.count();
-    if (idle) return this.bindTo(idle, owner);
-    if (this.total < this.keep || this.newcomer(owner)) return this.bindTo(await this.start(), owner);
-    return this.wait(owner);
+    if (idle) return this.fresh(this.bindTo(idle, owner), person);
+    if (this.total < this.keep || this.newcomer(owner)) return this.bindTo(await this.start(person), owner);
+    return this.fresh(await this.wait(owner, person), person);
+  }
+
+  /** A person's child that served them before: its credential made fresh for this request. */
+  private async fresh(child: Child, person: Person | undefined): Promise<Child> {
+    const credential = child.upstream.credential;
+    if (person === undefined || credential === undefined) return child;
+    try {
+      await person.freshen(credential);
+      return child;
+    } catch (error) {
+      this.release(child);
+      throw error;
+    }
   }
 
   /**
@@ -133,7 +158,7 @@ export class ChildLeases {
    * more than a spawn (hundreds), so a request waits a moment before the pool grows by one for it.
    * At the limit, an idle child kept for someone else ends, and its exit makes room.
    */
-  private wait(owner: string | undefined): Promise<Child> {
+  private wait(owner: string | undefined, person?: Person): Promise<Child> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const index = this.waiters.indexOf(waiter);
@@ -143,7 +168,7 @@ export class ChildLeases {
       }, leaseWaitMs);
       const grow = setTimeout(() => {
         if (!this.waiters.includes(waiter) || this.resting()) return;
-        if (this.growable) this.spare();
+        if (this.growable) this.spare(owner, person);
         else this.evictFor(owner);
       }, growAfterMs);
       const waiter: Waiter = {
@@ -195,6 +220,7 @@ export class ChildLeases {
   }
 
   private fill(): void {
+    if (this.personal) return;
     while (this.state === 'open' && this.total < this.keep && !this.resting()) this.spare();
   }
 
@@ -203,10 +229,11 @@ export class ChildLeases {
     return this.supply.refusing;
   }
 
-  /** One more child, for whoever needs one first. */
-  private spare(): void {
-    this.start().then(
-      (child) => this.release(child),
+  /** One more child, for whoever needs one first; a person's own, for a server that acts as each person. */
+  private spare(owner?: string, person?: Person): void {
+    if (this.personal && person === undefined) return;
+    this.start(person).then(
+      (child) => this.release(person === undefined ? child : this.bindTo(child, owner)),
       (error: Error) => {
         this.log.log('warn', 'stateless child failed to start', { error: error.message });
         // Someone waiting for this child is told now, not when the wait runs out.
@@ -242,11 +269,14 @@ export class ChildLeases {
     await Promise.all(this.idle.splice(0).map((child) => child.upstream.close()));
   }
 
-  private async start(): Promise<Child> {
+  private async start(person?: Person): Promise<Child> {
+    if (this.personal && person === undefined) {
+      throw new Error('the MCP server acts as each person, and this request names no one to start it as');
+    }
     this.total += 1;
     this.starting += 1;
     try {
-      const child = await this.supply.initialized();
+      const child = await this.supply.initialized(await person?.open());
       this.lastInit = child.init;
       this.starting -= 1;
       this.wire(child);

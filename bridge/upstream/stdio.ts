@@ -40,6 +40,7 @@ export function stdioFactory(
       await transport.start();
     } catch (error) {
       metrics.childExits.inc({ server: server.name, reason: 'spawn_error' });
+      credential?.close();
       throw error;
     }
     memory?.track(transport.pid ?? undefined);

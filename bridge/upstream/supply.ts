@@ -104,8 +104,8 @@ export class Supply {
   }
 
   /** An upstream the bridge initialized as its own client (2026-07-28 clients bring no session). */
-  async initialized(): Promise<Child> {
-    const upstream = await this.take();
+  async initialized(credential?: Credential): Promise<Child> {
+    const upstream = await this.take(credential);
     try {
       const child = new Child(upstream, await initialize(upstream));
       this.backoff.succeeded();

@@ -14,6 +14,7 @@ import { freePort } from '../../scripts/processes.ts';
 import { startWhoamiServer, type WhoamiServer } from '../fixtures/whoami-http.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
+import { modernClient } from '../helpers/modern.ts';
 
 const tokenSeconds = 6;
 const renewBeforeSeconds = 2;
@@ -105,6 +106,7 @@ describe('upstream identity: token exchange, edge to identity provider to server
       keys: {
         'alice-key': { principal: 'alice', groups: ['viewers'] },
         'bob-key': { principal: 'bob', groups: ['viewers'] },
+        'dave-key': { principal: 'dave', groups: ['viewers'] },
       },
       onAudit: (event) => audited.push(event),
     });
@@ -208,41 +210,48 @@ describe('upstream identity: token exchange, edge to identity provider to server
     await expect(carol.callTool({ name: 'whoami', arguments: {} })).rejects.toThrow(/403|revoked/);
     expect(idp.granted.get('carol')).toBe(granted);
 
-    idp.revoke('bob');
-    const refused = await connect('api', 'bob-key').then(
+    idp.revoke('dave');
+    const refused = await connect('api', 'dave-key').then(
       () => 'connected',
       (error: Error) => error.message,
     );
     // The provider's own words (oidc-provider keeps its detail to itself), never a token.
     expect(refused).toContain('the identity provider refused: invalid_grant');
-    expect(idp.refusals).toContain('bob may no longer use this');
+    expect(idp.refusals).toContain('dave may no longer use this');
     expect(refused).toContain('Your own credential for the MCP server \\"api\\" could not be had');
   });
 
-  it('tells a 2026-07-28 client and a portal session why they cannot reach a per-person server yet', async () => {
-    const meta = {
-      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-      'io.modelcontextprotocol/clientCapabilities': {},
-    };
-    const modern = await fetch(`${gateway.edgeUrl}/api/mcp`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        authorization: 'Bearer alice-key',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'tools/call',
-        'mcp-name': 'whoami',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: { name: 'whoami', arguments: {}, _meta: meta },
+  it('a 2026-07-28 client (no session) is served as itself too, each person on children of their own', async () => {
+    const people = ['alice', 'bob'] as const;
+    const runs = people.flatMap((person) =>
+      ['api', 'kube'].map(async (server) => {
+        const client = await modernClient(new URL(`${gateway.edgeUrl}/${server}/mcp`), {
+          token: `${person}-key`,
+        });
+        try {
+          const seen = await Promise.all(
+            Array.from({ length: 10 }, async () => {
+              const result = await client.callTool({ name: 'whoami', arguments: {} });
+              return (result.content as { text: string }[])[0]?.text ?? '';
+            }),
+          );
+          return { person, server, seen };
+        } finally {
+          await client.close();
+        }
       }),
-    });
-    expect(modern.status).toBe(403);
-    expect(await modern.text()).toContain('served to MCP 2025-11-25 sessions only for now');
+    );
+    for (const { person, server, seen } of await Promise.all(runs)) {
+      const other = person === 'alice' ? 'bob' : 'alice';
+      answers.push(...seen);
+      for (const answer of seen) {
+        expect(answer, `${person} at ${server}`).not.toContain(other);
+        expect(answer).toContain(server === 'api' ? person : `file=${person} exp=`);
+      }
+    }
+  });
+
+  it('tells a portal session why it cannot reach a per-person server yet', async () => {
     const portal = await connect('', 'alice-key');
     const refused = await portal
       .callTool({ name: 'api__whoami', arguments: {} })
