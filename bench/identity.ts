@@ -75,7 +75,7 @@ async function setUp(server: string, subject: string): Promise<number> {
   const assertion = await assertionFor({ keys, issuer: edgeOrigin, audience: idp.issuer }, principal, server);
   const fetchAs: typeof fetch = (input, init) => {
     const headers = new Headers(init?.headers);
-    headers.set(assertionHeader, assertion);
+    headers.set(assertionHeader(server), assertion);
     return sign(input as string, { ...init, headers });
   };
   const started = performance.now();

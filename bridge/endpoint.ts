@@ -10,6 +10,7 @@ import { type Identity, personOf, serviceIdentity } from './identity/identity.ts
 import { requestStateOf, revisionOfPost } from './incoming.ts';
 import type { Logger } from './log.ts';
 import { KnownNames, type Metrics, type SessionEnd } from './metrics/metrics.ts';
+import type { Asker, MemberChannel } from './portal/member.ts';
 import { type ServerContext, Session } from './sessions/session.ts';
 import { StatelessServer } from './stateless/stateless.ts';
 import type { Channel } from './upstream/channel.ts';
@@ -196,13 +197,8 @@ export class ServerEndpoint {
    * A channel for a portal session's use of this server, admitted as a session of its own would
    * be (not while draining, crash-looping or near the memory limit).
    */
-  async memberChannel(): Promise<{ channel: Channel; release: () => void }> {
+  async memberChannel(asker: Asker): Promise<MemberChannel> {
     if (this.state === 'draining') throw new Error('the bridge is draining');
-    if (this.identity.mode !== 'service') {
-      throw new Error(
-        'this server acts as each person with their own credential, which a portal session does not carry yet; use its own URL',
-      );
-    }
     const status = this.status;
     if (this.supply.refusing) throw new Error(status.state === 'failing' ? status.reason : 'unavailable');
     if (this.openSessions >= this.ctx.config.limits.maxSessions)
@@ -218,13 +214,18 @@ export class ServerEndpoint {
       if (counted && opened) this.gauges(-1);
       counted = false;
     };
+    let credential: Credential | undefined;
     try {
-      const channel = await this.channel();
+      credential = await this.identity.open(asker.request, asker.principal);
+      const channel = await this.channel(credential);
       // In the gauges too (sessions, connections, busy children), as a session of its own is.
       opened = counted;
       if (opened) this.gauges(1);
-      return { channel, release };
+      const own = credential;
+      if (own === undefined) return { channel, release };
+      return { channel, release, refresh: (a) => this.identity.freshen(own, a.request, a.principal) };
     } catch (error) {
+      credential?.close();
       release();
       throw error;
     }

@@ -41,17 +41,17 @@ export function identityFor(
   return {
     mode: config.mode,
     async open(request, principal) {
-      const subject = subjectOf(request, principal);
-      const token = await exchange.tokenFor(subject, assertionOf(request));
+      const subject = subjectOf(request, principal, server.name);
+      const token = await exchange.tokenFor(subject, assertionOf(request, server.name));
       return new Credential(subject, token, delivery);
     },
     async freshen(credential, request, principal) {
       if (exchange.fresh(credential.current)) return;
       // The same person only: an upstream opened for one person never gets another's token.
-      const subject = subjectOf(request, principal);
+      const subject = subjectOf(request, principal, server.name);
       if (subject !== credential.subject)
         throw new ExchangeError('this session belongs to someone else', true);
-      credential.renew(await exchange.tokenFor(subject, assertionOf(request)));
+      credential.renew(await exchange.tokenFor(subject, assertionOf(request, server.name)));
     },
   };
 }
@@ -79,14 +79,14 @@ export function personOf(
   };
 }
 
-function assertionOf(request: Request): string | undefined {
-  return request.headers.get(assertionHeader) ?? undefined;
+function assertionOf(request: Request, server: string): string | undefined {
+  return request.headers.get(assertionHeader(server)) ?? undefined;
 }
 
 /** The signed principal, which the edge's assertion must name too (the HMAC does not cover it). */
-function subjectOf(request: Request, principal: Principal | undefined): string {
+function subjectOf(request: Request, principal: Principal | undefined, server: string): string {
   if (principal === undefined) throw new ExchangeError('no signed caller: the edge must sign requests', true);
-  const assertion = assertionOf(request);
+  const assertion = assertionOf(request, server);
   if (assertion !== undefined && claimedSubject(assertion) !== principal.subject) {
     throw new ExchangeError('the edge’s assertion names someone else than the signed caller', true);
   }

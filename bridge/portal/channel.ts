@@ -19,7 +19,7 @@ import { errorOf } from '../../shared/protocol/refusal.ts';
 import { bridgeRevision, negotiated } from '../sessions/versions.ts';
 import type { Channel } from '../upstream/channel.ts';
 import type { ExitReason } from '../upstream/upstream.ts';
-import { Member, type MemberSource } from './member.ts';
+import { type Asker, Member, type MemberSource } from './member.ts';
 
 type Request = JSONRPCMessage & { id: RequestId; method: string };
 
@@ -68,14 +68,19 @@ export class PortalChannel implements Channel {
 
   private readonly naming: Naming;
 
-  constructor(source: MemberSource, allowed: ReadonlySet<string>, naming: Naming) {
+  /** The request the session serves now: whom a member that acts as each person acts as. */
+  private asker: Asker;
+
+  constructor(source: MemberSource, allowed: ReadonlySet<string>, naming: Naming, asker: Asker) {
+    this.asker = asker;
     this.source = source;
     this.allowed = allowed;
     this.naming = naming;
   }
 
   /** The members the edge lets this caller reach now; one that left the set is ended with its questions. */
-  allow(members: ReadonlySet<string>): void {
+  allow(members: ReadonlySet<string>, asker: Asker): void {
+    this.asker = asker;
     this.allowed = members;
     for (const [name, member] of this.members) {
       if (members.has(name)) continue;
@@ -231,7 +236,12 @@ export class PortalChannel implements Channel {
     if (!this.allowed.has(name) || !this.source.has(name)) return undefined;
     let member = this.members.get(name);
     if (member === undefined) {
-      member = new Member(name, this.source, { ...this.client, protocolVersion: this.revision });
+      member = new Member(
+        name,
+        this.source,
+        { ...this.client, protocolVersion: this.revision },
+        () => this.asker,
+      );
       member.onmessage = (message) => this.fromMember(member as Member, message);
       const started = member;
       member.onexit = () => this.forget(started);

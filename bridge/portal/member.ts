@@ -1,13 +1,27 @@
+import type { Principal } from '../../shared/policy/policy.ts';
 import { type JSONRPCMessage, notification, type RequestId } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
+import { ExchangeError } from '../identity/exchange.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { initialize } from '../upstream/handshake.ts';
+
+/** The HTTP request a portal session serves now, and its signed caller: whom a member acts as. */
+export interface Asker {
+  readonly request: Request;
+  readonly principal: Principal | undefined;
+}
+
+/** A member's channel, counted against its own limits until `release`; `refresh` keeps a person's credential fresh. */
+export interface MemberChannel {
+  channel: Channel;
+  release: () => void;
+  refresh?: (asker: Asker) => Promise<void>;
+}
 
 /** Where a portal's members come from: each member server's own endpoint, its limits included. */
 export interface MemberSource {
   has(name: string): boolean;
-  /** A channel, counted against the member's own limits until `release`. */
-  open(name: string): Promise<{ channel: Channel; release: () => void }>;
+  open(name: string, asker: Asker): Promise<MemberChannel>;
 }
 
 type Answer = (message: JSONRPCMessage) => void;
@@ -34,11 +48,14 @@ export class Member {
   private ended = false;
   private readonly source: MemberSource;
   private readonly client: Record<string, unknown>;
+  private readonly asker: () => Asker;
+  private refresh: MemberChannel['refresh'];
 
-  constructor(name: string, source: MemberSource, client: Record<string, unknown>) {
+  constructor(name: string, source: MemberSource, client: Record<string, unknown>, asker: () => Asker) {
     this.name = name;
     this.source = source;
     this.client = client;
+    this.asker = asker;
   }
 
   /** Sends a request; its answer (or the reason there is none) comes to `answer`, once. */
@@ -47,8 +64,12 @@ export class Member {
     this.pending.set(id, { tag, answer });
     // A member that cannot start has answered every ask already (fail): settling again finds none.
     this.start()
-      .then((channel) => channel.send({ ...message, id } as JSONRPCMessage))
-      .catch((error: Error) => this.settle(id, { kind: 'upstream_failed', detail: error.message }));
+      .then(async (channel) => {
+        // A member that acts as the caller gets a fresh token before the request reaches it.
+        await this.refresh?.(this.asker());
+        return channel.send({ ...message, id } as JSONRPCMessage);
+      })
+      .catch((error: Error) => this.settle(id, this.refusalOf(error)));
   }
 
   /** A notification or an answer to the member's own question: only to a member already running. */
@@ -75,15 +96,29 @@ export class Member {
 
   private start(): Promise<Channel> {
     this.starting ??= this.open().catch((error: Error) => {
-      this.fail({ kind: 'upstream_unavailable', reason: `${this.name}: ${error.message}` });
+      this.fail(
+        error instanceof ExchangeError
+          ? this.refusalOf(error)
+          : { kind: 'upstream_unavailable', reason: `${this.name}: ${error.message}` },
+      );
       throw error;
     });
     return this.starting;
   }
 
+  private refusalOf(error: Error): Refusal {
+    if (error instanceof ExchangeError && error.refused) {
+      return { kind: 'identity_refused', server: this.name, detail: error.message };
+    }
+    if (error instanceof ExchangeError)
+      return { kind: 'upstream_unavailable', reason: `${this.name}: ${error.message}` };
+    return { kind: 'upstream_failed', detail: error.message };
+  }
+
   private async open(): Promise<Channel> {
-    const { channel, release } = await this.source.open(this.name);
+    const { channel, release, refresh } = await this.source.open(this.name, this.asker());
     this.release = release;
+    this.refresh = refresh;
     if (this.ended) {
       release();
       await channel.close();

@@ -52,9 +52,9 @@ export class Portal {
     this.endpoints = endpoints;
     this.source = {
       has: (name) => endpoints.has(name),
-      open: (name) => {
+      open: (name, asker) => {
         const endpoint = endpoints.get(name);
-        return endpoint ? endpoint.memberChannel() : Promise.reject(new Error(`no server ${name}`));
+        return endpoint ? endpoint.memberChannel(asker) : Promise.reject(new Error(`no server ${name}`));
       },
     };
   }
@@ -72,7 +72,7 @@ export class Portal {
     if (sessionId !== undefined) {
       const open = this.sessions.get(sessionId);
       if (!open?.session.belongsTo(principal)) return { ok: false, refusal: { kind: 'unknown_session' } };
-      open.channel.allow(members);
+      open.channel.allow(members, { request, principal });
       return { ok: true, response: await open.session.handle(request, body) };
     }
     if (request.method === 'POST') {
@@ -90,7 +90,7 @@ export class Portal {
     if (this.sessions.size >= this.limits.maxSessions) {
       return { ok: false, refusal: { kind: 'too_many_sessions', retryAfterSeconds: 5 } };
     }
-    const channel = new PortalChannel(this.source, members, names);
+    const channel = new PortalChannel(this.source, members, names, { request, principal });
     const ctx = { ...this.ctx, config: portalConfig(this.endpoints, names), attribute: attributed(names) };
     const session = new Session(ctx, channel, principal, {
       onInitialized: (s) => {

@@ -17,11 +17,14 @@ export const signatureHeaders = {
 export const maxSkewSeconds = 60;
 
 /**
- * The edge's assertion of the caller (a JWT its identity provider trusts), sent with requests for
- * a `token-exchange` server. Not covered by the HMAC: the bridge checks that it names the signed
- * principal, and the identity provider checks its signature (docs/upstream-identity.md).
+ * The edge's assertion of the caller (a JWT its identity provider trusts) for one `token-exchange`
+ * server, in a header of that server's: a portal's request may carry one for each member. Not
+ * covered by the HMAC: the bridge checks that it names the signed principal, and the identity
+ * provider checks its signature and refuses a replay (docs/upstream-identity.md).
  */
-export const assertionHeader = 'mcp-gateway-assertion';
+export function assertionHeader(server: string): string {
+  return `mcp-gateway-assertion-${server}`;
+}
 
 export interface SignedRequest {
   method: string;

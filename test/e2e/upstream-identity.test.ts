@@ -251,15 +251,18 @@ describe('upstream identity: token exchange, edge to identity provider to server
     }
   });
 
-  it('tells a portal session why it cannot reach a per-person server yet', async () => {
-    const portal = await connect('', 'alice-key');
-    const refused = await portal
-      .callTool({ name: 'api__whoami', arguments: {} })
-      .catch((error: { data?: unknown }) => error);
-    expect(JSON.stringify((refused as { data?: unknown }).data)).toContain(
-      'api: this server acts as each person',
-    );
-    expect(JSON.stringify((refused as { data?: unknown }).data)).toContain('a portal session does not carry');
+  it('a portal session reaches each per-person member as its caller', async () => {
+    for (const person of ['alice', 'bob']) {
+      const portal = await connect('', `${person}-key`);
+      const names = (await portal.listTools()).tools.map((tool) => tool.name).sort();
+      expect(names).toEqual(['api__whoami', 'kube__whoami']);
+      const api = await portal.callTool({ name: 'api__whoami', arguments: {} });
+      const kube = await portal.callTool({ name: 'kube__whoami', arguments: {} });
+      const texts = [api, kube].map((result) => (result.content as { text: string }[])[0]?.text ?? '');
+      answers.push(...texts);
+      expect(texts[0]).toBe(person);
+      expect(texts[1]).toContain(`file=${person} exp=`);
+    }
   });
 
   it('the identity provider refuses a forged assertion and a replayed one', async () => {

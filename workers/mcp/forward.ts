@@ -38,10 +38,10 @@ export async function forward(
     finish(x, passage, 'upstream_error', 0);
     return refusalResponse({ kind: 'gateway_misconfigured' });
   }
-  const assertion = await assertionOf(x, passage);
-  if (assertion instanceof Response) return assertion;
+  const assertions = await assertionsOf(x, passage);
+  if (assertions instanceof Response) return assertions;
   const headers = await signedHeaders(x, passage, upstream, body, gate);
-  if (assertion !== undefined) headers.set(assertionHeader, assertion);
+  for (const [name, value] of assertions) headers.set(name, value);
   let response: Response;
   try {
     response = await bridgeFetch(x.env, settings)(upstream, { method: request.method, headers, body });
@@ -56,26 +56,35 @@ export async function forward(
 }
 
 /**
- * A request for a `token-exchange` server carries the edge's assertion of the caller, which the
- * bridge trades for the caller's own token (docs/upstream-identity.md). Without the edge's key
- * it is refused: the server must never act as someone else.
+ * A request for a `token-exchange` server carries the edge's assertion of the caller, one per
+ * such server it may reach, which the bridge trades for the caller's own token
+ * (docs/upstream-identity.md). Without the edge's key it is refused: a server must never act as
+ * someone else.
  */
-async function assertionOf(x: McpRequest, passage: Passage): Promise<string | undefined | Response> {
-  const { doc, principal } = passage;
-  if (doc.identity.mode !== 'token-exchange' || x.request.method !== 'POST') return undefined;
+async function assertionsOf(x: McpRequest, passage: Passage): Promise<[string, string][] | Response> {
+  const docs = passage.personal ?? [];
+  if (docs.length === 0 || x.request.method !== 'POST') return [];
   const settings = assertionSettings(x.settings, new URL(x.request.url).origin);
   if (settings === undefined) {
     console.error(
       JSON.stringify({
         event: 'identity.unconfigured',
-        server: doc.name,
+        server: docs[0]?.name,
         fix: 'set ASSERTION_SIGNING_KEY (wrangler secret put) and ASSERTION_AUDIENCE (docs/upstream-identity.md)',
       }),
     );
     finish(x, passage, 'upstream_error', 0);
     return refusalResponse({ kind: 'gateway_misconfigured' });
   }
-  return assertionFor(settings, principal, doc.name);
+  return Promise.all(
+    docs.map(
+      async (doc) =>
+        [assertionHeader(doc.name), await assertionFor(settings, passage.principal, doc.name)] as [
+          string,
+          string,
+        ],
+    ),
+  );
 }
 
 async function signedHeaders(

@@ -73,6 +73,7 @@ export async function handleMcp(
   }
   passage.audited = argumentsOf(gate.message);
   passage.revision = revision;
+  passage.personal = scope.personal(gate.member?.name);
   const body = new TextEncoder().encode(JSON.stringify(gate.message));
   return forward(x, passage, scope.target(url), body, gate);
 }

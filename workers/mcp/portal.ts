@@ -77,6 +77,11 @@ function portalScope(
       return { ...gate, member, asked: askedOf(rewritten), reshape };
     },
     target: () => portalTarget(members, settings, portal),
+    // A request for one member asserts the caller to that member only; a list, to each that needs it.
+    personal: (member) =>
+      [...members.values()].filter(
+        (doc) => doc.identity.mode === 'token-exchange' && (member === undefined || doc.name === member),
+      ),
     view: (x, passage) => portalView(x, passage, members, portal),
   };
 }
