@@ -47,9 +47,9 @@ describe('MCP conformance through the whole path', { timeout: 300_000 }, () => {
     await new Promise((resolve) => native.server.close(resolve));
   });
 
-  const conformance = (server: string, ...selection: string[]) => {
-    const url = `${gateway.edgeUrl}/${server}/mcp`;
-    const args = [modernSuite, 'server', '--url', url, '--spec-version', '2026-07-28', ...selection];
+  /** One suite's run against one server's URL at the edge: what it printed, pass or fail. */
+  const suite = (program: string, server: string, options: string[]) => {
+    const args = [program, 'server', '--url', `${gateway.edgeUrl}/${server}/mcp`, ...options];
     return run(process.execPath, args, {
       timeout: 280_000,
       maxBuffer: 32 * 1024 * 1024,
@@ -59,18 +59,9 @@ describe('MCP conformance through the whole path', { timeout: 300_000 }, () => {
       (error: { stdout?: string }) => `${error.stdout ?? ''}`,
     );
   };
-
-  const legacy = (server: string) => {
-    const url = `${gateway.edgeUrl}/${server}/mcp`;
-    return run(process.execPath, [legacySuite, 'server', '--url', url, '--suite', 'all'], {
-      timeout: 280_000,
-      maxBuffer: 32 * 1024 * 1024,
-      env: { ...process.env, NO_COLOR: '1' },
-    }).then(
-      (result) => result.stdout,
-      (error: { stdout?: string }) => `${error.stdout ?? ''}`,
-    );
-  };
+  const conformance = (server: string, ...selection: string[]) =>
+    suite(modernSuite, server, ['--spec-version', '2026-07-28', ...selection]);
+  const legacy = (server: string) => suite(legacySuite, server, ['--suite', 'all']);
 
   const expectAllPassed = (output: string, scenarios?: number) => {
     const summary = output.slice(output.indexOf('=== SUMMARY ==='));
