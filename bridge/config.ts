@@ -84,7 +84,11 @@ export const IdentitySchema = z
         audience: z.string().min(1).max(2048).optional().describe('The token asked for is for this audience'),
         resource: z.url().optional().describe('RFC 8707 resource of the token asked for'),
         scopes: z
-          .array(z.string().regex(/^[!#-[]-~]+$/, 'a scope token'))
+          .array(
+            z
+              .string()
+              .regex(/^[!#-[\]-~]+$/, 'a scope token (RFC 6749: printable ASCII but space, " and \\)'),
+          )
           .max(50)
           .default([]),
         renewBeforeSeconds: z

@@ -16,6 +16,8 @@ export interface ExchangeProvider {
   clientSecret: string;
   /** Exchanges granted, by subject. */
   granted: Map<string, number>;
+  /** The scope each exchange asked for, in order. */
+  scopes: string[];
   /** Every access token it issued: what a leak test looks for. */
   issued: string[];
   /** Each refusal's error description, in order. */
@@ -67,6 +69,7 @@ export async function startExchangeProvider(options: { tokenSeconds: number }): 
   const granted = new Map<string, number>();
   const issued: string[] = [];
   const refusals: string[] = [];
+  const scopes: string[] = [];
 
   const refuse = (description: string): never => {
     refusals.push(description);
@@ -117,6 +120,7 @@ export async function startExchangeProvider(options: { tokenSeconds: number }): 
       const params = ctx.oidc.params as Record<string, unknown>;
       if (params.subject_token_type !== 'urn:ietf:params:oauth:token-type:jwt') refuse('subject_token_type');
       const claims = await verified(params.subject_token);
+      scopes.push(String(params.scope ?? ''));
       await grant(ctx, claims, String(params.audience ?? params.resource ?? 'unspecified'));
     },
     ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope'],
@@ -140,6 +144,7 @@ export async function startExchangeProvider(options: { tokenSeconds: number }): 
     granted,
     issued,
     refusals,
+    scopes,
     trust(edgeJwksUrl, edgeIssuer) {
       state.edge = { jwks: createRemoteJWKSet(new URL(edgeJwksUrl)), issuer: edgeIssuer };
     },

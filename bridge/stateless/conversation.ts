@@ -8,6 +8,7 @@ import {
 } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf, type Refusal, toWire } from '../../shared/protocol/refusal.ts';
 import { metaKeys } from '../../shared/protocol/revision.ts';
+import { redact } from '../../shared/security/redact.ts';
 import { type ServerConfig, timeoutSeconds } from '../config.ts';
 import { ExchangeError } from '../identity/exchange.ts';
 import type { Person } from '../identity/identity.ts';
@@ -92,7 +93,11 @@ export class Conversations {
     const event = this.next(x, child, childId);
     child
       .send({ ...request, id: childId, params: forChild(params) } as JSONRPCMessage)
-      .catch(() => undefined);
+      .catch((error: Error) => {
+        // Not delivered (an HTTP server that refused the POST): that is the answer, not a silence.
+        const detail = redact(error.message).slice(0, 300);
+        child.lease?.(errorOf({ kind: 'upstream_failed', detail }, childId));
+      });
     return this.settle(x, child, childId, await event);
   }
 

@@ -1,4 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type Started, startProcess } from '../../scripts/processes.ts';
 import {
@@ -10,6 +14,7 @@ import {
   startTestBridge,
   type TestBridge,
 } from '../helpers/bridge.ts';
+import { modernClient } from '../helpers/modern.ts';
 
 /** server-everything in its own HTTP modes, proxied by the bridge with the SDK's client transports. */
 describe.each([
@@ -71,5 +76,55 @@ describe.each([
     expect(sample(text, 'toolhive_mcp_requests_total', { transport: type, mcp_method: 'tools/call' })).toBe(
       8,
     );
+  });
+});
+
+/** An HTTP server that takes the handshake, then refuses each tool call at the HTTP level. */
+async function refusingServer(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer(async (req, res) => {
+    if (req.method !== 'POST') return void res.writeHead(405).end();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (body.method === 'tools/call') return void res.writeHead(503).end('upstream down for maintenance');
+    const mcp = new McpServer({ name: 'refusing', version: '1.0.0' });
+    mcp.registerTool('echo', { description: 'never reached' }, async () => ({ content: [] }));
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    await mcp.connect(transport);
+    await transport.handleRequest(req, res, body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('an HTTP upstream that refuses a request', () => {
+  it('answers a 2026-07-28 client with the refusal at once, not a silence until the timeout', {
+    timeout: 100_000,
+  }, async () => {
+    const upstream = await refusingServer();
+    const bridge = await startTestBridge([
+      { name: 'refusing', transport: { type: 'streamable-http', url: upstream.url } },
+    ]);
+    const client = await modernClient(bridge.mcpUrl('refusing'));
+    try {
+      const started = Date.now();
+      const error = await client.callTool({ name: 'echo', arguments: {} }).then(
+        (result) => JSON.stringify(result),
+        (e: Error) => e.message,
+      );
+      expect(error).toMatch(/Error POSTing to endpoint: upstream down for maintenance/);
+      // Long before the bridge's own 120 s bound would have answered it.
+      expect(Date.now() - started).toBeLessThan(60_000);
+    } finally {
+      await client.close();
+      await bridge.drain();
+      await upstream.close();
+    }
   });
 });

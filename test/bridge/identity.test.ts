@@ -61,6 +61,20 @@ describe('a server that acts as each person: its configuration', () => {
     ]);
   });
 
+  it('takes scope tokens as RFC 6749 writes them, and refuses one with a space', () => {
+    const withScopes = (scopes: string[]) => [
+      { name: 'kube', transport: stdio, identity: { ...identity, scopes } },
+    ];
+    expect(
+      parseConfig({ version: 1, servers: withScopes(['openid', 'read:org']) }).servers[0]?.identity,
+    ).toMatchObject({
+      scopes: ['openid', 'read:org'],
+    });
+    expect(() => parseConfig({ version: 1, servers: withScopes(['read org']) })).toThrow(
+      /scopes\[0\]: a scope token/,
+    );
+  });
+
   it('says service when it says nothing, and keeps its spares only then', async () => {
     const config = parseConfig({ version: 1, servers: [{ name: 'a', transport: stdio }] });
     expect(config.servers[0]?.identity).toEqual({ mode: 'service' });

@@ -16,8 +16,8 @@ import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import { modernClient } from '../helpers/modern.ts';
 
-const tokenSeconds = 6;
-const renewBeforeSeconds = 2;
+const tokenSeconds = 10;
+const renewBeforeSeconds = 4;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Each person's own credential at the upstream, through the whole path (docs/upstream-identity.md). */
@@ -64,6 +64,7 @@ describe('upstream identity: token exchange, edge to identity provider to server
             identity: {
               ...exchange,
               audience: 'https://kube.test',
+              scopes: ['kube:read', 'kube:write'],
               stdio: {
                 tokenFileEnv: 'MCP_UPSTREAM_TOKEN_FILE',
                 tokenEnv: 'UPSTREAM_TOKEN',
@@ -172,6 +173,7 @@ describe('upstream identity: token exchange, edge to identity provider to server
         }
       }
     }
+    expect(idp.scopes).toContain('kube:read kube:write');
     // Tokens are kept per person: far fewer exchanges than calls.
     expect(idp.granted.get('alice') ?? 0).toBeGreaterThan(0);
     expect(idp.granted.get('alice') ?? 0).toBeLessThan(20);
