@@ -24,9 +24,20 @@ export class Credential {
     this.delivery = delivery;
   }
 
+  /** The server refused the token (401): the next request gets a new one, whatever its expiry said. */
+  private refused = false;
+
   /** The token it holds now: whether it is still fresh is the exchange's to say. */
   get current(): IssuedToken {
     return this.token;
+  }
+
+  get stale(): boolean {
+    return this.refused;
+  }
+
+  refusedByServer(): void {
+    this.refused = true;
   }
 
   authorization(): string {
@@ -48,6 +59,7 @@ export class Credential {
   /** A newer token of the same person: what the next request uses, the files first. */
   renew(token: IssuedToken): void {
     this.token = token;
+    this.refused = false;
     if (this.dir !== undefined) this.write();
   }
 

@@ -98,9 +98,9 @@ export class TokenExchange {
     return token;
   }
 
-  /** Forget a person's token (their access was revoked, or the server refused it). */
-  forget(subject: string): void {
-    this.tokens.delete(subject);
+  /** Forget a person's token, the one the server refused (a newer one, kept since, stays). */
+  forget(subject: string, token: IssuedToken): void {
+    if (this.tokens.get(subject)?.value === token.value) this.tokens.delete(subject);
   }
 
   private keep(subject: string, token: IssuedToken): void {

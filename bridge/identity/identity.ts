@@ -46,11 +46,13 @@ export function identityFor(
       return new Credential(subject, token, delivery);
     },
     async freshen(credential, request, principal) {
-      if (exchange.fresh(credential.current)) return;
+      if (!credential.stale && exchange.fresh(credential.current)) return;
       // The same person only: an upstream opened for one person never gets another's token.
       const subject = subjectOf(request, principal, server.name);
       if (subject !== credential.subject)
         throw new ExchangeError('this session belongs to someone else', true);
+      // A token the server refused is no one's to keep: the next one is asked for anew.
+      if (credential.stale) exchange.forget(subject, credential.current);
       credential.renew(await exchange.tokenFor(subject, assertionOf(request, server.name)));
     },
   };

@@ -29,9 +29,12 @@ export function httpFactory(
 
 /** Each request as the person: their current token, read when it is sent (it may have been renewed). */
 function asPerson(credential: Credential): typeof fetch {
-  return (input, init) => {
+  return async (input, init) => {
     const headers = new Headers(init?.headers);
     headers.set('authorization', credential.authorization());
-    return fetch(input, { ...init, headers });
+    const response = await fetch(input, { ...init, headers });
+    // Revoked or expired early at the server: the person's next request comes with a new token.
+    if (response.status === 401) credential.refusedByServer();
+    return response;
   };
 }

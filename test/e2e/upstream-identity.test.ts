@@ -200,6 +200,21 @@ describe('upstream identity: token exchange, edge to identity provider to server
     expect(whoami.refused).toEqual([]);
   });
 
+  it('a token the server refuses (401) fails that call, and the next one comes with a new token', async () => {
+    const api = await connect('api', 'alice-key');
+    expect(await ask(api)).toBe('alice');
+    const granted = idp.granted.get('alice') ?? 0;
+    whoami.revoke('alice');
+    const failed = await api.callTool({ name: 'whoami', arguments: {} }).then(
+      (result) => JSON.stringify(result),
+      (error: Error) => error.message,
+    );
+    expect(failed).toMatch(/MCP server unavailable: .*Error POSTing to endpoint/);
+    expect(await ask(api)).toBe('alice');
+    expect(idp.granted.get('alice')).toBe(granted + 1);
+    expect(whoami.refused).toEqual(['revoked']);
+  });
+
   it('a person revoked with mcpgw is refused at their next call; one the provider refuses is told why', async () => {
     const local = ['--local', '--persist-to', gateway.kvState];
     const created = await mcpgw(['keys', 'create', '--principal', 'carol', '--groups', 'viewers', ...local]);
