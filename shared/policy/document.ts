@@ -116,6 +116,11 @@ export const ServerDocumentSchema = z
   .strict()
   .superRefine((doc, ctx) => {
     if (doc.portal !== undefined) portalProblems(doc, ctx);
+    if (doc.identity.mode !== 'service' && doc.access.anonymous) {
+      const message =
+        'an anonymous caller is no one the server could act as: token-exchange needs a signed-in caller';
+      ctx.addIssue({ code: 'custom', path: ['identity', 'mode'], message });
+    }
     const exposed = new Map<string, string>();
     for (const [real, override] of Object.entries(doc.policy.overrides)) {
       const name = override.name ?? real;

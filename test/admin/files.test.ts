@@ -106,6 +106,25 @@ describe('server document files', () => {
     expect(strict.warnings.filter((w) => w.includes('matches none'))).toEqual([]);
   });
 
+  it('refuses a server that acts as each person but lets anonymous callers in, or a portal that claims an identity', () => {
+    const open = write('open.json', {
+      version: 1,
+      name: 'open',
+      access: { anonymous: true },
+      identity: { mode: 'token-exchange' },
+    });
+    const portal = write('both.json', {
+      version: 1,
+      name: 'both',
+      portal: { members: ['open'] },
+      identity: { mode: 'token-exchange' },
+    });
+    expect(checkFiles([open, portal]).problems).toEqual([
+      `${open}: identity.mode: an anonymous caller is no one the server could act as: token-exchange needs a signed-in caller`,
+      `${portal}: identity.mode: a portal calls nothing itself: each member's document says whose credential it uses`,
+    ]);
+  });
+
   it('in strict mode, refuses documents whose artifact is not pinned', () => {
     const pinned = write('p.json', {
       version: 1,
