@@ -103,6 +103,31 @@ export class TokenExchange {
     if (this.tokens.get(subject)?.value === token.value) this.tokens.delete(subject);
   }
 
+  /**
+   * The request to the token endpoint. A connection that fails before any answer (a kept-alive
+   * one the provider closed just then) is tried once more on a new one; a timeout is not.
+   */
+  private async post(form: URLSearchParams): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetcher(this.config.tokenEndpoint, {
+          method: 'POST',
+          headers: {
+            authorization: this.basic,
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
+          body: form,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (error) {
+        const why = unreached(error);
+        if (attempt < 2 && why !== 'TimeoutError') continue;
+        throw new ExchangeError(`the identity provider could not be reached (${why})`, false);
+      }
+    }
+  }
+
   private keep(subject: string, token: IssuedToken): void {
     this.tokens.delete(subject);
     if (this.tokens.size >= maxPeople) this.tokens.delete(this.tokens.keys().next().value as string);
@@ -121,21 +146,7 @@ export class TokenExchange {
     if (c.resource !== undefined) form.set('resource', c.resource);
     if (c.scopes.length > 0) form.set('scope', c.scopes.join(' '));
     const started = this.now();
-    let response: Response;
-    try {
-      response = await this.fetcher(c.tokenEndpoint, {
-        method: 'POST',
-        headers: {
-          authorization: this.basic,
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body: form,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      throw new ExchangeError(`the identity provider could not be reached (${(error as Error).name})`, false);
-    }
+    const response = await this.post(form);
     const body = await response.json().catch(() => undefined);
     if (!response.ok) throw refusal(response.status, body);
     const parsed = TokenResponseSchema.safeParse(body);
@@ -144,6 +155,12 @@ export class TokenExchange {
     const seconds = parsed.data.expires_in ?? unknownLifetimeSeconds;
     return { value: parsed.data.access_token, issuedAt: started, expiresAt: started + seconds * 1000 };
   }
+}
+
+/** Why a request never got an answer, in words that carry no part of it: `ECONNRESET`, `TimeoutError`. */
+function unreached(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  return typeof cause?.code === 'string' ? cause.code : (error as Error).name;
 }
 
 /** The provider's own words (its error code and description), never the request's. */

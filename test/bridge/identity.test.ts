@@ -10,6 +10,7 @@ import { Credential } from '../../bridge/identity/credential.ts';
 import { TokenExchange } from '../../bridge/identity/exchange.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { type ExchangeProvider, startExchangeProvider } from '../../scripts/exchange-provider.ts';
+import { freePort } from '../../scripts/processes.ts';
 
 const stdio = { type: 'stdio', command: 'node', args: ['server.js'] };
 const exchanging = (tokenEndpoint: string) => ({
@@ -162,8 +163,29 @@ describe('token exchange at a real identity provider', () => {
     expect(String(error)).toMatch(/the identity provider refused: invalid_client/);
     expect(String(error)).not.toContain('not-the-secret');
     expect(String(error)).not.toContain(sent);
-    const unreachable = new TokenExchange({ ...config, tokenEndpoint: 'http://127.0.0.1:9/token' }, 's');
-    await expect(unreachable.tokenFor('gina', sent)).rejects.toThrow(/could not be reached/);
+    const closed = `http://127.0.0.1:${await freePort()}/token`;
+    const unreachable = new TokenExchange({ ...config, tokenEndpoint: closed }, 's');
+    await expect(unreachable.tokenFor('gina', sent)).rejects.toThrow(/could not be reached \(ECONNREFUSED\)/);
+  });
+
+  it('tries once more when the connection fails before any answer (a kept-alive one closed just then)', async () => {
+    let requests = 0;
+    const flaky = createServer((req, res) => {
+      requests += 1;
+      if (requests === 1) return void req.socket.destroy();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: 'a-token', token_type: 'Bearer', expires_in: 60 }));
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    try {
+      const tokenEndpoint = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/token`;
+      const exchange = new TokenExchange({ ...config, tokenEndpoint }, 's');
+      expect((await exchange.tokenFor('ivan', 'an-assertion')).value).toBe('a-token');
+      expect(requests).toBe(2);
+    } finally {
+      flaky.closeAllConnections();
+      await new Promise((resolve) => flaky.close(resolve));
+    }
   });
 });
 
