@@ -39,6 +39,8 @@ describe('MCP conformance through the whole path', { timeout: 300_000 }, () => {
       edgePort: await freePort(),
       freeBridgePorts: true,
       log: createLogger('error'),
+      // The Worker as `wrangler deploy` uploads it, in workerd: it starts sooner than wrangler dev.
+      edge: 'deployed-bundle',
     });
   }, 120_000);
   afterAll(async () => {

@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyEntry } from '../../admin/keys.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { type ExchangeProvider, startExchangeProvider } from '../../scripts/exchange-provider.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
@@ -107,9 +108,12 @@ describe('upstream identity: token exchange, edge to identity provider to server
       keys: {
         'alice-key': { principal: 'alice', groups: ['viewers'] },
         'bob-key': { principal: 'bob', groups: ['viewers'] },
+        'carol-key': { principal: 'carol', groups: ['viewers'] },
         'dave-key': { principal: 'dave', groups: ['viewers'] },
       },
       onAudit: (event) => audited.push(event),
+      // The Worker as `wrangler deploy` uploads it, in workerd: it starts sooner than wrangler dev.
+      edge: 'deployed-bundle',
     });
     idp.trust(`${gateway.edgeUrl}/.well-known/jwks.json`, gateway.edgeUrl);
   }, 120_000);
@@ -217,10 +221,8 @@ describe('upstream identity: token exchange, edge to identity provider to server
 
   it('a person revoked with mcpgw is refused at their next call; one the provider refuses is told why', async () => {
     const local = ['--local', '--persist-to', gateway.kvState];
-    const created = await mcpgw(['keys', 'create', '--principal', 'carol', '--groups', 'viewers', ...local]);
-    const key = /Bearer (mcpgw_\S+)/.exec(created.out)?.[1] ?? '';
-    const id = /key id (\w+)/.exec(created.out)?.[1] ?? '';
-    const carol = await connect('api', key);
+    const { id } = await keyEntry({ principal: 'carol', groups: ['viewers'] }, 'carol-key');
+    const carol = await connect('api', 'carol-key');
     expect(await ask(carol)).toBe('carol');
     expect((await mcpgw(['keys', 'revoke', id, ...local])).code).toBe(0);
     const granted = idp.granted.get('carol');
