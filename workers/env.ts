@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssues } from '../shared/validation.ts';
+import { describeIssues, jsonText } from '../shared/validation.ts';
 import { AssertionKeysSchema, type AssertionSettings } from './identity/assertion.ts';
 
 /** The Worker's bindings, as wrangler.toml declares them. */
@@ -99,18 +99,9 @@ const SettingsSchema = z.object({
   SIGN_IN_GROUPS_CLAIM: z.string().min(1).default('groups'),
   OAUTH_DYNAMIC_REGISTRATION: onOff,
   OAUTH_CLIENT_METADATA_DOCUMENTS: onOff,
-  OAUTH_CLIENTS: z
-    .string()
-    .default('[]')
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'OAUTH_CLIENTS: not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.array(PreRegisteredClientSchema).max(100)),
+  OAUTH_CLIENTS: jsonText('a list of pre-registered clients')
+    .pipe(z.array(PreRegisteredClientSchema).max(100))
+    .prefault('[]'),
   OAUTH_ACCESS_TOKEN_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   // Hosts a client metadata document may come from although private: local development only.
   OAUTH_PRIVATE_CLIENT_HOSTS: list,

@@ -1,6 +1,7 @@
 import { type CryptoKey, importJWK, type JWK, SignJWT } from 'jose';
 import { z } from 'zod';
 import type { Principal } from '../../shared/policy/policy.ts';
+import { jsonText } from '../../shared/validation.ts';
 
 /**
  * The edge's statement of who is calling, for the organisation's identity provider: a JWT the
@@ -22,25 +23,15 @@ const PrivateKeySchema = z
   .strict();
 
 /** A private P-256 JWK, or a JWK Set whose first key signs (the others are published, for a rotation). */
-export const AssertionKeysSchema = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON (a private P-256 JWK, or {"keys": [...]})' });
-      return z.NEVER;
-    }
-  })
-  .pipe(
-    z.union([
-      PrivateKeySchema.transform((key) => [key]),
-      z
-        .object({ keys: z.array(PrivateKeySchema).min(1).max(4) })
-        .strict()
-        .transform((set) => set.keys),
-    ]),
-  );
+export const AssertionKeysSchema = jsonText('a private P-256 JWK, or {"keys": [...]}').pipe(
+  z.union([
+    PrivateKeySchema.transform((key) => [key]),
+    z
+      .object({ keys: z.array(PrivateKeySchema).min(1).max(4) })
+      .strict()
+      .transform((set) => set.keys),
+  ]),
+);
 
 export type AssertionKeys = z.output<typeof AssertionKeysSchema>;
 
