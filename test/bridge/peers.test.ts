@@ -64,12 +64,27 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
     }) as typeof fetch;
   }
 
-  async function client(fetchVia: typeof fetch): Promise<Client> {
+  async function client(fetchVia: typeof fetch, path = '/fixture/mcp'): Promise<Client> {
     const c = new Client({ name: 'lb-client', version: '1' });
     await c.connect(
-      new StreamableHTTPClientTransport(new URL(`${base('bridge-0')}/fixture/mcp`), { fetch: fetchVia }),
+      new StreamableHTTPClientTransport(new URL(`${base('bridge-0')}${path}`), { fetch: fetchVia }),
     );
     return c;
+  }
+
+  /** Six calls answered by one child (its pid in each answer), then a progress stream: tools named with `prefix`. */
+  async function expectOneChildAndProgress(c: Client, prefix = ''): Promise<void> {
+    const answers = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const result = await c.callTool({ name: `${prefix}fault_echo`, arguments: { tag: 't' } });
+      answers.add((result.content as { text: string }[])[0]?.text ?? '');
+    }
+    expect([...answers]).toEqual([expect.stringMatching(/^t@\d+$/)]);
+    const progress: number[] = [];
+    await c.callTool({ name: `${prefix}test_tool_with_progress`, arguments: {} }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    expect(progress).toEqual([0, 50, 100]);
   }
 
   const metrics = async (name: string) =>
@@ -87,17 +102,7 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
   it('serves a session whichever pod each request lands on, streams included', async () => {
     const c = await client(roundRobin());
     try {
-      const answers = new Set<string>();
-      for (let i = 0; i < 6; i++) {
-        const result = await c.callTool({ name: 'fault_echo', arguments: { tag: 't' } });
-        answers.add((result.content as { text: string }[])[0]?.text ?? '');
-      }
-      expect([...answers]).toEqual([expect.stringMatching(/^t@\d+$/)]); // one child served them all
-      const progress: number[] = [];
-      await c.callTool({ name: 'test_tool_with_progress', arguments: {} }, undefined, {
-        onprogress: (p) => progress.push(p.progress),
-      });
-      expect(progress).toEqual([0, 50, 100]);
+      await expectOneChildAndProgress(c);
     } finally {
       await c.close();
     }
@@ -108,21 +113,9 @@ describe('sessions across bridge instances', { timeout: 60_000 }, () => {
   });
 
   it('serves a portal session whichever pod each request lands on, its member included', async () => {
-    const c = new Client({ name: 'lb-portal', version: '1' });
-    const portal = new URL(`${base('bridge-0')}/mcp?servers=fixture`);
-    await c.connect(new StreamableHTTPClientTransport(portal, { fetch: roundRobin() }));
+    const c = await client(roundRobin(), '/mcp?servers=fixture');
     try {
-      const answers = new Set<string>();
-      for (let i = 0; i < 6; i++) {
-        const result = await c.callTool({ name: 'fixture__fault_echo', arguments: { tag: 'p' } });
-        answers.add((result.content as { text: string }[])[0]?.text ?? '');
-      }
-      expect([...answers]).toEqual([expect.stringMatching(/^p@\d+$/)]); // one member child served them all
-      const progress: number[] = [];
-      await c.callTool({ name: 'fixture__test_tool_with_progress', arguments: {} }, undefined, {
-        onprogress: (p) => progress.push(p.progress),
-      });
-      expect(progress).toEqual([0, 50, 100]);
+      await expectOneChildAndProgress(c, 'fixture__');
     } finally {
       await c.close();
     }
