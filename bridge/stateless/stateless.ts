@@ -74,7 +74,7 @@ export class StatelessServer {
     const { limits, pool } = deps.config;
     this.leases = new ChildLeases(supply, {
       max: limits.maxSessions,
-      keep: personal ? 0 : Math.max(1, pool),
+      keep: Math.max(1, pool),
       personal,
       bind: deps.config.sessions === 'isolated',
       log: deps.log,

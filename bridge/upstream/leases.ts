@@ -67,7 +67,7 @@ export class ChildLeases {
     this.personal = options.personal ?? false;
     this.roomForOne = options.roomForOne ?? (() => true);
     this.max = options.max;
-    this.keep = options.keep;
+    this.keep = this.personal ? 0 : options.keep;
     this.bind = options.bind;
     this.log = options.log;
   }
@@ -220,7 +220,6 @@ export class ChildLeases {
   }
 
   private fill(): void {
-    if (this.personal) return;
     while (this.state === 'open' && this.total < this.keep && !this.resting()) this.spare();
   }
 
