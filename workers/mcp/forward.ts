@@ -62,8 +62,9 @@ export async function forward(
  * someone else.
  */
 async function assertionsOf(x: McpRequest, passage: Passage): Promise<[string, string][] | Response> {
+  // Set by the gate, so for a message only: a standing GET stream or a DELETE asserts no one.
   const docs = passage.personal ?? [];
-  if (docs.length === 0 || x.request.method !== 'POST') return [];
+  if (docs.length === 0) return [];
   const settings = assertionSettings(x.settings, new URL(x.request.url).origin);
   if (settings === undefined) {
     console.error(
@@ -78,11 +79,10 @@ async function assertionsOf(x: McpRequest, passage: Passage): Promise<[string, s
   }
   return Promise.all(
     docs.map(
-      async (doc) =>
-        [assertionHeader(doc.name), await assertionFor(settings, passage.principal, doc.name)] as [
-          string,
-          string,
-        ],
+      async (doc): Promise<[string, string]> => [
+        assertionHeader(doc.name),
+        await assertionFor(settings, passage.principal, doc.name),
+      ],
     ),
   );
 }
