@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { newAssertionKey } from '../../admin/assertion-key.ts';
 import { startBridge } from '../../bridge/app.ts';
 import { ConfigError, parseConfig, type ServerConfig } from '../../bridge/config.ts';
 import { Credential } from '../../bridge/identity/credential.ts';
@@ -11,6 +11,12 @@ import { TokenExchange } from '../../bridge/identity/exchange.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { type ExchangeProvider, startExchangeProvider } from '../../scripts/exchange-provider.ts';
 import { freePort } from '../../scripts/processes.ts';
+import {
+  type AssertionKeys,
+  AssertionKeysSchema,
+  assertionFor,
+  publishedKeys,
+} from '../../workers/identity/assertion.ts';
 
 const stdio = { type: 'stdio', command: 'node', args: ['server.js'] };
 const exchanging = (tokenEndpoint: string) => ({
@@ -76,7 +82,7 @@ describe('a server that acts as each person: its configuration', () => {
     );
   });
 
-  it('says service when it says nothing, and keeps its spares only then', async () => {
+  it('says service when it says nothing', async () => {
     const config = parseConfig({ version: 1, servers: [{ name: 'a', transport: stdio }] });
     expect(config.servers[0]?.identity).toEqual({ mode: 'service' });
   });
@@ -85,21 +91,20 @@ describe('a server that acts as each person: its configuration', () => {
 describe('token exchange at a real identity provider', () => {
   let idp: ExchangeProvider;
   let edge: Server;
-  let key: JWK;
+  let keys: AssertionKeys;
+  let origin: string;
   let config: Extract<ServerConfig['identity'], { mode: 'token-exchange' }>;
 
   beforeAll(async () => {
     idp = await startExchangeProvider({ tokenSeconds: 30 });
-    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-    key = { ...(await exportJWK(privateKey)), kid: 'edge' };
-    const published = JSON.stringify({
-      keys: [{ ...(await exportJWK(publicKey)), kid: 'edge', alg: 'ES256' }],
-    });
+    // The edge's own key and JWKS, as mcpgw assertion-key makes it and the Worker publishes it.
+    keys = AssertionKeysSchema.parse(newAssertionKey());
+    const published = JSON.stringify(publishedKeys(keys));
     edge = createServer((_req, res) =>
       res.writeHead(200, { 'content-type': 'application/json' }).end(published),
     );
     await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(edge.address() as AddressInfo).port}`;
+    origin = `http://127.0.0.1:${(edge.address() as AddressInfo).port}`;
     idp.trust(`${origin}/jwks`, origin);
     const parsed = parseConfig({
       version: 1,
@@ -113,16 +118,13 @@ describe('token exchange at a real identity provider', () => {
     await new Promise((resolve) => edge?.close(resolve));
   });
 
-  const assertion = async (sub: string) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: 'edge' })
-      .setIssuer(`http://127.0.0.1:${(edge.address() as AddressInfo).port}`)
-      .setSubject(sub)
-      .setAudience(idp.issuer)
-      .setIssuedAt()
-      .setExpirationTime('1m')
-      .setJti(crypto.randomUUID())
-      .sign(await (await import('jose')).importJWK(key, 'ES256'));
+  /** The edge's assertion of `sub`, made by the Worker's own code. */
+  const assertion = (sub: string) =>
+    assertionFor(
+      { keys, issuer: origin, audience: idp.issuer },
+      { subject: sub, groups: [], method: 'api_key' },
+      'kube',
+    );
 
   it('asks once for many requests of one person at the same time, and keeps the token', async () => {
     let asked = 0;

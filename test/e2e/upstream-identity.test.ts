@@ -1,17 +1,17 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newAssertionKey } from '../../admin/assertion-key.ts';
 import { keyEntry } from '../../admin/keys.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { type ExchangeProvider, startExchangeProvider } from '../../scripts/exchange-provider.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { freePort } from '../../scripts/processes.ts';
+import { AssertionKeysSchema, assertionFor } from '../../workers/identity/assertion.ts';
 import { startWhoamiServer, type WhoamiServer } from '../fixtures/whoami-http.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
@@ -93,8 +93,7 @@ describe('upstream identity: token exchange, edge to identity provider to server
       };
       writeFileSync(join(documentsDir, `${name}.json`), JSON.stringify(document));
     }
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    edgeKey = { ...(privateKey.export({ format: 'jwk' }) as Record<string, string>), kid: 'edge-test' };
+    edgeKey = JSON.parse(newAssertionKey()) as Record<string, string>;
     const edgePort = await freePort();
     gateway = await startLocalGateway({
       bridgeConfig,
@@ -299,20 +298,19 @@ describe('upstream identity: token exchange, edge to identity provider to server
           audience: 'https://kube.test',
         }),
       });
-    const assertion = async (jwk: Record<string, string>) =>
-      new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256', kid: 'edge-test' })
-        .setIssuer(gateway.edgeUrl)
-        .setSubject('alice')
-        .setAudience(idp.issuer)
-        .setIssuedAt()
-        .setExpirationTime('1m')
-        .setJti(crypto.randomUUID())
-        .sign(await importJWK(jwk, 'ES256'));
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const forged = await exchange(
-      await assertion(privateKey.export({ format: 'jwk' }) as Record<string, string>),
-    );
+    // Made by the Worker's own code: with the edge's key, and with another under the same key id.
+    const assertion = (jwk: Record<string, string>) =>
+      assertionFor(
+        {
+          keys: AssertionKeysSchema.parse(JSON.stringify(jwk)),
+          issuer: gateway.edgeUrl,
+          audience: idp.issuer,
+        },
+        { subject: 'alice', groups: [], method: 'api_key' },
+        'kube',
+      );
+    const other = JSON.parse(newAssertionKey()) as Record<string, string>;
+    const forged = await exchange(await assertion({ ...other, kid: edgeKey.kid ?? '' }));
     expect(forged.status).toBe(400);
     expect(await forged.json()).toMatchObject({ error: 'invalid_grant' });
     const genuine = await assertion(edgeKey);
