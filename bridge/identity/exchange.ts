@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readBody } from '../../shared/protocol/body.ts';
 import { redact } from '../../shared/security/redact.ts';
 import type { ServerConfig } from '../config.ts';
 
@@ -36,6 +37,8 @@ const ErrorResponseSchema = z.object({
 });
 
 const maxPeople = 10_000;
+/** A token answer is a few KiB: anything past this is not one. */
+const maxAnswerBytes = 64 * 1024;
 const timeoutMs = 10_000;
 /** A provider that gives no lifetime: used no longer than this. */
 const unknownLifetimeSeconds = 60;
@@ -147,13 +150,26 @@ export class TokenExchange {
     if (c.scopes.length > 0) form.set('scope', c.scopes.join(' '));
     const started = this.now();
     const response = await this.post(form);
-    const body = await response.json().catch(() => undefined);
+    const body = await answerOf(response);
     if (!response.ok) throw refusal(response.status, body);
     const parsed = TokenResponseSchema.safeParse(body);
     if (!parsed.success)
       throw new ExchangeError('the identity provider answered without a bearer token', false);
     const seconds = parsed.data.expires_in ?? unknownLifetimeSeconds;
     return { value: parsed.data.access_token, issuedAt: started, expiresAt: started + seconds * 1000 };
+  }
+}
+
+/** The provider's JSON answer, read no further than `maxAnswerBytes`; undefined when it is not JSON. */
+async function answerOf(response: Response): Promise<unknown> {
+  const bytes = await readBody(response, maxAnswerBytes);
+  if (bytes === undefined) {
+    throw new ExchangeError(`the identity provider answered with more than ${maxAnswerBytes} bytes`, false);
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
   }
 }
 

@@ -2,10 +2,11 @@ import { maxNestingDepth, nestedTooDeep } from './jsonrpc.ts';
 import type { Refusal } from './refusal.ts';
 
 /**
- * A request body as the Worker and the bridge both read it: refused as soon as it passes
- * `limit` bytes, whatever Content-Length claims; then decoded as strict UTF-8 and parsed.
+ * A request body as the Worker and the bridge both read it (or an answer from elsewhere):
+ * refused as soon as it passes `limit` bytes, whatever Content-Length claims; then decoded as
+ * strict UTF-8 and parsed.
  */
-export async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+export async function readBody(request: Request | Response, limit: number): Promise<Uint8Array | undefined> {
   const declared = request.headers.get('content-length');
   if (Number(declared ?? 0) > limit) return undefined;
   // A declared length is what HTTP framing delivers, no more: read at once (the runtimes' fast path).

@@ -170,6 +170,24 @@ describe('token exchange at a real identity provider', () => {
     await expect(unreachable.tokenFor('gina', sent)).rejects.toThrow(/could not be reached \(ECONNREFUSED\)/);
   });
 
+  it('reads no more than 64 KiB of the provider’s answer', async () => {
+    const huge = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"access_token":"${'x'.repeat(1024 * 1024)}","token_type":"Bearer"}`);
+    });
+    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    try {
+      const tokenEndpoint = `http://127.0.0.1:${(huge.address() as AddressInfo).port}/token`;
+      const exchange = new TokenExchange({ ...config, tokenEndpoint }, 's');
+      await expect(exchange.tokenFor('judy', 'an-assertion')).rejects.toThrow(
+        'the identity provider answered with more than 65536 bytes',
+      );
+    } finally {
+      huge.closeAllConnections();
+      await new Promise((resolve) => huge.close(resolve));
+    }
+  });
+
   it('tries once more when the connection fails before any answer (a kept-alive one closed just then)', async () => {
     let requests = 0;
     const flaky = createServer((req, res) => {
