@@ -5,6 +5,7 @@ import { runSql, SqlApiError } from '../shared/storage/analytics.ts';
 import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage/kv.ts';
 import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './apply.ts';
 import { newAssertionKey } from './assertion-key.ts';
+import { listConnections, newTokenKey, revokeConnections } from './connections.ts';
 import { checkFiles, documentFiles } from './files.ts';
 import { commandHelp, commands, help } from './help.ts';
 import { createKey, expiry, KeyError, listKeys, revokeKey } from './keys.ts';
@@ -193,6 +194,18 @@ async function grants(values: Values, [action, name, grantId]: string[]): Promis
   } else throw new UsageError('grants: list or revoke');
 }
 
+async function connections(values: Values, [action, first, second]: string[]): Promise<void> {
+  const kv = kvFor(values);
+  if (action === 'list') {
+    const found = await listConnections(kv, first);
+    if (found.length === 0) console.log(`no connections${first ? ` for ${first}` : ''}`);
+    for (const c of found) console.log(`${c.server}  ${c.principal}`);
+  } else if (action === 'revoke') {
+    if (!first) throw new UsageError('connections revoke: name a principal');
+    console.log(`${await revokeConnections(kv, first, second)} connection(s) of ${first} revoked`);
+  } else throw new UsageError('connections: list or revoke');
+}
+
 async function run(command: string, values: Values, rest: string[]): Promise<number> {
   switch (command) {
     case 'validate': {
@@ -221,6 +234,12 @@ async function run(command: string, values: Values, rest: string[]): Promise<num
       return 0;
     case 'assertion-key':
       console.log(newAssertionKey());
+      return 0;
+    case 'token-key':
+      console.log(newTokenKey());
+      return 0;
+    case 'connections':
+      await connections(values, rest);
       return 0;
     case 'usage': {
       const sql = buildSql({ since: values.since, server: values.server, by: values.by as By });

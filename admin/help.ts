@@ -37,6 +37,23 @@ calling, which the bridge trades for each person's own token at the identity pro
 (docs/upstream-identity.md). The edge publishes its public half at /.well-known/jwks.json.`,
     examples: ['npx mcpgw assertion-key | npx wrangler secret put ASSERTION_SIGNING_KEY'],
   },
+  'token-key': {
+    usage: 'mcpgw token-key',
+    about: `Prints a new key (32 random bytes, base64url) that seals each person's connected upstream
+tokens at rest in KV, and the connect page's cookie (per-user-oauth, docs/upstream-identity.md).
+Replacing it disconnects everyone: they connect again at the link their next call gets.`,
+    examples: ['npx mcpgw token-key | npx wrangler secret put UPSTREAM_TOKEN_KEY'],
+  },
+  connections: {
+    usage: 'mcpgw connections list [server] | connections revoke <principal> [server]',
+    about: `Accounts people connected for per-user-oauth servers (docs/upstream-identity.md): list shows
+server and principal, never a token; revoke deletes a person's connection (one server's, or
+all): their next call gets the connect link.`,
+    examples: [
+      'npx mcpgw connections list github --remote',
+      'npx mcpgw connections revoke alice@example.com --remote',
+    ],
+  },
   keys: {
     usage: 'mcpgw keys create --principal P [--groups a,b] [--expires 30d] | keys list | keys revoke <id>',
     about: `API keys: create prints a new key once (only its SHA-256 is stored); list shows id,

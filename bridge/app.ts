@@ -67,7 +67,7 @@ function identityOf(server: ServerConfig, signing: HttpDeps['signing'], env: Nod
       `servers.${server.name}.identity: ${server.identity.mode} needs the edge's signed caller; set edge.signatures: required`,
     ]);
   }
-  return identityFor(server, env);
+  return identityFor(server, env, { signingSecret: signing?.secret });
 }
 
 export async function startBridge(

@@ -63,10 +63,36 @@ export const TransportSchema = z.discriminatedUnion('type', [
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
+/** How a stdio child gets its person's token: at its start, through files the bridge keeps fresh. */
+export const StdioDeliverySchema = z
+  .object({
+    tokenFileEnv: EnvName.optional().describe(
+      'This variable names a file holding the token, rewritten before it expires',
+    ),
+    tokenEnv: EnvName.optional().describe(
+      'This variable holds the token as of the child’s start (not renewed: prefer tokenFileEnv)',
+    ),
+    kubeconfig: z
+      .object({
+        env: EnvName.default('KUBECONFIG'),
+        server: z.url().describe("The cluster's API server"),
+        certificateAuthority: z.string().optional().describe("A file with the API server's CA certificate"),
+      })
+      .strict()
+      .optional()
+      .describe('A kubeconfig with the token, rewritten before it expires; the variable names its file'),
+  })
+  .strict()
+  .prefault({ tokenFileEnv: 'MCP_UPSTREAM_TOKEN_FILE' })
+  .describe('How a stdio child gets the token: at its start, through files the bridge keeps fresh');
+
+export type StdioDelivery = z.output<typeof StdioDeliverySchema>;
+
 /**
  * Whose credential the server gets (docs/upstream-identity.md): the bridge's own (`service`), or
- * each person's, exchanged at the organisation's identity provider for the edge's assertion of
- * them (`token-exchange`). The client secret is read from the bridge's environment (a Secret).
+ * each person's: exchanged at the organisation's identity provider for the edge's assertion of
+ * them (`token-exchange`; the client secret is read from the bridge's environment), or the
+ * token of the account they connected at the edge, which forwards it sealed (`per-user-oauth`).
  */
 export const IdentitySchema = z
   .discriminatedUnion('mode', [
@@ -97,34 +123,16 @@ export const IdentitySchema = z
           .max(3600)
           .default(30)
           .describe('A token this close to its expiry is renewed before the next request uses it'),
-        stdio: z
-          .object({
-            tokenFileEnv: EnvName.optional().describe(
-              'This variable names a file holding the token, rewritten before it expires',
-            ),
-            tokenEnv: EnvName.optional().describe(
-              'This variable holds the token as of the child’s start (not renewed: prefer tokenFileEnv)',
-            ),
-            kubeconfig: z
-              .object({
-                env: EnvName.default('KUBECONFIG'),
-                server: z.url().describe("The cluster's API server"),
-                certificateAuthority: z
-                  .string()
-                  .optional()
-                  .describe("A file with the API server's CA certificate"),
-              })
-              .strict()
-              .optional()
-              .describe(
-                'A kubeconfig with the token, rewritten before it expires; the variable names its file',
-              ),
-          })
-          .strict()
-          .prefault({ tokenFileEnv: 'MCP_UPSTREAM_TOKEN_FILE' })
-          .describe('How a stdio child gets the token: at its start, through files the bridge keeps fresh'),
+        stdio: StdioDeliverySchema,
       })
       .strict(),
+    z
+      .object({
+        mode: z.literal('per-user-oauth'),
+        stdio: StdioDeliverySchema,
+      })
+      .strict()
+      .describe("Each person's own token from the account they connected at the edge, forwarded sealed"),
   ])
   .prefault({ mode: 'service' });
 

@@ -27,7 +27,7 @@ const minute = 60;
 /**
  * An organisation's OpenID provider, for real (`oidc-provider`) but for development only: on
  * 127.0.0.1, in memory, with its built-in login page that takes any password. It knows one
- * client, the gateway, whose callback is at each of `gatewayOrigins`.
+ * client, the gateway, whose callbacks (sign-in, and the connect page's) are at each of `gatewayOrigins`.
  */
 export async function startDemoIdentityProvider(
   gatewayOrigins: string[],
@@ -48,7 +48,10 @@ export async function startDemoIdentityProvider(
       {
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uris: gatewayOrigins.map((origin) => `${origin}/oauth/callback`),
+        redirect_uris: gatewayOrigins.flatMap((origin) => [
+          `${origin}/oauth/callback`,
+          `${origin}/connect-callback`,
+        ]),
         token_endpoint_auth_method: 'client_secret_post',
         id_token_signed_response_alg: 'ES256',
       },

@@ -41,6 +41,8 @@ export interface Env {
   ASSERTION_AUDIENCE?: string;
   /** The assertions' issuer; default: the edge's own origin. */
   ASSERTION_ISSUER?: string;
+  /** Seals each person's connected upstream tokens at rest, and the connect page's cookie. */
+  UPSTREAM_TOKEN_KEY?: string;
 }
 
 const list = z
@@ -109,6 +111,10 @@ const SettingsSchema = z.object({
   ASSERTION_SIGNING_KEY: AssertionKeysSchema.optional(),
   ASSERTION_AUDIENCE: z.string().min(1).max(2048).optional(),
   ASSERTION_ISSUER: z.url().optional(),
+  UPSTREAM_TOKEN_KEY: z
+    .string()
+    .min(32, 'set with `npx mcpgw token-key | wrangler secret put UPSTREAM_TOKEN_KEY` (>= 32 characters)')
+    .optional(),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;

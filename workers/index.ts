@@ -5,6 +5,13 @@ import { refusalResponse as refusalOf, toWire } from '../shared/protocol/refusal
 import { authenticate, credentialRefusal } from './auth.ts';
 import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
 import { publishedKeys } from './identity/assertion.ts';
+import {
+  answerConnect,
+  type ConnectSettings,
+  connectCallback,
+  connectPaths,
+  startConnect,
+} from './identity/connect.ts';
 import { admit } from './mcp/admit.ts';
 import { handleMcp } from './mcp/handle.ts';
 import { membersFor } from './mcp/members.ts';
@@ -117,6 +124,32 @@ function signingIn(env: Env):
   if (!signsIn(settings) || !hasOAuthStore(env)) return refusalOf({ kind: 'not_found' });
   return { settings, env };
 }
+
+/** Connecting a person's own account for a per-user-oauth server: needs sign-in and UPSTREAM_TOKEN_KEY. */
+function connecting(env: Env): ConnectSettings | Response {
+  const settings = configured(env);
+  if (settings instanceof Response) return settings;
+  if (!signsIn(settings) || settings.UPSTREAM_TOKEN_KEY === undefined)
+    return refusalOf({ kind: 'not_found' });
+  return { ...settings, UPSTREAM_TOKEN_KEY: settings.UPSTREAM_TOKEN_KEY };
+}
+
+router.get(connectPaths.callback, (request, env) => {
+  const settings = connecting(env);
+  return settings instanceof Response ? settings : connectCallback(request, env, settings);
+});
+/** The connect page of one server: shown (GET) and answered (POST). */
+function connectPage(handler: typeof startConnect) {
+  return (request: IRequest, env: Env) => {
+    const settings = connecting(env);
+    if (settings instanceof Response) return settings;
+    const server = request.params.server ?? '';
+    if (!serverName.test(server)) return refusalOf({ kind: 'not_found' });
+    return handler(request, env, settings, server);
+  };
+}
+router.get(connectPaths.page(':server'), connectPage(startConnect));
+router.post(connectPaths.page(':server'), connectPage(answerConnect));
 
 router.get(oauthPaths.authorize, (request, env) => {
   const on = signingIn(env);

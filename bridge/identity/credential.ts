@@ -2,10 +2,10 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { ServerConfig } from '../config.ts';
+import type { StdioDelivery } from '../config.ts';
 import type { IssuedToken } from './exchange.ts';
 
-type Delivery = Extract<ServerConfig['identity'], { mode: 'token-exchange' }>['stdio'];
+type Delivery = StdioDelivery;
 
 /**
  * One upstream's credential of one person: the `Authorization` of an HTTP upstream's requests,

@@ -1,13 +1,15 @@
 import type { Principal } from '../../shared/policy/policy.ts';
 import { assertionHeader } from '../../shared/security/signing.ts';
 import { ConfigError, type ServerConfig } from '../config.ts';
+import { connectedIdentity } from './connected.ts';
 import { Credential } from './credential.ts';
 import { ExchangeError, TokenExchange } from './exchange.ts';
 
 /**
  * Whose credential one server's upstreams get (docs/upstream-identity.md). `service`: the
- * bridge's own, as configured, for everyone. `token-exchange`: each person's own, so each
- * upstream is opened for one person (no anonymous spares) and kept fresh request by request.
+ * bridge's own, as configured, for everyone. `token-exchange` and `per-user-oauth`: each
+ * person's own, so each upstream is opened for one person (no anonymous spares) and kept fresh
+ * request by request.
  */
 export interface Identity {
   readonly mode: ServerConfig['identity']['mode'];
@@ -26,10 +28,17 @@ export const serviceIdentity: Identity = {
 export function identityFor(
   server: ServerConfig,
   env: NodeJS.ProcessEnv,
-  options: { fetch?: typeof fetch } = {},
+  options: { fetch?: typeof fetch; signingSecret?: string } = {},
 ): Identity {
   const config = server.identity;
   if (config.mode === 'service') return serviceIdentity;
+  if (config.mode === 'per-user-oauth') {
+    if (options.signingSecret === undefined)
+      throw new ConfigError('environment', [
+        `servers.${server.name}.identity: per-user-oauth needs the edge signing secret`,
+      ]);
+    return connectedIdentity(server, config, options.signingSecret);
+  }
   const secret = env[config.clientSecretEnv];
   if (!secret) {
     throw new ConfigError('environment', [

@@ -38,6 +38,50 @@ export const OverrideSchema = z
   })
   .strict();
 
+const ScopeToken = z
+  .string()
+  .regex(/^[!#-[\]-~]+$/, 'a scope token (RFC 6749: printable ASCII but space, " and \\)');
+
+/**
+ * The gateway as an OAuth client of a SaaS upstream's authorization server: where a person
+ * connects their account (docs/upstream-identity.md). The client secret is a Worker secret,
+ * named here, never written in the document; only `UPSTREAM_OAUTH_*` names may be used, so that a
+ * document cannot send the gateway's own secrets to an authorization server.
+ */
+const PerUserOAuthSchema = z
+  .object({
+    mode: z.literal('per-user-oauth'),
+    issuer: z
+      .url()
+      .describe(
+        "The authorization server's issuer; its metadata is discovered unless both endpoints are given",
+      ),
+    authorizationEndpoint: z.url().optional(),
+    tokenEndpoint: z.url().optional(),
+    revocationEndpoint: z.url().optional().describe('RFC 7009: where a disconnected token is revoked'),
+    clientId: z.string().min(1).max(256),
+    clientSecretEnv: z
+      .string()
+      .regex(/^UPSTREAM_OAUTH_[A-Z0-9_]{1,64}$/, 'a Worker secret named UPSTREAM_OAUTH_<something>')
+      .optional()
+      .describe('The Worker secret holding the client secret; absent: a public client (PKCE only)'),
+    scopes: z.array(ScopeToken).max(50).default([]),
+    resource: z.url().optional().describe('RFC 8707 resource the tokens are for'),
+  })
+  .strict()
+  .refine(
+    (o) => (o.authorizationEndpoint === undefined) === (o.tokenEndpoint === undefined),
+    'give both authorizationEndpoint and tokenEndpoint, or neither (discovered from the issuer)',
+  );
+
+export const IdentitySchema = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('service') }).strict(),
+  z.object({ mode: z.literal('token-exchange') }).strict(),
+  PerUserOAuthSchema,
+]);
+
+export type PerUserOAuth = z.output<typeof PerUserOAuthSchema>;
+
 export const ServerDocumentSchema = z
   .object({
     $schema: z.string().optional(),
@@ -97,16 +141,9 @@ export const ServerDocumentSchema = z
       .describe(
         "A named portal: these servers behind this document's URL. Its policy narrows their tools and prompts (by portal names, <server>__<name>); each server's own document still decides",
       ),
-    identity: z
-      .object({
-        mode: z
-          .enum(['service', 'token-exchange'])
-          .describe(
-            "Who the server thinks is calling: 'service' (the bridge's one credential) or 'token-exchange' (each person's own, from the organisation's identity provider; docs/upstream-identity.md)",
-          ),
-      })
-      .strict()
-      .prefault({ mode: 'service' }),
+    identity: IdentitySchema.prefault({ mode: 'service' }).describe(
+      "Who the server thinks is calling: 'service' (the bridge's one credential), 'token-exchange' (each person's own, from the organisation's identity provider) or 'per-user-oauth' (each person's own account at the upstream's authorization server, connected once at the edge); docs/upstream-identity.md",
+    ),
     provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
     audit: z
       .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })
@@ -117,8 +154,7 @@ export const ServerDocumentSchema = z
   .superRefine((doc, ctx) => {
     if (doc.portal !== undefined) portalProblems(doc, ctx);
     if (doc.identity.mode !== 'service' && doc.access.anonymous) {
-      const message =
-        'an anonymous caller is no one the server could act as: token-exchange needs a signed-in caller';
+      const message = `an anonymous caller is no one the server could act as: ${doc.identity.mode} needs a signed-in caller`;
       ctx.addIssue({ code: 'custom', path: ['identity', 'mode'], message });
     }
     const exposed = new Map<string, string>();

@@ -26,6 +26,8 @@ export const ErrorCode = {
   HeaderMismatch: -32020,
   MissingRequiredClientCapability: -32021,
   UnsupportedProtocolVersion: -32022,
+  /** MCP 2025-11-25's URLElicitationRequiredError: the person must open a link first. */
+  UrlElicitationRequired: -32042,
 } as const;
 
 /** Why an API key the caller did send is refused: none of these is cured by an OAuth sign-in. */
@@ -58,6 +60,8 @@ export type Refusal =
   | { kind: 'forbidden'; server: string }
   /** The caller's own credential for the server could not be had (docs/upstream-identity.md); never a token. */
   | { kind: 'identity_refused'; server: string; detail: string }
+  /** The person must connect their account for a `per-user-oauth` server first, at `url`. */
+  | { kind: 'connect_required'; server: string; url: string; again: boolean }
   | { kind: 'document_invalid'; server: string }
   | { kind: 'batch_refused' }
   | { kind: 'gateway_misconfigured' }
@@ -269,6 +273,24 @@ function shape(refusal: Refusal): Shape {
         code: E.ServerError,
         message: `Your own credential for the MCP server "${refusal.server}" could not be had: ${refusal.detail}`,
       };
+    case 'connect_required': {
+      // 200: clients read a JSON-RPC error in a 200 as the server's answer (the SDK's
+      // UrlElicitationRequiredError), and show the message, link included, if they know no better.
+      const why = refusal.again
+        ? 'Your connected account is no longer accepted'
+        : 'You have not connected your account';
+      const message = `${why} for the MCP server "${refusal.server}": open ${refusal.url} in your browser to connect it, then try again.`;
+      return {
+        status: 200,
+        code: E.UrlElicitationRequired,
+        message,
+        data: {
+          elicitations: [
+            { mode: 'url', elicitationId: `connect:${refusal.server}`, url: refusal.url, message },
+          ],
+        },
+      };
+    }
     case 'forbidden':
       return {
         status: 403,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Principal } from '../policy/policy.ts';
+import { base64url, fromBase64url } from './base64url.ts';
 import { sha256Hex } from './digest.ts';
 
 /**
@@ -45,18 +46,6 @@ const PrincipalSchema = z
 type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromBase64url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
-  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
 
 async function canonical(request: SignedRequest, principal: string, timestamp: string, nonce: string) {
   const lines = [

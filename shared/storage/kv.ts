@@ -68,6 +68,19 @@ export function effectiveGroups(record: PrincipalRecord): string[] {
   return record.groups.filter((group) => !record.removedGroups.includes(group));
 }
 
+/**
+ * A person's connected account at a `per-user-oauth` server's authorization server: their
+ * tokens, sealed with UPSTREAM_TOKEN_KEY and bound to this key (docs/upstream-identity.md).
+ */
+export function connectionKey(server: string, principal: string): string {
+  return `${connectionPrefix(server)}${encodeURIComponent(principal)}`;
+}
+
+/** Every connection of one server, or (no server) of all. */
+export function connectionPrefix(server?: string): string {
+  return server === undefined ? 'connection:' : `connection:${server}:`;
+}
+
 /** Grant and token ids in OAUTH_KV contain the user id, which must not contain `:`. */
 export function oauthUserId(principal: string): string {
   return encodeURIComponent(principal);

@@ -122,12 +122,15 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 600_000 }, () 
     expect(result.err).toContain('Keep serving them all with "resources": {"allow": ["*"]}');
   });
 
-  it('prints a new key for the edge’s assertions each time, one the Worker’s settings accept', async () => {
+  it('prints a new key for the edge’s assertions (one the Worker’s settings accept) and for sealing tokens, each time', async () => {
     const [first, second] = await Promise.all([mcpgw(['assertion-key']), mcpgw(['assertion-key'])]);
     const keys = [first, second].map((run) => AssertionKeysSchema.parse(run.out.trim())[0]);
     expect(keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256' });
     expect(keys[0]?.d).not.toBe(keys[1]?.d);
     expect(keys[0]?.kid).not.toBe(keys[1]?.kid);
+    const [one, two] = await Promise.all([mcpgw(['token-key']), mcpgw(['token-key'])]);
+    expect(one.out.trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(one.out).not.toBe(two.out);
   });
 
   it('answers a wrong command with usage and exit code 2', async () => {

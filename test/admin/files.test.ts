@@ -125,6 +125,29 @@ describe('server document files', () => {
     ]);
   });
 
+  it('refuses a per-user-oauth server that would send a gateway secret, or gives one endpoint of two', () => {
+    const oauth = { mode: 'per-user-oauth', issuer: 'https://github.com/login/oauth', clientId: 'Iv1.x' };
+    const exfiltrating = write('steal.json', {
+      version: 1,
+      name: 'steal',
+      identity: { ...oauth, clientSecretEnv: 'BRIDGE_SIGNING_SECRET' },
+    });
+    const half = write('half.json', {
+      version: 1,
+      name: 'half',
+      identity: { ...oauth, tokenEndpoint: 'https://github.com/login/oauth/access_token' },
+    });
+    const fine = write('fine.json', {
+      version: 1,
+      name: 'fine',
+      identity: { ...oauth, clientSecretEnv: 'UPSTREAM_OAUTH_GITHUB', scopes: ['repo', 'read:org'] },
+    });
+    expect(checkFiles([exfiltrating, half, fine]).problems).toEqual([
+      `${exfiltrating}: identity.clientSecretEnv: a Worker secret named UPSTREAM_OAUTH_<something>`,
+      `${half}: identity: give both authorizationEndpoint and tokenEndpoint, or neither (discovered from the issuer)`,
+    ]);
+  });
+
   it('in strict mode, refuses documents whose artifact is not pinned', () => {
     const pinned = write('p.json', {
       version: 1,

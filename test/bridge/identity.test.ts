@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,9 +9,12 @@ import { startBridge } from '../../bridge/app.ts';
 import { ConfigError, parseConfig, type ServerConfig } from '../../bridge/config.ts';
 import { Credential } from '../../bridge/identity/credential.ts';
 import { TokenExchange } from '../../bridge/identity/exchange.ts';
+import { identityFor } from '../../bridge/identity/identity.ts';
 import { createLogger } from '../../bridge/log.ts';
 import { type ExchangeProvider, startExchangeProvider } from '../../scripts/exchange-provider.ts';
 import { freePort } from '../../scripts/processes.ts';
+import { credentialHeader, sealCredential } from '../../shared/security/forwarded-credential.ts';
+import { encodePrincipal, signatureHeaders } from '../../shared/security/signing.ts';
 import {
   type AssertionKeys,
   AssertionKeysSchema,
@@ -52,9 +56,13 @@ describe('a server that acts as each person: its configuration', () => {
   const identity = exchanging('https://idp.test/token');
 
   it('is refused in shared mode, which cannot hold one person’s credential', async () => {
-    expect(await problems([{ name: 'kube', transport: stdio, sessions: 'shared', identity }])).toEqual([
-      'servers[0].identity.mode: sessions: shared serves everyone from one upstream, which can hold no one person’s credential; use sessions: isolated',
-    ]);
+    for (const personal of [identity, { mode: 'per-user-oauth' }]) {
+      expect(
+        await problems([{ name: 'kube', transport: stdio, sessions: 'shared', identity: personal }]),
+      ).toEqual([
+        'servers[0].identity.mode: sessions: shared serves everyone from one upstream, which can hold no one person’s credential; use sessions: isolated',
+      ]);
+    }
   });
 
   it('needs its client secret in the environment, and the edge’s signed caller', async () => {
@@ -206,6 +214,68 @@ describe('token exchange at a real identity provider', () => {
       flaky.closeAllConnections();
       await new Promise((resolve) => flaky.close(resolve));
     }
+  });
+});
+
+describe('per-user-oauth: the connected account’s token, forwarded sealed by the edge', () => {
+  const secret = 'x'.repeat(32);
+  const server = parseConfig({
+    version: 1,
+    servers: [
+      {
+        name: 'github',
+        transport: { type: 'streamable-http', url: 'http://127.0.0.1:1/mcp' },
+        identity: { mode: 'per-user-oauth' },
+      },
+    ],
+  }).servers[0] as ServerConfig;
+  const identity = identityFor(server, {}, { signingSecret: secret });
+  const alice = { subject: 'alice', groups: [], method: 'api_key' as const };
+
+  async function request(subject: string, token: string | undefined, sealedFor = subject): Promise<Request> {
+    const headers: Record<string, string> = {
+      [signatureHeaders.principal]: encodePrincipal({ ...alice, subject }),
+      [signatureHeaders.nonce]: randomBytes(16).toString('base64url'),
+    };
+    if (token !== undefined) {
+      const sealing = {
+        ...headers,
+        [signatureHeaders.principal]: encodePrincipal({ ...alice, subject: sealedFor }),
+      };
+      const credential = { token, connect: 'https://gw.test/connect/github' };
+      headers[credentialHeader('github')] = await sealCredential(secret, 'github', sealing, credential);
+    }
+    return new Request('http://bridge.test/github/mcp', { method: 'POST', headers });
+  }
+
+  it('opens the signed caller’s token, and refuses none, or one sealed for someone else', async () => {
+    const credential = await identity.open(await request('alice', 'gho_alice'), alice);
+    expect(credential?.authorization()).toBe('Bearer gho_alice');
+    await expect(identity.open(await request('alice', undefined), alice)).rejects.toThrow(
+      /forwarded no connected account/,
+    );
+    await expect(identity.open(await request('alice', 'gho_bob', 'bob'), alice)).rejects.toThrow(
+      /forwarded no connected account/,
+    );
+    await expect(identity.open(await request('alice', 'gho_alice'), undefined)).rejects.toThrow(
+      /no signed caller/,
+    );
+  });
+
+  it('takes the newer token the edge renewed; a token the server refused asks the person to connect again', async () => {
+    const credential = (await identity.open(await request('alice', 'gho_1'), alice)) as Credential;
+    await identity.freshen(credential, await request('alice', 'gho_2'), alice);
+    expect(credential.authorization()).toBe('Bearer gho_2');
+    credential.refusedByServer();
+    await expect(identity.freshen(credential, await request('alice', 'gho_2'), alice)).rejects.toThrow(
+      'the MCP server refused your connected account; connect it again at https://gw.test/connect/github',
+    );
+    await identity.freshen(credential, await request('alice', 'gho_3'), alice);
+    expect(credential.stale).toBe(false);
+    const bob = { ...alice, subject: 'bob' };
+    await expect(identity.freshen(credential, await request('bob', 'gho_bob'), bob)).rejects.toThrow(
+      /someone else/,
+    );
   });
 });
 

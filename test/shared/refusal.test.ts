@@ -36,6 +36,12 @@ const every: { [K in RefusalKind]: Extract<Refusal, { kind: K }> } = {
     server: 'openshift',
     detail: 'the identity provider said access_denied',
   },
+  connect_required: {
+    kind: 'connect_required',
+    server: 'github',
+    url: 'https://gateway.example/connect/github',
+    again: false,
+  },
   document_invalid: { kind: 'document_invalid', server: 'everything' },
   batch_refused: { kind: 'batch_refused' },
   gateway_misconfigured: { kind: 'gateway_misconfigured' },
@@ -83,6 +89,16 @@ describe('the one refusal funnel', () => {
       expect(reasonOf(refusal)).toMatch(/^[a-z_]+$/);
     },
   );
+
+  it('asks the person to connect their account as MCP asks for a URL (URLElicitationRequiredError)', () => {
+    const wire = toWire(every.connect_required, 7);
+    expect(wire.status).toBe(200);
+    expect(wire.body.error.code).toBe(-32042);
+    expect(wire.body.error.message).toContain('https://gateway.example/connect/github');
+    const [elicitation] = (wire.body.error.data as { elicitations: Record<string, string>[] }).elicitations;
+    expect(elicitation).toMatchObject({ mode: 'url', url: 'https://gateway.example/connect/github' });
+    expect(elicitation?.elicitationId).toBe('connect:github');
+  });
 
   it('answers null when the request could not be read, and says when to retry', () => {
     expect(toWire(every.invalid_json).body.id).toBeNull();

@@ -1,7 +1,10 @@
 import { env } from 'cloudflare:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { openCredential } from '../../shared/security/forwarded-credential.ts';
+import { connectionKey } from '../../shared/storage/kv.ts';
 import type { Env } from '../../workers/env.ts';
+import { connectionStore } from '../../workers/identity/connections.ts';
 import {
   bearer,
   call,
@@ -140,6 +143,87 @@ describe('the edge’s assertion of the caller, for a token-exchange server', ()
       expect(logged).toContain('ASSERTION_SIGNING_KEY');
       expect(logged).not.toContain(d);
       expect(logged).not.toContain('c2VjcmV0');
+    } finally {
+      error.mockRestore();
+    }
+  });
+});
+
+describe('a per-user-oauth server: the person’s connected account, at the edge', () => {
+  const tokenKey = 'k'.repeat(40);
+  const withConnect = (e: Env, extra: Partial<Env> = {}): Env => ({
+    ...e,
+    BRIDGE_URL: `${upstream}/json/`,
+    DOCUMENT_CACHE_SECONDS: '0',
+    SIGN_IN_ISSUER: 'https://login.example.com/',
+    SIGN_IN_CLIENT_ID: 'gw',
+    UPSTREAM_TOKEN_KEY: tokenKey,
+    ...extra,
+  });
+  const saas = {
+    ...document('github', 'per-user-oauth'),
+    identity: {
+      mode: 'per-user-oauth',
+      issuer: 'https://github.example/login/oauth',
+      authorizationEndpoint: 'https://github.example/login/oauth/authorize',
+      tokenEndpoint: 'https://github.example/login/oauth/access_token',
+      clientId: 'Iv1.gw',
+    },
+  };
+
+  beforeEach(async () => {
+    await resetUpstream();
+    await putDocument('github', saas);
+    await putApiKey('alice-key', { principal: 'alice', groups: ['viewers'] });
+  });
+
+  it('answers a person who has not connected with the link (URLElicitationRequiredError), sending nothing on', async () => {
+    const response = await call(mcp('github', whoami, bearer('alice-key')), withConnect(env));
+    expect(response.status).toBe(200);
+    const { error } = (await response.json()) as { error: { code: number; message: string; data: unknown } };
+    expect(error.code).toBe(-32042);
+    expect(error.data).toMatchObject({ elicitations: [{ mode: 'url', url: `${origin}/connect/github` }] });
+    expect(await recorded()).toEqual([]);
+  });
+
+  it('forwards the connected token sealed to the signed request, never in the clear', async () => {
+    const store = connectionStore(env.GATEWAY_KV, tokenKey);
+    const connection = { accessToken: 'gho_alice_secret', connectedAt: new Date().toISOString() };
+    await store.save('github', 'alice', connection);
+    expect(await env.GATEWAY_KV.get(connectionKey('github', 'alice'))).not.toContain('gho_alice_secret');
+    expect((await call(mcp('github', whoami, bearer('alice-key')), withConnect(env))).status).toBe(200);
+    const [sent] = await recorded();
+    const headers = sent?.headers ?? {};
+    expect(JSON.stringify(headers)).not.toContain('gho_alice_secret');
+    const secret = (env as Env).BRIDGE_SIGNING_SECRET ?? '';
+    const opened = await openCredential(secret, 'github', (name) => headers[name] as string | undefined);
+    expect(opened).toEqual({ token: 'gho_alice_secret', connect: `${origin}/connect/github` });
+    // mallory copies alice's sealed entry under his own key: it opens for no one.
+    await putApiKey('mallory-key', { principal: 'mallory', groups: ['viewers'] });
+    const sealed = (await env.GATEWAY_KV.get(connectionKey('github', 'alice'))) ?? '';
+    await env.GATEWAY_KV.put(connectionKey('github', 'mallory'), sealed);
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const copied = await call(mcp('github', whoami, bearer('mallory-key')), withConnect(env));
+      expect(((await copied.json()) as { error: { code: number } }).error.code).toBe(-32042);
+      expect(String(error.mock.calls[0]?.[0])).toContain('identity.connection_unreadable');
+    } finally {
+      error.mockRestore();
+    }
+    expect(await recorded()).toHaveLength(1);
+  });
+
+  it('refuses without the token key or the gateway’s sign-in, naming the fix, and sends nothing', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      for (const missing of [{ UPSTREAM_TOKEN_KEY: undefined }, { SIGN_IN_ISSUER: undefined }]) {
+        const response = await call(mcp('github', whoami, bearer('alice-key')), withConnect(env, missing));
+        expect(response.status).toBe(500);
+      }
+      const logged = error.mock.calls.map(([line]) => String(line)).join('\n');
+      expect(logged).toContain('UPSTREAM_TOKEN_KEY');
+      expect(logged).toContain('SIGN_IN_ISSUER');
+      expect(await recorded()).toEqual([]);
     } finally {
       error.mockRestore();
     }

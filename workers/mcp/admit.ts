@@ -47,7 +47,7 @@ function serverScope(doc: ServerDocument, principal: Principal, settings: Settin
     mayUse: () => mayConnect(doc, principal),
     gate: (message, era) => gateMessage(doc, principal, message, era),
     target: (url) => targetOf(doc, settings, url),
-    personal: () => (doc.identity.mode === 'token-exchange' ? [doc] : []),
+    personal: () => (doc.identity.mode !== 'service' ? [doc] : []),
     view: documentView,
   };
 }

@@ -2,11 +2,11 @@ import type { ServerDocument } from '../../shared/policy/document.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { modernHeaders } from '../../shared/protocol/revision.ts';
-import { assertionHeader, sign } from '../../shared/security/signing.ts';
-import { assertionSettings, type Env, type Settings } from '../env.ts';
-import { assertionFor } from '../identity/assertion.ts';
+import { sign } from '../../shared/security/signing.ts';
+import type { Env, Settings } from '../env.ts';
 import { finish } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
+import { personalHeaders } from './personal.ts';
 import { relay } from './relay.ts';
 
 /** Headers a client sends that the bridge needs; nothing else crosses (no Authorization, no cookies). */
@@ -38,10 +38,10 @@ export async function forward(
     finish(x, passage, 'upstream_error', 0);
     return refusalResponse({ kind: 'gateway_misconfigured' });
   }
-  const assertions = await assertionsOf(x, passage);
-  if (assertions instanceof Response) return assertions;
   const headers = await signedHeaders(x, passage, upstream, body, gate);
-  for (const [name, value] of assertions) headers.set(name, value);
+  const personal = await personalHeaders(x, passage, headers, gate);
+  if (personal instanceof Response) return personal;
+  for (const [name, value] of personal) headers.set(name, value);
   let response: Response;
   try {
     response = await bridgeFetch(x.env, settings)(upstream, { method: request.method, headers, body });
@@ -53,38 +53,6 @@ export async function forward(
     return refusalResponse({ kind: 'upstream_unavailable' });
   }
   return relay(x, passage, response, gate);
-}
-
-/**
- * A request for a `token-exchange` server carries the edge's assertion of the caller, one per
- * such server it may reach, which the bridge trades for the caller's own token
- * (docs/upstream-identity.md). Without the edge's key it is refused: a server must never act as
- * someone else.
- */
-async function assertionsOf(x: McpRequest, passage: Passage): Promise<[string, string][] | Response> {
-  // Set by the gate, so for a message only: a standing GET stream or a DELETE asserts no one.
-  const docs = passage.personal ?? [];
-  if (docs.length === 0) return [];
-  const settings = assertionSettings(x.settings, new URL(x.request.url).origin);
-  if (settings === undefined) {
-    console.error(
-      JSON.stringify({
-        event: 'identity.unconfigured',
-        server: docs[0]?.name,
-        fix: 'set ASSERTION_SIGNING_KEY (wrangler secret put) and ASSERTION_AUDIENCE (docs/upstream-identity.md)',
-      }),
-    );
-    finish(x, passage, 'upstream_error', 0);
-    return refusalResponse({ kind: 'gateway_misconfigured' });
-  }
-  return Promise.all(
-    docs.map(
-      async (doc): Promise<[string, string]> => [
-        assertionHeader(doc.name),
-        await assertionFor(settings, passage.principal, doc.name),
-      ],
-    ),
-  );
 }
 
 async function signedHeaders(

@@ -30,7 +30,7 @@ export interface Passage {
   revision?: Exclude<Revision, { era: 'refused' }>;
   /** How the answer is read on its way back. */
   view: View;
-  /** The servers behind this request that act as the caller (identity: token-exchange). */
+  /** The servers behind this request that act as the caller (identity: token-exchange, per-user-oauth). */
   personal?: readonly ServerDocument[];
   /** What the filtered result becomes before it reaches the client (tool search's find_tools). */
   reshape?: (result: Record<string, unknown>) => Record<string, unknown>;
@@ -52,7 +52,7 @@ export interface Scope {
   gate(message: JSONRPCMessage, era: Era): Gated;
   /** Where the request goes; undefined when the environment names no bridge. */
   target(url: URL): URL | undefined;
-  /** The servers this request may reach that act as the caller: each gets the edge's assertion. */
+  /** The servers this request may reach that act as the caller: each gets the caller's assertion or token. */
   personal(member: string | undefined): readonly ServerDocument[];
   view(x: McpRequest, passage: Passage): View;
 }

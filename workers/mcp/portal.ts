@@ -80,7 +80,7 @@ function portalScope(
     // A request for one member asserts the caller to that member only; a list, to each that needs it.
     personal: (member) =>
       [...members.values()].filter(
-        (doc) => doc.identity.mode === 'token-exchange' && (member === undefined || doc.name === member),
+        (doc) => doc.identity.mode !== 'service' && (member === undefined || doc.name === member),
       ),
     view: (x, passage) => portalView(x, passage, members, portal),
   };

@@ -1,7 +1,7 @@
 import type { ConsentDescription, ConsentTransaction } from '@cloudflare/workers-oauth-provider';
 
 /** Every string here may come from a client's metadata: always escaped. */
-function html(value: string): string {
+export function html(value: string): string {
   return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
@@ -56,9 +56,16 @@ ${local}
 }
 
 /** A plain page for a person: errors that may not go back to the client. */
-export function errorPage(status: number, message: string): Response {
-  const body = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign-in stopped</title>${style}</head>
-<body><h1>Sign-in stopped</h1><p data-error>${html(message)}</p></body></html>`;
-  return new Response(body, { status, headers: security });
+export function errorPage(status: number, message: string, title = 'Sign-in stopped'): Response {
+  return htmlPage(status, title, `<p data-error>${html(message)}</p>`);
+}
+
+/** A page of the gateway's own, with its security headers: `body` is HTML, its text already escaped. */
+export function htmlPage(status: number, title: string, body: string, headers: HeadersInit = {}): Response {
+  const page = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${html(title)}</title>${style}</head>
+<body><h1>${html(title)}</h1>${body}</body></html>`;
+  const all = new Headers(headers);
+  for (const [header, value] of Object.entries(security)) all.set(header, value);
+  return new Response(page, { status, headers: all });
 }

@@ -23,17 +23,23 @@ const discovered = new Map<string, { until: number; as: oidc.AuthorizationServer
 const discoverySeconds = 600;
 
 /** Plain http only for an issuer on this machine (tests, `npm start`); anything else needs https. */
-function requestOptions(issuer: URL): { [oidc.allowInsecureRequests]?: boolean } {
+export function requestOptions(issuer: URL): { [oidc.allowInsecureRequests]?: boolean } {
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname);
   return loopback && issuer.protocol === 'http:' ? { [oidc.allowInsecureRequests]: true } : {};
 }
 
-async function discover(issuer: URL, now = Date.now()): Promise<oidc.AuthorizationServer> {
-  const hit = discovered.get(issuer.href);
+/** An issuer's metadata (OpenID Connect discovery, or RFC 8414's), kept ten minutes. */
+export async function discover(
+  issuer: URL,
+  algorithm: 'oidc' | 'oauth2' = 'oidc',
+  now = Date.now(),
+): Promise<oidc.AuthorizationServer> {
+  const id = `${algorithm} ${issuer.href}`;
+  const hit = discovered.get(id);
   if (hit && hit.until > now) return hit.as;
-  const response = await oidc.discoveryRequest(issuer, { algorithm: 'oidc', ...requestOptions(issuer) });
+  const response = await oidc.discoveryRequest(issuer, { algorithm, ...requestOptions(issuer) });
   const as = await oidc.processDiscoveryResponse(issuer, response);
-  discovered.set(issuer.href, { until: now + discoverySeconds * 1000, as });
+  discovered.set(id, { until: now + discoverySeconds * 1000, as });
   return as;
 }
 

@@ -1,0 +1,340 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../bridge/log.ts';
+import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
+import { freePort } from '../../scripts/processes.ts';
+import {
+  type SaasAuthorizationServer,
+  startSaasAuthorizationServer,
+} from '../fixtures/saas-authorization-server.ts';
+import { startWhoamiServer, type WhoamiServer } from '../fixtures/whoami-http.ts';
+import { repo } from '../helpers/bridge.ts';
+import { mcpgw } from '../helpers/cli.ts';
+import { chromiumPath, type IdentityProvider, startIdentityProvider } from '../helpers/oauth.ts';
+
+const tokenSeconds = 6;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * per-user-oauth through the whole path (docs/upstream-identity.md): people connect their own
+ * account at a SaaS's authorization server through the edge's connect page, in a real browser;
+ * the edge keeps their tokens sealed in KV, renews them, and forwards them sealed to the bridge,
+ * which hands them to an HTTP server (Authorization) and a stdio child (a token file).
+ */
+describe('per-user OAuth: each person connects their own account once, at the edge', {
+  timeout: 300_000,
+}, () => {
+  let idp: IdentityProvider;
+  let saas: SaasAuthorizationServer;
+  let whoami: WhoamiServer;
+  let gateway: LocalGateway;
+  let browser: Browser;
+  const tokenKey = randomBytes(32).toString('base64url');
+  const bridgeLog: string[] = [];
+  const audited: Record<string, unknown>[] = [];
+  const answers: string[] = [];
+  const clients: Client[] = [];
+  const browsers: BrowserContext[] = [];
+  const people = {
+    alice: { groups: ['viewers'] },
+    bob: { groups: ['viewers'] },
+    mallory: { groups: ['viewers'] },
+  };
+
+  beforeAll(async () => {
+    const edgePort = await freePort();
+    const edge = `http://127.0.0.1:${edgePort}`;
+    idp = await startIdentityProvider([edge], people);
+    saas = await startSaasAuthorizationServer({ redirectUris: [`${edge}/connect-callback`], tokenSeconds });
+    whoami = await startWhoamiServer({ issuer: saas.issuer, jwksUrl: saas.jwksUrl, audience: saas.resource });
+    const root = await mkdtemp(join(tmpdir(), 'connected-accounts-'));
+    const bridgeConfig = join(root, 'bridge.json');
+    const stdio = {
+      type: 'stdio',
+      command: process.execPath,
+      args: [join(repo, 'test/fixtures/whoami-stdio.ts')],
+    };
+    writeFileSync(
+      bridgeConfig,
+      JSON.stringify({
+        version: 1,
+        servers: [
+          {
+            name: 'saas',
+            transport: { type: 'streamable-http', url: whoami.url },
+            identity: { mode: 'per-user-oauth' },
+          },
+          {
+            name: 'saas-cli',
+            transport: stdio,
+            identity: { mode: 'per-user-oauth', stdio: { tokenFileEnv: 'MCP_UPSTREAM_TOKEN_FILE' } },
+          },
+        ],
+      }),
+    );
+    const documentsDir = join(root, 'servers');
+    mkdirSync(documentsDir);
+    for (const name of ['saas', 'saas-cli']) {
+      const document = {
+        version: 1,
+        name,
+        access: { groups: ['viewers'] },
+        identity: {
+          mode: 'per-user-oauth',
+          issuer: saas.issuer,
+          clientId: saas.clientId,
+          clientSecretEnv: 'UPSTREAM_OAUTH_SAAS',
+          scopes: ['repo'],
+          resource: saas.resource,
+        },
+        policy: { tools: { allow: ['whoami'] } },
+      };
+      writeFileSync(join(documentsDir, `${name}.json`), JSON.stringify(document));
+    }
+    gateway = await startLocalGateway({
+      bridgeConfig,
+      documentsDir,
+      edgePort,
+      freeBridgePorts: true,
+      log: createLogger('debug', {}, (line) => void bridgeLog.push(line)),
+      vars: {
+        SIGN_IN_ISSUER: idp.issuer,
+        SIGN_IN_CLIENT_ID: idp.clientId,
+        SIGN_IN_SCOPES: 'openid email groups',
+      },
+      secrets: {
+        SIGN_IN_CLIENT_SECRET: idp.clientSecret,
+        UPSTREAM_TOKEN_KEY: tokenKey,
+        UPSTREAM_OAUTH_SAAS: saas.clientSecret,
+      },
+      keys: {
+        'alice-key': { principal: 'alice', groups: ['viewers'] },
+        'bob-key': { principal: 'bob', groups: ['viewers'] },
+        'mallory-key': { principal: 'mallory', groups: ['viewers'] },
+      },
+      onAudit: (event) => audited.push(event),
+      edge: 'deployed-bundle',
+    });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    for (const context of browsers) await context.close().catch(() => undefined);
+    await browser?.close();
+    await gateway?.stop();
+    await whoami?.stop();
+    await saas?.stop();
+    await idp?.stop();
+  });
+
+  const admin = (...args: string[]) => mcpgw([...args, '--local', '--persist-to', gateway.kvState]);
+
+  function transport(server: string, key: string) {
+    return new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/${server}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    });
+  }
+
+  async function connect(server: string, key: string): Promise<Client> {
+    const client = new Client({ name: 'connected-accounts-test', version: '1' });
+    await client.connect(transport(server, key));
+    clients.push(client);
+    return client;
+  }
+
+  /** The error a person gets before they have connected: MCP's URLElicitationRequiredError. */
+  async function refusedToConnect(
+    server: string,
+    key: string,
+  ): Promise<{ code: number; message: string; url: string }> {
+    const client = new Client({ name: 'connected-accounts-test', version: '1' });
+    const error = (await client.connect(transport(server, key)).then(
+      () => {
+        throw new Error('connected without an account');
+      },
+      (e: unknown) => e,
+    )) as { code: number; message: string; data?: { elicitations?: { url: string }[] } };
+    return { code: error.code, message: error.message, url: error.data?.elicitations?.[0]?.url ?? '' };
+  }
+
+  async function ask(client: Client): Promise<string> {
+    const result = await client.callTool({ name: 'whoami', arguments: {} });
+    const text = (result.content as { text: string }[])[0]?.text ?? '';
+    answers.push(text);
+    if (result.isError) throw new Error(text);
+    return text;
+  }
+
+  /** A fresh browser: the connect page, sign-in as `person`, Connect, then the SaaS's login as `account`. */
+  async function connectAccount(server: string, person: string, account: string): Promise<BrowserContext> {
+    const context = await browser.newContext();
+    browsers.push(context);
+    const page = await context.newPage();
+    await page.goto(`${gateway.edgeUrl}/connect/${server}`);
+    await logIn(page, person);
+    await page.waitForSelector('[data-principal]', { timeout: 20_000 });
+    expect(await page.textContent('[data-principal]')).toBe(person);
+    await page.click('button[value=connect]');
+    await logIn(page, account);
+    await allowAtSaas(page);
+    await page.waitForSelector('[data-connected]', { timeout: 20_000 });
+    return context;
+  }
+
+  /** The SaaS's own consent screen: it asks whether the gateway may act for this account. */
+  async function allowAtSaas(page: Page): Promise<void> {
+    await page.waitForSelector('text=Authorize', { timeout: 20_000 });
+    await page.click('button[type=submit]');
+  }
+
+  async function logIn(page: Page, login: string): Promise<void> {
+    await page.waitForSelector('input[name=login]', { timeout: 20_000 });
+    await page.fill('input[name=login]', login);
+    await page.fill('input[name=password]', 'any');
+    await page.click('button[type=submit]');
+  }
+
+  it('a person who has not connected gets the link to connect, as MCP asks for a URL', async () => {
+    const refused = await refusedToConnect('saas', 'alice-key');
+    expect(refused.code).toBe(-32042);
+    expect(refused.url).toBe(`${gateway.edgeUrl}/connect/saas`);
+    expect(refused.message).toContain(`open ${gateway.edgeUrl}/connect/saas in your browser`);
+    expect(whoami.refused).toEqual([]);
+  });
+
+  it('alice and bob connect their own accounts; 50 calls each at once see only their own, over HTTP and stdio', async () => {
+    await connectAccount('saas', 'alice', 'alice-at-saas');
+    await connectAccount('saas-cli', 'alice', 'alice-at-saas');
+    await connectAccount('saas', 'bob', 'bob-at-saas');
+    await connectAccount('saas-cli', 'bob', 'bob-at-saas');
+    expect(saas.grants.filter((g) => g === 'authorization_code')).toHaveLength(4);
+    const runs = ['alice', 'bob'].flatMap((person) =>
+      ['saas', 'saas-cli'].map(async (server) => {
+        const client = await connect(server, `${person}-key`);
+        const seen: string[] = [];
+        for (let batch = 0; batch < 5; batch++)
+          seen.push(...(await Promise.all(Array.from({ length: 10 }, () => ask(client)))));
+        return { person, server, seen };
+      }),
+    );
+    for (const { person, server, seen } of await Promise.all(runs)) {
+      expect(seen).toHaveLength(50);
+      const other = person === 'alice' ? 'bob' : 'alice';
+      for (const answer of seen) {
+        expect(answer, `${person} at ${server}`).not.toContain(other);
+        if (server === 'saas') expect(answer).toBe(`${person}-at-saas`);
+        else expect(answer).toContain(`file=${person}-at-saas exp=`);
+      }
+    }
+    expect(whoami.refused).toEqual([]);
+  });
+
+  it('renews a token due for renewal before the next call, without the client noticing', async () => {
+    const cli = await connect('saas-cli', 'alice-key');
+    const api = await connect('saas', 'alice-key');
+    const before = await ask(cli);
+    const refreshes = saas.grants.filter((g) => g === 'refresh_token').length;
+    await pause((tokenSeconds / 2 + 1) * 1000);
+    const after = await ask(cli);
+    expect(await ask(api)).toBe('alice-at-saas');
+    const expOf = (text: string) => Number(/file=alice-at-saas exp=(\d+)/.exec(text)?.[1]);
+    const pidOf = (text: string) => /pid=(\d+)/.exec(text)?.[1];
+    // The same child reads a rewritten token file with a later token.
+    expect(pidOf(after)).toBe(pidOf(before));
+    expect(expOf(after)).toBeGreaterThan(expOf(before));
+    expect(after).toMatch(/^file=alice-at-saas exp=/);
+    expect(saas.grants.filter((g) => g === 'refresh_token').length).toBeGreaterThan(refreshes);
+  });
+
+  it('a callback that did not start in this browser links nothing (no one else’s account under your name)', async () => {
+    // mallory connects his own account, and keeps the link the SaaS sent his browser back with.
+    const context = await browser.newContext();
+    browsers.push(context);
+    const page = await context.newPage();
+    let stolen: string | undefined;
+    page.on('response', (response) => {
+      const location = response.headers().location ?? '';
+      // The SaaS sends the browser back with its code (the sign-in's came from the other provider).
+      if (response.url().startsWith(saas.issuer) && location.includes('/connect-callback?code='))
+        stolen = location;
+    });
+    await page.goto(`${gateway.edgeUrl}/connect/saas`);
+    await logIn(page, 'mallory');
+    await page.waitForSelector('[data-principal]', { timeout: 20_000 });
+    await page.click('button[value=connect]');
+    await logIn(page, 'mallory-at-saas');
+    await allowAtSaas(page);
+    await page.waitForSelector('[data-connected]', { timeout: 20_000 });
+    expect(stolen).toBeDefined();
+    // bob is connecting too, at the SaaS's login page, when mallory gets his browser to open that link.
+    const bobs = await browser.newContext();
+    browsers.push(bobs);
+    const bobPage = await bobs.newPage();
+    await bobPage.goto(`${gateway.edgeUrl}/connect/saas`);
+    await logIn(bobPage, 'bob');
+    await bobPage.waitForSelector('[data-principal]', { timeout: 20_000 });
+    await bobPage.click('button[value=connect]');
+    await bobPage.waitForSelector('input[name=login]', { timeout: 20_000 });
+    const landed = await bobPage.goto(stolen ?? '');
+    expect(landed?.status()).toBe(400);
+    expect(await landed?.text()).toContain('did not start connecting');
+    // Nor does a plain request with no browser at all.
+    expect((await fetch(stolen ?? '')).status).toBe(400);
+    expect(await ask(await connect('saas', 'bob-key'))).toBe('bob-at-saas');
+  });
+
+  it('the person disconnects on the connect page, and mcpgw revokes: the next call gets the link again', async () => {
+    const revocations = saas.revocations;
+    const context = await browser.newContext();
+    browsers.push(context);
+    const page = await context.newPage();
+    await page.goto(`${gateway.edgeUrl}/connect/saas`);
+    await logIn(page, 'alice');
+    await page.waitForSelector('[data-existing]', { timeout: 20_000 });
+    await page.click('button[value=disconnect]');
+    await page.waitForSelector('[data-disconnected]', { timeout: 20_000 });
+    expect(saas.revocations).toBeGreaterThan(revocations);
+    expect((await refusedToConnect('saas', 'alice-key')).code).toBe(-32042);
+
+    const revoked = await admin('connections', 'revoke', 'bob', 'saas');
+    expect(revoked.out).toContain('1 connection(s) of bob revoked');
+    expect((await refusedToConnect('saas', 'bob-key')).code).toBe(-32042);
+    const listed = (await admin('connections', 'list')).out.split('\n');
+    expect(listed).toEqual(expect.arrayContaining(['saas-cli  alice', 'saas-cli  bob', 'saas  mallory']));
+    expect(listed).not.toContain('saas  bob');
+    expect(listed.join('\n')).not.toMatch(/eyJ/);
+    // bob's other connection stays.
+    expect(await ask(await connect('saas-cli', 'bob-key'))).toContain('file=bob-at-saas');
+  });
+
+  it('no token, secret or key appears in any log, audit line, metric or answer of the run', async () => {
+    const metrics = await (await fetch(gateway.bridge.metricsUrl)).text();
+    const everything = [
+      bridgeLog.join('\n'),
+      gateway.workerLog(),
+      JSON.stringify(audited),
+      metrics,
+      answers.join('\n'),
+    ].join('\n');
+    const secrets = [
+      ...saas.issued.flatMap((token) => [token, token.split('.')[2] ?? token]),
+      saas.clientSecret,
+      idp.clientSecret,
+      tokenKey,
+    ];
+    expect(saas.issued.length).toBeGreaterThan(8);
+    for (const secret of secrets) expect(everything.includes(secret), 'a credential leaked').toBe(false);
+    expect(audited.find((e) => e.server === 'saas')).toMatchObject({
+      identity: { mode: 'per-user-oauth', subject: expect.any(String) },
+    });
+    expect(gateway.workerLog()).toContain('"event":"identity.connected"');
+  });
+});
