@@ -45,6 +45,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
   const people = {
     alice: { groups: ['viewers'] },
     bob: { groups: ['viewers'] },
+    carol: { groups: ['viewers'] },
     mallory: { groups: ['viewers'] },
   };
 
@@ -117,6 +118,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
       keys: {
         'alice-key': { principal: 'alice', groups: ['viewers'] },
         'bob-key': { principal: 'bob', groups: ['viewers'] },
+        'carol-key': { principal: 'carol', groups: ['viewers'] },
         'mallory-key': { principal: 'mallory', groups: ['viewers'] },
       },
       onAudit: (event) => audited.push(event),
@@ -138,7 +140,8 @@ describe('per-user OAuth: each person connects their own account once, at the ed
   const admin = (...args: string[]) => mcpgw([...args, '--local', '--persist-to', gateway.kvState]);
 
   function transport(server: string, key: string) {
-    return new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}/${server}/mcp`), {
+    const path = server === '' ? '/mcp' : `/${server}/mcp`;
+    return new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}${path}`), {
       requestInit: { headers: { authorization: `Bearer ${key}` } },
     });
   }
@@ -165,8 +168,8 @@ describe('per-user OAuth: each person connects their own account once, at the ed
     return { code: error.code, message: error.message, url: error.data?.elicitations?.[0]?.url ?? '' };
   }
 
-  async function ask(client: Client): Promise<string> {
-    const result = await client.callTool({ name: 'whoami', arguments: {} });
+  async function ask(client: Client, name = 'whoami'): Promise<string> {
+    const result = await client.callTool({ name, arguments: {} });
     const text = (result.content as { text: string }[])[0]?.text ?? '';
     answers.push(text);
     if (result.isError) throw new Error(text);
@@ -252,6 +255,22 @@ describe('per-user OAuth: each person connects their own account once, at the ed
     expect(expOf(after)).toBeGreaterThan(expOf(before));
     expect(after).toMatch(/^file=alice-at-saas exp=/);
     expect(saas.grants.filter((g) => g === 'refresh_token').length).toBeGreaterThan(refreshes);
+  });
+
+  it('through the portal, a member not yet connected is left out and its call gets the link; once connected, the same session reaches it', async () => {
+    const portal = await connect('', 'carol-key');
+    expect((await portal.listTools()).tools.map((t) => t.name)).not.toContain('saas__whoami');
+    const refused = (await portal
+      .callTool({ name: 'saas__whoami', arguments: {} })
+      .catch((e: unknown) => e)) as {
+      code: number;
+      data: { elicitations: { url: string }[] };
+    };
+    expect(refused.code).toBe(-32042);
+    expect(refused.data.elicitations[0]?.url).toBe(`${gateway.edgeUrl}/connect/saas`);
+    await connectAccount('saas', 'carol', 'carol-at-saas');
+    expect(await ask(portal, 'saas__whoami')).toBe('carol-at-saas');
+    expect((await portal.listTools()).tools.map((t) => t.name)).toContain('saas__whoami');
   });
 
   it('a callback that did not start in this browser links nothing (no one else’s account under your name)', async () => {
