@@ -17,6 +17,7 @@ import {
 import { startWhoamiServer, type WhoamiServer } from '../fixtures/whoami-http.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
+import { modernClient } from '../helpers/modern.ts';
 import { chromiumPath, type IdentityProvider, startIdentityProvider } from '../helpers/oauth.ts';
 
 const tokenSeconds = 6;
@@ -255,6 +256,58 @@ describe('per-user OAuth: each person connects their own account once, at the ed
     expect(expOf(after)).toBeGreaterThan(expOf(before));
     expect(after).toMatch(/^file=alice-at-saas exp=/);
     expect(saas.grants.filter((g) => g === 'refresh_token').length).toBeGreaterThan(refreshes);
+  });
+
+  it('a 2026-07-28 client (no session) acts as the connected account too; one not connected gets the link', async () => {
+    const whoamiAt = async (server: string, key: string) => {
+      const client = await modernClient(new URL(`${gateway.edgeUrl}/${server}/mcp`), { token: key });
+      try {
+        const texts = await Promise.all(
+          Array.from({ length: 10 }, async () => {
+            const result = await client.callTool({ name: 'whoami', arguments: {} });
+            return (result.content as { text: string }[])[0]?.text ?? '';
+          }),
+        );
+        answers.push(...texts);
+        return texts;
+      } finally {
+        await client.close();
+      }
+    };
+    for (const person of ['alice', 'bob']) {
+      expect(new Set(await whoamiAt('saas', `${person}-key`))).toEqual(new Set([`${person}-at-saas`]));
+      for (const answer of await whoamiAt('saas-cli', `${person}-key`))
+        expect(answer).toMatch(new RegExp(`^file=${person}-at-saas exp=`));
+    }
+    // Not connected: the call is answered with the link. (The SDK 2.x client itself does not get
+    // that far: it reads the same refusal of server/discover as a failed version negotiation.)
+    const response = await fetch(`${gateway.edgeUrl}/saas/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer mallory-key',
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'whoami',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: {
+          name: 'whoami',
+          arguments: {},
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+    });
+    const { error } = (await response.json()) as { error: { code: number; message: string } };
+    expect(error.code).toBe(-32042);
+    expect(error.message).toContain(`${gateway.edgeUrl}/connect/saas`);
   });
 
   it('through the portal, a member not yet connected is left out and its call gets the link; once connected, the same session reaches it', async () => {
