@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { describeIssues, jsonText } from '../shared/validation.ts';
 import { AssertionKeysSchema, type AssertionSettings } from './identity/assertion.ts';
+import type { QuotaCounter } from './quota/counter.ts';
 
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {
@@ -41,6 +42,8 @@ export interface Env {
   ASSERTION_AUDIENCE?: string;
   /** The assertions' issuer; default: the edge's own origin. */
   ASSERTION_ISSUER?: string;
+  /** Counts each person's calls against their quotas (docs/server-documents.md#quotas). */
+  QUOTAS?: DurableObjectNamespace<QuotaCounter>;
   /** Seals each person's connected upstream tokens at rest, and the connect page's cookie. */
   UPSTREAM_TOKEN_KEY?: string;
 }

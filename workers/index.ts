@@ -281,4 +281,6 @@ function serveMcp(
   );
 }
 
+export { QuotaCounter } from './quota/counter.ts';
+
 export default { fetch: router.fetch } satisfies ExportedHandler<Env>;

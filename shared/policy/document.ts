@@ -82,6 +82,23 @@ export const IdentitySchema = z.discriminatedUnion('mode', [
 
 export type PerUserOAuth = z.output<typeof PerUserOAuthSchema>;
 
+/**
+ * How often each person may call the tools a pattern names, each tool counted on its own, in
+ * fixed windows (docs/server-documents.md#quotas). Without principals and groups it applies to
+ * everyone who may connect.
+ */
+export const QuotaSchema = z
+  .object({
+    tools: z.array(Pattern).min(1).max(50).describe('Tool names or globs (real names, as the policy)'),
+    limit: z.int().min(1).max(1_000_000).describe('Calls per person and tool in each window'),
+    per: z.enum(['minute', 'hour', 'day']),
+    principals: z.array(z.string().min(1)).default([]),
+    groups: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export type Quota = z.output<typeof QuotaSchema>;
+
 export const ServerDocumentSchema = z
   .object({
     $schema: z.string().optional(),
@@ -144,6 +161,11 @@ export const ServerDocumentSchema = z
     identity: IdentitySchema.prefault({ mode: 'service' }).describe(
       "Who the server thinks is calling: 'service' (the bridge's one credential), 'token-exchange' (each person's own, from the organisation's identity provider) or 'per-user-oauth' (each person's own account at the upstream's authorization server, connected once at the edge); docs/upstream-identity.md",
     ),
+    quotas: z
+      .array(QuotaSchema)
+      .max(50)
+      .default([])
+      .describe('Calls per person and tool per minute, hour or day; over it: -32029 with retryAfterSeconds'),
     provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
     audit: z
       .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })

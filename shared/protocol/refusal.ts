@@ -26,6 +26,8 @@ export const ErrorCode = {
   HeaderMismatch: -32020,
   MissingRequiredClientCapability: -32021,
   UnsupportedProtocolVersion: -32022,
+  /** ToolHive's rate-limit code, with `data.retryAfterSeconds`: a quota is used up. */
+  QuotaExceeded: -32029,
   /** MCP 2025-11-25's URLElicitationRequiredError: the person must open a link first. */
   UrlElicitationRequired: -32042,
 } as const;
@@ -60,6 +62,15 @@ export type Refusal =
   | { kind: 'forbidden'; server: string }
   /** The caller's own credential for the server could not be had (docs/upstream-identity.md); never a token. */
   | { kind: 'identity_refused'; server: string; detail: string }
+  /** The caller used up a quota of this tool (docs/server-documents.md#quotas). */
+  | {
+      kind: 'quota_exceeded';
+      server: string;
+      tool: string;
+      limit: number;
+      per: 'minute' | 'hour' | 'day';
+      retryAfterSeconds: number;
+    }
   /** The person must connect their account for a `per-user-oauth` server first, at `url`. */
   | { kind: 'connect_required'; server: string; url: string; again: boolean }
   | { kind: 'document_invalid'; server: string }
@@ -272,6 +283,15 @@ function shape(refusal: Refusal): Shape {
         status: 403,
         code: E.ServerError,
         message: `Your own credential for the MCP server "${refusal.server}" could not be had: ${refusal.detail}`,
+      };
+    case 'quota_exceeded':
+      // 200: a JSON-RPC error the client reads (as ToolHive answers), with when to try again.
+      return {
+        status: 200,
+        code: E.QuotaExceeded,
+        message: `Quota exceeded: ${refusal.limit} calls of "${refusal.tool}" per ${refusal.per} on MCP server "${refusal.server}"; retry in ${refusal.retryAfterSeconds} s`,
+        headers: retry(refusal.retryAfterSeconds),
+        data: { reason: 'quota_exceeded', retryAfterSeconds: refusal.retryAfterSeconds },
       };
     case 'connect_required': {
       // 200: clients read a JSON-RPC error in a 200 as the server's answer (the SDK's

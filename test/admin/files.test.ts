@@ -148,6 +148,19 @@ describe('server document files', () => {
     ]);
   });
 
+  it('refuses a quota with no tool, no positive limit or an unknown window, naming the field', () => {
+    const quota = { tools: ['pods_delete'], limit: 5, per: 'hour' };
+    const bad = write('quota.json', {
+      version: 1,
+      name: 'quota',
+      quotas: [quota, { ...quota, tools: [] }, { ...quota, limit: 0 }, { ...quota, per: 'week' }],
+    });
+    const problems = checkFiles([bad]).problems.join('\n');
+    for (const field of ['quotas[1].tools', 'quotas[2].limit', 'quotas[3].per'])
+      expect(problems).toContain(field);
+    expect(problems).not.toContain('quotas[0]');
+  });
+
   it('in strict mode, refuses documents whose artifact is not pinned', () => {
     const pinned = write('p.json', {
       version: 1,

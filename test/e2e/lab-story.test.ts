@@ -13,8 +13,9 @@ import { mcpgw } from '../helpers/cli.ts';
 
 /**
  * The ToolHive lab's tool-filtering exercise, as one story through the whole path: list,
- * call an allowed tool, call a denied one, tighten the allowlist with mcpgw, see the open
- * client told (list_changed) and its new list, then what the bridge's Prometheus counters say.
+ * call an allowed tool, call a denied one, tighten the allowlist and set a quota with mcpgw, see
+ * the open client told (list_changed) and its new list, use the quota up, then what the bridge's
+ * Prometheus counters say.
  */
 describe('the lab’s story, through the whole path', { timeout: 120_000 }, () => {
   let gateway: LocalGateway;
@@ -65,10 +66,12 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
     const refused = await client.callTool({ name: 'get-env', arguments: {} }).catch((e: Error) => e);
     expect(String(refused)).toContain('is not permitted for you on MCP server "everything"');
 
-    // The admin makes the server read-only, as the lab's MCPToolConfig did.
+    // The admin makes the server read-only, as the lab's MCPToolConfig did, and allows each
+    // person two get-sum calls an hour (a quota, counted at the edge).
     const file = join(root, 'servers/everything.json');
     const doc = JSON.parse(readFileSync(file, 'utf8'));
     doc.policy.tools = { allow: ['echo', 'get-*'], deny: ['get-env'] };
+    doc.quotas = [{ tools: ['get-sum'], limit: 2, per: 'hour' }];
     writeFileSync(file, JSON.stringify(doc, null, 2));
     const applied = await mcpgw([
       'apply',
@@ -101,6 +104,10 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
       .callTool({ name: 'gzip-file-as-resource', arguments: {} })
       .catch((e: Error) => e);
     expect(String(gone)).toContain('is not permitted');
+    for (const b of [1, 2]) await client.callTool({ name: 'get-sum', arguments: { a: 1, b } });
+    const over = await client.callTool({ name: 'get-sum', arguments: { a: 1, b: 3 } }).catch((e: Error) => e);
+    expect(over).toMatchObject({ code: -32029, data: { retryAfterSeconds: expect.any(Number) } });
+    expect(String(over)).toContain('Quota exceeded: 2 calls of "get-sum" per hour');
 
     const metrics = await metricsText(gateway.bridge);
     expect(
@@ -109,11 +116,11 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
         tool: 'get-sum',
         status: 'success',
       }),
-    ).toBe(1);
-    // Refused calls never reached the bridge: no series for them at all.
+    ).toBe(3);
+    // Refused calls (a denied tool, a used-up quota) never reached the bridge.
     expect(metrics).not.toMatch(/toolhive_mcp_tool_calls_total\{[^}]*tool="(get-env|gzip-file-as-resource)"/);
     expect(
       sample(metrics, 'toolhive_mcp_requests_total', { server: 'everything', mcp_method: 'tools/call' }),
-    ).toBe(1);
+    ).toBe(3);
   });
 });

@@ -42,6 +42,14 @@ const every: { [K in RefusalKind]: Extract<Refusal, { kind: K }> } = {
     url: 'https://gateway.example/connect/github',
     again: false,
   },
+  quota_exceeded: {
+    kind: 'quota_exceeded',
+    server: 'openshift',
+    tool: 'pods_delete',
+    limit: 5,
+    per: 'hour',
+    retryAfterSeconds: 1200,
+  },
   document_invalid: { kind: 'document_invalid', server: 'everything' },
   batch_refused: { kind: 'batch_refused' },
   gateway_misconfigured: { kind: 'gateway_misconfigured' },
@@ -98,6 +106,13 @@ describe('the one refusal funnel', () => {
     const [elicitation] = (wire.body.error.data as { elicitations: Record<string, string>[] }).elicitations;
     expect(elicitation).toMatchObject({ mode: 'url', url: 'https://gateway.example/connect/github' });
     expect(elicitation?.elicitationId).toBe('connect:github');
+  });
+
+  it('answers a used-up quota as ToolHive does: -32029 with data.retryAfterSeconds', () => {
+    const wire = toWire(every.quota_exceeded, 3);
+    expect(wire.body.error).toMatchObject({ code: -32029, data: { retryAfterSeconds: 1200 } });
+    expect(wire.body.error.message).toContain('5 calls of "pods_delete" per hour');
+    expect(wire.headers['retry-after']).toBe('1200');
   });
 
   it('answers null when the request could not be read, and says when to retry', () => {

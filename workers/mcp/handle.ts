@@ -5,6 +5,7 @@ import { admit } from './admit.ts';
 import { forward } from './forward.ts';
 import { countRefused, finish, recordOf } from './meter.ts';
 import type { McpRequest, Passage, Scope } from './passage.ts';
+import { overQuota } from './quota.ts';
 import { readIncoming } from './read.ts';
 
 /**
@@ -72,6 +73,15 @@ export async function handleMcp(
     return refusalResponse(gate.refusal, gate.id);
   }
   passage.audited = argumentsOf(gate.message);
+  if (gate.method === 'tools/call' && gate.name !== undefined) {
+    const over = await overQuota(x, passage, gate.name);
+    if (over instanceof Response) return over;
+    if (over !== undefined) {
+      record.decision = reasonOf(over);
+      finish(x, passage, 'refused', 0);
+      return refusalResponse(over, 'id' in gate.message ? gate.message.id : null);
+    }
+  }
   passage.revision = revision;
   passage.personal = scope.personal(gate.member?.name);
   const body = new TextEncoder().encode(JSON.stringify(gate.message));
