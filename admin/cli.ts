@@ -23,6 +23,7 @@ import {
   revoke,
   revokeGrants,
 } from './principals.ts';
+import { quotaSql, quotaUse, quotaWindows } from './quota-use.ts';
 import { type By, buildSql, sqlApiFromEnv, table } from './usage.ts';
 import { type Target, WranglerKv } from './wrangler-kv.ts';
 
@@ -206,6 +207,36 @@ async function connections(values: Values, [action, first, second]: string[]): P
   } else throw new UsageError('connections: list or revoke');
 }
 
+/** Each person's use of each quota in its current window. */
+async function quotas(values: Values): Promise<void> {
+  const checked = checkFiles(documentFiles(values.dir));
+  if (checked.problems.length > 0) throw new UsageError(`${values.dir}: ${checked.problems[0]}`);
+  const windows = quotaWindows(
+    checked.documents.map((d) => d.document),
+    values.server,
+  );
+  if (windows.length === 0) {
+    console.log(`no quotas in ${values.dir}${values.server ? ` for ${values.server}` : ''}`);
+    return;
+  }
+  const api = sqlApiFromEnv(process.env);
+  const used = [];
+  for (const [doc, per] of windows) {
+    const sql = quotaSql(doc.name, per);
+    if (values.explain) console.error(`${sql}\n`);
+    used.push(...quotaUse(doc, per, await runSql(api, sql)));
+  }
+  used.sort((a, b) => b.used / b.limit - a.used / a.limit);
+  const rows = used.map((u) => ({ ...u, use: `${u.used}/${u.limit} per ${u.per}` }));
+  console.log(
+    values.json
+      ? JSON.stringify(used, null, 2)
+      : table(
+          rows.map(({ server, principal, tool, use, for: f }) => ({ server, principal, tool, use, for: f })),
+        ),
+  );
+}
+
 async function run(command: string, values: Values, rest: string[]): Promise<number> {
   switch (command) {
     case 'validate': {
@@ -242,6 +273,10 @@ async function run(command: string, values: Values, rest: string[]): Promise<num
       await connections(values, rest);
       return 0;
     case 'usage': {
+      if (values.quotas) {
+        await quotas(values);
+        return 0;
+      }
       const sql = buildSql({ since: values.since, server: values.server, by: values.by as By });
       if (values.explain) console.error(`${sql}\n`);
       const rows = await runSql(sqlApiFromEnv(process.env), sql);

@@ -89,10 +89,16 @@ refresh tokens: the client must sign in again.`,
   },
   usage: {
     usage:
-      'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision|portal] [--json] [--explain]',
+      'mcpgw usage [--since 24h] [--server S] [--by server|tool|principal|decision|portal] [--json] [--explain] | usage --quotas [--server S] [--dir servers]',
     about: `Reads the Analytics Engine SQL API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN with
-Account Analytics: Read): messages, refusals, errors and mean latency. --explain prints the SQL.`,
-    examples: ['npx mcpgw usage --since 7d --by decision --server openshift'],
+Account Analytics: Read): messages, refusals (quota_exceeded among the decisions), errors and
+mean latency. --quotas sets each person's calls in the current window beside the quotas of the
+documents in --dir (the edge's own count is exact; this one is a few seconds behind).
+--explain prints the SQL.`,
+    examples: [
+      'npx mcpgw usage --since 7d --by decision --server openshift',
+      'npx mcpgw usage --quotas --server openshift',
+    ],
   },
 };
 

@@ -18,6 +18,7 @@ export const options = {
   by: { type: 'string', default: 'server' },
   json: { type: 'boolean' },
   explain: { type: 'boolean' },
+  quotas: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -1,7 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../admin/options.ts';
+import { quotaSql } from '../../admin/quota-use.ts';
 import { buildSql } from '../../admin/usage.ts';
 import { mcpgw } from '../helpers/cli.ts';
 
@@ -57,13 +62,15 @@ describe('mcpgw usage against a stand-in SQL API', { timeout: 120_000 }, () => {
     let body = '';
     for await (const chunk of req) body += chunk;
     requests.push({ method: req.method, url: req.url, auth: req.headers.authorization, body });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(
-      JSON.stringify({
-        meta: [],
-        data: [{ tool: 'echo', messages: 12, refused: 0, errors: 1, avg_ms: 3.456 }],
-        rows: 1,
-      }),
-    );
+    const data = body.includes('AS used')
+      ? [
+          { principal: 'alice', tool: 'pods_delete', used: 4 },
+          { principal: 'bob', tool: 'echo', used: 7 },
+        ]
+      : [{ tool: 'echo', messages: 12, refused: 0, errors: 1, avg_ms: 3.456 }];
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ meta: [], data, rows: 1 }));
   });
 
   beforeAll(async () => {
@@ -100,6 +107,26 @@ describe('mcpgw usage against a stand-in SQL API', { timeout: 120_000 }, () => {
     expect(JSON.parse(result.out)).toEqual([
       { tool: 'echo', messages: 12, refused: 0, errors: 1, avg_ms: 3.456 },
     ]);
+  });
+
+  it('sets each person’s calls in the current window beside their quota, fullest first', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'usage-quotas-'));
+    const quotas = [
+      { tools: ['echo'], limit: 100, per: 'day', groups: ['viewers'] },
+      { tools: ['pods_*'], limit: 5, per: 'hour' },
+    ];
+    writeFileSync(join(dir, 'ops.json'), JSON.stringify({ version: 1, name: 'ops', quotas }));
+    const result = await usage(['--quotas', '--dir', dir], env());
+    expect(result.code).toBe(0);
+    expect(requests.slice(-2).map((r) => r.body)).toEqual([quotaSql('ops', 'day'), quotaSql('ops', 'hour')]);
+    const lines = result.out
+      .trim()
+      .split('\n')
+      .map((line) => line.trimEnd());
+    expect(lines[0]).toMatch(/^server\s+principal\s+tool\s+use\s+for$/);
+    expect(lines[1]).toMatch(/^ops\s+alice\s+pods_delete\s+4\/5 per hour\s+everyone$/);
+    expect(lines[2]).toMatch(/^ops\s+bob\s+echo\s+7\/100 per day\s+group:viewers$/);
+    expect(lines).toHaveLength(3);
   });
 
   it('says what to set when the credentials are missing', async () => {
