@@ -199,6 +199,7 @@ function portalProblems(
   doc: {
     portal?: { members: string[]; unprefixed?: string };
     identity: { mode: string };
+    quotas: unknown[];
     upstream?: unknown;
     policy: { overrides: Record<string, unknown> };
   },
@@ -215,6 +216,10 @@ function portalProblems(
   if (doc.identity.mode !== 'service') {
     const message = "a portal calls nothing itself: each member's document says whose credential it uses";
     ctx.addIssue({ code: 'custom', path: ['identity', 'mode'], message });
+  }
+  if (doc.quotas.length > 0) {
+    const message = "a portal counts nothing itself: set quotas in each member's document";
+    ctx.addIssue({ code: 'custom', path: ['quotas'], message });
   }
   const unprefixed = doc.portal?.unprefixed;
   if (unprefixed !== undefined && !members.includes(unprefixed)) {

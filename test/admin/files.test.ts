@@ -155,7 +155,16 @@ describe('server document files', () => {
       name: 'quota',
       quotas: [quota, { ...quota, tools: [] }, { ...quota, limit: 0 }, { ...quota, per: 'week' }],
     });
-    const problems = checkFiles([bad]).problems.join('\n');
+    const portal = write('front.json', {
+      version: 1,
+      name: 'front',
+      portal: { members: ['quota'] },
+      quotas: [quota],
+    });
+    const problems = checkFiles([bad, portal]).problems.join('\n');
+    expect(problems).toContain(
+      "quotas: a portal counts nothing itself: set quotas in each member's document",
+    );
     for (const field of ['quotas[1].tools', 'quotas[2].limit', 'quotas[3].per'])
       expect(problems).toContain(field);
     expect(problems).not.toContain('quotas[0]');
