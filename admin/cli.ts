@@ -3,7 +3,7 @@ import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSql, SqlApiError } from '../shared/storage/analytics.ts';
 import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage/kv.ts';
-import { type Applied, appliedKey, applyPlan, gitState, planDocuments } from './apply.ts';
+import { type Applied, appliedKey, applyPlan, gitState, planAgainst, readDocuments } from './apply.ts';
 import { newAssertionKey } from './assertion-key.ts';
 import { listConnections, newTokenKey, revokeConnections } from './connections.ts';
 import { checkFiles, documentFiles } from './files.ts';
@@ -61,14 +61,18 @@ async function validate(values: Values, files: string[], readSnapshots: boolean)
 }
 
 async function changes(values: Values, files: string[]) {
+  const kv = kvFor(values);
+  // KV's documents are read while the files are checked: each read is a wrangler start (seconds).
+  const reading = readDocuments(kv);
+  reading.catch(() => {}); // awaited below, unless the files have problems
   const checked = await validate(values, files, true);
   if (checked.problems.length > 0)
     throw new UsageError(`${checked.problems.length} problem(s): fix them first, nothing was compared`);
-  const kv = kvFor(values);
-  const planned = await planDocuments(
-    kv,
+  const current = await reading;
+  process.stderr.write(`read ${current.size} document(s) from KV\n`);
+  const planned = planAgainst(
     checked.documents.map((d) => d.document),
-    (text) => process.stderr.write(text),
+    current,
   );
   return { kv, planned };
 }
