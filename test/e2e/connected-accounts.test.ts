@@ -4,7 +4,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../bridge/log.ts';
@@ -17,6 +16,13 @@ import {
 import { startWhoamiServer, type WhoamiServer } from '../fixtures/whoami-http.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
+import {
+  callText,
+  connectWithKey,
+  keyTransport,
+  producedByRun,
+  withSignatures,
+} from '../helpers/identity.ts';
 import { modernClient } from '../helpers/modern.ts';
 import { chromiumPath, type IdentityProvider, startIdentityProvider } from '../helpers/oauth.ts';
 
@@ -144,19 +150,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
 
   const admin = (...args: string[]) => mcpgw([...args, '--local', '--persist-to', gateway.kvState]);
 
-  function transport(server: string, key: string) {
-    const path = server === '' ? '/mcp' : `/${server}/mcp`;
-    return new StreamableHTTPClientTransport(new URL(`${gateway.edgeUrl}${path}`), {
-      requestInit: { headers: { authorization: `Bearer ${key}` } },
-    });
-  }
-
-  async function connect(server: string, key: string): Promise<Client> {
-    const client = new Client({ name: 'connected-accounts-test', version: '1' });
-    await client.connect(transport(server, key));
-    clients.push(client);
-    return client;
-  }
+  const connect = (server: string, key: string) => connectWithKey(gateway.edgeUrl, server, key, clients);
 
   /** The error a person gets before they have connected: MCP's URLElicitationRequiredError. */
   async function refusedToConnect(
@@ -164,7 +158,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
     key: string,
   ): Promise<{ code: number; message: string; url: string }> {
     const client = new Client({ name: 'connected-accounts-test', version: '1' });
-    const error = (await client.connect(transport(server, key)).then(
+    const error = (await client.connect(keyTransport(gateway.edgeUrl, server, key)).then(
       () => {
         throw new Error('connected without an account');
       },
@@ -173,28 +167,27 @@ describe('per-user OAuth: each person connects their own account once, at the ed
     return { code: error.code, message: error.message, url: error.data?.elicitations?.[0]?.url ?? '' };
   }
 
-  async function ask(client: Client, name = 'whoami'): Promise<string> {
-    const result = await client.callTool({ name, arguments: {} });
-    const text = (result.content as { text: string }[])[0]?.text ?? '';
-    answers.push(text);
-    if (result.isError) throw new Error(text);
-    return text;
-  }
+  const ask = (client: Client, name?: string) => callText(client, answers, name);
 
-  /** A fresh browser: the connect page, sign-in as `person`, Connect, then the SaaS's login as `account`. */
-  async function connectAccount(server: string, person: string, account: string): Promise<BrowserContext> {
+  /** A fresh browser on the connect page, signed in at the organisation's provider as `person`. */
+  async function openConnectPage(server: string, person: string): Promise<Page> {
     const context = await browser.newContext();
     browsers.push(context);
     const page = await context.newPage();
     await page.goto(`${gateway.edgeUrl}/connect/${server}`);
     await logIn(page, person);
+    return page;
+  }
+
+  /** A fresh browser: the connect page, sign-in as `person`, Connect, then the SaaS's login as `account`. */
+  async function connectAccount(server: string, person: string, account: string): Promise<void> {
+    const page = await openConnectPage(server, person);
     await page.waitForSelector('[data-principal]', { timeout: 20_000 });
     expect(await page.textContent('[data-principal]')).toBe(person);
     await page.click('button[value=connect]');
     await logIn(page, account);
     await allowAtSaas(page);
     await page.waitForSelector('[data-connected]', { timeout: 20_000 });
-    return context;
   }
 
   /** The SaaS's own consent screen: it asks whether the gateway may act for this account. */
@@ -332,9 +325,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
 
   it('a callback that did not start in this browser links nothing (no one else’s account under your name)', async () => {
     // mallory connects his own account, and keeps the link the SaaS sent his browser back with.
-    const context = await browser.newContext();
-    browsers.push(context);
-    const page = await context.newPage();
+    const page = await openConnectPage('saas', 'mallory');
     let stolen: string | undefined;
     page.on('response', (response) => {
       const location = response.headers().location ?? '';
@@ -342,8 +333,6 @@ describe('per-user OAuth: each person connects their own account once, at the ed
       if (response.url().startsWith(saas.issuer) && location.includes('/connect-callback?code='))
         stolen = location;
     });
-    await page.goto(`${gateway.edgeUrl}/connect/saas`);
-    await logIn(page, 'mallory');
     await page.waitForSelector('[data-principal]', { timeout: 20_000 });
     await page.click('button[value=connect]');
     await logIn(page, 'mallory-at-saas');
@@ -351,11 +340,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
     await page.waitForSelector('[data-connected]', { timeout: 20_000 });
     expect(stolen).toBeDefined();
     // bob is connecting too, at the SaaS's login page, when mallory gets his browser to open that link.
-    const bobs = await browser.newContext();
-    browsers.push(bobs);
-    const bobPage = await bobs.newPage();
-    await bobPage.goto(`${gateway.edgeUrl}/connect/saas`);
-    await logIn(bobPage, 'bob');
+    const bobPage = await openConnectPage('saas', 'bob');
     await bobPage.waitForSelector('[data-principal]', { timeout: 20_000 });
     await bobPage.click('button[value=connect]');
     await bobPage.waitForSelector('input[name=login]', { timeout: 20_000 });
@@ -369,11 +354,7 @@ describe('per-user OAuth: each person connects their own account once, at the ed
 
   it('the person disconnects on the connect page, and mcpgw revokes: the next call gets the link again', async () => {
     const revocations = saas.revocations;
-    const context = await browser.newContext();
-    browsers.push(context);
-    const page = await context.newPage();
-    await page.goto(`${gateway.edgeUrl}/connect/saas`);
-    await logIn(page, 'alice');
+    const page = await openConnectPage('saas', 'alice');
     await page.waitForSelector('[data-existing]', { timeout: 20_000 });
     await page.click('button[value=disconnect]');
     await page.waitForSelector('[data-disconnected]', { timeout: 20_000 });
@@ -392,20 +373,8 @@ describe('per-user OAuth: each person connects their own account once, at the ed
   });
 
   it('no token, secret or key appears in any log, audit line, metric or answer of the run', async () => {
-    const metrics = await (await fetch(gateway.bridge.metricsUrl)).text();
-    const everything = [
-      bridgeLog.join('\n'),
-      gateway.workerLog(),
-      JSON.stringify(audited),
-      metrics,
-      answers.join('\n'),
-    ].join('\n');
-    const secrets = [
-      ...saas.issued.flatMap((token) => [token, token.split('.')[2] ?? token]),
-      saas.clientSecret,
-      idp.clientSecret,
-      tokenKey,
-    ];
+    const everything = await producedByRun(gateway, { bridgeLog, audited, answers });
+    const secrets = [...withSignatures(saas.issued), saas.clientSecret, idp.clientSecret, tokenKey];
     expect(saas.issued.length).toBeGreaterThan(8);
     for (const secret of secrets) expect(everything.includes(secret), 'a credential leaked').toBe(false);
     expect(audited.find((e) => e.server === 'saas')).toMatchObject({

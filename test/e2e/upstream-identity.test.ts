@@ -2,8 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newAssertionKey } from '../../admin/assertion-key.ts';
 import { keyEntry } from '../../admin/keys.ts';
@@ -15,6 +14,7 @@ import { AssertionKeysSchema, assertionFor } from '../../workers/identity/assert
 import { startWhoamiServer, type WhoamiServer } from '../fixtures/whoami-http.ts';
 import { repo } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
+import { callText, connectWithKey, producedByRun, withSignatures } from '../helpers/identity.ts';
 import { modernClient } from '../helpers/modern.ts';
 
 const tokenSeconds = 10;
@@ -124,25 +124,8 @@ describe('upstream identity: token exchange, edge to identity provider to server
     await idp?.stop();
   });
 
-  async function connect(server: string, key: string): Promise<Client> {
-    const client = new Client({ name: 'identity-test', version: '1' });
-    const url = new URL(server === '' ? `${gateway.edgeUrl}/mcp` : `${gateway.edgeUrl}/${server}/mcp`);
-    await client.connect(
-      new StreamableHTTPClientTransport(url, {
-        requestInit: { headers: { authorization: `Bearer ${key}` } },
-      }),
-    );
-    clients.push(client);
-    return client;
-  }
-
-  async function ask(client: Client): Promise<string> {
-    const result = await client.callTool({ name: 'whoami', arguments: {} });
-    const text = (result.content as { text: string }[])[0]?.text ?? '';
-    answers.push(text);
-    if (result.isError) throw new Error(text);
-    return text;
-  }
+  const connect = (server: string, key: string) => connectWithKey(gateway.edgeUrl, server, key, clients);
+  const ask = (client: Client) => callText(client, answers);
 
   it('alice and bob, 50 calls each at once, each see only their own identity, over HTTP and stdio', async () => {
     const people = ['alice', 'bob'] as const;
@@ -321,19 +304,8 @@ describe('upstream identity: token exchange, edge to identity provider to server
   });
 
   it('no token, secret or key appears in any log, audit line, metric or answer of the run', async () => {
-    const metrics = await (await fetch(gateway.bridge.metricsUrl)).text();
-    const everything = [
-      bridgeLog.join('\n'),
-      gateway.workerLog(),
-      JSON.stringify(audited),
-      metrics,
-      answers.join('\n'),
-    ].join('\n');
-    const secrets = [
-      ...idp.issued.flatMap((token) => [token, token.split('.')[2] ?? token]),
-      idp.clientSecret,
-      edgeKey.d ?? '',
-    ];
+    const everything = await producedByRun(gateway, { bridgeLog, audited, answers });
+    const secrets = [...withSignatures(idp.issued), idp.clientSecret, edgeKey.d ?? ''];
     expect(idp.issued.length).toBeGreaterThan(3);
     for (const secret of secrets) expect(everything.includes(secret), 'a credential leaked').toBe(false);
     // What the audit line does record: the mode and whose identity.
