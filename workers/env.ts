@@ -172,6 +172,25 @@ export function assertionSettings(settings: Settings, origin: string): Assertion
   return { keys, audience, issuer: settings.ASSERTION_ISSUER ?? origin };
 }
 
+export type ConnectSettings = Settings & {
+  SIGN_IN_ISSUER: string;
+  SIGN_IN_CLIENT_ID: string;
+  UPSTREAM_TOKEN_KEY: string;
+};
+
+/** What per-user-oauth needs of this edge (docs/upstream-identity.md), or the operator's fix. */
+export function connectSettings(settings: Settings): ConnectSettings | { fix: string } {
+  const key = settings.UPSTREAM_TOKEN_KEY;
+  if (key === undefined) {
+    return { fix: 'set UPSTREAM_TOKEN_KEY: npx mcpgw token-key | wrangler secret put UPSTREAM_TOKEN_KEY' };
+  }
+  // The connect page must know who opened it: the gateway's own sign-in says so.
+  if (!signsIn(settings)) {
+    return { fix: 'per-user-oauth needs the gateway’s sign-in: set SIGN_IN_ISSUER (docs/auth.md)' };
+  }
+  return { ...settings, UPSTREAM_TOKEN_KEY: key };
+}
+
 /** Whether this gateway signs users in and issues tokens itself. */
 export function signsIn(
   settings: Settings,

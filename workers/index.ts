@@ -3,15 +3,16 @@ import type { Principal } from '../shared/policy/policy.ts';
 import { portalPath } from '../shared/portal/names.ts';
 import { refusalResponse as refusalOf, toWire } from '../shared/protocol/refusal.ts';
 import { authenticate, credentialRefusal } from './auth.ts';
-import { type Env, type Settings, settingsOf, signsIn } from './env.ts';
-import { publishedKeys } from './identity/assertion.ts';
 import {
-  answerConnect,
   type ConnectSettings,
-  connectCallback,
-  connectPaths,
-  startConnect,
-} from './identity/connect.ts';
+  connectSettings,
+  type Env,
+  type Settings,
+  settingsOf,
+  signsIn,
+} from './env.ts';
+import { publishedKeys } from './identity/assertion.ts';
+import { answerConnect, connectCallback, connectPaths, startConnect } from './identity/connect.ts';
 import { admit } from './mcp/admit.ts';
 import { handleMcp } from './mcp/handle.ts';
 import { membersFor } from './mcp/members.ts';
@@ -129,9 +130,8 @@ function signingIn(env: Env):
 function connecting(env: Env): ConnectSettings | Response {
   const settings = configured(env);
   if (settings instanceof Response) return settings;
-  if (!signsIn(settings) || settings.UPSTREAM_TOKEN_KEY === undefined)
-    return refusalOf({ kind: 'not_found' });
-  return { ...settings, UPSTREAM_TOKEN_KEY: settings.UPSTREAM_TOKEN_KEY };
+  const connect = connectSettings(settings);
+  return 'fix' in connect ? refusalOf({ kind: 'not_found' }) : connect;
 }
 
 router.get(connectPaths.callback, (request, env) => {

@@ -4,7 +4,7 @@ import type { PerUserOAuth } from '../../shared/policy/document.ts';
 import { mayConnect } from '../../shared/policy/policy.ts';
 import { seal, sealingKey, unseal } from '../../shared/security/sealing.ts';
 import { loadDocument } from '../documents.ts';
-import type { Env, Settings } from '../env.ts';
+import type { ConnectSettings, Env, Settings } from '../env.ts';
 import { html, htmlPage } from '../sign-in/consent.ts';
 import { formSizeAllowed } from '../sign-in/endpoints.ts';
 import { identityProvider } from '../sign-in/identity-provider.ts';
@@ -26,12 +26,6 @@ export const connectPaths = { callback: '/connect-callback', page: (server: stri
 
 const cookieName = '__Host-mcpgw-connect';
 const stepSeconds = 600;
-
-export type ConnectSettings = Settings & {
-  SIGN_IN_ISSUER: string;
-  SIGN_IN_CLIENT_ID: string;
-  UPSTREAM_TOKEN_KEY: string;
-};
 
 const StepSchema = z.discriminatedUnion('stage', [
   z.object({

@@ -4,7 +4,7 @@ import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { modernHeaders } from '../../shared/protocol/revision.ts';
 import { sign } from '../../shared/security/signing.ts';
 import type { Env, Settings } from '../env.ts';
-import { finish } from './meter.ts';
+import { finish, misconfigured } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
 import { personalHeaders } from './personal.ts';
 import { relay } from './relay.ts';
@@ -28,15 +28,10 @@ export async function forward(
 ): Promise<Response> {
   const { request, settings } = x;
   if (upstream === undefined) {
-    console.error(
-      JSON.stringify({
-        event: 'bridge.unconfigured',
-        server: x.server,
-        fix: 'set BRIDGE_URL (wrangler.toml [vars]) to where the bridge serves /<server>/mcp',
-      }),
-    );
-    finish(x, passage, 'upstream_error', 0);
-    return refusalResponse({ kind: 'gateway_misconfigured' });
+    return misconfigured(x, passage, 'bridge.unconfigured', {
+      server: x.server,
+      fix: 'set BRIDGE_URL (wrangler.toml [vars]) to where the bridge serves /<server>/mcp',
+    });
   }
   const headers = await signedHeaders(x, passage, upstream, body, gate);
   const personal = await personalHeaders(x, passage, headers, gate);

@@ -1,5 +1,6 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
+import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { dataPointOf, type MessageRecord } from '../../shared/storage/analytics.ts';
 import { audit } from './audit.ts';
 import type { McpRequest, Passage } from './passage.ts';
@@ -53,6 +54,22 @@ export function finish(x: McpRequest, passage: Passage, status: string, response
 function identityOf(doc: ServerDocument, subject: string): { mode: string; subject?: string } {
   const { mode } = doc.identity;
   return mode === 'service' ? { mode } : { mode, subject };
+}
+
+/**
+ * The edge cannot serve this request as configured: the operator is told in the log (`event`,
+ * the server and the fix), the request is recorded as the gateway's fault, and the caller gets
+ * 500 with no detail.
+ */
+export function misconfigured(
+  x: McpRequest,
+  passage: Passage,
+  event: string,
+  details: { server: string; fix: string; [field: string]: string },
+): Response {
+  console.error(JSON.stringify({ event, ...details }));
+  finish(x, passage, 'upstream_error', 0);
+  return refusalResponse({ kind: 'gateway_misconfigured' });
 }
 
 /** A request refused for its revision is counted, and not audited: no policy was asked. */

@@ -2,12 +2,13 @@ import type { PerUserOAuth, ServerDocument } from '../../shared/policy/document.
 import { type Refusal, refusalResponse } from '../../shared/protocol/refusal.ts';
 import { credentialHeader, sealCredential } from '../../shared/security/forwarded-credential.ts';
 import { assertionHeader } from '../../shared/security/signing.ts';
-import { assertionSettings, signsIn } from '../env.ts';
+import { assertionSettings, connectSettings } from '../env.ts';
 import { assertionFor } from '../identity/assertion.ts';
+import { connectPaths } from '../identity/connect.ts';
 import { usableConnection } from '../identity/connected.ts';
 import { connectionStore } from '../identity/connections.ts';
 import { UnconfiguredError } from '../identity/upstream-oauth.ts';
-import { finish } from './meter.ts';
+import { finish, misconfigured } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
 
 type Header = [string, string];
@@ -41,7 +42,10 @@ export async function personalHeaders(
       if (error instanceof UnconfiguredError) return new Unconfigured(error.message);
       throw error;
     });
-    if (header instanceof Unconfigured) return misconfigured(x, passage, doc, header);
+    if (header instanceof Unconfigured) {
+      const details = { server: doc.name, mode: doc.identity.mode, fix: header.fix };
+      return misconfigured(x, passage, 'identity.unconfigured', details);
+    }
     // A portal's list goes to every member: one the person has not connected is left out, not the list.
     const asked = doc.name === passage.doc.name;
     if ('kind' in header) {
@@ -79,20 +83,12 @@ async function connectedToken(
   config: PerUserOAuth,
   signed: Headers,
 ): Promise<Header | Refusal | Unconfigured> {
-  const { settings } = x;
-  const tokenKey = settings.UPSTREAM_TOKEN_KEY;
-  if (tokenKey === undefined) {
-    return new Unconfigured(
-      'set UPSTREAM_TOKEN_KEY: npx mcpgw token-key | wrangler secret put UPSTREAM_TOKEN_KEY',
-    );
-  }
-  // The connect page must know who opened it: the gateway's own sign-in says so.
-  if (!signsIn(settings))
-    return new Unconfigured('per-user-oauth needs the gateway’s sign-in: set SIGN_IN_ISSUER (docs/auth.md)');
-  const store = connectionStore(x.env.GATEWAY_KV, tokenKey);
+  const settings = connectSettings(x.settings);
+  if ('fix' in settings) return new Unconfigured(settings.fix);
+  const store = connectionStore(x.env.GATEWAY_KV, settings.UPSTREAM_TOKEN_KEY);
   const subject = passage.principal.subject;
   const connection = await usableConnection(store, config, x.env, server, subject);
-  const url = `${new URL(x.request.url).origin}/connect/${server}`;
+  const url = `${new URL(x.request.url).origin}${connectPaths.page(server)}`;
   if (connection === 'not_connected' || connection === 'no_longer_honoured') {
     return { kind: 'connect_required', server, url, again: connection === 'no_longer_honoured' };
   }
@@ -112,17 +108,4 @@ async function connectedToken(
     credential,
   );
   return [credentialHeader(server), sealed];
-}
-
-function misconfigured(x: McpRequest, passage: Passage, doc: ServerDocument, why: Unconfigured): Response {
-  console.error(
-    JSON.stringify({
-      event: 'identity.unconfigured',
-      server: doc.name,
-      mode: doc.identity.mode,
-      fix: why.fix,
-    }),
-  );
-  finish(x, passage, 'upstream_error', 0);
-  return refusalResponse({ kind: 'gateway_misconfigured' });
 }

@@ -1,6 +1,6 @@
 import { chargesFor } from '../../shared/policy/quota.ts';
-import { type Refusal, refusalResponse } from '../../shared/protocol/refusal.ts';
-import { finish } from './meter.ts';
+import type { Refusal } from '../../shared/protocol/refusal.ts';
+import { misconfigured } from './meter.ts';
 import type { McpRequest, Passage } from './passage.ts';
 
 /**
@@ -18,15 +18,10 @@ export async function overQuota(
   if (charges.length === 0) return undefined;
   const quotas = x.env.QUOTAS;
   if (quotas === undefined) {
-    console.error(
-      JSON.stringify({
-        event: 'quota.unconfigured',
-        server: passage.doc.name,
-        fix: 'bind the QuotaCounter Durable Object as QUOTAS (wrangler.toml durable_objects)',
-      }),
-    );
-    finish(x, passage, 'upstream_error', 0);
-    return refusalResponse({ kind: 'gateway_misconfigured' });
+    return misconfigured(x, passage, 'quota.unconfigured', {
+      server: passage.doc.name,
+      fix: 'bind the QuotaCounter Durable Object as QUOTAS (wrangler.toml durable_objects)',
+    });
   }
   const counter = quotas.get(quotas.idFromName(`${passage.doc.name}\n${passage.principal.subject}`));
   const taken = await counter.take(charges);
