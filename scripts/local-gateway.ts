@@ -13,7 +13,7 @@ import { type RunningBridge, startBridge } from '../bridge/app.ts';
 import { type BridgeConfig, loadConfig } from '../bridge/config.ts';
 import type { Logger } from '../bridge/log.ts';
 import type { ServerDocument } from '../shared/policy/document.ts';
-import { listeningUrl, type Started, startProcess } from './processes.ts';
+import { freePort, listeningUrl, type Started, startProcess } from './processes.ts';
 
 const repo = join(import.meta.dirname, '..');
 // Its CLI itself, not bin/wrangler.js, which runs it as a child of its own: a parent-death
@@ -130,13 +130,18 @@ async function startDemoFetch(config: BridgeConfig): Promise<Started | undefined
 }
 
 /** The Worker, either way, with the same flags: the bundle runner takes wrangler dev's. */
-function startEdge(options: EdgeOptions, bridgeUrl: string, kvState: string, secrets: string) {
+async function startEdge(options: EdgeOptions, bridgeUrl: string, kvState: string, secrets: string) {
   const port = String(options.edgePort ?? 8787);
   const cache = options.documentCacheSeconds;
+  // An inspector port of its own: two wrangler dev starting at once both probed 9229 as free,
+  // and the second failed ("Address already in use", socket direct:1:default).
   const program =
     options.edge === 'deployed-bundle'
       ? [edgeBundle]
-      : [wrangler, 'dev', '--local', '--ip', '127.0.0.1', '--show-interactive-dev-session=false'];
+      : [
+          ...[wrangler, 'dev', '--local', '--ip', '127.0.0.1', '--show-interactive-dev-session=false'],
+          ...['--inspector-port', String(await freePort())],
+        ];
   return startProcess(
     process.execPath,
     [
