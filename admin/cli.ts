@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { canonicalJson } from '../shared/protocol/canonical-json.ts';
 import { runSql, SqlApiError } from '../shared/storage/analytics.ts';
 import { type ToolSnapshot, ToolSnapshotSchema, toolsKey } from '../shared/storage/kv.ts';
 import { type Applied, appliedKey, applyPlan, gitState, planAgainst, readDocuments } from './apply.ts';
@@ -24,6 +25,7 @@ import {
   revokeGrants,
 } from './principals.ts';
 import { quotaSql, quotaUse, quotaWindows } from './quota-use.ts';
+import { describeDrift, driftOf, pinsFrom, writePins } from './tool-pins.ts';
 import { type By, buildSql, sqlApiFromEnv, table } from './usage.ts';
 import { type Target, WranglerKv } from './wrangler-kv.ts';
 
@@ -211,14 +213,79 @@ async function connections(values: Values, [action, first, second]: string[]): P
   } else throw new UsageError('connections: list or revoke');
 }
 
-/** Each person's use of each quota in its current window. */
-async function quotas(values: Values): Promise<void> {
+/** The document file of one server in --dir, parsed and checked. */
+function documentOf(values: Values, server: string) {
+  const file = documentFiles(values.dir).find((f) => basename(f, extname(f)) === server);
+  if (file === undefined) throw new UsageError(`no document for "${server}" in ${values.dir}`);
+  const checked = checkFiles([file]);
+  const [checkedDoc] = checked.documents;
+  if (checkedDoc === undefined) throw new UsageError(checked.problems.join('\n'));
+  return { file, doc: checkedDoc.document };
+}
+
+async function snapshotOf(values: Values, server: string): Promise<ToolSnapshot> {
+  const snapshot = (await snapshots(kvFor(values), [server])).get(server);
+  if (snapshot !== undefined) return snapshot;
+  throw new UsageError(
+    `no tool list of "${server}" in KV yet: the edge keeps what a client lists through it (list its tools once, then try again)`,
+  );
+}
+
+async function pin(values: Values, [server, ...only]: string[]): Promise<void> {
+  if (!server) throw new UsageError('pin: name a server');
+  const { file, doc } = documentOf(values, server);
+  const snapshot = await snapshotOf(values, server);
+  const { pins, changes, skipped } = pinsFrom(doc, snapshot, { update: Boolean(values.update), only });
+  for (const line of changes) console.log(line);
+  for (const line of skipped) console.log(`  not changed: ${line}; review it (mcpgw drift), then --update`);
+  if (canonicalJson(pins) === canonicalJson(doc.pins)) {
+    console.log(`${file}: nothing to pin`);
+    return;
+  }
+  writePins(file, pins);
+  console.log(
+    `${file}: ${changes.length} pin(s) written, from the tools listed at ${snapshot.at}; review, commit, mcpgw apply`,
+  );
+}
+
+/** The documents in --dir, for commands that read them: the first problem stops them. */
+function validDocuments(values: Values) {
   const checked = checkFiles(documentFiles(values.dir));
   if (checked.problems.length > 0) throw new UsageError(`${values.dir}: ${checked.problems[0]}`);
-  const windows = quotaWindows(
-    checked.documents.map((d) => d.document),
-    values.server,
+  return checked.documents.map((d) => d.document);
+}
+
+async function drift(values: Values, [server]: string[]): Promise<number> {
+  const pinned = validDocuments(values).filter(
+    (doc) => doc.pins !== undefined && (server === undefined || doc.name === server),
   );
+  if (pinned.length === 0) {
+    console.log(
+      server ? `${server} has no pins (mcpgw pin ${server})` : `no document in ${values.dir} has pins`,
+    );
+    return 0;
+  }
+  const found = await snapshots(
+    kvFor(values),
+    pinned.map((doc) => doc.name),
+  );
+  let drifted = 0;
+  for (const doc of pinned) {
+    const snapshot = found.get(doc.name);
+    if (snapshot === undefined) {
+      console.log(`${doc.name}: no tool list in KV yet`);
+      continue;
+    }
+    const differences = driftOf(doc, snapshot);
+    drifted += differences.length;
+    console.log(describeDrift(doc, snapshot, differences));
+  }
+  return drifted === 0 ? 0 : 1;
+}
+
+/** Each person's use of each quota in its current window. */
+async function quotas(values: Values): Promise<void> {
+  const windows = quotaWindows(validDocuments(values), values.server);
   if (windows.length === 0) {
     console.log(`no quotas in ${values.dir}${values.server ? ` for ${values.server}` : ''}`);
     return;
@@ -267,6 +334,11 @@ async function run(command: string, values: Values, rest: string[]): Promise<num
     case 'grants':
       await grants(values, rest);
       return 0;
+    case 'pin':
+      await pin(values, rest);
+      return 0;
+    case 'drift':
+      return drift(values, rest);
     case 'assertion-key':
       console.log(newAssertionKey());
       return 0;

@@ -5,6 +5,7 @@ import { parseDocument, type ServerDocument } from '../shared/policy/document.ts
 import { globMatches } from '../shared/policy/glob.ts';
 import { pinningProblems } from '../shared/registry/provenance.ts';
 import type { ToolSnapshot } from '../shared/storage/kv.ts';
+import { pinDigestProblems } from './tool-pins.ts';
 
 export interface Checked {
   documents: { file: string; document: ServerDocument }[];
@@ -106,6 +107,7 @@ function checkOne(file: string, doc: ServerDocument, seen: Map<string, string>, 
   return {
     problems: at([
       ...crossCheck(file, doc, seen),
+      ...pinDigestProblems(doc),
       ...(options.strict ? [...dead, ...pinningProblems(doc.provenance)] : []),
     ]),
     warnings: at([...(options.strict ? [] : dead), ...upstreamWarnings(doc), ...defaultDenyWarnings(doc)]),

@@ -30,6 +30,26 @@ with --strict, so does an allow pattern that matches no tool the server reported
     about: 'Which commit is live in KV, when it was applied, and whether the files have drifted since.',
     examples: ['npx mcpgw status --remote'],
   },
+  pin: {
+    usage: 'mcpgw pin <server> [tools...] [--update] [--local|--remote] [--dir servers]',
+    about: `Records the tools the server last listed through the gateway (the edge keeps them in KV)
+as reviewed definitions in its document file: description, schemas, annotations, and a
+digest of each (docs/server-documents.md#pins). Once a document has pins, the edge hides and
+refuses a tool that differs from its pin, or has none. Tools no pin names are pinned as
+listed; --update also pins changed tools as they are now and drops pins of tools no longer
+listed. Review the file's diff, commit, then mcpgw apply.`,
+    examples: [
+      'npx mcpgw pin github --remote && git diff servers/github.json',
+      'npx mcpgw pin github create_issue --update --remote   # after mcpgw drift',
+    ],
+  },
+  drift: {
+    usage: 'mcpgw drift [server] [--local|--remote] [--dir servers]',
+    about: `What each pinned server last listed against the pins in its document file, field by
+field: ~ changed (held back), + not pinned, - pinned but no longer listed. Exit code 1 when
+anything differs, so that a scheduled job can alert.`,
+    examples: ['npx mcpgw drift --remote', 'npx mcpgw drift github --local'],
+  },
   'assertion-key': {
     usage: 'mcpgw assertion-key',
     about: `Prints a new private key (a P-256 JWK, one line) for the edge's assertions of who is
@@ -57,7 +77,8 @@ all): their next call gets the connect link.`,
   keys: {
     usage: 'mcpgw keys create --principal P [--groups a,b] [--expires 30d] | keys list | keys revoke <id>',
     about: `API keys: create prints a new key once (only its SHA-256 is stored); list shows id,
-principal, groups and state; revoke takes an id from list and works at the next request.`,
+principal, groups and state; revoke takes an id from list. The edge refuses a revoked key within
+DOCUMENT_CACHE_SECONDS (10 s) in an isolate that verified it before (docs/security.md).`,
     examples: [
       'npx mcpgw keys create --principal alice --groups viewers --expires 30d --remote',
       'npx mcpgw keys revoke 1a2b3c4d5e6f --remote',

@@ -19,6 +19,7 @@ export const options = {
   json: { type: 'boolean' },
   explain: { type: 'boolean' },
   quotas: { type: 'boolean' },
+  update: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -93,7 +93,8 @@ function followAudit(dev: Started, onAudit: (event: Record<string, unknown>) => 
 }
 
 function onLine(line: string, onAudit: (event: Record<string, unknown>) => void): void {
-  const start = line.indexOf('{"event":"mcp.tools.call"');
+  // A tool call's audit line, or a tool held back by its pins (mcp.tools.drift).
+  const start = line.indexOf('{"event":"mcp.tools.');
   if (start === -1) return;
   try {
     onAudit(JSON.parse(line.slice(start)));

@@ -101,7 +101,7 @@ async function run(values: Values, port: number, lock: InstanceLock): Promise<vo
     metricsPort: optionalPort(values['metrics-port']),
     // Default: wrangler's own, so that `npx mcpgw … --local` reaches this Worker's KV unprompted.
     persistTo: values.state,
-    onAudit: (e) => console.log(`audit: ${e.principal} ${e.server}/${e.tool} → ${e.decision} (${e.status})`),
+    onAudit: (e) => console.log(auditLine(e)),
   }).catch(async (error) => {
     await idp.stop();
     throw error;
@@ -156,6 +156,17 @@ function indent(text: string, by = '      '): string {
     .split('\n')
     .map((line) => by + line)
     .join('\n');
+}
+
+/** One line per audit event: a call and its decision (and who approved it), or a tool held back by its pins. */
+function auditLine(e: Record<string, unknown>): string {
+  if (e.event === 'mcp.tools.drift') {
+    const fields = Array.isArray(e.fields) ? ` (${e.fields.join(', ')})` : '';
+    return `audit: ${e.server}/${e.tool} held back: ${e.state}${fields}`;
+  }
+  const approval = e.approval as { by?: string } | undefined;
+  const approved = approval?.by === undefined ? '' : `, approved by ${approval.by}`;
+  return `audit: ${e.principal} ${e.server}/${e.tool} → ${e.decision} (${e.status}${approved})`;
 }
 
 function banner(gateway: LocalGateway, idp: IdentityProvider): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeIssues, jsonText } from '../shared/validation.ts';
+import type { Approvals } from './approval/approvals.ts';
 import { AssertionKeysSchema, type AssertionSettings } from './identity/assertion.ts';
 import type { QuotaCounter } from './quota/counter.ts';
 
@@ -44,6 +45,8 @@ export interface Env {
   ASSERTION_ISSUER?: string;
   /** Counts each person's calls against their quotas (docs/server-documents.md#quotas). */
   QUOTAS?: DurableObjectNamespace<QuotaCounter>;
+  /** A person's approvals of risky calls (docs/server-documents.md#confirm). */
+  APPROVALS?: DurableObjectNamespace<Approvals>;
   /** Seals each person's connected upstream tokens at rest, and the connect page's cookie. */
   UPSTREAM_TOKEN_KEY?: string;
 }

@@ -281,6 +281,7 @@ function serveMcp(
   );
 }
 
+export { Approvals } from './approval/approvals.ts';
 export { QuotaCounter } from './quota/counter.ts';
 
 export default { fetch: router.fetch } satisfies ExportedHandler<Env>;

@@ -167,6 +167,12 @@ export function createMetrics() {
       labelNames: ['server', 'direction'] as const,
       registers,
     }),
+    toolDrift: new Counter({
+      name: 'mcp_bridge_tool_drift_total',
+      help: "Tools a pinned server listed whose definition matches none of its document's pins (changed, renamed or new), per tools/list",
+      labelNames: ['server', 'tool'] as const,
+      registers,
+    }),
     droppedLines: new Counter({
       name: 'mcp_bridge_child_dropped_lines_total',
       help: 'Lines from a child that were dropped, by reason',

@@ -1,4 +1,5 @@
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { pinsFromHeader, pinsHeader } from '../../shared/policy/pins.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
 import {
   isFailure,
@@ -15,6 +16,7 @@ import {
 import { errorOf, type Refusal, refusalResponse, toWire } from '../../shared/protocol/refusal.ts';
 import { type SessionConfig, timeoutSeconds } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { countDrift } from '../metrics/drift.ts';
 import {
   type KnownNames,
   type Metrics,
@@ -43,6 +45,7 @@ interface InFlight {
   readonly started: bigint;
   readonly timer: NodeJS.Timeout;
   readonly progressToken: string | number | undefined;
+  readonly pins: ReadonlySet<string> | undefined;
 }
 
 /** The ids of the requests in a POSTed body (one message, or a 2025-03-26 batch). */
@@ -100,7 +103,8 @@ export class Session {
       sessionIdGenerator: ctx.newSessionId,
       onsessioninitialized: () => hooks.onInitialized(this),
     });
-    this.http.onmessage = (message) => this.fromClient(message);
+    this.http.onmessage = (message, extra) =>
+      this.fromClient(message, pinsFromHeader(extra?.requestInfo?.headers[pinsHeader]?.toString()));
     this.http.onclose = () => void this.end('client');
     this.http.onerror = (error) => ctx.log.log('debug', 'client transport', { error: error.message });
     channel.onmessage = (message) => this.fromServer(message);
@@ -154,12 +158,13 @@ export class Session {
     await Promise.allSettled([this.http.close(), this.channel.close()]);
   }
 
-  private fromClient(message: JSONRPCMessage): void {
+  /** A message from the client; `pins`, for a tools/list the edge sent with its document's pins. */
+  private fromClient(message: JSONRPCMessage, pins: ReadonlySet<string> | undefined): void {
     this.lastActivity = Date.now();
     switch (kindOf(message)) {
       case 'request':
         if ((message as { method: string }).method !== 'initialize') this.used = true;
-        this.track(message as JSONRPCMessage & { id: RequestId; method: string });
+        this.track(message as JSONRPCMessage & { id: RequestId; method: string }, pins);
         break;
       case 'notification':
         if ('method' in message && message.method === 'notifications/cancelled') {
@@ -176,7 +181,10 @@ export class Session {
     });
   }
 
-  private track(request: JSONRPCMessage & { id: RequestId; method: string }): void {
+  private track(
+    request: JSONRPCMessage & { id: RequestId; method: string },
+    pins: ReadonlySet<string> | undefined,
+  ): void {
     const seconds = timeoutSeconds(this.ctx.config.limits, request.method, resourceIdOf(request));
     const timer = setTimeout(() => this.timedOut(request.id, seconds), seconds * 1000);
     timer.unref();
@@ -188,6 +196,7 @@ export class Session {
       started: process.hrtime.bigint(),
       timer,
       progressToken,
+      pins,
     });
   }
 
@@ -215,6 +224,7 @@ export class Session {
       this.revision = result.protocolVersion;
     }
     this.ctx.names.learn(entry.method, listedNames(entry.method, result));
+    if (entry.method === 'tools/list' && entry.pins) void countDrift(this.ctx, entry.pins, result);
     this.measure(entry, isFailure(message) ? 'error' : 'success', '200');
     // Servers answer in their newest terms whatever they agreed to: an older client gets what it can read.
     this.toClient(lowered(message, this.revision), undefined);

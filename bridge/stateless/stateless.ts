@@ -1,3 +1,4 @@
+import { pinsFromHeader, pinsHeader } from '../../shared/policy/pins.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
 import {
   isFailure,
@@ -12,6 +13,7 @@ import { metaKeys, modernRevision, type Revision } from '../../shared/protocol/r
 import type { ServerConfig } from '../config.ts';
 import type { Person } from '../identity/identity.ts';
 import type { Logger } from '../log.ts';
+import { countDrift } from '../metrics/drift.ts';
 import {
   type KnownNames,
   type Metrics,
@@ -128,22 +130,28 @@ export class StatelessServer {
         keys: new Keys(),
         gone: http.signal,
       };
+      const pins = pinsFromHeader(http.headers.get(pinsHeader));
       // Progress asked for and an event stream accepted: the answer streams, progress first.
       if (progressTokenOf(request) !== undefined && accepts(http, 'text/event-stream')) {
         streaming = true;
-        return this.stream(x, started, principal);
+        return this.stream(x, started, principal, pins);
       }
-      return jsonAnswer(await this.answer(x, started, principal));
+      return jsonAnswer(await this.answer(x, started, principal, pins));
     } finally {
       if (!streaming) this.inflight -= 1;
     }
   }
 
   /** The answer written as events: progress notices as they come, then the answer. */
-  private stream(x: Exchange, started: bigint, principal: Principal | undefined): Response {
+  private stream(
+    x: Exchange,
+    started: bigint,
+    principal: Principal | undefined,
+    pins: ReadonlySet<string> | undefined,
+  ): Response {
     const events = new EventStream();
     x.notice = (message) => events.write(message);
-    this.answer(x, started, principal)
+    this.answer(x, started, principal, pins)
       .then(
         (answer) => events.end(answer.message),
         // Whatever went wrong, the stream ends with an answer, never open and silent.
@@ -155,11 +163,18 @@ export class StatelessServer {
     return events.response;
   }
 
-  private async answer(x: Exchange, started: bigint, principal: Principal | undefined): Promise<Answer> {
+  /** `pins`: for a tools/list the edge sent with its document's pins, what the listed tools should match. */
+  private async answer(
+    x: Exchange,
+    started: bigint,
+    principal: Principal | undefined,
+    pins?: ReadonlySet<string>,
+  ): Promise<Answer> {
     const { request } = x;
     const answer = await this.conversations.run(x);
     const result = resultOf(answer.message);
     this.deps.names.learn(request.method, listedNames(request.method, result));
+    if (request.method === 'tools/list' && pins) void countDrift(this.deps, pins, result);
     const listed = request.method === 'tools/list' && !paramsOf(request)?.cursor;
     if (listed && result?.resultType === 'complete') this.paramHeaders.learn(result);
     const outcome = result?.resultType === 'input_required' ? 'input_required' : undefined;

@@ -99,6 +99,55 @@ export const QuotaSchema = z
 
 export type Quota = z.output<typeof QuotaSchema>;
 
+/**
+ * Tools whose calls the person must approve before they are forwarded: the gateway itself asks
+ * them, naming the server, the tool and the arguments (docs/server-documents.md#confirm).
+ * Without principals and groups it applies to everyone who may connect.
+ */
+export const ConfirmSchema = z
+  .object({
+    tools: z.array(Pattern).min(1).max(50).describe('Tool names or globs (real names, as the policy)'),
+    principals: z.array(z.string().min(1)).default([]),
+    groups: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export type Confirm = z.output<typeof ConfirmSchema>;
+
+/**
+ * A reviewed tool definition, as `mcpgw pin` recorded it from what the server listed: everything
+ * but its name (the key) and `_meta`, and the digest of the whole, name included
+ * (docs/server-documents.md#pins).
+ */
+export const PinSchema = z
+  .object({
+    digest: z
+      .string()
+      .regex(/^sha256:[A-Za-z0-9_-]{43}$/, 'sha256:<base64url>, as mcpgw pin writes it')
+      .describe('SHA-256 of the canonical JSON of the definition with its name'),
+    definition: z
+      .record(z.string(), z.unknown())
+      .refine((d) => !('name' in d) && !('_meta' in d), 'the definition holds neither name nor _meta')
+      .describe('The reviewed definition: description, inputSchema, annotations…'),
+  })
+  .strict();
+
+export const PinsSchema = z
+  .object({
+    unpinned: z
+      .enum(['hide', 'allow'])
+      .default('hide')
+      .describe('What happens to a tool no pin names: hidden and refused (default), or served'),
+    tools: z
+      .record(z.string().min(1).max(256), PinSchema)
+      .default({})
+      .refine((t) => Object.keys(t).length <= 5000, 'at most 5,000 pinned tools')
+      .describe('Keyed by the real tool name; a tool whose definition differs is held back'),
+  })
+  .strict();
+
+export type Pin = z.output<typeof PinSchema>;
+
 export const ServerDocumentSchema = z
   .object({
     $schema: z.string().optional(),
@@ -166,6 +215,14 @@ export const ServerDocumentSchema = z
       .max(50)
       .default([])
       .describe('Calls per person and tool per minute, hour or day; over it: -32029 with retryAfterSeconds'),
+    confirm: z
+      .array(ConfirmSchema)
+      .max(50)
+      .default([])
+      .describe('Calls the person approves first: the gateway asks them (elicitation) before forwarding'),
+    pins: PinsSchema.optional().describe(
+      'Reviewed tool definitions (mcpgw pin): a tool that drifted from its pin, or has none, is hidden and refused',
+    ),
     provenance: ProvenanceSchema.optional().describe('What runs behind this name; shown in the catalog'),
     audit: z
       .object({ arguments: z.enum(['none', 'digest', 'full']).default('digest') })
@@ -200,6 +257,8 @@ function portalProblems(
     portal?: { members: string[]; unprefixed?: string };
     identity: { mode: string };
     quotas: unknown[];
+    confirm: unknown[];
+    pins?: unknown;
     upstream?: unknown;
     policy: { overrides: Record<string, unknown> };
   },
@@ -220,6 +279,14 @@ function portalProblems(
   if (doc.quotas.length > 0) {
     const message = "a portal counts nothing itself: set quotas in each member's document";
     ctx.addIssue({ code: 'custom', path: ['quotas'], message });
+  }
+  if (doc.confirm.length > 0) {
+    const message = "a portal calls nothing itself: ask for confirmation in each member's document";
+    ctx.addIssue({ code: 'custom', path: ['confirm'], message });
+  }
+  if (doc.pins !== undefined) {
+    const message = "a portal lists nothing itself: pin tools in each member's document";
+    ctx.addIssue({ code: 'custom', path: ['pins'], message });
   }
   const unprefixed = doc.portal?.unprefixed;
   if (unprefixed !== undefined && !members.includes(unprefixed)) {

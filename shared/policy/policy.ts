@@ -1,6 +1,7 @@
 import type { Offered } from '../protocol/refusal.ts';
 import type { Rule, ServerDocument } from './document.ts';
 import { anyMatches } from './glob.ts';
+import { passesPins, pinState } from './pins.ts';
 import { canonicalPattern, canonicalUri, denyForms, foldPattern } from './uri.ts';
 
 /** Who is asking, as the edge authenticated them. */
@@ -114,7 +115,7 @@ export interface ListedTool {
   [key: string]: unknown;
 }
 
-/** What `tools/list` shows this principal: allowed tools only, under their exposed names. */
+/** What `tools/list` shows this principal: allowed tools as reviewed (pins) only, under their exposed names. */
 export function visibleTools<T extends ListedTool>(
   doc: ServerDocument,
   principal: Principal,
@@ -124,6 +125,8 @@ export function visibleTools<T extends ListedTool>(
     // A tool whose name another tool was renamed to is shadowed: that name calls the other one.
     if (realName(doc, exposedName(doc, tool.name)) !== tool.name) return [];
     if (!decide(doc, principal, 'tools', tool.name).allowed) return [];
+    // A tool that is not as reviewed is not shown: its description is what could mislead.
+    if (!passesPins(doc, pinState(doc, tool.name, tool))) return [];
     const override = doc.policy.overrides[tool.name];
     if (override === undefined) return [tool];
     return [

@@ -15,11 +15,10 @@ export interface QuotaCharge {
   windowEnd: number;
 }
 
-function appliesTo(quota: Quota, principal: Principal): boolean {
-  if (quota.principals.length === 0 && quota.groups.length === 0) return true;
-  return (
-    quota.principals.includes(principal.subject) || quota.groups.some((g) => principal.groups.includes(g))
-  );
+/** Whether a rule that names principals and groups (none: everyone) speaks to this caller. */
+export function appliesTo(rule: { principals: string[]; groups: string[] }, principal: Principal): boolean {
+  if (rule.principals.length === 0 && rule.groups.length === 0) return true;
+  return rule.principals.includes(principal.subject) || rule.groups.some((g) => principal.groups.includes(g));
 }
 
 /**

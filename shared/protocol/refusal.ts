@@ -71,6 +71,21 @@ export type Refusal =
       per: 'minute' | 'hour' | 'day';
       retryAfterSeconds: number;
     }
+  /** A call that needs the person's approval: not given (declined, cancelled) … */
+  | { kind: 'approval_declined'; server: string; tool: string; action: 'decline' | 'cancel' }
+  /** … not askable (a client without elicitation), or not answered in time … */
+  | { kind: 'approval_unavailable'; server: string; tool: string; reason: 'no_elicitation' | 'timed_out' }
+  /** … or a 2026-07-28 requestState of the gateway's that is tampered with, spent, expired or for another call. */
+  | { kind: 'approval_invalid'; detail: string }
+  /** A pinned server's tool that is not as reviewed (docs/server-documents.md#pins). */
+  | {
+      kind: 'tool_not_pinned';
+      server: string;
+      tool: string;
+      state: 'drifted' | 'unpinned' | 'unseen';
+      /** For a drifted tool: the fields that differ from its pin. */
+      fields: string[];
+    }
   /** The person must connect their account for a `per-user-oauth` server first, at `url`. */
   | { kind: 'connect_required'; server: string; url: string; again: boolean }
   | { kind: 'document_invalid'; server: string }
@@ -145,6 +160,12 @@ export function reasonOf(refusal: Refusal): string {
       return refusal.reason;
     case 'invalid_params':
       return 'invalid';
+    case 'tool_not_pinned':
+      return `tool_${refusal.state}`;
+    case 'approval_declined':
+      return 'declined';
+    case 'approval_unavailable':
+      return `approval_${refusal.reason}`;
     case 'malformed_request':
       return 'invalid_request';
     case 'unauthenticated':
@@ -376,6 +397,40 @@ function shape(refusal: Refusal): Shape {
       return { status: 200, code: E.InvalidParams, message: refusal.detail };
     case 'not_permitted':
       return { status: 200, code: E.NotPermitted, message: notPermittedText(refusal) };
+    case 'approval_declined':
+      return {
+        status: 200,
+        code: E.NotPermitted,
+        message: `You did not approve the call of "${refusal.tool}" on MCP server "${refusal.server}" (${refusal.action === 'decline' ? 'declined' : 'cancelled'}); it was not made.`,
+        data: { reason: 'declined' },
+      };
+    case 'approval_unavailable':
+      return {
+        status: 200,
+        code: E.NotPermitted,
+        message:
+          refusal.reason === 'no_elicitation'
+            ? `The call of "${refusal.tool}" on MCP server "${refusal.server}" needs your approval, and this client cannot ask you (it did not declare elicitation); it was not made. Use a client that supports elicitation.`
+            : `The call of "${refusal.tool}" on MCP server "${refusal.server}" needs your approval, and none came in time; it was not made.`,
+        data: { reason: `approval_${refusal.reason}` },
+      };
+    case 'approval_invalid':
+      return {
+        status: 200,
+        code: E.InvalidParams,
+        message: `${refusal.detail}: send the call again without requestState to be asked again`,
+        data: { reason: 'approval_invalid' },
+      };
+    case 'tool_not_pinned':
+      return {
+        status: 200,
+        code: E.NotPermitted,
+        message: notPinnedText(refusal),
+        data: {
+          reason: `tool_${refusal.state}`,
+          ...(refusal.fields.length > 0 ? { fields: refusal.fields } : {}),
+        },
+      };
     case 'header_mismatch':
       return {
         status: 400,
@@ -429,6 +484,19 @@ function notPermittedText(refusal: Extract<Refusal, { kind: 'not_permitted' }>):
       ? 'a URI with . or .. segments, an escaped /, \\ or %, or a control character is refused as written'
       : refusal.reason.replace('_', ' ');
   return `${what} "${refusal.name ?? '?'}" is not permitted for you on MCP server "${refusal.server}" (${why}). Do not retry it; use ${instead}.`;
+}
+
+/** A held-back tool's caller is told what is wrong with it and what happens next; never the new definition. */
+function notPinnedText(refusal: Extract<Refusal, { kind: 'tool_not_pinned' }>): string {
+  const tool = `Tool "${refusal.tool}" on MCP server "${refusal.server}"`;
+  switch (refusal.state) {
+    case 'drifted':
+      return `${tool} changed since an admin reviewed it (${refusal.fields.join(', ')} differ from its pin); it is held back until the change is reviewed (mcpgw drift ${refusal.server}). Do not retry it.`;
+    case 'unpinned':
+      return `${tool} has no reviewed definition (pin); it is not served until an admin pins it (mcpgw pin ${refusal.server}). Do not retry it.`;
+    case 'unseen':
+      return `${tool} has not been listed to the gateway yet, so its definition is unchecked: list the tools (tools/list), then call it.`;
+  }
 }
 
 export function assertNever(value: never): never {

@@ -16,7 +16,7 @@ const decoder = new TextDecoder();
 const ivBytes = 12;
 
 /** What each key is for: one key per use, never shared between them. */
-export type SealingUse = 'upstream-tokens' | 'connect-cookie' | 'bridge-credential';
+export type SealingUse = 'upstream-tokens' | 'connect-cookie' | 'bridge-credential' | 'approval-state';
 
 const derived = new Map<string, Promise<AesKey>>();
 

@@ -10,14 +10,18 @@ export function documentKey(server: string): string {
   return `server:${server}`;
 }
 
-/** The tools a server last listed (unfiltered), kept by the edge so the catalog can show them. */
+/**
+ * The tools a server last listed (unfiltered, whole definitions), kept by the edge: for the
+ * catalog, for `mcpgw pin` and `mcpgw drift`, and for the pin check of a call in an isolate
+ * that has not seen the list itself.
+ */
 export function toolsKey(server: string): string {
   return `tools:${server}`;
 }
 
 export const ToolSnapshotSchema = z.object({
   at: z.string(),
-  tools: z.array(z.object({ name: z.string(), description: z.string().optional() })).max(5000),
+  tools: z.array(z.looseObject({ name: z.string(), description: z.string().optional() })).max(5000),
 });
 
 export type ToolSnapshot = z.output<typeof ToolSnapshotSchema>;

@@ -1,9 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalGateway } from '../../scripts/local-gateway.ts';
 import { startAdminGateway } from '../helpers/admin-gateway.ts';
-import { connect, metricsText, sample, until } from '../helpers/bridge.ts';
+import { connect, everything, metricsText, sample, until } from '../helpers/bridge.ts';
 import { mcpgw } from '../helpers/cli.ts';
 import { echoOnBothRevisions, elicitAtOnce, modernClient, postModern } from '../helpers/modern.ts';
 
@@ -16,7 +17,17 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
   const audited: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
-    ({ gateway, root, local } = await startAdminGateway('modern-', (event) => audited.push(event)));
+    // A second reference server whose calls of two tools the person approves first.
+    const ops = {
+      name: 'ops',
+      bridge: everything,
+      document: {
+        access: { groups: ['developers'] },
+        policy: { tools: { allow: ['*'] } },
+        confirm: [{ tools: ['echo', 'trigger-elicitation-request'] }],
+      },
+    };
+    ({ gateway, root, local } = await startAdminGateway('modern-', (event) => audited.push(event), ops));
     url = new URL(`${gateway.edgeUrl}/everything/mcp`);
   }, 120_000);
   afterAll(() => gateway?.stop());
@@ -74,7 +85,8 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
     );
     expect(missing.body.error.code).toBe(-32020);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(audited.length).toBe(before);
+    // Not audited: no policy was asked (an earlier test's line may still arrive meanwhile).
+    expect(audited.slice(before).filter((e) => e.decision === 'header_mismatch')).toEqual([]);
     expect(await callsAtBridge('get-env')).toBe(0);
   });
 
@@ -134,6 +146,85 @@ describe('MCP 2026-07-28 through the Worker (wrangler dev) and the bridge', { ti
       expect(text).toContain(names[i]);
       expect(text).not.toContain(names[1 - i]);
     });
+  });
+
+  it('asks the person before a call the document names, with the SDK 2.x and 1.x clients answering', async () => {
+    const opsUrl = new URL(`${gateway.edgeUrl}/ops/mcp`);
+    const questions: string[] = [];
+    const answering = (action: 'accept' | 'decline') => async (request: { params: { message: string } }) => {
+      questions.push(request.params.message);
+      // The gateway's question has nothing to fill in; server-everything's asks for a name.
+      const ours = request.params.message.startsWith('Allow the call of');
+      const content: Record<string, string | boolean> = ours ? {} : { name: 'Ada', check: true };
+      return { action, content };
+    };
+    const opsCalls = async () =>
+      sample(await metricsText(gateway.bridge), 'toolhive_mcp_tool_calls_total', {
+        server: 'ops',
+        tool: 'echo',
+      });
+    const accepting = await modernClient(opsUrl, { token: gateway.apiKey, elicitation: answering('accept') });
+    const declining = await modernClient(opsUrl, {
+      token: gateway.apiKey,
+      elicitation: answering('decline'),
+    });
+    const unable = await modernClient(opsUrl, { token: gateway.apiKey });
+    const legacy = await connect(opsUrl, 'legacy-approver', gateway.apiKey);
+    legacy.setRequestHandler(ElicitRequestSchema, answering('accept'));
+    try {
+      // Listed first, so that the bridge's metrics name the tool.
+      expect((await accepting.listTools()).tools.map((t) => t.name)).toContain('echo');
+      const result = await accepting.callTool({ name: 'echo', arguments: { message: 'approved' } });
+      expect(result.content).toEqual([{ type: 'text', text: 'Echo: approved' }]);
+      expect(questions).toEqual(['Allow the call of "echo" on the MCP server "ops"?\nmessage: "approved"']);
+      const refused = await declining
+        .callTool({ name: 'echo', arguments: { message: 'no' } })
+        .catch((e) => e);
+      expect(String(refused)).toContain(
+        'You did not approve the call of "echo" on MCP server "ops" (declined)',
+      );
+      const cannot = await unable.callTool({ name: 'echo', arguments: { message: 'no' } }).catch((e) => e);
+      expect(String(cannot)).toContain('this client cannot ask you (it did not declare elicitation)');
+      expect(await opsCalls()).toBe(1);
+      // The server's own question after the gateway's: both answered, the approval carried on.
+      const asked = await accepting.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+      expect(JSON.stringify(asked.content)).toContain('Ada');
+      // Asked: echo twice (accepted, declined), then the gateway's question and the server's own.
+      expect(questions).toHaveLength(4);
+      expect(questions[2]).toContain('"trigger-elicitation-request" on the MCP server "ops"');
+      // SDK 1.x: the question on the call's own stream, the answer in another POST.
+      const old = await legacy.callTool({ name: 'echo', arguments: { message: 'on a session' } });
+      expect(old.content).toEqual([{ type: 'text', text: 'Echo: on a session' }]);
+      expect(questions.at(-1)).toContain('message: "on a session"');
+      expect(await opsCalls()).toBe(2);
+      const approvedCalls = () =>
+        audited.filter((e) => e.server === 'ops' && e.tool === 'echo' && e.approval !== undefined);
+      await until(() => approvedCalls().length === 2, 'the audit lines of the approved calls', 10_000);
+      const approved = approvedCalls();
+      expect(approved[0]?.approval).toEqual({ by: 'developer', at: expect.any(String) });
+      // Through the portal, on either revision: the member's document asks the same question.
+      const portalUrl = new URL(`${gateway.edgeUrl}/mcp`);
+      const viaPortal = await modernClient(portalUrl, {
+        token: gateway.apiKey,
+        elicitation: answering('accept'),
+      });
+      const legacyPortal = await connect(portalUrl, 'legacy-portal', gateway.apiKey);
+      legacyPortal.setRequestHandler(ElicitRequestSchema, answering('accept'));
+      try {
+        for (const client of [viaPortal, legacyPortal]) {
+          const echoed = await client.callTool({ name: 'ops__echo', arguments: { message: 'portal' } });
+          expect(echoed.content).toEqual([{ type: 'text', text: 'Echo: portal' }]);
+          expect(questions.at(-1)).toBe(
+            'Allow the call of "echo" on the MCP server "ops"?\nmessage: "portal"',
+          );
+        }
+      } finally {
+        await Promise.all([viaPortal.close(), legacyPortal.close()]);
+      }
+      expect(audited.find((e) => e.server === 'ops' && e.decision === 'declined')).toBeDefined();
+    } finally {
+      await Promise.all([accepting, declining, unable, legacy].map((c) => c.close()));
+    }
   });
 
   it('serves both revisions at once on the same URL with no cross-talk', async () => {

@@ -6,6 +6,7 @@ import { createLogger } from '../../bridge/log.ts';
 import { type LocalGateway, startLocalGateway } from '../../scripts/local-gateway.ts';
 import { freePort } from '../../scripts/processes.ts';
 import { repo } from './bridge.ts';
+import { withOneMore } from './gateway-files.ts';
 
 export interface AdminGateway {
   gateway: LocalGateway;
@@ -18,17 +19,28 @@ export interface AdminGateway {
 /**
  * The whole path under `wrangler dev`, with a copy of servers/ an admin can edit and apply with
  * `mcpgw --local`, as they are: the Worker finds this run's bridge through BRIDGE_URL.
- * Documents are re-read after 1 s, so an applied change shows up quickly.
+ * Documents are re-read after 1 s, so an applied change shows up quickly. `more`: one more
+ * server (its bridge transport and document) beside those of servers/.
  */
 export async function startAdminGateway(
   prefix: string,
   onAudit?: (event: Record<string, unknown>) => void,
+  more?: { name: string; bridge: Record<string, unknown>; document: Record<string, unknown> },
 ): Promise<AdminGateway> {
   const root = await mkdtemp(join(tmpdir(), prefix));
   const servers = join(root, 'servers');
   cpSync(join(repo, 'servers'), servers, { recursive: true });
+  let bridgeConfig: string | undefined;
+  if (more !== undefined) {
+    const base = { bridgeConfig: join(repo, 'examples/bridge.yaml'), documentsDir: servers };
+    const files = await withOneMore(base, { name: more.name, transport: more.bridge }, more.document);
+    cpSync(files.documentsDir, servers, { recursive: true });
+    bridgeConfig = files.bridgeConfig;
+  }
   const local = ['--local', '--persist-to', join(root, 'kv'), '--dir', servers];
   const gateway = await startLocalGateway({
+    ...(bridgeConfig ? { bridgeConfig } : {}),
+    documentsDir: servers,
     edgePort: await freePort(),
     freeBridgePorts: true,
     persistTo: join(root, 'kv'),

@@ -5,7 +5,7 @@ import { connect } from './bridge.ts';
 export interface ModernOptions {
   token?: string;
   /** Answers the server's elicitation; declaring it is what lets the server ask. */
-  elicitation?: () => Promise<{
+  elicitation?: (request: { params: { message: string } }) => Promise<{
     action: 'accept' | 'decline' | 'cancel';
     content?: Record<string, string | number | boolean | string[]>;
   }>;

@@ -204,7 +204,7 @@ describe('monitoring, network and the tunnel', async () => {
     const file = join(dir, 'rules.yaml');
     writeFileSync(file, stringify({ groups: (rule.spec as { groups: unknown }).groups }));
     const { stdout } = await exec('promtool', ['check', 'rules', file], { timeout: 30_000 });
-    expect(stdout).toMatch(/SUCCESS: 8 rules found/);
+    expect(stdout).toMatch(/SUCCESS: 9 rules found/);
   });
 
   it('ships the dashboard as a ConfigMap the Grafana sidecar picks up', () => {

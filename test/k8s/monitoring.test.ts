@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { bridgeCommand, freePort, type Started, startProcess } from '../../scripts/processes.ts';
 import { signingFetch, testSecret } from '../../scripts/signing-fetch.ts';
+import { pinsHeader } from '../../shared/policy/pins.ts';
 import { everythingServer, repo, sample, until } from '../helpers/bridge.ts';
 import { type AlertRule, type RunningPrometheus, startPrometheusAsOperator } from '../helpers/prometheus.ts';
 import { find, render } from './render.ts';
@@ -64,6 +65,7 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     for (let i = 0; i < 4; i++)
       await client.callTool({ name: 'echo', arguments: { message: `r${round}-${i}` } });
     await client.callTool({ name: 'get-sum', arguments: { a: 'not a number' } }).catch(() => undefined);
+    await client.listTools();
   }
 
   beforeAll(async () => {
@@ -90,8 +92,14 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
     ({ prometheus, rules } = await startPrometheusAsOperator(objects, config.metrics));
     client = new Client({ name: 'monitoring-test', version: '1' });
     const fetchSigned = signingFetch({ subject: 'ops', groups: [], method: 'api_key' });
+    // As the edge sends a pinned server's lists: with pins that none of these tools matches.
+    const pinned = (url: string | URL, init: RequestInit = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set(pinsHeader, 'A'.repeat(16));
+      return fetchSigned(url, { ...init, headers });
+    };
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${config.url}/everything/mcp`), { fetch: fetchSigned }),
+      new StreamableHTTPClientTransport(new URL(`${config.url}/everything/mcp`), { fetch: pinned }),
     );
     await client.listTools();
     // Two rounds with scrapes between: rate() and increase() need a series to grow, not just appear.
@@ -125,7 +133,12 @@ describe('the PrometheusRule and the dashboard against a real Prometheus', { tim
   });
 
   it('evaluates every alert: the ones this traffic should trip have data, the others parse and are quiet', async () => {
-    const tripped = ['McpServerErrorRatioHigh', 'McpDeniedCallsSpike', 'McpBridgeForgedRequests'];
+    const tripped = [
+      'McpServerErrorRatioHigh',
+      'McpDeniedCallsSpike',
+      'McpBridgeForgedRequests',
+      'McpToolDefinitionDrift',
+    ];
     expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(tripped));
     for (const rule of rules) {
       if (tripped.includes(rule.alert)) {

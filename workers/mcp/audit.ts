@@ -15,6 +15,8 @@ export interface AuditEvent {
   exposed?: string;
   /** Whose credential the server got: the bridge's (`service`), or the caller's own, and for whom. */
   identity?: { mode: string; subject?: string };
+  /** Who approved the call when they were asked (docs/server-documents.md#confirm), and when. */
+  approval?: { by: string; at: string };
 }
 
 async function digest(value: unknown): Promise<string> {

@@ -5,7 +5,7 @@ import {
   mayDeliver,
 } from '../../shared/policy/gate.ts';
 import { loadDocument } from '../documents.ts';
-import { rememberTools } from '../registry/catalog.ts';
+import { observeList } from './listed.ts';
 import type { McpRequest, Passage } from './passage.ts';
 import type { View } from './view.ts';
 
@@ -17,10 +17,7 @@ export function documentView(x: McpRequest, passage: Passage): View {
     filtered(method, result) {
       if (method === 'server/discover') return filterDiscoverResult(passage.doc, passage.principal, result);
       if (!isFilteredList(method)) return undefined;
-      if (method === 'tools/list') {
-        const write = rememberTools(x.env.GATEWAY_KV, x.server, result);
-        if (write) x.ctx.waitUntil(write);
-      }
+      if (method === 'tools/list') observeList(x, passage, passage.doc, result);
       return filterListResult(passage.doc, passage.principal, method, result);
     },
     async changed() {

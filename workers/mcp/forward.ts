@@ -1,4 +1,5 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
+import { pinsHeader, pinsHeaderValue } from '../../shared/policy/pins.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { modernHeaders } from '../../shared/protocol/revision.ts';
@@ -83,6 +84,8 @@ async function signedHeaders(
     Date.now() / 1000,
   );
   for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+  const pins = gate?.method === 'tools/list' ? pinsHeaderValue(passage.doc) : undefined;
+  if (pins !== undefined) headers.set(pinsHeader, pins);
   return headers;
 }
 

@@ -1,6 +1,7 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
-import { refusalResponse } from '../../shared/protocol/refusal.ts';
+import type { RequestId } from '../../shared/protocol/jsonrpc.ts';
+import { type Refusal, reasonOf, refusalResponse } from '../../shared/protocol/refusal.ts';
 import { dataPointOf, type MessageRecord } from '../../shared/storage/analytics.ts';
 import { audit } from './audit.ts';
 import type { McpRequest, Passage } from './passage.ts';
@@ -45,6 +46,7 @@ export function finish(x: McpRequest, passage: Passage, status: string, response
         arguments: passage.audited,
         ...(record.portal === '' ? {} : { portal: record.portal }),
         ...(record.exposed === '' ? {} : { exposed: record.exposed }),
+        ...(passage.approval === undefined ? {} : { approval: passage.approval }),
         ...(status === 'refused' ? {} : { identity: identityOf(doc, record.principal) }),
       });
     })(),
@@ -70,6 +72,13 @@ export function misconfigured(
   console.error(JSON.stringify({ event, ...details }));
   finish(x, passage, 'upstream_error', 0);
   return refusalResponse({ kind: 'gateway_misconfigured' });
+}
+
+/** A request the edge refuses itself, once the policy was asked: recorded, audited, answered. */
+export function refused(x: McpRequest, passage: Passage, refusal: Refusal, id: RequestId | null): Response {
+  passage.record.decision = reasonOf(refusal);
+  finish(x, passage, 'refused', 0);
+  return refusalResponse(refusal, id);
 }
 
 /** A request refused for its revision is counted, and not audited: no policy was asked. */

@@ -27,6 +27,8 @@ export interface Passage {
   readonly started: number;
   /** The call's arguments, for the audit line (as the document's audit setting says). */
   audited?: unknown;
+  /** Who approved the call, and when, when its document asks for approval. */
+  approval?: { by: string; at: string };
   revision?: Exclude<Revision, { era: 'refused' }>;
   /** How the answer is read on its way back. */
   view: View;

@@ -155,25 +155,3 @@ export async function getServer(
   if (!loaded.ok || !visibleTo(loaded.document, principal)) return undefined;
   return entry(kv, loaded.document, principal, url);
 }
-
-const remembered = new Map<string, number>();
-const rememberEveryMs = 60_000;
-
-/** Keeps the server's own (unfiltered) tool list for the catalog: at most once a minute per isolate and server. */
-export function rememberTools(
-  kv: KVNamespace,
-  server: string,
-  result: Record<string, unknown>,
-  now = Date.now(),
-) {
-  if ((remembered.get(server) ?? 0) > now - rememberEveryMs || !Array.isArray(result.tools)) return undefined;
-  remembered.set(server, now);
-  const tools = (result.tools as { name?: unknown; description?: unknown }[])
-    .filter((t) => typeof t.name === 'string')
-    .slice(0, 5000)
-    .map((t) => ({
-      name: t.name as string,
-      ...(typeof t.description === 'string' ? { description: t.description } : {}),
-    }));
-  return kv.put(toolsKey(server), JSON.stringify({ at: new Date(now).toISOString(), tools }));
-}
