@@ -58,7 +58,7 @@ export async function authenticate(
   if (token.length > maxTokenBytes) return { ok: false, reason: 'invalid_token' };
   if (jwtShape.test(token)) return verifyJwt(token, settings, resource);
   if (oauthShape.test(token)) return verifyOAuthToken(token, env, settings, resource);
-  const key = await verifyApiKey(token, env.GATEWAY_KV, now);
+  const key = await verifyApiKey(token, env.GATEWAY_KV, now, settings.DOCUMENT_CACHE_SECONDS);
   // A dotted token that is no key is a broken JWT (alg none, cut short): a token's 401, not a key's 403.
   const brokenJwt = !key.ok && key.reason === 'unknown_key' && token.includes('.');
   return brokenJwt ? { ok: false, reason: 'invalid_token' } : key;
@@ -112,19 +112,47 @@ async function verifyOAuthToken(
   return { ok: true, principal: { subject, groups: effectiveGroups(record), method: 'oauth' } };
 }
 
-async function verifyApiKey(key: string, kv: KVNamespace, now: number): Promise<Authentication> {
-  const stored = await kv.get(apiKeyKey(await sha256Hex(key)), 'text');
-  if (stored === null) return { ok: false, reason: 'unknown_key' };
-  let record: ApiKeyRecord;
-  try {
-    record = ApiKeyRecordSchema.parse(JSON.parse(stored));
-  } catch {
-    return { ok: false, reason: 'unknown_key' };
-  }
+/**
+ * Keys found valid, by their SHA-256, kept in the isolate for `DOCUMENT_CACHE_SECONDS` like
+ * documents: a KV read is not paid on every request, and a revocation reaches this isolate
+ * within that bound (docs/security.md). Only valid keys are kept: a new key works at once.
+ */
+const verifiedKeys = new Map<string, { until: number; record: ApiKeyRecord }>();
+const maxVerifiedKeys = 10_000;
+
+async function verifyApiKey(
+  key: string,
+  kv: KVNamespace,
+  now: number,
+  ttlSeconds: number,
+): Promise<Authentication> {
+  const hash = await sha256Hex(key);
+  const hit = verifiedKeys.get(hash);
+  const record = hit !== undefined && hit.until > now ? hit.record : await readKey(kv, hash);
+  if (record === undefined) return { ok: false, reason: 'unknown_key' };
   if (record.revoked) return { ok: false, reason: 'revoked_key' };
   if (record.expiresAt !== undefined && Date.parse(record.expiresAt) <= now)
     return { ok: false, reason: 'expired_key' };
+  if (hit?.record !== record && ttlSeconds > 0) {
+    if (verifiedKeys.size >= maxVerifiedKeys) verifiedKeys.clear();
+    verifiedKeys.set(hash, { until: now + ttlSeconds * 1000, record });
+  }
   return { ok: true, principal: { subject: record.principal, groups: record.groups, method: 'api_key' } };
+}
+
+async function readKey(kv: KVNamespace, hash: string): Promise<ApiKeyRecord | undefined> {
+  const stored = await kv.get(apiKeyKey(hash), 'text');
+  if (stored === null) return undefined;
+  try {
+    return ApiKeyRecordSchema.parse(JSON.parse(stored));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Tests and key changes within one isolate. */
+export function forgetKeys(): void {
+  verifiedKeys.clear();
 }
 
 async function verifyJwt(token: string, settings: Settings, resource: string): Promise<Authentication> {

@@ -111,6 +111,8 @@ describe('upstream identity: token exchange, edge to identity provider to server
         'dave-key': { principal: 'dave', groups: ['viewers'] },
       },
       onAudit: (event) => audited.push(event),
+      // A revoked key reaches the isolate within this bound (verified keys are kept as long).
+      documentCacheSeconds: 1,
       // The Worker as `wrangler deploy` uploads it, in workerd: it starts sooner than wrangler dev.
       edge: 'deployed-bundle',
     });

@@ -1,5 +1,8 @@
+import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../shared/security/digest.ts';
 import { verify } from '../../shared/security/signing.ts';
+import { apiKeyKey } from '../../shared/storage/kv.ts';
 import {
   bearer,
   call,
@@ -71,6 +74,21 @@ describe('authentication', () => {
     expect(error.data.reason).toBe(reason);
     // Words that make mcp-remote and the Inspector try OAuth or another transport instead.
     expect(error.message).not.toMatch(/Unauthorized|404|Not Found|405/i);
+  });
+
+  it('keeps a verified key for DOCUMENT_CACHE_SECONDS: a revocation reaches the isolate within that bound', async () => {
+    const e = { ...env, DOCUMENT_CACHE_SECONDS: '1' };
+    expect((await call(mcp('openshift', list, bearer('viewer-key')), e)).status).toBe(200);
+    // Revoked in KV behind this isolate's back (mcpgw keys revoke, from another machine).
+    const record = { principal: 'alice', groups: ['viewers'], revoked: true };
+    await env.GATEWAY_KV.put(apiKeyKey(await sha256Hex('viewer-key')), JSON.stringify(record));
+    const started = Date.now();
+    const within = await call(mcp('openshift', list, bearer('viewer-key')), e);
+    if (Date.now() - started < 900) expect(within.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const after = await call(mcp('openshift', list, bearer('viewer-key')), e);
+    expect(after.status).toBe(403);
+    expect(await after.text()).toContain('this API key was revoked');
   });
 
   it('answers a header that is not "Bearer <token>" with 400 naming the form', async () => {

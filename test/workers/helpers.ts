@@ -3,6 +3,7 @@ import { importJWK, type JWK, SignJWT } from 'jose';
 import { inject } from 'vitest';
 import { sha256Hex } from '../../shared/security/digest.ts';
 import { apiKeyKey, documentKey } from '../../shared/storage/kv.ts';
+import { forgetKeys } from '../../workers/auth.ts';
 import { forgetDocuments } from '../../workers/documents.ts';
 import type { Env } from '../../workers/env.ts';
 import worker from '../../workers/index.ts';
@@ -33,6 +34,7 @@ export async function putDocument(name: string, doc: Record<string, unknown> | s
 
 export async function putApiKey(key: string, record: Record<string, unknown>): Promise<void> {
   await env.GATEWAY_KV.put(apiKeyKey(await sha256Hex(key)), JSON.stringify(record));
+  forgetKeys();
 }
 
 export interface Point {
