@@ -4,7 +4,8 @@
  * shared, and 2026-07-28 stateless requests with the SDK 2.x client), (3) through the whole
  * path, edge Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable
  * HTTP) and (5) through mcp-proxy, measured in one run.
- * Figures drift with the machine's load; the ratios within one run are what to read.
+ * Figures drift with the machine's load: every target is measured `--rounds` times (3),
+ * interleaved, and each figure is the median with its spread; ratios are taken within a round.
  */
 import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -31,6 +32,9 @@ const quick = process.argv.includes('--quick');
 const latencyCalls = quick ? 100 : 500;
 const throughputSeconds = quick ? 1 : 3;
 const setupSamples = quick ? 4 : 10;
+const roundsArg = process.argv.indexOf('--rounds');
+/** Every target is measured this many times, interleaved: figures are medians, with their spread. */
+const rounds = roundsArg === -1 ? 3 : Math.max(1, Number(process.argv[roundsArg + 1]) || 3);
 
 /** What the measurements need of a client: the SDK 1.x one (2025-11-25) or the 2.x one (2026-07-28). */
 interface BenchClient {
@@ -223,45 +227,111 @@ async function measure(target: Target) {
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
+type Measured = Awaited<ReturnType<typeof measure>>;
+
+/** The median of one figure over the rounds, and its spread (lowest to highest). */
+function spread(values: number[], digits = 2): string {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return 'n/a';
+  const middle = sorted.length / 2;
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[Math.floor(middle)] ?? Number.NaN)
+      : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+  const low = sorted[0] ?? Number.NaN;
+  const high = sorted.at(-1) ?? Number.NaN;
+  return sorted.length === 1
+    ? fmt(median, digits)
+    : `${fmt(median, digits)} (${fmt(low, digits)}–${fmt(high, digits)})`;
+}
+
+/** Each target once per round; each round starts with another target, so none is always first. */
+async function measureAll(all: Target[]): Promise<Record<string, Measured[]>> {
+  const runs: Record<string, Measured[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    const order = [...all.slice(round % all.length), ...all.slice(0, round % all.length)];
+    for (const target of order) {
+      console.error(`round ${round + 1}/${rounds}: measuring ${target.name}…`);
+      const measured = await measure(target);
+      runs[target.name] = [...(runs[target.name] ?? []), measured];
+    }
+  }
+  return runs;
+}
+
 async function main(): Promise<void> {
   const all = await targets();
-  const results: Record<string, Awaited<ReturnType<typeof measure>>> = {};
+  let runs: Record<string, Measured[]>;
   try {
-    for (const target of all) {
-      console.error(`measuring ${target.name}…`);
-      results[target.name] = await measure(target);
-    }
+    runs = await measureAll(all);
   } finally {
     await Promise.all([...new Set(all.map((t) => t.process))].map((p) => p?.stop()));
   }
-  const direct = results['direct stdio'];
-  const rows = Object.entries(results).map(([name, r]) => ({
+  const direct = runs['direct stdio'] ?? [];
+  const added = (r: Measured, round: number) => r.p50 - (direct[round]?.p50 ?? Number.NaN);
+  const rows = Object.entries(runs).map(([name, r]) => ({
     target: name,
-    'p50 ms': fmt(r.p50, 3),
-    'p99 ms': fmt(r.p99, 3),
-    'added p50 ms': name === 'direct stdio' ? '-' : fmt(r.p50 - (direct?.p50 ?? 0), 3),
-    '1 MiB p50 ms': fmt(r.bigP50, 1),
-    'calls/s @1': fmt(r.rates[1] ?? 0, 0),
-    'calls/s @8': fmt(r.rates[8] ?? 0, 0),
-    'calls/s @32': fmt(r.rates[32] ?? 0, 0),
-    'setup p50 ms': fmt(r.setup, 1),
-    'RSS/session MiB': fmt(r.rssPerSession / 2 ** 20, 1),
+    'p50 ms': spread(
+      r.map((m) => m.p50),
+      3,
+    ),
+    'p99 ms': spread(
+      r.map((m) => m.p99),
+      3,
+    ),
+    'added p50 ms': name === 'direct stdio' ? '-' : spread(r.map(added), 3),
+    '1 MiB p50 ms': spread(
+      r.map((m) => m.bigP50),
+      1,
+    ),
+    'calls/s @1': spread(
+      r.map((m) => m.rates[1] ?? 0),
+      0,
+    ),
+    'calls/s @8': spread(
+      r.map((m) => m.rates[8] ?? 0),
+      0,
+    ),
+    'calls/s @32': spread(
+      r.map((m) => m.rates[32] ?? 0),
+      0,
+    ),
+    'setup p50 ms': spread(
+      r.map((m) => m.setup),
+      1,
+    ),
+    'RSS/session MiB': spread(
+      r.map((m) => m.rssPerSession / 2 ** 20),
+      1,
+    ),
   }));
+  console.log(`${rounds} round(s), interleaved; each figure: median (lowest–highest)`);
   console.table(rows);
-  const peers = ['supergateway', 'mcp-proxy'].flatMap((n) => results[n] ?? []);
-  if (!direct || peers.length === 0) return;
-  const added = (r: (typeof peers)[number]) => r.p50 - direct.p50;
-  const bestAdded = Math.min(...peers.map(added));
-  const bestRate = Math.max(...peers.map((r) => r.rates[32] ?? 0));
-  const bestSetup = Math.min(...peers.map((r) => r.setup));
+  const peers = ['supergateway', 'mcp-proxy'].map((n) => runs[n] ?? []).filter((r) => r.length > 0);
+  if (direct.length === 0 || peers.length === 0) return;
+  // Ratios are taken within each round (the machine's drift cancels), then summarised.
+  const perRound = (ours: Measured[], ratio: (o: Measured, peers: Measured[], round: number) => number) =>
+    ours.map((o, round) =>
+      ratio(
+        o,
+        peers.flatMap((p) => p[round] ?? []),
+        round,
+      ),
+    );
   const ours = ['our bridge', 'our bridge, shared', 'our bridge, 2026-07-28', 'whole path: Worker → bridge'];
   for (const name of ours) {
-    const ours = results[name];
-    if (!ours) continue;
-    console.log(`\n${name}, against the best peer:`);
-    console.log(`  added p50 latency ratio:     ${fmt(added(ours) / bestAdded)}  (target <= 0.5)`);
-    console.log(`  calls/s at 32 sessions ratio: ${fmt((ours.rates[32] ?? 0) / bestRate)}  (target >= 2)`);
-    console.log(`  session setup p50 ratio:      ${fmt(ours.setup / bestSetup)}  (target <= 0.2)`);
+    const measured = runs[name];
+    if (!measured) continue;
+    const latency = perRound(measured, (o, p, i) => added(o, i) / Math.min(...p.map((m) => added(m, i))));
+    const rate = perRound(
+      measured,
+      (o, p) => (o.rates[32] ?? 0) / Math.max(...p.map((m) => m.rates[32] ?? 0)),
+    );
+    const setup = perRound(measured, (o, p) => o.setup / Math.min(...p.map((m) => m.setup)));
+    console.log(`\n${name}, against the best peer (median, lowest–highest of ${rounds}):`);
+    console.log(`  added p50 latency ratio:      ${spread(latency)}  (target <= 0.5)`);
+    console.log(`  calls/s at 32 sessions ratio: ${spread(rate)}  (target >= 2)`);
+    console.log(`  session setup p50 ratio:      ${spread(setup)}  (target <= 0.2)`);
   }
   console.log(
     '\n2026-07-28: 32 clients of one person, then of 32 people (isolated binds children per person)',

@@ -1,0 +1,164 @@
+/**
+ * `npm run bench:profile`: where the bridge's CPU time goes per call. The bridge runs under
+ * `node --cpu-prof`, once per session mode, while SDK clients call server-everything's `echo`
+ * back to back; its profile (written when it stops) is summed by who spent the time (our
+ * modules, each dependency, Node's internals, the garbage collector) and by function, and
+ * divided by the calls it served. The measuring process is not the one measured.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { freePort, startProcess } from '../scripts/processes.ts';
+import { echoThroughput } from './throughput.ts';
+
+const repo = join(import.meta.dirname, '..');
+const node = process.execPath;
+const server = [join(repo, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'];
+const quick = process.argv.includes('--quick');
+const seconds = quick ? 3 : 10;
+const sessions = 8;
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * The profile of the measured seconds only: the samples up to the last busy one, `seconds`
+ * back. Start-up (module loading, the pool's first spawns) and the warm-up fall outside.
+ */
+function windowed(profile: Profile, seconds: number): Profile {
+  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const at: number[] = [];
+  let t = 0;
+  for (const delta of profile.timeDeltas) {
+    t += delta;
+    at.push(t);
+  }
+  let end = at.length - 1;
+  while (end > 0 && idle.has(profile.samples[end] ?? -1)) end--;
+  const from = (at[end] ?? 0) - seconds * 1e6;
+  const kept = at.map((time, i) => (time > from && i <= end ? i : -1)).filter((i) => i >= 0);
+  return {
+    nodes: profile.nodes,
+    samples: kept.map((i) => profile.samples[i] ?? 0),
+    timeDeltas: kept.map((i) => profile.timeDeltas[i] ?? 0),
+  };
+}
+
+/** Who a frame's time belongs to: a package, our own module, Node itself, or V8's bookkeeping. */
+function ownerOf(frame: ProfileNode['callFrame']): string {
+  const { url, functionName } = frame;
+  if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
+  const dependency = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (dependency) return dependency[1] ?? url;
+  if (url.startsWith('node:')) return 'node internals';
+  const own = /\/((?:bridge|shared)\/.*)$/.exec(url);
+  return own?.[1] ?? url;
+}
+
+function selfTimes(profile: Profile): Map<number, number> {
+  const times = new Map<number, number>();
+  profile.samples.forEach((id, i) => {
+    times.set(id, (times.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  return times;
+}
+
+function summed(profile: Profile, key: (frame: ProfileNode['callFrame']) => string): [string, number][] {
+  const times = selfTimes(profile);
+  const sums = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const us = times.get(n.id) ?? 0;
+    if (us > 0) sums.set(key(n.callFrame), (sums.get(key(n.callFrame)) ?? 0) + us);
+  }
+  return [...sums].sort((a, b) => b[1] - a[1]);
+}
+
+/** The CPU time a process has used, in user space and in the kernel, from /proc: what the kernel charged it. */
+function cpuSeconds(pid: number | undefined): { user: number; system: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are at 11 and 12.
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+async function profiled(mode: 'isolated' | 'shared') {
+  const dir = await mkdtemp(join(tmpdir(), `profile-${mode}-`));
+  const port = await freePort();
+  const config = join(dir, 'bridge.json');
+  const entry = { name: 'everything', transport: { type: 'stdio', command: node, args: server } };
+  const modeSettings = mode === 'isolated' ? { pool: sessions } : { sessions: 'shared' };
+  writeFileSync(
+    config,
+    JSON.stringify({
+      version: 1,
+      listen: { port },
+      metrics: { port: 0 },
+      servers: [{ ...entry, ...modeSettings }],
+    }),
+  );
+  const bridge = await startProcess(
+    node,
+    ['--cpu-prof', '--cpu-prof-dir', dir, join(repo, 'bridge/main.ts'), '--config', config],
+    /"listening"/,
+    { env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  const clients: Client[] = [];
+  let calls = 0;
+  let cpu = { user: 0, system: 0 };
+  try {
+    for (let i = 0; i < sessions; i++) {
+      const c = new Client({ name: 'profile', version: '1.0.0' });
+      await c.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/everything/mcp`)));
+      clients.push(c);
+    }
+    await echoThroughput(clients, 1, 'warm');
+    const before = cpuSeconds(bridge.child.pid);
+    calls = Math.round((await echoThroughput(clients, seconds)) * seconds);
+    const after = cpuSeconds(bridge.child.pid);
+    cpu = { user: after.user - before.user, system: after.system - before.system };
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await bridge.stop();
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no profile written in ${dir}`);
+  const whole = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+  return { profile: windowed(whole, seconds), calls, cpu, file: join(dir, file) };
+}
+
+function report(mode: string, run: Awaited<ReturnType<typeof profiled>>): void {
+  const { profile, calls } = run;
+  const total = profile.timeDeltas.reduce((a, b) => a + b, 0);
+  const byOwner = summed(profile, ownerOf);
+  const idle = byOwner.find(([owner]) => owner === '(idle)')?.[1] ?? 0;
+  const busy = total - idle;
+  const perCall = (us: number) => (us / calls / 1000).toFixed(3);
+  console.log(`\n## ${mode}: ${calls} calls by ${sessions} sessions in ${seconds} s; ${run.file}`);
+  console.log(
+    `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)\n`,
+  );
+  console.log('| who | ms per call | share of busy |\n|---|---|---|');
+  for (const [owner, us] of byOwner.filter(([o]) => o !== '(idle)').slice(0, 15)) {
+    console.log(`| ${owner} | ${perCall(us)} | ${((100 * us) / busy).toFixed(1)} % |`);
+  }
+  const byFunction = summed(
+    profile,
+    (f) => `${f.functionName || '(anonymous)'} ${ownerOf(f)}:${f.lineNumber + 1}`,
+  );
+  console.log('\n| function (self time) | ms per call |\n|---|---|');
+  for (const [name, us] of byFunction.filter(([n]) => !n.startsWith('(idle)')).slice(0, 20)) {
+    console.log(`| ${name} | ${perCall(us)} |`);
+  }
+}
+
+for (const mode of ['isolated', 'shared'] as const) report(mode, await profiled(mode));
