@@ -4,7 +4,9 @@
  *    beside the bridge called directly (signed the same way). The Worker runs twice, in front
  *    of the same bridge: under wrangler dev, and as its deploy bundle in workerd without
  *    wrangler's proxy (scripts/edge-bundle.ts); the paths are measured in turn, three rounds.
- * 2. Filtering a tools/list of 1,000 tools with the policy, as JSON and as one SSE event.
+ * 2. The relay on an answer: a tools/list of 1,000 tools filtered, a 1 MiB tool result metered,
+ *    as JSON and as one SSE event, read from its text and (beside it) parsed and re-serialised.
+ *    `--relay-only` measures this alone, without starting the gateway.
  * Figures drift with the machine's load; compare within one run.
  */
 
@@ -15,9 +17,13 @@ import { startLocalEdge, startLocalGateway } from '../scripts/local-gateway.ts';
 import { freePort } from '../scripts/processes.ts';
 import { signingFetch } from '../scripts/signing-fetch.ts';
 import { parseDocument } from '../shared/policy/document.ts';
-import { filterListResult } from '../shared/policy/gate.ts';
+import { filterListResult, rewritesAnswer } from '../shared/policy/gate.ts';
+import { filterListText } from '../shared/policy/list-text.ts';
 import type { Principal } from '../shared/policy/policy.ts';
+import { isFailure, peekMessage } from '../shared/protocol/jsonrpc.ts';
+import type { Rewritten } from '../shared/protocol/received.ts';
 import { sseFilter } from '../shared/protocol/sse.ts';
+import { jsonBody } from '../workers/mcp/json-stream.ts';
 import { quantile } from './stats.ts';
 
 const quick = process.argv.includes('--quick');
@@ -35,7 +41,13 @@ async function latency(client: Client): Promise<{ p50: number; p99: number }> {
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
-async function filtering(): Promise<{ json: number; sse: number }> {
+/**
+ * What the relay does with an answer on its way back, in this process (V8, as in workerd): a
+ * 1,000-tool list filtered, and a 1 MiB tool result metered, each as JSON and as one SSE event
+ * in 64 KB chunks. Beside it, the same through the same framing with the whole message parsed
+ * and re-serialised, as the relay did before it read answers from their text.
+ */
+async function filtering(): Promise<Record<string, { text: number; parsed: number }>> {
   const parsed = parseDocument({
     version: 1,
     name: 'bench',
@@ -43,26 +55,49 @@ async function filtering(): Promise<{ json: number; sse: number }> {
     policy: { tools: { allow: ['tool_*'], deny: ['tool_9*'] }, overrides: { tool_1: { name: 'renamed' } } },
   });
   if (!parsed.ok) throw new Error(parsed.problems.join());
+  const doc = parsed.document;
   const principal: Principal = { subject: 'p', groups: ['g'], method: 'api_key' };
   const tools = Array.from({ length: 1000 }, (_, i) => ({
     name: `tool_${i}`,
     description: `Tool number ${i}, which does something useful with its input`,
     inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
   }));
-  const message = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools } });
-  const rewrite = (data: string) => {
-    const m = JSON.parse(data) as { result: Record<string, unknown> };
-    return JSON.stringify({
-      ...m,
-      result: filterListResult(parsed.document, principal, 'tools/list', m.result),
-    });
+  const line = 'A line of a file the tool read, with "quotes", a tab\t and a backslash \\ in it.\n';
+  const text = line.repeat(Math.ceil((1 << 20) / line.length));
+  const messages = {
+    'tools/list, 1,000 tools': JSON.stringify({ result: { tools }, jsonrpc: '2.0', id: 1 }),
+    'tools/call, 1 MiB result': JSON.stringify({
+      result: { content: [{ type: 'text', text }] },
+      jsonrpc: '2.0',
+      id: 1,
+    }),
   };
-  const event = new TextEncoder().encode(`event: message\ndata: ${message}\n\n`);
-  const rounds = quick ? 50 : 200;
-  const time = async (fn: () => unknown | Promise<unknown>) => {
-    for (let i = 0; i < 20; i++) await fn();
+  const method = (name: string) => (name.startsWith('tools/list') ? 'tools/list' : 'tools/call');
+  const byText = (m: string) => (data: string) => {
+    const peek = peekMessage(data);
+    if (peek?.kind !== 'response' || !rewritesAnswer(m)) return undefined;
+    return filterListText(doc, principal, m, data)?.spliced;
+  };
+  const byParsing = (m: string) => (data: string) => {
+    const message = JSON.parse(data) as { result: Record<string, unknown> };
+    if (!rewritesAnswer(m)) {
+      isFailure(message as never);
+      return undefined;
+    }
+    return JSON.stringify({ ...message, result: filterListResult(doc, principal, m, message.result) });
+  };
+  const through = async (bytes: Uint8Array, filter: TransformStream<Uint8Array, Uint8Array>) => {
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let at = 0; at < bytes.length; at += 65_536) c.enqueue(bytes.subarray(at, at + 65_536));
+        c.close();
+      },
+    }).pipeThrough(filter);
+    for await (const _ of stream as unknown as AsyncIterable<Uint8Array>);
+  };
+  const time = async (fn: () => Promise<unknown>) => {
     const samples: number[] = [];
-    for (let i = 0; i < rounds; i++) {
+    for (let i = 0; i < (quick ? 50 : 200); i++) {
       const t0 = performance.now();
       await fn();
       samples.push(performance.now() - t0);
@@ -72,18 +107,28 @@ async function filtering(): Promise<{ json: number; sse: number }> {
       0.5,
     );
   };
-  const json = await time(() => rewrite(message));
-  const sse = await time(async () => {
-    const chunks = [event.slice(0, 40_000), event.slice(40_000)];
-    const stream = new ReadableStream<Uint8Array>({
-      start(c) {
-        for (const chunk of chunks) c.enqueue(chunk);
-        c.close();
-      },
-    }).pipeThrough(sseFilter(rewrite));
-    for await (const _ of stream as unknown as AsyncIterable<Uint8Array>);
-  });
-  return { json, sse };
+  const rows: Record<string, { text: number; parsed: number }> = {};
+  for (const [name, message] of Object.entries(messages)) {
+    const m = method(name);
+    const framings = {
+      JSON: [new TextEncoder().encode(message), (f: (d: string) => Rewritten) => jsonBody(f)],
+      SSE: [
+        new TextEncoder().encode(`event: message\ndata: ${message}\n\n`),
+        (f: (d: string) => Rewritten) => sseFilter(f),
+      ],
+    } as const;
+    for (const [framing, [bytes, filter]] of Object.entries(framings)) {
+      for (let i = 0; i < 20; i++) {
+        await through(bytes, filter(byText(m)));
+        await through(bytes, filter(byParsing(m)));
+      }
+      rows[`${name}, ${framing}`] = {
+        text: await time(() => through(bytes, filter(byText(m)))),
+        parsed: await time(() => through(bytes, filter(byParsing(m)))),
+      };
+    }
+  }
+  return rows;
 }
 
 async function roundTrips(url: string, init: RequestInit): Promise<number> {
@@ -135,7 +180,21 @@ async function interleaved(paths: Record<string, Client>, rounds: number) {
   );
 }
 
+function printRelay(filter: Record<string, { text: number; parsed: number }>): void {
+  console.log('the relay on an answer, p50 ms (target for the list: <= 1 ms):');
+  console.table(
+    Object.entries(filter).map(([answer, t]) => ({
+      answer,
+      'read from its text': t.text.toFixed(3),
+      'parsed and re-serialised': t.parsed.toFixed(3),
+      ratio: (t.text / t.parsed).toFixed(2),
+    })),
+  );
+}
+
 async function main(): Promise<void> {
+  // `--relay-only`: the relay's figures alone, without starting the gateway.
+  if (process.argv.includes('--relay-only')) return printRelay(await filtering());
   const gateway = await startLocalGateway({
     edgePort: await freePort(),
     freeBridgePorts: true,
@@ -190,9 +249,7 @@ async function main(): Promise<void> {
     console.log(
       `the Worker's own work as deployed, p50 (added minus the /healthz entry cost): ${(bundle - straight - (healthz.deployed - healthz.bridge)).toFixed(3)} ms (target <= 1 ms)`,
     );
-    console.log(
-      `filter tools/list of 1,000 tools: JSON ${filter.json.toFixed(3)} ms, SSE ${filter.sse.toFixed(3)} ms (target <= 1 ms)`,
-    );
+    printRelay(filter);
     for (const client of Object.values(paths)) await client.close();
   } finally {
     await deployed.stop();

@@ -8,20 +8,14 @@ import {
 } from '../protocol/jsonrpc.ts';
 import type { Refusal } from '../protocol/refusal.ts';
 import type { ServerDocument } from './document.ts';
-import { decide, gateCall, type Kind, type Principal, seesNothing, visibleTools } from './policy.ts';
+import { listShapes } from './list-text.ts';
+import { decide, decider, gateCall, type Kind, type Principal, seesNothing, visibleTools } from './policy.ts';
 
 /** What the edge does with one client message, decided on the message it parsed (never on headers). */
 export type Gate =
   | { action: 'forward'; message: JSONRPCMessage; method: string | undefined; name: string | undefined }
   | { action: 'refuse'; refusal: Refusal; id: RequestId; method: string; name: string | undefined }
   | { action: 'drop'; method: string };
-
-const listKinds: Record<string, Kind> = {
-  'tools/list': 'tools',
-  'prompts/list': 'prompts',
-  'resources/list': 'resources',
-  'resources/templates/list': 'resources',
-};
 
 /** The prompt or resource a request names, for the methods the policy covers beyond tools. */
 function subjectOf(
@@ -164,7 +158,12 @@ export function mayDeliver(doc: ServerDocument, principal: Principal, message: J
 
 /** Whether the answer to this method is a list the policy filters on its way back. */
 export function isFilteredList(method: string | undefined): boolean {
-  return method !== undefined && method in listKinds;
+  return method !== undefined && method in listShapes;
+}
+
+/** Whether the answer to this method is rewritten for the caller: a filtered list, or `server/discover`. */
+export function rewritesAnswer(method: string): boolean {
+  return isFilteredList(method) || method === 'server/discover';
 }
 
 const capabilityKinds: Kind[] = ['tools', 'prompts', 'resources'];
@@ -201,19 +200,16 @@ export function filterListResult(
   method: string,
   result: Record<string, unknown>,
 ): Record<string, unknown> {
-  const kind = listKinds[method];
-  if (kind === undefined) return result;
-  if (method === 'tools/list') {
+  const shape = listShapes[method];
+  if (shape === undefined) return result;
+  const { field, key, kind } = shape;
+  if (kind === 'tools') {
     const tools = Array.isArray(result.tools) ? (result.tools as Listed[]) : [];
     const named = tools.filter((t): t is Listed & { name: string } => typeof t.name === 'string');
     return privately({ ...result, tools: visibleTools(doc, principal, named) });
   }
-  const field =
-    method === 'prompts/list' ? 'prompts' : method === 'resources/list' ? 'resources' : 'resourceTemplates';
-  const key = kind === 'prompts' ? 'name' : method === 'resources/list' ? 'uri' : 'uriTemplate';
   const items = Array.isArray(result[field]) ? (result[field] as Listed[]) : [];
-  const kept = items.filter(
-    (item) => typeof item[key] === 'string' && decide(doc, principal, kind, item[key] as string).allowed,
-  );
+  const allowed = decider(doc, principal, kind);
+  const kept = items.filter((item) => typeof item[key] === 'string' && allowed(item[key] as string).allowed);
   return privately({ ...result, [field]: kept });
 }

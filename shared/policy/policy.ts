@@ -47,12 +47,22 @@ function rulesFor(doc: ServerDocument, principal: Principal, kind: Kind): Rule[]
  * every allow.
  */
 export function decide(doc: ServerDocument, principal: Principal, kind: Kind, name: string): Verdict {
-  if (!mayConnect(doc, principal)) return { allowed: false, reason: 'no_access' };
+  return decider(doc, principal, kind)(name);
+}
+
+const noAccess: Verdict = { allowed: false, reason: 'no_access' };
+const denied: Verdict = { allowed: false, reason: 'denied' };
+const notAllowed: Verdict = { allowed: false, reason: 'not_allowed' };
+
+/** `decide` for many names of one kind (a list): the rules that speak to the principal are found once. */
+export function decider(doc: ServerDocument, principal: Principal, kind: Kind): (name: string) => Verdict {
+  if (!mayConnect(doc, principal)) return () => noAccess;
   const rules = rulesFor(doc, principal, kind);
-  if (kind === 'resources') return decideUri(rules, name);
-  if (rules.some((rule) => anyMatches(rule.deny, name))) return { allowed: false, reason: 'denied' };
-  if (rules.some((rule) => anyMatches(rule.allow, name))) return allow;
-  return { allowed: false, reason: 'not_allowed' };
+  if (kind === 'resources') return (name) => decideUri(rules, name);
+  return (name) => {
+    if (rules.some((rule) => anyMatches(rule.deny, name))) return denied;
+    return rules.some((rule) => anyMatches(rule.allow, name)) ? allow : notAllowed;
+  };
 }
 
 /**
@@ -95,17 +105,43 @@ export function seesNothing(doc: ServerDocument, principal: Principal, kind: Kin
   return rules.every((rule) => rule.allow.length === 0);
 }
 
+/** A document's renames both ways, made once per parsed document (a list asks for each tool). */
+const renamesCache = new WeakMap<object, { exposed: Map<string, string>; real: Map<string, string> }>();
+
+function renames(doc: ServerDocument): { exposed: Map<string, string>; real: Map<string, string> } {
+  const overrides = doc.policy.overrides;
+  let found = renamesCache.get(overrides);
+  if (found === undefined) {
+    found = { exposed: new Map(), real: new Map() };
+    for (const [real, override] of Object.entries(overrides)) {
+      const exposed = override.name ?? real;
+      found.exposed.set(real, exposed);
+      if (!found.real.has(exposed)) found.real.set(exposed, real);
+    }
+    renamesCache.set(overrides, found);
+  }
+  return found;
+}
+
+/** The document's override of a tool, if it has one (own entries only: a tool may be called `constructor`). */
+function overrideOf(
+  doc: ServerDocument,
+  name: string,
+): ServerDocument['policy']['overrides'][string] | undefined {
+  return Object.hasOwn(doc.policy.overrides, name) ? doc.policy.overrides[name] : undefined;
+}
+
 /** The name clients see for a real tool name. */
 export function exposedName(doc: ServerDocument, real: string): string {
-  return doc.policy.overrides[real]?.name ?? real;
+  return renames(doc).exposed.get(real) ?? real;
 }
 
 /** The real name behind an exposed one; a real name hidden by a rename is not callable by it. */
 export function realName(doc: ServerDocument, exposed: string): string | undefined {
-  for (const [real, override] of Object.entries(doc.policy.overrides)) {
-    if ((override.name ?? real) === exposed) return real;
-  }
-  const renamedAway = doc.policy.overrides[exposed]?.name;
+  const { exposed: exposedOf, real } = renames(doc);
+  const behind = real.get(exposed);
+  if (behind !== undefined) return behind;
+  const renamedAway = exposedOf.get(exposed);
   return renamedAway !== undefined && renamedAway !== exposed ? undefined : exposed;
 }
 
@@ -115,27 +151,48 @@ export interface ListedTool {
   [key: string]: unknown;
 }
 
+/**
+ * Whether `tools/list` shows a tool to this principal: hidden, as the server listed it, or with
+ * the document's override applied. `definition` is read only when the answer depends on it
+ * (pins), so a list can be decided by its names. Made once per list.
+ */
+export function toolsShown(
+  doc: ServerDocument,
+  principal: Principal,
+): (name: string, definition: () => ListedTool) => 'hidden' | 'as listed' | 'overridden' {
+  const allowed = decider(doc, principal, 'tools');
+  const { exposed } = renames(doc);
+  return (name, definition) => {
+    // A tool whose name another tool was renamed to is shadowed: that name calls the other one.
+    if (realName(doc, exposed.get(name) ?? name) !== name) return 'hidden';
+    if (!allowed(name).allowed) return 'hidden';
+    // A tool that is not as reviewed is not shown: its description is what could mislead.
+    if (doc.pins !== undefined && !passesPins(doc, pinState(doc, name, definition()))) return 'hidden';
+    return exposed.has(name) ? 'overridden' : 'as listed';
+  };
+}
+
+/** A shown tool under its exposed name, with the document's description if it gives one. */
+export function overridden<T extends ListedTool>(doc: ServerDocument, tool: T): T {
+  const override = overrideOf(doc, tool.name);
+  if (override === undefined) return tool;
+  return {
+    ...tool,
+    name: override.name ?? tool.name,
+    ...(override.description ? { description: override.description } : {}),
+  };
+}
+
 /** What `tools/list` shows this principal: allowed tools as reviewed (pins) only, under their exposed names. */
 export function visibleTools<T extends ListedTool>(
   doc: ServerDocument,
   principal: Principal,
   tools: readonly T[],
 ): T[] {
+  const shownAs = toolsShown(doc, principal);
   return tools.flatMap((tool) => {
-    // A tool whose name another tool was renamed to is shadowed: that name calls the other one.
-    if (realName(doc, exposedName(doc, tool.name)) !== tool.name) return [];
-    if (!decide(doc, principal, 'tools', tool.name).allowed) return [];
-    // A tool that is not as reviewed is not shown: its description is what could mislead.
-    if (!passesPins(doc, pinState(doc, tool.name, tool))) return [];
-    const override = doc.policy.overrides[tool.name];
-    if (override === undefined) return [tool];
-    return [
-      {
-        ...tool,
-        name: override.name ?? tool.name,
-        ...(override.description ? { description: override.description } : {}),
-      },
-    ];
+    const shown = shownAs(tool.name, () => tool);
+    return shown === 'hidden' ? [] : [shown === 'as listed' ? tool : overridden(doc, tool)];
   });
 }
 

@@ -46,7 +46,12 @@ export function depthRefusal(value: unknown): Refusal | undefined {
   return { kind: 'invalid_message', detail: `nested deeper than ${maxNestingDepth} levels` };
 }
 
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
+/** The chunks as one array (one chunk: itself, not copied). */
+export function concat(
+  chunks: Uint8Array[],
+  size = chunks.reduce((n, c) => n + c.byteLength, 0),
+): Uint8Array {
+  if (chunks.length === 1 && chunks[0]?.byteLength === size) return chunks[0];
   const out = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

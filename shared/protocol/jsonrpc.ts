@@ -8,6 +8,8 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 
+import { objectMembers, only, skipSpace, stringAt } from './json-text.ts';
+
 export type { JSONRPCMessage, JSONRPCRequest, RequestId };
 
 /**
@@ -137,4 +139,46 @@ export function nestedTooDeep(value: unknown, max = maxNestingDepth): boolean {
 /** What the spec allows in Mcp-Session-Id (visible ASCII), bounded. */
 export function validSessionId(id: string): boolean {
   return /^[\x21-\x7e]{1,256}$/.test(id);
+}
+
+/**
+ * What a message is, read from its text without parsing it: a response (and whether it failed,
+ * as `isFailure` says) or a request or notification (its method). Undefined: not read this way
+ * (a repeated or mixed key, not an object): parse it.
+ *
+ * A response is known by its first `result` or `error` key: what follows is not read, so a
+ * 1 MiB result is not walked (only searched for `isError`). That trusts the upstream to write
+ * JSON-RPC as an MCP SDK does, one of `result`, `error` and `method` per message; a server
+ * that does not only misleads its own metering, since the one filter that reads messages (a
+ * resource update's URI) guards what honest servers announce, and any server can name any
+ * URI in a result. A request or notification is read whole (they are small).
+ */
+export type Peek =
+  | { kind: 'response'; failed: boolean /** The id's JSON, when it came before the result. */; id?: string }
+  | { kind: 'message'; method: string }
+  | undefined;
+
+export function peekMessage(text: string): Peek {
+  const read = objectMembers(text, skipSpace(text, 0), (key) => key === 'result' || key === 'error');
+  if (read === undefined) return undefined;
+  const method = only(read.members, 'method');
+  const last = read.members.at(-1);
+  if (read.end === -1 && last !== undefined) {
+    const id = only(read.members, 'id');
+    if (method !== undefined || id === null) return undefined;
+    const failed = last.key === 'error' ? true : resultFailed(text, last.start);
+    if (failed === undefined) return undefined;
+    return id ? { kind: 'response', failed, id: text.slice(id.start, id.end) } : { kind: 'response', failed };
+  }
+  const name = method ? stringAt(text, method.start, method.end) : undefined;
+  return name === undefined ? undefined : { kind: 'message', method: name };
+}
+
+/** Whether a result says `isError: true` (a tool's own failure); a text without `Error"` cannot. */
+function resultFailed(text: string, start: number): boolean | undefined {
+  if (text.indexOf('Error"', start) === -1) return false;
+  const fields = objectMembers(text, start);
+  const flag = fields === undefined ? null : only(fields.members, 'isError');
+  if (flag === null) return undefined;
+  return flag !== undefined && text.slice(flag.start, flag.end) === 'true';
 }

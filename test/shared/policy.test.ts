@@ -1,8 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDocument, type ServerDocument } from '../../shared/policy/document.ts';
-import { globMatches } from '../../shared/policy/glob.ts';
+import { filterListResult } from '../../shared/policy/gate.ts';
+import { globMatcher, globMatches } from '../../shared/policy/glob.ts';
+import { filterListText } from '../../shared/policy/list-text.ts';
 import { decide, gateCall, type Principal, visibleTools } from '../../shared/policy/policy.ts';
+import { joined } from '../../shared/protocol/json-text.ts';
 
 function doc(input: Record<string, unknown>): ServerDocument {
   const parsed = parseDocument({
@@ -54,6 +57,16 @@ describe('glob patterns', () => {
     ['a*b*c', 'aXXbYY', false],
   ])('%s ~ %s is %s', (pattern, name, expected) => {
     expect(globMatches(pattern, name)).toBe(expected);
+  });
+
+  it('a pattern made into a test once answers as the pattern does', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '*', '?', '_'), maxLength: 6 });
+    fc.assert(
+      fc.property(text, text, (pattern, name) => {
+        expect(globMatcher(pattern)(name), `${pattern} ~ ${name}`).toBe(globMatches(pattern, name));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('a pattern without wildcards matches only itself', () => {
@@ -339,5 +352,83 @@ describe('policy properties (random documents)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('the list filter over text: the kept entries sliced, as the parsed filter keeps them', () => {
+  const item = (n: string) => ({
+    name: n,
+    description: `the "${n}" tool \u2014 {[`,
+    inputSchema: { type: 'object' },
+  });
+  const spacing = fc.constantFrom<number | undefined>(undefined, 2);
+
+  it('gives what filterListResult gives, for random documents, lists and formatting', () => {
+    fc.assert(
+      fc.property(
+        documents,
+        principals,
+        fc.uniqueArray(name, { maxLength: 8 }),
+        spacing,
+        fc.boolean(),
+        (d, p, names, space, scoped) => {
+          const result = {
+            tools: names.map(item),
+            ...(scoped ? { cacheScope: 'shared' } : {}),
+            nextCursor: 'c',
+          };
+          const message = { result, jsonrpc: '2.0', id: 7 };
+          const text = JSON.stringify(message, null, space);
+          const filtered = filterListText(d, p, 'tools/list', text);
+          expect(filtered).toBeDefined();
+          const expected = { ...message, result: filterListResult(d, p, 'tools/list', result) };
+          expect(JSON.parse(filtered ? joined(text, filtered.spliced) : '')).toEqual(expected);
+          expect(filtered?.listed()).toEqual(result.tools);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('filters prompts and resources by the same predicate', () => {
+    const d = doc({
+      access: { groups: ['viewers'] },
+      policy: { prompts: { allow: ['p1'] }, resources: { allow: ['file:///ok/*'] } },
+    });
+    const prompts = { prompts: [{ name: 'p1' }, { name: 'p2' }, { title: 'no name' }] };
+    const resources = { resources: [{ uri: 'file:///ok/a' }, { uri: 'file:///secret' }] };
+    for (const [method, result] of [
+      ['prompts/list', prompts],
+      ['resources/list', resources],
+    ] as const) {
+      const text = JSON.stringify({ jsonrpc: '2.0', id: 1, result });
+      const filtered = filterListText(d, viewer, method, text);
+      expect(JSON.parse(filtered ? joined(text, filtered.spliced) : '').result).toEqual(
+        filterListResult(d, viewer, method, result),
+      );
+    }
+  });
+
+  it('does not read what JSON.parse would read otherwise: a repeated name, list or result, or broken text', () => {
+    const open = doc({ access: { groups: ['viewers'] }, policy: { tools: { allow: ['pods_list'] } } });
+    const unread = [
+      // JSON.parse keeps the last name: the client would see pods_exec under an allowed name's review.
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"pods_list","name":"pods_exec"}]}}',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"pods_list"}],"tools":[{"name":"pods_exec"}]}}',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[]},"result":{"tools":[{"name":"pods_exec"}]}}',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":["pods_exec"]}}',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"pods_list"}]}} {"extra":1}',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"pods_list"}]',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"pods_list}]}}',
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":{"name":"pods_exec"}}}',
+    ];
+    for (const text of unread) expect(filterListText(open, viewer, 'tools/list', text), text).toBeUndefined();
+    // An escaped name is the name it spells.
+    const escaped =
+      '{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"pods\\u005flist"},{"name":"pods\\u005fexec"}]}}';
+    const read = filterListText(open, viewer, 'tools/list', escaped);
+    expect(JSON.parse(read ? joined(escaped, read.spliced) : '').result.tools).toEqual([
+      { name: 'pods_list' },
+    ]);
   });
 });

@@ -246,7 +246,7 @@ describe('policy at the edge', () => {
 });
 
 describe('a JSON answer that streams', () => {
-  it('is relayed message by message while the upstream keeps it open, each message filtered', async () => {
+  it('is relayed message by message while the upstream keeps it open, each message filtered (a 2026-07-28 listen)', async () => {
     await putDocument('listener', {
       version: 1,
       name: 'listener',
@@ -254,21 +254,32 @@ describe('a JSON answer that streams', () => {
       access: { groups: ['viewers'] },
       policy: { tools: { allow: ['pods_list'] }, resources: { allow: ['demo://docs/readme.md'] } },
     });
-    const response = await open(mcp('listener', list, bearer('viewer-key')));
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const resourceSubscriptions = ['demo://docs/readme.md', 'demo://docs/secret.md'];
+    const listen = {
+      jsonrpc: '2.0',
+      id: 4,
+      method: 'subscriptions/listen',
+      params: { notifications: { resourceSubscriptions }, _meta: meta },
+    };
+    const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'subscriptions/listen' };
+    const response = await open(mcp('listener', listen, { ...headers, ...bearer('viewer-key') }));
     expect(response.headers.get('content-type')).toBe('application/json');
     const reader = (response.body as ReadableStream<Uint8Array>)
       .pipeThrough(new TextDecoderStream())
       .getReader();
     let text = '';
-    // Both survivors arrive while the upstream still holds the stream open (for 20 s).
+    // The readable update arrives while the upstream still holds the stream open (for 20 s).
     while (!text.includes('readme.md')) {
       const { value, done } = await reader.read();
       if (done) break;
       text += value;
     }
     await reader.cancel();
-    const answer = JSON.parse(text.split('\n')[0] ?? '');
-    expect(answer.result.tools.map((t: { name: string }) => t.name)).toEqual(['pods_list']);
+    expect(JSON.parse(text.split('\n')[0] ?? '')).toMatchObject({ id: 4 });
     expect(text).toContain('"uri": "demo://docs/readme.md"');
     expect(text).not.toContain('secret.md');
   });

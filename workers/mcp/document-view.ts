@@ -4,8 +4,9 @@ import {
   isFilteredList,
   mayDeliver,
 } from '../../shared/policy/gate.ts';
+import { filterListText } from '../../shared/policy/list-text.ts';
 import { loadDocument } from '../documents.ts';
-import { observeList } from './listed.ts';
+import { namedTools, observeList } from './listed.ts';
 import type { McpRequest, Passage } from './passage.ts';
 import type { View } from './view.ts';
 
@@ -17,8 +18,15 @@ export function documentView(x: McpRequest, passage: Passage): View {
     filtered(method, result) {
       if (method === 'server/discover') return filterDiscoverResult(passage.doc, passage.principal, result);
       if (!isFilteredList(method)) return undefined;
-      if (method === 'tools/list') observeList(x, passage, passage.doc, result);
+      if (method === 'tools/list' && Array.isArray(result.tools))
+        observeList(x, passage, passage.doc, () => namedTools(result));
       return filterListResult(passage.doc, passage.principal, method, result);
+    },
+    filteredText(method, text) {
+      const filtered = filterListText(passage.doc, passage.principal, method, text);
+      if (filtered === undefined) return undefined;
+      if (method === 'tools/list') observeList(x, passage, passage.doc, filtered.listed);
+      return filtered.spliced;
     },
     async changed() {
       const loaded = await loadDocument(x.env.GATEWAY_KV, x.server, x.settings.DOCUMENT_CACHE_SECONDS);

@@ -35,32 +35,38 @@ const maxTools = 5000;
 const maxServers = 1000;
 const maxReportsPerList = 20;
 
-function namedTools(result: Record<string, unknown>): Definition[] {
+/** A parsed list result's tools with string names. */
+export function namedTools(result: Record<string, unknown>): Definition[] {
   if (!Array.isArray(result.tools)) return [];
-  return (result.tools as Record<string, unknown>[])
-    .filter((t): t is Definition => typeof t?.name === 'string')
-    .slice(0, maxTools);
+  return (result.tools as Record<string, unknown>[]).filter(
+    (t): t is Definition => typeof t?.name === 'string',
+  );
 }
 
-/** The tools a server listed (one page of them): remembered, and reported where its pins hold them back. */
+/**
+ * The tools a server listed (one page of them, read by `listed` only when needed): remembered,
+ * and reported where its pins hold them back. A server without pins holds nothing back: its
+ * list is read once a minute, for the snapshot.
+ */
 export function observeList(
   x: McpRequest,
   passage: Passage,
   doc: ServerDocument,
-  result: Record<string, unknown>,
+  listed: () => Definition[],
 ): void {
-  const tools = namedTools(result);
-  if (tools.length === 0 && !Array.isArray(result.tools)) return;
   const server = doc.name;
   const now = Date.now();
+  const last = written.get(server);
+  const due = last === undefined || last.at < now - writeEveryMs;
+  if (doc.pins === undefined && !due) return;
+  const tools = listed().slice(0, maxTools);
   const known = remembered(doc, tools, now);
   const held = tools
     .map((tool) => ({ tool, state: pinState(doc, tool.name, tool) }))
     .filter(({ state }) => !passesPins(doc, state));
   const print = held.map(({ tool, state }) => `${tool.name}:${state}`).join('\n');
-  const last = written.get(server);
   // A change in what is held back is written at once: other isolates' calls read it.
-  if (last === undefined || last.at < now - writeEveryMs || last.held !== print) {
+  if (due || last.held !== print) {
     written.set(server, { at: now, held: print });
     x.ctx.waitUntil(writeSnapshot(x.env.GATEWAY_KV, server, known, now));
   }

@@ -8,7 +8,7 @@ import {
 import { portalNaming } from '../../shared/portal/gate.ts';
 import { listsByMember, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
-import { observeList } from './listed.ts';
+import { namedTools, observeList } from './listed.ts';
 import { membersFor } from './members.ts';
 import type { McpRequest, Passage } from './passage.ts';
 import type { View } from './view.ts';
@@ -46,7 +46,7 @@ export function portalView(
       for (const [member, list] of listsByMember(naming, method, result)) {
         const doc = current.get(member);
         if (doc === undefined) continue;
-        if (method === 'tools/list') observeList(x, passage, doc, { tools: list });
+        if (method === 'tools/list') observeList(x, passage, doc, () => namedTools({ tools: list }));
         const kept = filterListResult(doc, principal, method, { [field]: list });
         items.push(...namespacedList(naming, member, method, kept));
       }

@@ -1,6 +1,8 @@
-import { isFailure, type JSONRPCMessage, resultOf } from '../../shared/protocol/jsonrpc.ts';
+import { rewritesAnswer } from '../../shared/policy/gate.ts';
+import { isFailure, type JSONRPCMessage, peekMessage, resultOf } from '../../shared/protocol/jsonrpc.ts';
+import type { Rewritten } from '../../shared/protocol/received.ts';
 import { sseFilter } from '../../shared/protocol/sse.ts';
-import { jsonFilter } from './json-stream.ts';
+import { jsonBody, jsonFilter } from './json-stream.ts';
 import { finish } from './meter.ts';
 import type { Forwarded, McpRequest, Passage } from './passage.ts';
 import { listenChanges, sessionChanges, watchDocument } from './watch.ts';
@@ -21,9 +23,22 @@ export function relay(
   }
   const requestId = gate && 'id' in gate.message ? gate.message.id : undefined;
   let status = response.ok ? 'success' : 'upstream_error';
-  const inspect = (data: string): string | null | undefined => {
-    // Without a request of its own (a standing stream), only a resource update can be filtered.
-    if (requestId === undefined && !data.includes('notifications/resources/updated')) return undefined;
+  // Most answers are read from their text alone, and pass as they came (a 1 MiB result is not parsed).
+  const inspect = (data: string): Rewritten => {
+    const peek = peekMessage(data);
+    if (peek?.kind === 'message' && peek.method !== 'notifications/resources/updated') return undefined;
+    const ours =
+      peek?.kind === 'response' && (peek.id === undefined || peek.id === JSON.stringify(requestId));
+    if (peek?.kind === 'response' && ours && requestId !== undefined && passage.reshape === undefined) {
+      status = peek.failed ? 'error' : 'success';
+      const method = gate?.method;
+      if (method === undefined || !rewritesAnswer(method)) return undefined;
+      const spliced = passage.view.filteredText?.(method, data);
+      if (spliced !== undefined) return spliced;
+    }
+    return parsed(data);
+  };
+  const parsed = (data: string): string | null | undefined => {
     let message: JSONRPCMessage & { id?: unknown };
     try {
       message = JSON.parse(data) as JSONRPCMessage & { id?: unknown };
@@ -62,7 +77,7 @@ export function relay(
   }
   if (stream && type.startsWith('text/event-stream')) stream = stream.pipeThrough(sseFilter(inspect));
   else if (stream && requestId !== undefined && type.startsWith('application/json'))
-    stream = stream.pipeThrough(jsonFilter(inspect));
+    stream = stream.pipeThrough(standing ? jsonFilter(inspect) : jsonBody(inspect));
   if (!stream) {
     finish(x, passage, status, 0);
     return new Response(null, { status: response.status, headers });

@@ -1,3 +1,4 @@
+import type { Spliced } from '../../shared/protocol/json-text.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 
 /**
@@ -9,6 +10,12 @@ export interface View {
   mayDeliver(message: JSONRPCMessage): boolean;
   /** A list or `server/discover` result as this caller may see it; undefined: passed as it is. */
   filtered(method: string, result: Record<string, unknown>): Record<string, unknown> | undefined;
+  /**
+   * A list answer's text as this caller may see it, filtered without parsing it all; undefined:
+   * not read that way (then `filtered` is asked of the parsed message). Optional: a view
+   * without it always parses.
+   */
+  filteredText?(method: string, text: string): Spliced | undefined;
   /** For standing streams: true once what decides has changed (the view then follows it). */
   changed(): Promise<boolean>;
 }

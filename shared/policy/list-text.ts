@@ -1,0 +1,152 @@
+import {
+  readArray,
+  readObject,
+  type Span,
+  type Spliced,
+  skipSpace,
+  splice,
+  stringAt,
+  valueEnd,
+} from '../protocol/json-text.ts';
+import type { ServerDocument } from './document.ts';
+import { decider, type Kind, type ListedTool, overridden, type Principal, toolsShown } from './policy.ts';
+
+/** The lists the policy filters: the result's field that holds the items, and the item's name. */
+export const listShapes: Readonly<Record<string, { field: string; key: string; kind: Kind }>> = {
+  'tools/list': { field: 'tools', key: 'name', kind: 'tools' },
+  'prompts/list': { field: 'prompts', key: 'name', kind: 'prompts' },
+  'resources/list': { field: 'resources', key: 'uri', kind: 'resources' },
+  'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate', kind: 'resources' },
+};
+
+export interface FilteredText {
+  /** The answer as this principal may see it, as pieces of the server's text. */
+  spliced: Spliced;
+  /** Every item the server listed with a string name, parsed when asked (the tool snapshot). */
+  listed: () => ListedTool[];
+}
+
+interface Listed {
+  items: { name: string; span: Span }[];
+  list: Span;
+  scope: Span | undefined;
+}
+
+/**
+ * A list answer's text filtered with the same predicate as `filterListResult`, without parsing
+ * it: the kept items are sliced from the server's text, only an overridden tool is
+ * re-serialised. Undefined when the text is not read exactly as JSON.parse would read it (a
+ * repeated key, an item that is not an object, no list): the caller parses it instead.
+ */
+export function filterListText(
+  doc: ServerDocument,
+  principal: Principal,
+  method: string,
+  text: string,
+): FilteredText | undefined {
+  const shape = listShapes[method];
+  const read = shape && readList(text, shape);
+  if (!shape || !read) return undefined;
+  const { items, list, scope } = read;
+  const parse = (span: Span) => JSON.parse(text.slice(span.start, span.end)) as ListedTool;
+  // Kept items go as spans of the text in runs: items kept side by side are one span, separators and all.
+  const kept: (string | Span)[] = [];
+  let run: Span | undefined;
+  const keep = (span: Span) => {
+    if (run !== undefined && adjacent(text, run.end, span.start)) run.end = span.end;
+    else put({ start: span.start, end: span.end });
+  };
+  const put = (next: Span | string | undefined) => {
+    if (run !== undefined) kept.push(...(kept.length > 0 ? [','] : []), run);
+    run = undefined;
+    if (typeof next === 'string') kept.push(...(kept.length > 0 ? [','] : []), next);
+    else run = next;
+  };
+  if (shape.kind === 'tools') {
+    const shownAs = toolsShown(doc, principal);
+    // One reader for every item's definition, parsed only when the policy asks (pins, an override).
+    let item = { start: 0, end: 0 };
+    let definition: ListedTool | undefined;
+    const read = () => {
+      definition ??= parse(item);
+      return definition;
+    };
+    for (const { name, span } of items) {
+      item = span;
+      definition = undefined;
+      const shown = shownAs(name, read);
+      if (shown === 'as listed') keep(span);
+      else if (shown === 'overridden') put(JSON.stringify(overridden(doc, read())));
+      else put(undefined);
+    }
+  } else {
+    const allowed = decider(doc, principal, shape.kind);
+    for (const { name, span } of items) {
+      if (allowed(name).allowed) keep(span);
+      else put(undefined);
+    }
+  }
+  put(undefined);
+  // A result filtered for one principal may be cached by that client only, whatever the server said.
+  const edits = [
+    { start: list.start, end: list.end, pieces: ['[', ...kept, ']'] },
+    ...(scope ? [{ start: scope.start, end: scope.end, pieces: ['"private"'] }] : []),
+  ].sort((a, b) => a.start - b.start);
+  return { spliced: splice(text, edits), listed: () => items.map(({ span }) => parse(span)) };
+}
+
+/** Whether only a comma (and space) lies between two items. */
+function adjacent(text: string, end: number, start: number): boolean {
+  const comma = skipSpace(text, end);
+  return text.charCodeAt(comma) === 44 && skipSpace(text, comma + 1) === start;
+}
+
+/**
+ * The list in a message, in one pass over its text: each item with a string name and its span,
+ * the list's span, and `cacheScope`'s. Undefined for anything JSON.parse might read otherwise.
+ */
+function readList(text: string, shape: { field: string; key: string }): Listed | undefined {
+  const count = { result: 0, other: 0, list: 0, scope: 0 };
+  const items: Listed['items'] = [];
+  let list: Span | undefined;
+  let scope: Span | undefined;
+  // One visitor for every item's members (no closure per item): the name, and how often it came.
+  let name: string | undefined;
+  let names = 0;
+  const itemMember = (key: string, at: number): number | undefined => {
+    if (key !== shape.key) return undefined;
+    names += 1;
+    const end = valueEnd(text, at);
+    name = end < 0 ? undefined : stringAt(text, at, end);
+    return end;
+  };
+  const readItem = (at: number): number => {
+    name = undefined;
+    names = 0;
+    const end = readObject(text, at, itemMember);
+    if (end === 'stop' || end < 0 || names > 1) return -1;
+    if (name !== undefined) items.push({ name, span: { start: at, end } });
+    return end;
+  };
+  const resultMember = (key: string, at: number): number | undefined => {
+    if (key === shape.field) {
+      count.list += 1;
+      list = { start: at, end: readArray(text, at, readItem) };
+      return list.end;
+    }
+    if (key !== 'cacheScope') return undefined;
+    count.scope += 1;
+    scope = { start: at, end: valueEnd(text, at) };
+    return scope.end;
+  };
+  const end = readObject(text, skipSpace(text, 0), (key, at) => {
+    if (key === 'error' || key === 'method') count.other += 1;
+    if (key !== 'result') return undefined;
+    count.result += 1;
+    const resultEnds = readObject(text, at, resultMember);
+    return resultEnds === 'stop' ? -1 : resultEnds;
+  });
+  const whole = typeof end === 'number' && end >= 0 && skipSpace(text, end) === text.length;
+  const once = count.result === 1 && count.other === 0 && count.list === 1 && count.scope <= 1;
+  return whole && once && list ? { items, list, scope } : undefined;
+}
