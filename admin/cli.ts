@@ -64,7 +64,7 @@ async function validate(values: Values, files: string[], readSnapshots: boolean)
 
 async function changes(values: Values, files: string[]) {
   const kv = kvFor(values);
-  // KV's documents are read while the files are checked: each read is a wrangler start (seconds).
+  // KV's documents are read while the files are checked (remote; locally one after the other): each read is a wrangler start (seconds).
   const reading = readDocuments(kv);
   reading.catch(() => {}); // awaited below, unless the files have problems
   const checked = await validate(values, files, true);

@@ -11,6 +11,12 @@ const wrangler = join(import.meta.dirname, '../node_modules/wrangler/bin/wrangle
 /** Where the KV lives: the local state `wrangler dev` uses, or the deployed namespace. */
 export type Target = { kind: 'local'; persistTo?: string } | { kind: 'remote' };
 
+/**
+ * Local commands on one state, one at a time: two wrangler processes on the same local state
+ * (the documents read beside the tool snapshots) failed about one time in ten, silently.
+ */
+const localQueues = new Map<string, Promise<unknown>>();
+
 /** Workers KV through the `wrangler kv` commands, so that admins need nothing but wrangler's login. */
 export class WranglerKv {
   private readonly target: Target;
@@ -26,7 +32,18 @@ export class WranglerKv {
     return ['--local', ...(this.target.persistTo ? ['--persist-to', this.target.persistTo] : [])];
   }
 
-  private async wrangler(args: string[]): Promise<string> {
+  private wrangler(args: string[]): Promise<string> {
+    if (this.target.kind === 'remote') return this.invoke(args);
+    const state = this.target.persistTo ?? '';
+    const next = (localQueues.get(state) ?? Promise.resolve()).then(() => this.invoke(args));
+    localQueues.set(
+      state,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  private async invoke(args: string[]): Promise<string> {
     try {
       const { stdout } = await run(
         process.execPath,

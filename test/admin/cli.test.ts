@@ -40,7 +40,7 @@ describe('mcpgw, against real wrangler with local KV', { timeout: 600_000 }, () 
 
   it('applies, shows no drift, then shows and applies exactly a field change', async () => {
     const first = await mcpgw(['apply', ...local, '--yes']);
-    expect(first.code).toBe(0);
+    expect(first.code, `${first.err}\n${first.out}`).toBe(0);
     expect(first.out).toContain('+ server:everything');
     expect(first.out).toContain('applied: 3 written, 0 removed');
     expect((await mcpgw(['diff', ...local])).out).toContain('No changes: KV matches the files.');

@@ -21,7 +21,9 @@ export async function mcpgw(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     });
     return { code: 0, out: stdout, err: stderr };
   } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout, err: e.stderr };
+    const e = error as { code: number; signal?: string | null; stdout: string; stderr: string };
+    // A process ended by a signal says which, where a test shows its output.
+    const ended = e.signal ? `(ended by ${e.signal})\n` : '';
+    return { code: e.code, out: e.stdout, err: `${e.stderr}${ended}` };
   }
 }
