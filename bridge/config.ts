@@ -201,6 +201,14 @@ export const ServerSchema = z
       .max(64)
       .default(2)
       .describe('stdio children started ahead of demand (isolated mode)'),
+    poolIdleSeconds: z
+      .number()
+      .min(0)
+      .max(86_400)
+      .default(300)
+      .describe(
+        'seconds without a new session after which the warm pool lets its children go (0: never); the next session fills it again',
+      ),
     limits: LimitsSchema.prefault({}),
     identity: IdentitySchema,
   })

@@ -65,7 +65,12 @@ export class ServerEndpoint {
     const personal = this.identity.mode !== 'service';
     const spares =
       config.transport.type === 'stdio' && config.sessions === 'isolated' && !personal ? config.pool : 0;
-    this.supply = new Supply(factory, { spares, server: config.name, ...deps });
+    this.supply = new Supply(factory, {
+      spares,
+      idleSeconds: config.poolIdleSeconds,
+      server: config.name,
+      ...deps,
+    });
     this.stateless = new StatelessServer(this.supply, {
       ...deps,
       config,

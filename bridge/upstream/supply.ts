@@ -18,6 +18,8 @@ const resting = 'the MCP server keeps failing to start; the bridge will try agai
  * each, the 2026-07-28 leases take initialized ones, the multiplexer takes one for all. The
  * supply spawns, keeps `spares` warm (pinged, not initialized) so that no one waits for a process
  * to boot, and backs off a command that keeps failing, so that it never spins, whoever asks.
+ * Spares follow demand: after `idleSeconds` without a taker they go (an idle bridge holds no
+ * children), and the next taker brings them back.
  */
 export class Supply {
   private readonly warm: Upstream[] = [];
@@ -28,6 +30,10 @@ export class Supply {
   private retryTimer: NodeJS.Timeout | undefined;
   private state: 'filling' | 'backoff' | 'closed' = 'filling';
   private readonly spares: number;
+  private readonly idleMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** The spares were let go after a quiet period: none is started until someone takes one. */
+  private drained = false;
   private readonly spawn: UpstreamFactory;
   private readonly server: string;
   private readonly metrics: Metrics;
@@ -35,9 +41,10 @@ export class Supply {
 
   constructor(
     spawn: UpstreamFactory,
-    options: { spares: number; server: string; metrics: Metrics; log: Logger },
+    options: { spares: number; idleSeconds?: number; server: string; metrics: Metrics; log: Logger },
   ) {
     this.spares = options.spares;
+    this.idleMs = (options.idleSeconds ?? 0) * 1000;
     this.spawn = spawn;
     this.server = options.server;
     this.metrics = options.metrics;
@@ -65,7 +72,8 @@ export class Supply {
   }
 
   fill(): void {
-    while (this.state === 'filling' && this.warm.length + this.starting < this.spares) {
+    this.restAfterQuiet();
+    while (this.state === 'filling' && !this.drained && this.warm.length + this.starting < this.spares) {
       this.starting += 1;
       this.spawn()
         .then(warmUp)
@@ -82,6 +90,7 @@ export class Supply {
   /** An upstream for one user: a warm spare if there is one, else one started now; a person's own is always new. */
   async take(credential?: Credential): Promise<Upstream> {
     const upstream = credential === undefined ? this.warm.shift() : undefined;
+    this.drained = false;
     if (this.spares > 0) {
       this.report();
       // spawn() blocks the event loop for a few ms (fork + exec): refill after this one is in use.
@@ -132,6 +141,7 @@ export class Supply {
   async close(): Promise<void> {
     this.state = 'closed';
     clearTimeout(this.retryTimer);
+    clearTimeout(this.idleTimer);
     const children = this.warm.splice(0);
     for (const child of children) child.onexit = undefined;
     if (this.spares > 0) this.report();
@@ -140,7 +150,7 @@ export class Supply {
 
   private started(upstream: Upstream): void {
     this.starting -= 1;
-    if (this.state === 'closed') {
+    if (this.state === 'closed' || this.drained) {
       void upstream.close();
       return;
     }
@@ -154,6 +164,28 @@ export class Supply {
     this.lastFailure = undefined;
     this.warm.push(upstream);
     this.report();
+  }
+
+  /** The quiet period starts again: at its end without a taker, the spares go. */
+  private restAfterQuiet(): void {
+    if (this.spares === 0 || this.idleMs <= 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.letGo(), this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private letGo(): void {
+    if (this.state === 'closed') return;
+    this.drained = true;
+    const children = this.warm.splice(0);
+    for (const child of children) child.onexit = undefined;
+    this.report();
+    if (children.length > 0)
+      this.log.log('info', 'warm pool let go after a quiet period', {
+        server: this.server,
+        children: children.length,
+      });
+    void Promise.all(children.map((child) => child.close()));
   }
 
   /** Said at warn, with the reason (exit code, last stderr lines): the person starting it must see why. */

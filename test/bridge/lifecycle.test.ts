@@ -61,6 +61,24 @@ describe('child process lifecycle', () => {
     ).toBe(1);
   });
 
+  it('a quiet pool lets its children go, and the next session brings them back', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 2, poolIdleSeconds: 1 }]);
+    const count = async (name: string, labels: Record<string, string> = {}) =>
+      sample(await metricsText(bridge as TestBridge), name, { server: 'fixture', ...labels });
+    const spawns = () => count('mcp_bridge_child_spawns_total');
+    // Let go: closed once warm, or at their start if the quiet period ended first (a busy machine).
+    const closed = () => count('mcp_bridge_child_exits_total', { reason: 'closed' });
+    await until(async () => (await closed()) === 2, 'the quiet pool let its children go');
+    // Nobody asks: no child is started again.
+    expect(await spawns()).toBe(2);
+    expect(await count('mcp_bridge_child_processes', { state: 'warm' })).toBe(0);
+    expect(await echo(await open(), 'after the quiet')).toMatch(/^after the quiet@/);
+    // The session's own child, then two spares again; a second quiet period lets those go too.
+    await until(async () => (await closed()) === 4, 'the pool filled and let go again');
+    expect(await spawns()).toBe(5);
+    expect(await count('mcp_bridge_child_processes', { state: 'busy' })).toBe(1);
+  });
+
   it('a request the child never answers gets a timeout error and the session lives on', async () => {
     // The bound under test is the hanging tool's own: every other request keeps the default 120 s.
     bridge = await startTestBridge([
