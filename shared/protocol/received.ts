@@ -41,7 +41,7 @@ export class Received {
     this.size += to - from;
   }
 
-  /** The last character received, if any. */
+  /** Whether the text received so far ends with `c`. */
   endsWith(c: string): boolean {
     return this.texts.at(-1)?.endsWith(c) === true;
   }

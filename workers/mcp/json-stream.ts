@@ -30,8 +30,9 @@ export function jsonBody(
 
 /**
  * A standing JSON answer (a 2026-07-28 listen), rewritten message by message as it streams:
- * one message per line, the stream left open, so nothing waits for its end. A message is complete when its brackets close outside strings, however it is spread over lines
- * or chunks; `inspect` gets each one (null drops it), and the space between passes as it is.
+ * one message per line, the stream left open, so nothing waits for its end. A message is
+ * complete when its brackets close outside strings, however it is spread over lines or
+ * chunks; `inspect` gets each one (null drops it), and the space between passes as it is.
  * A message kept as it is passes as the bytes that came when they were ASCII: a 1 MiB result is
  * decoded once, for `inspect`, and not encoded again. Memory: one message, at most `max` bytes.
  */
