@@ -4,16 +4,14 @@
  * one (children serve anyone), through one bridge that checks edge signatures as in production.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { freePort, startProcess } from '../scripts/processes.ts';
+import { freePort } from '../scripts/processes.ts';
 import { signingFetch } from '../scripts/signing-fetch.ts';
 import type { Principal } from '../shared/policy/policy.ts';
+import { startBridgeProcess } from './bridge-process.ts';
 import { echoThroughput } from './throughput.ts';
 import { treeRss } from './tree.ts';
 
-const repo = join(import.meta.dirname, '..');
 const clients = 32;
 const modes = ['isolated', 'shared'] as const;
 const crowds = [1, clients];
@@ -55,19 +53,12 @@ async function warmPools(metricsUrl: string): Promise<void> {
   }
 }
 
-export async function measureBinding(
-  dir: string,
-  server: string[],
-  seconds: number,
-): Promise<Record<string, string>[]> {
+export async function measureBinding(server: string[], seconds: number): Promise<Record<string, string>[]> {
   const secret = randomBytes(32).toString('hex');
   const [port, metricsPort] = [await freePort(), await freePort()];
-  const config = join(dir, 'binding.json');
   const transport = { type: 'stdio', command: process.execPath, args: server };
-  writeFileSync(
-    config,
-    JSON.stringify({
-      version: 1,
+  const bridge = await startBridgeProcess(
+    {
       listen: { port },
       metrics: { port: metricsPort },
       edge: { signatures: 'required' },
@@ -75,15 +66,8 @@ export async function measureBinding(
       servers: modes.flatMap((sessions) =>
         crowds.map((people) => ({ name: `${sessions}-${people}`, transport, sessions, pool: 4 })),
       ),
-    }),
-  );
-  const bridge = await startProcess(
-    process.execPath,
-    [join(repo, 'bridge/main.ts'), '--config', config],
-    /"listening"/,
-    {
-      env: { ...process.env, LOG_LEVEL: 'warn', BRIDGE_SIGNING_SECRET: secret },
     },
+    { env: { BRIDGE_SIGNING_SECRET: secret } },
   );
   const rows: Record<string, string>[] = [];
   try {

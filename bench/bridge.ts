@@ -1,13 +1,3 @@
-/**
- * `npm run bench`: the same stdio MCP server (server-everything) and the same SDK client,
- * reached (1) directly over stdio, (2) through our bridge (2025-11-25 sessions, isolated and
- * shared, and 2026-07-28 stateless requests with the SDK 2.x client), (3) through the whole
- * path, edge Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable
- * HTTP) and (5) through mcp-proxy, measured in one run.
- * Figures drift with the machine's load: every target is measured `--rounds` times (3),
- * interleaved, and each figure is the median with its spread; ratios are taken within a round.
- */
-import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +10,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 import { measureBinding } from './binding.ts';
+import { startBridgeProcess } from './bridge-process.ts';
 import { quantile } from './stats.ts';
 import { echoThroughput } from './throughput.ts';
 import { treeRss } from './tree.ts';
@@ -76,30 +67,21 @@ async function httpTarget(
 
 async function targets(): Promise<Target[]> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
-  const config = join(dir, 'bridge.json');
   const direct: Target = {
     name: 'direct stdio',
     connect: () => client(new StdioClientTransport({ command: node, args: server, stderr: 'ignore' })),
   };
   const bridge = await httpTarget(
     'our bridge',
-    async (port) => {
-      writeFileSync(
-        config,
-        JSON.stringify({
-          version: 1,
-          listen: { port },
-          metrics: { port: 0 },
-          servers: [
-            { name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 },
-            { name: 'shared', transport: { type: 'stdio', command: node, args: server }, sessions: 'shared' },
-          ],
-        }),
-      );
-      return startProcess(node, [join(repo, 'bridge/main.ts'), '--config', config], /"listening"/, {
-        env: { ...process.env, LOG_LEVEL: 'warn' },
-      });
-    },
+    (port) =>
+      startBridgeProcess({
+        listen: { port },
+        metrics: { port: 0 },
+        servers: [
+          { name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 },
+          { name: 'shared', transport: { type: 'stdio', command: node, args: server }, sessions: 'shared' },
+        ],
+      }),
     '/everything/mcp',
   );
   const supergateway = await httpTarget(
@@ -336,7 +318,7 @@ async function main(): Promise<void> {
   console.log(
     '\n2026-07-28: 32 clients of one person, then of 32 people (isolated binds children per person)',
   );
-  console.table(await measureBinding(await mkdtemp(join(tmpdir(), 'bench-')), server, throughputSeconds));
+  console.table(await measureBinding(server, throughputSeconds));
 }
 
 main().catch((error) => {

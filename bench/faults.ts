@@ -3,12 +3,9 @@
  * fast, and what the metrics say. Figures, not verdicts: the behaviour itself is asserted in
  * test/bridge/lifecycle.test.ts and test/bridge/process.test.ts; timings drift with load.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { alive, bridgeCommand, listeningUrl, startProcess } from '../scripts/processes.ts';
+import { alive, listeningUrl } from '../scripts/processes.ts';
 import {
   connect,
   fixture,
@@ -16,12 +13,12 @@ import {
   initializeRequest,
   metricsText,
   post,
-  repo,
   sample,
   startTestBridge,
   type TestBridge,
   until,
 } from '../test/helpers/bridge.ts';
+import { startBridgeProcess } from './bridge-process.ts';
 
 interface Row {
   fault: string;
@@ -133,8 +130,6 @@ async function crashLoop(): Promise<void> {
 
 /** SIGTERM to a bridge process with 20 calls in flight: they finish, new sessions are refused, nothing is left. */
 async function sigterm(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'faults-'));
-  const config = join(dir, 'bridge.json');
   const servers = [
     {
       name: 'fixture',
@@ -142,14 +137,9 @@ async function sigterm(): Promise<void> {
       pool: 4,
     },
   ];
-  writeFileSync(
-    config,
-    JSON.stringify({ version: 1, listen: { port: 0 }, metrics: { port: 0 }, drainSeconds: 5, servers }),
-  );
-  const bridge = await startProcess(
-    process.execPath,
-    [...bridgeCommand.map((a) => join(repo, a)), '--config', config],
-    /"listening"/,
+  const bridge = await startBridgeProcess(
+    { listen: { port: 0 }, metrics: { port: 0 }, drainSeconds: 5, servers },
+    { env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' } },
   );
   const url = new URL(`${listeningUrl(bridge)}/fixture/mcp`);
   const clients: Client[] = [];

@@ -6,12 +6,10 @@
  * server-everything; `--rounds N` (default 3) repeats the whole, and medians are printed.
  */
 
-import { writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, type Started, startProcess } from '../scripts/processes.ts';
+import { startBridgeProcess } from './bridge-process.ts';
 import { quantile } from './stats.ts';
 import { treeRss } from './tree.ts';
 
@@ -30,17 +28,8 @@ interface Target {
   quiet?: number;
 }
 
-async function bridge(server: Record<string, unknown>): Promise<(port: number) => Promise<Started>> {
-  const config = join(await mkdtemp(join(tmpdir(), 'bench-idle-')), 'bridge.json');
-  return (port) => {
-    writeFileSync(
-      config,
-      JSON.stringify({ version: 1, listen: { port }, metrics: { port: 0 }, servers: [server] }),
-    );
-    return startProcess(node, [join(repo, 'bridge/main.ts'), '--config', config], /"listening"/, {
-      env: { ...process.env, LOG_LEVEL: 'warn' },
-    });
-  };
+function bridge(server: Record<string, unknown>): (port: number) => Promise<Started> {
+  return (port) => startBridgeProcess({ listen: { port }, metrics: { port: 0 }, servers: [server] });
 }
 
 async function targets(): Promise<Target[]> {
@@ -48,12 +37,12 @@ async function targets(): Promise<Target[]> {
   return [
     {
       name: 'our bridge, isolated (pool 4)',
-      start: await bridge({ name: 'everything', transport: stdio, pool: 4, poolIdleSeconds: quietSeconds }),
+      start: bridge({ name: 'everything', transport: stdio, pool: 4, poolIdleSeconds: quietSeconds }),
       quiet: quietSeconds,
     },
     {
       name: 'our bridge, shared',
-      start: await bridge({ name: 'everything', transport: stdio, sessions: 'shared' }),
+      start: bridge({ name: 'everything', transport: stdio, sessions: 'shared' }),
     },
     {
       name: 'supergateway 4 (stateful)',

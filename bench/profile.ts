@@ -5,13 +5,14 @@
  * modules, each dependency, Node's internals, the garbage collector) and by function, and
  * divided by the calls it served. The measuring process is not the one measured.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { freePort, startProcess } from '../scripts/processes.ts';
+import { freePort } from '../scripts/processes.ts';
+import { startBridgeProcess } from './bridge-process.ts';
 import { echoThroughput } from './throughput.ts';
 
 const repo = join(import.meta.dirname, '..');
@@ -94,23 +95,11 @@ function cpuSeconds(pid: number | undefined): { user: number; system: number } {
 async function profiled(mode: 'isolated' | 'shared') {
   const dir = await mkdtemp(join(tmpdir(), `profile-${mode}-`));
   const port = await freePort();
-  const config = join(dir, 'bridge.json');
   const entry = { name: 'everything', transport: { type: 'stdio', command: node, args: server } };
   const modeSettings = mode === 'isolated' ? { pool: sessions } : { sessions: 'shared' };
-  writeFileSync(
-    config,
-    JSON.stringify({
-      version: 1,
-      listen: { port },
-      metrics: { port: 0 },
-      servers: [{ ...entry, ...modeSettings }],
-    }),
-  );
-  const bridge = await startProcess(
-    node,
-    ['--cpu-prof', '--cpu-prof-dir', dir, join(repo, 'bridge/main.ts'), '--config', config],
-    /"listening"/,
-    { env: { ...process.env, LOG_LEVEL: 'warn' } },
+  const bridge = await startBridgeProcess(
+    { listen: { port }, metrics: { port: 0 }, servers: [{ ...entry, ...modeSettings }] },
+    { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] },
   );
   const clients: Client[] = [];
   let calls = 0;

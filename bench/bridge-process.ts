@@ -1,0 +1,26 @@
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bridgeCommand, type Started, startProcess } from '../scripts/processes.ts';
+
+const repo = join(import.meta.dirname, '..');
+
+/**
+ * A bridge in a process of its own, as the image runs it, for a benchmark to measure from
+ * outside: `config` (without `version`) written to a fresh directory, ready once it listens.
+ * `nodeArgs` go to Node before the bridge (a profiler's); the log says warnings only.
+ */
+export async function startBridgeProcess(
+  config: Record<string, unknown>,
+  options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+): Promise<Started> {
+  const file = join(await mkdtemp(join(tmpdir(), 'bench-bridge-')), 'bridge.json');
+  writeFileSync(file, JSON.stringify({ version: 1, ...config }));
+  return startProcess(
+    process.execPath,
+    [...(options.nodeArgs ?? []), ...bridgeCommand.map((part) => join(repo, part)), '--config', file],
+    /"listening"/,
+    { env: { ...process.env, LOG_LEVEL: 'warn', ...options.env } },
+  );
+}
