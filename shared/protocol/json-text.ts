@@ -163,17 +163,6 @@ export function objectMembers(
   return end < 0 ? undefined : { members, end };
 }
 
-/** The elements of the array at `start`, as spans, and where the array ends; undefined when not well formed. */
-export function arrayElements(text: string, start: number): { elements: Span[]; end: number } | undefined {
-  const elements: Span[] = [];
-  const end = readArray(text, start, (at) => {
-    const valueEnds = valueEnd(text, at);
-    elements.push({ start: at, end: valueEnds });
-    return valueEnds;
-  });
-  return end < 0 ? undefined : { elements, end };
-}
-
 /**
  * The one member named `key`: undefined when there is none, null when the key repeats (JSON.parse
  * would take the last, so reading either is unsafe: the caller parses instead).
@@ -190,7 +179,7 @@ export function only(members: readonly Member[], key: string): Member | undefine
 
 /**
  * A text made of spans of another text and new strings: what is kept of an answer, sent as
- * the bytes that came where they can be (`Received.assemble`), joined into a string otherwise.
+ * the bytes that came where they can be (`assemble` in received.ts), joined into a string otherwise.
  */
 export interface Spliced {
   readonly pieces: readonly (string | Span)[];

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arrayElements, objectMembers, valueEnd } from '../../shared/protocol/json-text.ts';
+import { objectMembers, readArray, valueEnd } from '../../shared/protocol/json-text.ts';
 import { isFailure, type JSONRPCMessage, peekMessage } from '../../shared/protocol/jsonrpc.ts';
 
 describe('JSON text read without parsing it', () => {
@@ -10,8 +10,14 @@ describe('JSON text read without parsing it', () => {
         const text = JSON.stringify(value, null, space);
         expect(valueEnd(text, 0)).toBe(text.length);
         if (Array.isArray(value)) {
-          const read = arrayElements(text, 0);
-          expect(read?.elements.map((e) => JSON.parse(text.slice(e.start, e.end)))).toEqual(JSON.parse(text));
+          const elements: unknown[] = [];
+          const end = readArray(text, 0, (at) => {
+            const elementEnds = valueEnd(text, at);
+            elements.push(JSON.parse(text.slice(at, elementEnds)));
+            return elementEnds;
+          });
+          expect(end).toBe(text.length);
+          expect(elements).toEqual(JSON.parse(text));
         } else if (typeof value === 'object' && value !== null) {
           const read = objectMembers(text, 0);
           const rebuilt = Object.fromEntries(
