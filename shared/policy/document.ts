@@ -82,6 +82,13 @@ export const IdentitySchema = z.discriminatedUnion('mode', [
 
 export type PerUserOAuth = z.output<typeof PerUserOAuthSchema>;
 
+/** Which calls a quota or a confirmation speaks to: tool patterns, and whose (none named: everyone's). */
+const toolRule = {
+  tools: z.array(Pattern).min(1).max(50).describe('Tool names or globs (real names, as the policy)'),
+  principals: z.array(z.string().min(1)).default([]),
+  groups: z.array(z.string().min(1)).default([]),
+};
+
 /**
  * How often each person may call the tools a pattern names, each tool counted on its own, in
  * fixed windows (docs/server-documents.md#quotas). Without principals and groups it applies to
@@ -89,11 +96,9 @@ export type PerUserOAuth = z.output<typeof PerUserOAuthSchema>;
  */
 export const QuotaSchema = z
   .object({
-    tools: z.array(Pattern).min(1).max(50).describe('Tool names or globs (real names, as the policy)'),
+    ...toolRule,
     limit: z.int().min(1).max(1_000_000).describe('Calls per person and tool in each window'),
     per: z.enum(['minute', 'hour', 'day']),
-    principals: z.array(z.string().min(1)).default([]),
-    groups: z.array(z.string().min(1)).default([]),
   })
   .strict();
 
@@ -104,13 +109,7 @@ export type Quota = z.output<typeof QuotaSchema>;
  * them, naming the server, the tool and the arguments (docs/server-documents.md#confirm).
  * Without principals and groups it applies to everyone who may connect.
  */
-export const ConfirmSchema = z
-  .object({
-    tools: z.array(Pattern).min(1).max(50).describe('Tool names or globs (real names, as the policy)'),
-    principals: z.array(z.string().min(1)).default([]),
-    groups: z.array(z.string().min(1)).default([]),
-  })
-  .strict();
+export const ConfirmSchema = z.object(toolRule).strict();
 
 export type Confirm = z.output<typeof ConfirmSchema>;
 
