@@ -17,6 +17,7 @@ import type { Channel } from './upstream/channel.ts';
 import { upstreamFactory } from './upstream/connect.ts';
 import type { MemoryBudget } from './upstream/memory.ts';
 import { Multiplexer } from './upstream/multiplex.ts';
+import { type Hello, helloOf } from './upstream/primed.ts';
 import { type ServerStatus, Supply } from './upstream/supply.ts';
 
 export type Outcome =
@@ -24,6 +25,12 @@ export type Outcome =
   | { ok: false; refusal: Refusal; id?: RequestId | null };
 
 const refuse = (refusal: Refusal): Outcome => ({ ok: false, refusal });
+
+/** A session's channel, and the answer to its `initialize` when a primed spare gave it ahead. */
+interface Opened {
+  readonly channel: Channel;
+  readonly answer?: Record<string, unknown>;
+}
 
 /**
  * One configured MCP server: its sessions, where their channels come from (an upstream of
@@ -174,15 +181,16 @@ export class ServerEndpoint {
         credential = await this.identity.open(request, principal);
       });
       if (failed) return failed;
-      let channel: Channel;
+      let opened: Opened;
       try {
-        channel = await this.channel(credential);
+        opened = await this.channel(credential, helloOf((body as { params?: unknown }).params));
       } catch (error) {
         credential?.close();
         this.ctx.log.log('error', 'cannot reach MCP server', { error: redact((error as Error).message) });
         return this.unavailable();
       }
-      const session = new Session(this.ctx, channel, principal, {
+      const session = new Session(this.ctx, opened.channel, principal, {
+        primedAnswer: opened.answer,
         onInitialized: (s) => {
           release();
           this.admit(s);
@@ -222,7 +230,7 @@ export class ServerEndpoint {
     let credential: Credential | undefined;
     try {
       credential = await this.identity.open(asker.request, asker.principal);
-      const channel = await this.channel(credential);
+      const { channel } = await this.channel(credential);
       // In the gauges too (sessions, connections, busy children), as a session of its own is.
       opened = counted;
       if (opened) this.gauges(1);
@@ -236,9 +244,10 @@ export class ServerEndpoint {
     }
   }
 
-  private channel(credential?: Credential): Promise<Channel> {
-    if (this.mux) return this.mux.open();
-    return this.supply.take(credential);
+  private async channel(credential?: Credential, hello?: Hello): Promise<Opened> {
+    if (this.mux) return { channel: await this.mux.open() };
+    const { upstream, answer } = await this.supply.forSession(hello, credential);
+    return { channel: upstream, answer };
   }
 
   /** The person's credential step: a refusal that says why, never the token. */

@@ -101,6 +101,12 @@ export function createMetrics() {
       labelNames: ['server', 'mode'] as const,
       registers,
     }),
+    sessionStarts: new Counter({
+      name: 'mcp_bridge_session_starts_total',
+      help: 'Isolated sessions opened, by the child they got: primed (initialized ahead with the same initialize), warm (pooled), spawned (started for it)',
+      labelNames: ['server', 'child'] as const,
+      registers,
+    }),
     sessionsEnded: new Counter({
       name: 'mcp_bridge_sessions_ended_total',
       help: 'Sessions ended, by reason',
@@ -109,7 +115,7 @@ export function createMetrics() {
     }),
     children: new Gauge({
       name: 'mcp_bridge_child_processes',
-      help: 'Child processes by state (warm: pooled, busy: serving sessions; for 2026-07-28 requests: spare, leased, bound: idle and kept for the one person it served)',
+      help: "Child processes by state (warm: pooled, primed: pooled and initialized ahead with the last client's initialize, busy: serving sessions; for 2026-07-28 requests: spare, leased, bound: idle and kept for the one person it served)",
       labelNames: ['server', 'state'] as const,
       registers,
     }),

@@ -85,12 +85,15 @@ export class Session {
   private readonly onEnd: (session: Session, reason: SessionEnd) => void;
 
   private readonly principal: Principal | undefined;
+  /** The channel's answer to this client's `initialize`, given ahead (a primed spare): sent, not asked. */
+  private primedAnswer: Record<string, unknown> | undefined;
 
   constructor(
     ctx: ServerContext,
     channel: Channel,
     principal: Principal | undefined,
     hooks: {
+      primedAnswer?: Record<string, unknown>;
       onInitialized: (session: Session) => void;
       onEnd: (session: Session, reason: SessionEnd) => void;
     },
@@ -98,6 +101,7 @@ export class Session {
     this.ctx = ctx;
     this.channel = channel;
     this.principal = principal;
+    this.primedAnswer = hooks.primedAnswer;
     this.onEnd = hooks.onEnd;
     this.http = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: ctx.newSessionId,
@@ -162,10 +166,16 @@ export class Session {
   private fromClient(message: JSONRPCMessage, pins: ReadonlySet<string> | undefined): void {
     this.lastActivity = Date.now();
     switch (kindOf(message)) {
-      case 'request':
-        if ((message as { method: string }).method !== 'initialize') this.used = true;
-        this.track(message as JSONRPCMessage & { id: RequestId; method: string }, pins);
+      case 'request': {
+        const request = message as JSONRPCMessage & { id: RequestId; method: string };
+        if (request.method !== 'initialize') this.used = true;
+        this.track(request, pins);
+        if (request.method === 'initialize' && this.primedAnswer) {
+          this.answerAhead(request.id);
+          return;
+        }
         break;
+      }
       case 'notification':
         if ('method' in message && message.method === 'notifications/cancelled') {
           this.forget(paramsOf(message)?.requestId as RequestId | undefined);
@@ -179,6 +189,12 @@ export class Session {
         this.refuse(message.id, { kind: 'upstream_failed', detail: error.message });
       }
     });
+  }
+
+  private answerAhead(id: RequestId): void {
+    const result = this.primedAnswer as Record<string, unknown>;
+    this.primedAnswer = undefined;
+    queueMicrotask(() => this.fromServer({ jsonrpc: '2.0', id, result }));
   }
 
   private track(

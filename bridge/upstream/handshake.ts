@@ -45,11 +45,13 @@ const bridgeClient = {
 
 /**
  * The 2025 handshake with a server: by the bridge as its own client, or (`params`) with a
- * client's own `initialize`, as a portal starts a member. Its result.
+ * client's own `initialize`, as a portal starts a member. Its result. With `announce: false`
+ * the `notifications/initialized` is left to the client that will use it (a primed spare).
  */
 export function initialize(
   upstream: Channel,
   params: Record<string, unknown> = bridgeClient,
+  announce = true,
 ): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const id = 'bridge-initialize';
@@ -67,6 +69,7 @@ export function initialize(
       const result = resultOf(message);
       if (result === undefined) return reject(new Error('the MCP server refused initialize'));
       if (typeof result.protocolVersion === 'string') upstream.setProtocolVersion(result.protocolVersion);
+      if (!announce) return resolve(result);
       upstream
         .send({ jsonrpc: '2.0', method: 'notifications/initialized' })
         .then(() => resolve(result), reject);

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { Backoff } from './backoff.ts';
 import { Child } from './child.ts';
 import { initialize, warmUp } from './handshake.ts';
+import { type Hello, type Primed, prime } from './primed.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
 /** What /readyz, the npm start banner and a refused client are told about one server. */
@@ -19,11 +20,18 @@ const resting = 'the MCP server keeps failing to start; the bridge will try agai
  * supply spawns, keeps `spares` warm (pinged, not initialized) so that no one waits for a process
  * to boot, and backs off a command that keeps failing, so that it never spins, whoever asks.
  * Spares follow demand: after `idleSeconds` without a taker they go (an idle bridge holds no
- * children), and the next taker brings them back.
+ * children), and the next taker brings them back. All but one spare are primed with the last
+ * session's `initialize` (bridge/upstream/primed.ts); the plain one serves anyone else.
  */
 export class Supply {
+  /** Pinged, not initialized: for anyone. */
   private readonly warm: Upstream[] = [];
+  /** Initialized with a session's `initialize` params, for a session sending the same ones. */
+  private readonly primed: Primed[] = [];
   private starting = 0;
+  private priming = 0;
+  /** What the last session sent at initialize: what spares are primed with. */
+  private hello: Hello | undefined;
   private readonly backoff = new Backoff();
   private everReady = false;
   private lastFailure: string | undefined;
@@ -62,7 +70,7 @@ export class Supply {
    * after its rest.
    */
   get refusing(): boolean {
-    if (this.warm.length > 0) return false;
+    if (this.warm.length + this.primed.length > 0) return false;
     return this.spares > 0 ? this.backoff.crashLooping : this.backoff.resting();
   }
 
@@ -73,7 +81,7 @@ export class Supply {
 
   fill(): void {
     this.restAfterQuiet();
-    while (this.state === 'filling' && !this.drained && this.warm.length + this.starting < this.spares) {
+    while (this.state === 'filling' && !this.drained && this.pooled + this.starting < this.spares) {
       this.starting += 1;
       this.spawn()
         .then(warmUp)
@@ -87,21 +95,48 @@ export class Supply {
     }
   }
 
-  /** An upstream for one user: a warm spare if there is one, else one started now; a person's own is always new. */
-  async take(credential?: Credential): Promise<Upstream> {
-    const upstream = credential === undefined ? this.warm.shift() : undefined;
-    this.drained = false;
-    if (this.spares > 0) {
-      this.report();
-      // spawn() blocks the event loop for a few ms (fork + exec): refill after this one is in use.
-      setTimeout(() => this.fill(), refillDelayMs).unref();
+  /** Spares in the pool or on their way into it (started, being primed). */
+  private get pooled(): number {
+    return this.warm.length + this.primed.length + this.priming;
+  }
+
+  /**
+   * An upstream for a client's session opened with `hello`: a spare primed with the very same
+   * `initialize`, with the answer it gave, if there is one; else as `take`.
+   */
+  async forSession(
+    hello: Hello | undefined,
+    credential?: Credential,
+  ): Promise<{ upstream: Upstream; answer?: Record<string, unknown> }> {
+    if (credential !== undefined || hello === undefined || this.spares < 2) {
+      return { upstream: await this.take(credential, 'session') };
     }
+    this.hello = hello;
+    const index = this.primed.findIndex((p) => p.key === hello.key);
+    if (index === -1) {
+      this.makeRoomFor();
+      const taken = this.take(undefined, 'session');
+      this.primeSpares();
+      return { upstream: await taken };
+    }
+    const [primed] = this.primed.splice(index, 1) as [Primed];
+    this.demanded();
+    this.metrics.sessionStarts.inc({ server: this.server, child: 'primed' });
+    return { upstream: this.handOut(primed.upstream), answer: primed.result };
+  }
+
+  /** An upstream for one user: a warm spare if there is one, else one started now; a person's own is always new. */
+  async take(credential?: Credential, counted?: 'session'): Promise<Upstream> {
+    const upstream = credential === undefined ? this.warm.shift() : undefined;
+    this.demanded();
+    const count = (child: 'warm' | 'spawned') =>
+      counted && this.metrics.sessionStarts.inc({ server: this.server, child });
     if (upstream) {
-      upstream.onexit = undefined;
-      this.backoff.succeeded();
-      return upstream;
+      count('warm');
+      return this.handOut(upstream);
     }
     if (this.backoff.resting()) throw new Error(resting);
+    count('spawned');
     try {
       const started = await this.spawn(credential);
       this.lastFailure = undefined;
@@ -110,6 +145,32 @@ export class Supply {
       this.fault((error as Error).message);
       throw error;
     }
+  }
+
+  private demanded(): void {
+    this.drained = false;
+    if (this.spares === 0) return;
+    this.report();
+    // spawn() blocks the event loop for a few ms (fork + exec): refill after this one is in use.
+    setTimeout(() => this.fill(), refillDelayMs).unref();
+  }
+
+  private handOut(upstream: Upstream): Upstream {
+    upstream.onexit = undefined;
+    this.backoff.succeeded();
+    return upstream;
+  }
+
+  /**
+   * A session whose `initialize` no primed spare matches: when the primed ones fill their share,
+   * the longest kept goes, so that the refill primes one for this client's kind.
+   */
+  private makeRoomFor(): void {
+    if (this.primed.length + this.priming < this.spares - 1) return;
+    const stale = this.primed.shift();
+    if (stale === undefined) return;
+    stale.upstream.onexit = undefined;
+    void stale.upstream.close();
   }
 
   /** An upstream the bridge initialized as its own client (2026-07-28 clients bring no session). */
@@ -142,8 +203,7 @@ export class Supply {
     this.state = 'closed';
     clearTimeout(this.retryTimer);
     clearTimeout(this.idleTimer);
-    const children = this.warm.splice(0);
-    for (const child of children) child.onexit = undefined;
+    const children = this.letGoAll();
     if (this.spares > 0) this.report();
     await Promise.all(children.map((child) => child.close()));
   }
@@ -154,16 +214,66 @@ export class Supply {
       void upstream.close();
       return;
     }
-    upstream.onexit = (_reason, detail) => {
-      const index = this.warm.indexOf(upstream);
-      if (index !== -1) this.warm.splice(index, 1);
-      this.report();
-      this.failed('warm child exited before use', `before it was used, ${detail}`);
-    };
+    this.watchExit(upstream);
     this.everReady = true;
     this.lastFailure = undefined;
     this.warm.push(upstream);
+    this.primeSpares();
     this.report();
+  }
+
+  private watchExit(upstream: Upstream): void {
+    upstream.onexit = (_reason, detail) => {
+      const index = this.warm.indexOf(upstream);
+      if (index !== -1) this.warm.splice(index, 1);
+      const primed = this.primed.findIndex((p) => p.upstream === upstream);
+      if (primed !== -1) this.primed.splice(primed, 1);
+      this.report();
+      this.failed('warm child exited before use', `before it was used, ${detail}`);
+    };
+  }
+
+  /** Primes spares with the last session's `initialize`, up to all but one: that one stays plain. */
+  private primeSpares(): void {
+    const hello = this.hello;
+    while (hello && this.primed.length + this.priming < this.spares - 1 && this.warm.length > 1) {
+      const upstream = this.warm.shift() as Upstream;
+      this.priming += 1;
+      prime(upstream, hello).then(
+        (primed) => this.wasPrimed(primed),
+        (error: Error) => this.notPrimed(upstream, hello, error),
+      );
+    }
+  }
+
+  private wasPrimed(primed: Primed): void {
+    this.priming -= 1;
+    if (this.state === 'closed' || this.drained) {
+      void primed.upstream.close();
+      return;
+    }
+    this.watchExit(primed.upstream);
+    this.primed.push(primed);
+    this.report();
+  }
+
+  /** A child that died while priming counts as a failed spare; a refused `initialize` stops priming with it. */
+  private notPrimed(upstream: Upstream, hello: Hello, error: Error): void {
+    this.priming -= 1;
+    if (this.hello === hello) this.hello = undefined;
+    if (!upstream.open) this.failed('warm child exited before use', `before it was used, ${error.message}`);
+    else {
+      this.log.log('info', "a spare refused the last session's initialize", { server: this.server });
+      void upstream.close();
+    }
+    this.report();
+    this.fill();
+  }
+
+  private letGoAll(): Upstream[] {
+    const children = [...this.warm.splice(0), ...this.primed.splice(0).map((p) => p.upstream)];
+    for (const child of children) child.onexit = undefined;
+    return children;
   }
 
   /** The quiet period starts again: at its end without a taker, the spares go. */
@@ -177,8 +287,7 @@ export class Supply {
   private letGo(): void {
     if (this.state === 'closed') return;
     this.drained = true;
-    const children = this.warm.splice(0);
-    for (const child of children) child.onexit = undefined;
+    const children = this.letGoAll();
     this.report();
     if (children.length > 0)
       this.log.log('info', 'warm pool let go after a quiet period', {
@@ -208,7 +317,8 @@ export class Supply {
   }
 
   private report(): void {
-    this.metrics.poolReady.set({ server: this.server }, this.warm.length);
+    this.metrics.poolReady.set({ server: this.server }, this.warm.length + this.primed.length);
     this.metrics.children.set({ server: this.server, state: 'warm' }, this.warm.length);
+    this.metrics.children.set({ server: this.server, state: 'primed' }, this.primed.length);
   }
 }

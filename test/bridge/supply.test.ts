@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   connect,
   crashing,
+  fixture,
   fixtureServer,
   initializeRequest,
   metricsText,
@@ -81,5 +82,47 @@ describe('one supply of upstreams per server', () => {
     const { body } = await postModern(bridge.mcpUrl('broken'), 'tools/list', {});
     expect(body.error.code).toBe(-32004);
     expect(await spawns()).toBeLessThanOrEqual(5);
+  });
+});
+
+describe("spares primed with the last client's initialize", () => {
+  const seen = async (client: Awaited<ReturnType<typeof connect>>) => {
+    const result = await client.callTool({ name: 'handshake_seen', arguments: {} });
+    return JSON.parse((result.content as { text: string }[])[0]?.text ?? '{}');
+  };
+  const count = async (name: string, labels: Record<string, string>) =>
+    sample(await metricsText(bridge as TestBridge), name, { server: 'fixture', ...labels });
+  const starts = (child: string) => count('mcp_bridge_session_starts_total', { child });
+  const primed = () => count('mcp_bridge_child_processes', { state: 'primed' });
+
+  it('serve the next client sending the same one: the child sees that client, initialize once', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
+    const url = bridge.mcpUrl('fixture');
+    await until(async () => (await count('mcp_bridge_pool_ready', {})) === 3, 'the pool filled');
+    const clients = [await connect(url, 'alpha')];
+    await until(async () => (await primed()) === 2, "two spares primed with alpha's initialize");
+    const alpha = await connect(url, 'alpha');
+    clients.push(alpha);
+    expect(await starts('primed')).toBe(1);
+    expect(alpha.getServerVersion()).toEqual({ name: 'gateway-fixture', version: '1.0.0' });
+    expect(await seen(alpha)).toEqual({
+      clientInfo: { name: 'alpha', version: '1.0.0' },
+      capabilities: await seen(clients[0] as typeof alpha).then((s) => s.capabilities),
+      initialize: 1,
+      initialized: 1,
+    });
+    // Another kind of client is never given a child initialized for alpha: it gets the plain spare.
+    const beta = await connect(url, 'beta');
+    clients.push(beta);
+    expect(await starts('warm')).toBe(2);
+    expect(await seen(beta)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
+    // The refill primes a spare for beta now, and the next beta gets it.
+    await until(async () => (await primed()) === 2, 'a spare primed for beta');
+    const beta2 = await connect(url, 'beta');
+    clients.push(beta2);
+    expect(await starts('primed')).toBe(2);
+    expect(await seen(beta2)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
+    expect(await starts('spawned')).toBe(0);
+    await Promise.all(clients.map((c) => c.close()));
   });
 });

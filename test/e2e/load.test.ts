@@ -139,8 +139,8 @@ describe(`${sessions} sessions × ${callsPerSession} calls through edge and brid
       async () => {
         const text = await metricsText(gateway.bridge);
         const busy = sample(text, 'mcp_bridge_child_processes', { server: 'fixture', state: 'busy' });
-        const warm = sample(text, 'mcp_bridge_child_processes', { server: 'fixture', state: 'warm' });
-        return busy === 0 && warm === pool ? true : undefined;
+        const pooled = sample(text, 'mcp_bridge_pool_ready', { server: 'fixture' });
+        return busy === 0 && pooled === pool ? true : undefined;
       },
       'children back to the pool size',
       30_000,
