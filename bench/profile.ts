@@ -4,6 +4,8 @@
  * back to back; its profile (written when it stops) is summed by who spent the time (our
  * modules, each dependency, Node's internals, the garbage collector) and by function, and
  * divided by the calls it served. The measuring process is not the one measured.
+ * `--setup`: the same for session set-up (SDK client connect, then DELETE), one session at a
+ * time, a quarter second apart, as sessions arrive; "calls" are then sessions.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -21,6 +23,7 @@ const server = [join(repo, 'node_modules/@modelcontextprotocol/server-everything
 const quick = process.argv.includes('--quick');
 const seconds = quick ? 3 : 10;
 const sessions = 8;
+const setup = process.argv.includes('--setup');
 
 interface ProfileNode {
   id: number;
@@ -29,27 +32,28 @@ interface ProfileNode {
 
 interface Profile {
   nodes: ProfileNode[];
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
 
+/** Now on the monotonic clock, in µs: the clock a V8 profile's times are on, in any process. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
 /**
- * The profile of the measured seconds only: the samples up to the last busy one, `seconds`
- * back. Start-up (module loading, the pool's first spawns) and the warm-up fall outside.
+ * The profile of the measured time only, `from` to `to` (µs, monotonic). Start-up (module
+ * loading, the pool's first spawns), the warm-up and the shutdown fall outside.
  */
-function windowed(profile: Profile, seconds: number): Profile {
-  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+function windowed(profile: Profile, from: number, to: number): Profile {
   const at: number[] = [];
-  let t = 0;
+  let t = profile.startTime;
   for (const delta of profile.timeDeltas) {
     t += delta;
     at.push(t);
   }
-  let end = at.length - 1;
-  while (end > 0 && idle.has(profile.samples[end] ?? -1)) end--;
-  const from = (at[end] ?? 0) - seconds * 1e6;
-  const kept = at.map((time, i) => (time > from && i <= end ? i : -1)).filter((i) => i >= 0);
+  const kept = at.map((time, i) => (time >= from && time <= to ? i : -1)).filter((i) => i >= 0);
   return {
+    startTime: from,
     nodes: profile.nodes,
     samples: kept.map((i) => profile.samples[i] ?? 0),
     timeDeltas: kept.map((i) => profile.timeDeltas[i] ?? 0),
@@ -101,18 +105,23 @@ async function profiled(mode: 'isolated' | 'shared') {
     { listen: { port }, metrics: { port: 0 }, servers: [{ ...entry, ...modeSettings }] },
     { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] },
   );
+  const url = new URL(`http://127.0.0.1:${port}/everything/mcp`);
   const clients: Client[] = [];
   let calls = 0;
   let cpu = { user: 0, system: 0 };
+  let window = { from: 0, to: 0 };
   try {
-    for (let i = 0; i < sessions; i++) {
-      const c = new Client({ name: 'profile', version: '1.0.0' });
-      await c.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/everything/mcp`)));
-      clients.push(c);
+    if (setup) await setups(url, 20);
+    else {
+      for (let i = 0; i < sessions; i++) clients.push(await connected(url));
+      await echoThroughput(clients, 1, 'warm');
     }
-    await echoThroughput(clients, 1, 'warm');
     const before = cpuSeconds(bridge.child.pid);
-    calls = Math.round((await echoThroughput(clients, seconds)) * seconds);
+    window.from = monotonicUs();
+    calls = setup
+      ? await setups(url, seconds * 4)
+      : Math.round((await echoThroughput(clients, seconds)) * seconds);
+    window = { from: window.from, to: monotonicUs() };
     const after = cpuSeconds(bridge.child.pid);
     cpu = { user: after.user - before.user, system: after.system - before.system };
   } finally {
@@ -122,7 +131,25 @@ async function profiled(mode: 'isolated' | 'shared') {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (file === undefined) throw new Error(`no profile written in ${dir}`);
   const whole = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
-  return { profile: windowed(whole, seconds), calls, cpu, file: join(dir, file) };
+  const elapsed = (window.to - window.from) / 1e6;
+  return { profile: windowed(whole, window.from, window.to), calls, cpu, elapsed, file: join(dir, file) };
+}
+
+async function connected(url: URL): Promise<Client> {
+  const c = new Client({ name: 'profile', version: '1.0.0' });
+  await c.connect(new StreamableHTTPClientTransport(url));
+  return c;
+}
+
+/** `count` sessions opened and ended one after another, 250 ms apart (the pool refills between). */
+async function setups(url: URL, count: number): Promise<number> {
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const c = await connected(url);
+    await (c.transport as StreamableHTTPClientTransport).terminateSession();
+    await c.close();
+  }
+  return count;
 }
 
 function report(mode: string, run: Awaited<ReturnType<typeof profiled>>): void {
@@ -132,7 +159,8 @@ function report(mode: string, run: Awaited<ReturnType<typeof profiled>>): void {
   const idle = byOwner.find(([owner]) => owner === '(idle)')?.[1] ?? 0;
   const busy = total - idle;
   const perCall = (us: number) => (us / calls / 1000).toFixed(3);
-  console.log(`\n## ${mode}: ${calls} calls by ${sessions} sessions in ${seconds} s; ${run.file}`);
+  const what = setup ? `${calls} sessions set up, one at a time` : `${calls} calls by ${sessions} sessions`;
+  console.log(`\n## ${mode}: ${what} in ${run.elapsed.toFixed(1)} s; ${run.file}`);
   console.log(
     `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)\n`,
   );
