@@ -210,7 +210,7 @@ export class ServerEndpoint {
    * A channel for a portal session's use of this server, admitted as a session of its own would
    * be (not while draining, crash-looping or near the memory limit).
    */
-  async memberChannel(asker: Asker): Promise<MemberChannel> {
+  async memberChannel(asker: Asker, hello?: Hello): Promise<MemberChannel> {
     if (this.state === 'draining') throw new Error('the bridge is draining');
     const status = this.status;
     if (this.supply.refusing) throw new Error(status.state === 'failing' ? status.reason : 'unavailable');
@@ -230,13 +230,13 @@ export class ServerEndpoint {
     let credential: Credential | undefined;
     try {
       credential = await this.identity.open(asker.request, asker.principal);
-      const { channel } = await this.channel(credential);
+      const { channel, answer } = await this.channel(credential, hello);
       // In the gauges too (sessions, connections, busy children), as a session of its own is.
       opened = counted;
       if (opened) this.gauges(1);
       const own = credential;
-      if (own === undefined) return { channel, release };
-      return { channel, release, refresh: (a) => this.identity.freshen(own, a.request, a.principal) };
+      if (own === undefined) return { channel, release, answer };
+      return { channel, release, answer, refresh: (a) => this.identity.freshen(own, a.request, a.principal) };
     } catch (error) {
       credential?.close();
       release();

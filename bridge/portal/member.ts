@@ -4,6 +4,7 @@ import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
 import { ExchangeError } from '../identity/exchange.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { initialize } from '../upstream/handshake.ts';
+import { type Hello, helloOf } from '../upstream/primed.ts';
 
 /** The HTTP request a portal session serves now, and its signed caller: whom a member acts as. */
 export interface Asker {
@@ -11,17 +12,21 @@ export interface Asker {
   readonly principal: Principal | undefined;
 }
 
-/** A member's channel, counted against its own limits until `release`; `refresh` keeps a person's credential fresh. */
+/**
+ * A member's channel, counted against its own limits until `release`; `refresh` keeps a person's
+ * credential fresh; `answer`: the channel was primed with the client's `initialize`, and answered it.
+ */
 export interface MemberChannel {
   channel: Channel;
   release: () => void;
   refresh?: (asker: Asker) => Promise<void>;
+  answer?: Record<string, unknown>;
 }
 
 /** Where a portal's members come from: each member server's own endpoint, its limits included. */
 export interface MemberSource {
   has(name: string): boolean;
-  open(name: string, asker: Asker): Promise<MemberChannel>;
+  open(name: string, asker: Asker, hello?: Hello): Promise<MemberChannel>;
 }
 
 type Answer = (message: JSONRPCMessage) => void;
@@ -116,7 +121,11 @@ export class Member {
   }
 
   private async open(): Promise<Channel> {
-    const { channel, release, refresh } = await this.source.open(this.name, this.asker());
+    const { channel, release, refresh, answer } = await this.source.open(
+      this.name,
+      this.asker(),
+      helloOf(this.client),
+    );
     this.release = release;
     this.refresh = refresh;
     if (this.ended) {
@@ -125,7 +134,8 @@ export class Member {
       throw new Error('the portal session has ended');
     }
     try {
-      await initialize(channel, this.client);
+      if (answer === undefined) await initialize(channel, this.client);
+      else await channel.send(notification('notifications/initialized'));
       // The portal session may have ended while the member started: nothing must outlive it.
       if (this.ended) throw new Error('the portal session has ended');
     } catch (error) {

@@ -52,9 +52,10 @@ export class Portal {
     this.endpoints = endpoints;
     this.source = {
       has: (name) => endpoints.has(name),
-      open: (name, asker) => {
+      open: (name, asker, hello) => {
         const endpoint = endpoints.get(name);
-        return endpoint ? endpoint.memberChannel(asker) : Promise.reject(new Error(`no server ${name}`));
+        if (endpoint === undefined) return Promise.reject(new Error(`no server ${name}`));
+        return endpoint.memberChannel(asker, hello);
       },
     };
   }

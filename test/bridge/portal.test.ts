@@ -221,6 +221,19 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     expect(await busy()).toBe(0);
   });
 
+  it('a member started for the same kind of client gets a primed child; the child sees that client, once', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 2 }]);
+    const count = async (name: string, labels: Record<string, string>) =>
+      sample(await metricsText(bridge as TestBridge), name, { server: 'fixture', ...labels });
+    const seen = async (client: Client) =>
+      JSON.parse(textOf(await client.callTool({ name: 'fixture__handshake_seen', arguments: {} })) ?? '{}');
+    await seen(await portal());
+    await until(async () => (await count('mcp_bridge_child_processes', { state: 'primed' })) === 1, 'primed');
+    const second = await seen(await portal());
+    expect(await count('mcp_bridge_session_starts_total', { child: 'primed' })).toBe(1);
+    expect(second).toMatchObject({ clientInfo: { name: 'test-client' }, initialize: 1, initialized: 1 });
+  });
+
   it('a member the caller may no longer reach is ended at their next request, its child with it', async () => {
     bridge = await startTestBridge([
       { name: 'fixture', transport: fixture, pool: 1 },
