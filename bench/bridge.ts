@@ -111,6 +111,11 @@ async function targets(): Promise<Target[]> {
       ),
     '/mcp',
   );
+  const floor = await httpTarget(
+    floorName,
+    (port) => startProcess(node, [join(repo, 'bench/floor-server.ts'), String(port)], /listening/),
+    '/mcp',
+  );
   const whole = await wholePath(dir);
   const shared: Target = {
     name: 'our bridge, shared',
@@ -130,7 +135,7 @@ async function targets(): Promise<Target[]> {
       return c;
     },
   };
-  return [direct, bridge, shared, stateless, whole, supergateway, mcpProxy];
+  return [direct, bridge, shared, stateless, whole, supergateway, mcpProxy, floor];
 }
 
 /** The whole path with the same server and pool as "our bridge" (bench/whole-path.ts). */
@@ -144,6 +149,9 @@ async function wholePath(dir: string): Promise<Target> {
       client(new StreamableHTTPClientTransport(whole.url, { requestInit: { headers: whole.headers } })),
   };
 }
+
+/** Canned answers over HTTP (bench/floor-server.ts): the least any HTTP target can take. */
+const floorName = 'floor: canned answers over HTTP';
 
 const echo = (c: BenchClient, message: string) => c.callTool({ name: 'echo', arguments: { message } });
 
@@ -314,6 +322,15 @@ async function main(): Promise<void> {
     console.log(`  added p50 latency ratio:      ${spread(latency)}  (target <= 0.5)`);
     console.log(`  calls/s at 32 sessions ratio: ${spread(rate)}  (target >= 2)`);
     console.log(`  session setup p50 ratio:      ${spread(setup)}  (target <= 0.2)`);
+  }
+  const floor = runs[floorName];
+  if (floor) {
+    // No MCP server, no checks: what it scores is out of reach for any gateway with this client.
+    const latency = perRound(floor, (o, p, i) => added(o, i) / Math.min(...p.map((m) => added(m, i))));
+    const setup = perRound(floor, (o, p) => o.setup / Math.min(...p.map((m) => m.setup)));
+    console.log(`\n${floorName}, against the best peer: the least any gateway can reach:`);
+    console.log(`  added p50 latency ratio:      ${spread(latency)}`);
+    console.log(`  session setup p50 ratio:      ${spread(setup)}`);
   }
   console.log(
     '\n2026-07-28: 32 clients of one person, then of 32 people (isolated binds children per person)',
