@@ -115,7 +115,7 @@ export function createMetrics() {
     }),
     children: new Gauge({
       name: 'mcp_bridge_child_processes',
-      help: "Child processes by state (warm: pooled, primed: pooled and initialized ahead with the last client's initialize, busy: serving sessions; for 2026-07-28 requests: spare, leased, bound: idle and kept for the one person it served)",
+      help: "Child processes by state (warm: pooled, primed: pooled and initialized ahead with a recent client's initialize, busy: serving sessions; for 2026-07-28 requests: spare, leased, bound: idle and kept for the one person it served)",
       labelNames: ['server', 'state'] as const,
       registers,
     }),

@@ -20,7 +20,7 @@ export interface Primed {
 }
 
 /**
- * Initializes a spare ahead of its client, with the params the last client of the server sent,
+ * Initializes a spare ahead of its client, with the params recent clients of the server sent,
  * so that the next client sending the same ones is answered without waiting for a cold child
  * (server-everything's first `initialize` takes 4 to 6 ms). The child sees what it would have
  * seen: that client's own `initialize`, only earlier, and then that client's own

@@ -12,6 +12,8 @@ import type { Upstream, UpstreamFactory } from './upstream.ts';
 export type ServerStatus = { state: 'ready' | 'starting' } | { state: 'failing'; reason: string };
 
 const refillDelayMs = 100;
+/** How many kinds of client the pool remembers: a session of one of them is primed for. */
+const recentKeys = 8;
 const resting = 'the MCP server keeps failing to start; the bridge will try again shortly';
 
 /**
@@ -20,8 +22,8 @@ const resting = 'the MCP server keeps failing to start; the bridge will try agai
  * supply spawns, keeps `spares` warm (pinged, not initialized) so that no one waits for a process
  * to boot, and backs off a command that keeps failing, so that it never spins, whoever asks.
  * Spares follow demand: after `idleSeconds` without a taker they go (an idle bridge holds no
- * children), and the next taker brings them back. All but one spare are primed with the last
- * session's `initialize` (bridge/upstream/primed.ts); the plain one serves anyone else.
+ * children), and the next taker brings them back. All but one spare are primed with the latest
+ * `initialize` that repeated (bridge/upstream/primed.ts); the plain one serves anyone else.
  */
 export class Supply {
   /** Pinged, not initialized: for anyone. */
@@ -30,8 +32,10 @@ export class Supply {
   private readonly primed: Primed[] = [];
   private starting = 0;
   private priming = 0;
-  /** What the last session sent at initialize: what spares are primed with. */
+  /** The latest session's `initialize` that a recent session sent too: what spares are primed with. */
   private hello: Hello | undefined;
+  /** The keys of recent sessions' `initialize` params, newest last. */
+  private readonly recent: string[] = [];
   private readonly backoff = new Backoff();
   private everReady = false;
   private lastFailure: string | undefined;
@@ -108,7 +112,7 @@ export class Supply {
     hello: Hello | undefined,
     credential?: Credential,
   ): Promise<{ upstream: Upstream; answer?: Record<string, unknown> }> {
-    if (credential !== undefined || hello === undefined || this.spares < 2) {
+    if (credential !== undefined || hello === undefined || this.spares < 2 || !this.repeats(hello)) {
       return { upstream: await this.take(credential, 'session') };
     }
     this.hello = hello;
@@ -145,6 +149,18 @@ export class Supply {
       this.fault((error as Error).message);
       throw error;
     }
+  }
+
+  /**
+   * Whether a recent session sent the same params: only those are primed for, so that params
+   * unique to each session (a client that sends an id in them) cost no spawn they never repay.
+   */
+  private repeats(hello: Hello): boolean {
+    const seen = this.recent.indexOf(hello.key);
+    if (seen !== -1) this.recent.splice(seen, 1);
+    this.recent.push(hello.key);
+    if (this.recent.length > recentKeys) this.recent.shift();
+    return seen !== -1;
   }
 
   private demanded(): void {
@@ -233,7 +249,7 @@ export class Supply {
     };
   }
 
-  /** Primes spares with the last session's `initialize`, up to all but one: that one stays plain. */
+  /** Primes spares with the latest repeated `initialize`, up to all but one: that one stays plain. */
   private primeSpares(): void {
     const hello = this.hello;
     while (hello && this.primed.length + this.priming < this.spares - 1 && this.warm.length > 1) {
@@ -263,7 +279,7 @@ export class Supply {
     if (this.hello === hello) this.hello = undefined;
     if (!upstream.open) this.failed('warm child exited before use', `before it was used, ${error.message}`);
     else {
-      this.log.log('info', "a spare refused the last session's initialize", { server: this.server });
+      this.log.log('info', "a spare refused a session's initialize, sent ahead", { server: this.server });
       void upstream.close();
     }
     this.report();

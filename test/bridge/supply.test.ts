@@ -85,24 +85,34 @@ describe('one supply of upstreams per server', () => {
   });
 });
 
-describe("spares primed with the last client's initialize", () => {
+describe("spares primed with a recent client's initialize", () => {
   const seen = async (client: Awaited<ReturnType<typeof connect>>) => {
     const result = await client.callTool({ name: 'handshake_seen', arguments: {} });
     return JSON.parse((result.content as { text: string }[])[0]?.text ?? '{}');
   };
-  const count = async (name: string, labels: Record<string, string>) =>
+  const count = async (name: string, labels: Record<string, string> = {}) =>
     sample(await metricsText(bridge as TestBridge), name, { server: 'fixture', ...labels });
   const starts = (child: string) => count('mcp_bridge_session_starts_total', { child });
   const primed = () => count('mcp_bridge_child_processes', { state: 'primed' });
+  const clients: Awaited<ReturnType<typeof connect>>[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  /** A session that arrives once the pool has refilled, as sessions a moment apart do. */
+  const session = async (name: string) => {
+    await until(async () => (await count('mcp_bridge_pool_ready')) === 3, 'the pool refilled');
+    const client = await connect((bridge as TestBridge).mcpUrl('fixture'), name);
+    clients.push(client);
+    return client;
+  };
 
   it('serve the next client sending the same one: the child sees that client, initialize once', async () => {
     bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
-    const url = bridge.mcpUrl('fixture');
-    await until(async () => (await count('mcp_bridge_pool_ready', {})) === 3, 'the pool filled');
-    const clients = [await connect(url, 'alpha')];
+    // The second alpha session shows that alpha's initialize repeats: spares are primed with it.
+    await session('alpha');
+    await session('alpha');
     await until(async () => (await primed()) === 2, "two spares primed with alpha's initialize");
-    const alpha = await connect(url, 'alpha');
-    clients.push(alpha);
+    const alpha = await session('alpha');
     expect(await starts('primed')).toBe(1);
     expect(alpha.getServerVersion()).toEqual({ name: 'gateway-fixture', version: '1.0.0' });
     expect(await seen(alpha)).toEqual({
@@ -112,17 +122,26 @@ describe("spares primed with the last client's initialize", () => {
       initialized: 1,
     });
     // Another kind of client is never given a child initialized for alpha: it gets the plain spare.
-    const beta = await connect(url, 'beta');
-    clients.push(beta);
-    expect(await starts('warm')).toBe(2);
+    const beta = await session('beta');
     expect(await seen(beta)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
-    // The refill primes a spare for beta now, and the next beta gets it.
-    await until(async () => (await primed()) === 2, 'a spare primed for beta');
-    const beta2 = await connect(url, 'beta');
-    clients.push(beta2);
+    expect(await starts('primed')).toBe(1);
+    // Once beta's repeats, a spare is primed for it too, and the next beta gets it.
+    await session('beta');
+    await until(async () => (await primed()) === 2, 'spares primed again');
+    const beta3 = await session('beta');
     expect(await starts('primed')).toBe(2);
-    expect(await seen(beta2)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
+    expect(await seen(beta3)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
     expect(await starts('spawned')).toBe(0);
-    await Promise.all(clients.map((c) => c.close()));
+  });
+
+  it('are not made for params that never repeat: no spawn beyond the refills', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
+    for (const name of ['one', 'two', 'three', 'four']) await session(name);
+    await session('five');
+    expect(await starts('primed')).toBe(0);
+    expect(await primed()).toBe(0);
+    // The pool's three, and one refill for each of the five sessions.
+    await until(async () => (await count('mcp_bridge_pool_ready')) === 3, 'the pool refilled');
+    expect(await count('mcp_bridge_child_spawns_total')).toBe(8);
   });
 });
