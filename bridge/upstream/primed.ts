@@ -7,9 +7,13 @@ export interface Hello {
   readonly params: Record<string, unknown>;
 }
 
+/** Params longer than this are never primed for: the pool keeps recent keys, and keeps them small. */
+const maxKeyLength = 16 * 1024;
+
 export function helloOf(params: unknown): Hello | undefined {
   if (typeof params !== 'object' || params === null || Array.isArray(params)) return undefined;
-  return { key: JSON.stringify(params), params: params as Record<string, unknown> };
+  const key = JSON.stringify(params);
+  return key.length > maxKeyLength ? undefined : { key, params: params as Record<string, unknown> };
 }
 
 /** A spare that has answered `initialize` with a client's very params, and waits for that client. */
