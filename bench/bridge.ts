@@ -200,6 +200,8 @@ async function measure(target: Target) {
   for (const n of [1, 8, 32]) {
     while (sessions.length < n) sessions.push(await target.connect());
     await settle(1000);
+    // Warmed like the first session: with a process per session, the new ones start cold.
+    if (n > 1) await echoThroughput(sessions.slice(0, n), throughputSeconds, 'warm');
     rates[n] = await echoThroughput(sessions.slice(0, n), throughputSeconds);
   }
   const rssPerSession = (treeRss(root) - rss1) / 31;
