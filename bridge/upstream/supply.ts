@@ -273,15 +273,21 @@ export class Supply {
     this.report();
   }
 
-  /** A child that died while priming counts as a failed spare; a refused `initialize` stops priming with it. */
+  /**
+   * A spare that ended or refused at a session's `initialize`, sent ahead. That is the params'
+   * doing (a client's), not the command's: it answered its ping. So it is no failure of the
+   * supply, and those params are not primed for again until they repeat twice more.
+   */
   private notPrimed(upstream: Upstream, hello: Hello, error: Error): void {
     this.priming -= 1;
     if (this.hello === hello) this.hello = undefined;
-    if (!upstream.open) this.failed('warm child exited before use', `before it was used, ${error.message}`);
-    else {
-      this.log.log('info', "a spare refused a session's initialize, sent ahead", { server: this.server });
-      void upstream.close();
-    }
+    const seen = this.recent.indexOf(hello.key);
+    if (seen !== -1) this.recent.splice(seen, 1);
+    this.log.log('info', "a spare ended or refused a session's initialize, sent ahead", {
+      server: this.server,
+      reason: redact(error.message),
+    });
+    void upstream.close();
     this.report();
     this.fill();
   }

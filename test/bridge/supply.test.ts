@@ -134,6 +134,27 @@ describe("spares primed with a recent client's initialize", () => {
     expect(await starts('spawned')).toBe(0);
   });
 
+  it('a client whose initialize kills servers costs a spare, not the supply: others are served', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
+    // Its own sessions fail; the second makes its params repeat, so a spare is primed with them and dies.
+    for (let i = 0; i < 2; i++) {
+      await expect(session('fatal-to-servers')).rejects.toThrow(/exited with code 4/);
+    }
+    const crashes = () => count('mcp_bridge_child_exits_total', { reason: 'crash' });
+    await until(async () => (await crashes()) === 3, 'the primed spare died too');
+    expect(await primed()).toBe(0);
+    expect(await readyz()).toBe(200);
+    // The operator is told what happened, and not that the command is failing.
+    const logs = (bridge as TestBridge).logs;
+    expect(logs.some((line) => line.includes('initialize, sent ahead'))).toBe(true);
+    expect(logs.some((line) => line.includes('warm child exited before use'))).toBe(false);
+    expect(await seen(await session('alpha'))).toMatchObject({
+      clientInfo: { name: 'alpha' },
+      initialize: 1,
+    });
+    expect(await starts('warm')).toBe(3);
+  });
+
   it('are not made for params that never repeat: no spawn beyond the refills', async () => {
     bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
     for (const name of ['one', 'two', 'three', 'four']) await session(name);
