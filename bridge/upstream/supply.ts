@@ -156,11 +156,27 @@ export class Supply {
    * unique to each session (a client that sends an id in them) cost no spawn they never repay.
    */
   private repeats(hello: Hello): boolean {
-    const seen = this.recent.indexOf(hello.key);
-    if (seen !== -1) this.recent.splice(seen, 1);
+    const seen = this.forget(hello.key);
     this.recent.push(hello.key);
     if (this.recent.length > recentKeys) this.recent.shift();
-    return seen !== -1;
+    return seen;
+  }
+
+  /** Drops a key from the recent ones; whether it was there. */
+  private forget(key: string): boolean {
+    const index = this.recent.indexOf(key);
+    if (index !== -1) this.recent.splice(index, 1);
+    return index !== -1;
+  }
+
+  /** Whether fewer spares are primed (or being primed) than their share: all but one. */
+  private get primedBelowShare(): boolean {
+    return this.primed.length + this.priming < this.spares - 1;
+  }
+
+  /** Whether a spare that just came up is still wanted (not closing, not let go). */
+  private get keeping(): boolean {
+    return this.state !== 'closed' && !this.drained;
   }
 
   private demanded(): void {
@@ -182,7 +198,7 @@ export class Supply {
    * the longest kept goes, so that the refill primes one for this client's kind.
    */
   private makeRoomFor(): void {
-    if (this.primed.length + this.priming < this.spares - 1) return;
+    if (this.primedBelowShare) return;
     const stale = this.primed.shift();
     if (stale === undefined) return;
     stale.upstream.onexit = undefined;
@@ -226,7 +242,7 @@ export class Supply {
 
   private started(upstream: Upstream): void {
     this.starting -= 1;
-    if (this.state === 'closed' || this.drained) {
+    if (!this.keeping) {
       void upstream.close();
       return;
     }
@@ -252,7 +268,7 @@ export class Supply {
   /** Primes spares with the latest repeated `initialize`, up to all but one: that one stays plain. */
   private primeSpares(): void {
     const hello = this.hello;
-    while (hello && this.primed.length + this.priming < this.spares - 1 && this.warm.length > 1) {
+    while (hello && this.primedBelowShare && this.warm.length > 1) {
       const upstream = this.warm.shift() as Upstream;
       this.priming += 1;
       prime(upstream, hello).then(
@@ -264,7 +280,7 @@ export class Supply {
 
   private wasPrimed(primed: Primed): void {
     this.priming -= 1;
-    if (this.state === 'closed' || this.drained) {
+    if (!this.keeping) {
       void primed.upstream.close();
       return;
     }
@@ -281,8 +297,7 @@ export class Supply {
   private notPrimed(upstream: Upstream, hello: Hello, error: Error): void {
     this.priming -= 1;
     if (this.hello === hello) this.hello = undefined;
-    const seen = this.recent.indexOf(hello.key);
-    if (seen !== -1) this.recent.splice(seen, 1);
+    this.forget(hello.key);
     this.log.log('info', "a spare ended or refused a session's initialize, sent ahead", {
       server: this.server,
       reason: redact(error.message),
