@@ -1,3 +1,13 @@
+/**
+ * `npm run bench`: the same stdio MCP server (server-everything) and the same SDK client,
+ * reached (1) directly over stdio, (2) through our bridge (2025-11-25 sessions, isolated and
+ * shared, and 2026-07-28 stateless requests with the SDK 2.x client), (3) through the whole
+ * path, edge Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable
+ * HTTP), (5) through mcp-proxy and (6) from a floor of canned answers (bench/floor-server.ts),
+ * measured in one run.
+ * Figures drift with the machine's load: every target is measured `--rounds` times (3),
+ * interleaved, and each figure is the median with its spread; ratios are taken within a round.
+ */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -310,16 +320,16 @@ async function main(): Promise<void> {
         round,
       ),
     );
+  const ratios = (measured: Measured[]) => ({
+    latency: perRound(measured, (o, p, i) => added(o, i) / Math.min(...p.map((m) => added(m, i)))),
+    rate: perRound(measured, (o, p) => (o.rates[32] ?? 0) / Math.max(...p.map((m) => m.rates[32] ?? 0))),
+    setup: perRound(measured, (o, p) => o.setup / Math.min(...p.map((m) => m.setup))),
+  });
   const ours = ['our bridge', 'our bridge, shared', 'our bridge, 2026-07-28', 'whole path: Worker → bridge'];
   for (const name of ours) {
     const measured = runs[name];
     if (!measured) continue;
-    const latency = perRound(measured, (o, p, i) => added(o, i) / Math.min(...p.map((m) => added(m, i))));
-    const rate = perRound(
-      measured,
-      (o, p) => (o.rates[32] ?? 0) / Math.max(...p.map((m) => m.rates[32] ?? 0)),
-    );
-    const setup = perRound(measured, (o, p) => o.setup / Math.min(...p.map((m) => m.setup)));
+    const { latency, rate, setup } = ratios(measured);
     console.log(`\n${name}, against the best peer (median, lowest–highest of ${rounds}):`);
     console.log(`  added p50 latency ratio:      ${spread(latency)}  (target <= 0.5)`);
     console.log(`  calls/s at 32 sessions ratio: ${spread(rate)}  (target >= 2)`);
@@ -328,8 +338,7 @@ async function main(): Promise<void> {
   const floor = runs[floorName];
   if (floor) {
     // No MCP server, no checks: what it scores is out of reach for any gateway with this client.
-    const latency = perRound(floor, (o, p, i) => added(o, i) / Math.min(...p.map((m) => added(m, i))));
-    const setup = perRound(floor, (o, p) => o.setup / Math.min(...p.map((m) => m.setup)));
+    const { latency, setup } = ratios(floor);
     console.log(`\n${floorName}, against the best peer: the least any gateway can reach:`);
     console.log(`  added p50 latency ratio:      ${spread(latency)}`);
     console.log(`  session setup p50 ratio:      ${spread(setup)}`);
