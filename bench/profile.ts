@@ -109,7 +109,8 @@ async function profiled(mode: 'isolated' | 'shared') {
   const clients: Client[] = [];
   let calls = 0;
   let cpu = { user: 0, system: 0 };
-  let window = { from: 0, to: 0 };
+  let from = 0;
+  let to = 0;
   try {
     if (setup) await setups(url, 20);
     else {
@@ -117,11 +118,11 @@ async function profiled(mode: 'isolated' | 'shared') {
       await echoThroughput(clients, 1, 'warm');
     }
     const before = cpuSeconds(bridge.child.pid);
-    window.from = monotonicUs();
+    from = monotonicUs();
     calls = setup
       ? await setups(url, seconds * 4)
       : Math.round((await echoThroughput(clients, seconds)) * seconds);
-    window = { from: window.from, to: monotonicUs() };
+    to = monotonicUs();
     const after = cpuSeconds(bridge.child.pid);
     cpu = { user: after.user - before.user, system: after.system - before.system };
   } finally {
@@ -131,8 +132,13 @@ async function profiled(mode: 'isolated' | 'shared') {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (file === undefined) throw new Error(`no profile written in ${dir}`);
   const whole = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
-  const elapsed = (window.to - window.from) / 1e6;
-  return { profile: windowed(whole, window.from, window.to), calls, cpu, elapsed, file: join(dir, file) };
+  return {
+    profile: windowed(whole, from, to),
+    calls,
+    cpu,
+    elapsed: (to - from) / 1e6,
+    file: join(dir, file),
+  };
 }
 
 async function connected(url: URL): Promise<Client> {
@@ -162,7 +168,7 @@ function report(mode: string, run: Awaited<ReturnType<typeof profiled>>): void {
   const what = setup ? `${calls} sessions set up, one at a time` : `${calls} calls by ${sessions} sessions`;
   console.log(`\n## ${mode}: ${what} in ${run.elapsed.toFixed(1)} s; ${run.file}`);
   console.log(
-    `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)\n`,
+    `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}${setup ? "; with the profiler's own sampling between sessions" : ''}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)\n`,
   );
   console.log('| who | ms per call | share of busy |\n|---|---|---|');
   for (const [owner, us] of byOwner.filter(([o]) => o !== '(idle)').slice(0, 15)) {
