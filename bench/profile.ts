@@ -6,6 +6,9 @@
  * divided by the calls it served. The measuring process is not the one measured.
  * `--setup`: the same for session set-up (SDK client connect, then DELETE), one session at a
  * time, a quarter second apart, as sessions arrive; "calls" are then sessions.
+ * `--sessions N`: N concurrent sessions instead of 8 (the throughput bench's 32, say).
+ * Beside the bridge's own CPU, the CPU of the MCP servers it spawned, per call: in isolated
+ * mode one child per session shares the load, in shared mode one takes it all.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -22,7 +25,9 @@ const node = process.execPath;
 const server = [join(repo, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'];
 const quick = process.argv.includes('--quick');
 const seconds = quick ? 3 : 10;
-const sessions = 8;
+const sessionsAt = process.argv.indexOf('--sessions');
+const sessions = sessionsAt > 0 ? Number(process.argv[sessionsAt + 1]) : 8;
+if (!Number.isInteger(sessions) || sessions < 1) throw new Error('--sessions takes a whole number above 0');
 const setup = process.argv.includes('--setup');
 
 interface ProfileNode {
@@ -89,18 +94,34 @@ function summed(profile: Profile, key: (frame: ProfileNode['callFrame']) => stri
   return [...sums].sort((a, b) => b[1] - a[1]);
 }
 
-/** The CPU time a process has used, in user space and in the kernel, from /proc: what the kernel charged it. */
-function cpuSeconds(pid: number | undefined): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are at 11 and 12.
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+/** Fields of /proc/<pid>/stat after "pid (comm) ": field n of stat(5) is at n - 3. */
+function statFields(pid: number | undefined): number[] {
+  try {
+    return (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []).map(Number);
+  } catch {
+    return []; // it has just ended
+  }
+}
+
+/**
+ * The CPU time the kernel charged, in seconds: the bridge itself (utime, stime), and the MCP
+ * servers it spawned: those running (from /proc's children list) and those it has reaped
+ * (cutime, cstime).
+ */
+function cpuSeconds(pid: number | undefined): { user: number; system: number; children: number } {
+  const own = statFields(pid);
+  const live = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  const ticks = (f: number[]) => (f[11] ?? 0) + (f[12] ?? 0);
+  const reaped = (own[13] ?? 0) + (own[14] ?? 0); // cutime and cstime
+  const children = live.reduce((sum, child) => sum + ticks(statFields(Number(child))), reaped);
+  return { user: (own[11] ?? 0) / 100, system: (own[12] ?? 0) / 100, children: children / 100 };
 }
 
 async function profiled(mode: 'isolated' | 'shared') {
   const dir = await mkdtemp(join(tmpdir(), `profile-${mode}-`));
   const port = await freePort();
   const entry = { name: 'everything', transport: { type: 'stdio', command: node, args: server } };
-  const modeSettings = mode === 'isolated' ? { pool: sessions } : { sessions: 'shared' };
+  const modeSettings = mode === 'isolated' ? { pool: 4 } : { sessions: 'shared' }; // bench/bridge.ts's
   const bridge = await startBridgeProcess(
     { listen: { port }, metrics: { port: 0 }, servers: [{ ...entry, ...modeSettings }] },
     { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] },
@@ -108,14 +129,15 @@ async function profiled(mode: 'isolated' | 'shared') {
   const url = new URL(`http://127.0.0.1:${port}/everything/mcp`);
   const clients: Client[] = [];
   let calls = 0;
-  let cpu = { user: 0, system: 0 };
+  let cpu = { user: 0, system: 0, children: 0 };
   let from = 0;
   let to = 0;
   try {
     if (setup) await setups(url, 20);
     else {
       for (let i = 0; i < sessions; i++) clients.push(await connected(url));
-      await echoThroughput(clients, 1, 'warm');
+      // As bench/bridge.ts warms: the pool's refills done, every session's child past its first calls.
+      await echoThroughput(clients, quick ? 2 : 3, 'warm');
     }
     const before = cpuSeconds(bridge.child.pid);
     from = monotonicUs();
@@ -124,7 +146,11 @@ async function profiled(mode: 'isolated' | 'shared') {
       : Math.round((await echoThroughput(clients, seconds)) * seconds);
     to = monotonicUs();
     const after = cpuSeconds(bridge.child.pid);
-    cpu = { user: after.user - before.user, system: after.system - before.system };
+    cpu = {
+      user: after.user - before.user,
+      system: after.system - before.system,
+      children: after.children - before.children,
+    };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await bridge.stop();
@@ -168,7 +194,10 @@ function report(mode: string, run: Awaited<ReturnType<typeof profiled>>): void {
   const what = setup ? `${calls} sessions set up, one at a time` : `${calls} calls by ${sessions} sessions`;
   console.log(`\n## ${mode}: ${what} in ${run.elapsed.toFixed(1)} s; ${run.file}`);
   console.log(
-    `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}${setup ? "; with the profiler's own sampling between sessions" : ''}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)\n`,
+    `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}${setup ? "; with the profiler's own sampling between sessions" : ''}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)`,
+  );
+  console.log(
+    `CPU the kernel charged the MCP servers it spawned (${mode === 'isolated' ? 'one per session' : 'shared'}): ${perCall(run.cpu.children * 1e6)} ms per call\n`,
   );
   console.log('| who | ms per call | share of busy |\n|---|---|---|');
   for (const [owner, us] of byOwner.filter(([o]) => o !== '(idle)').slice(0, 15)) {
