@@ -9,6 +9,7 @@
  * `--sessions N`: N concurrent sessions instead of 8 (the throughput bench's 32, say).
  * Beside the bridge's own CPU, the CPU of the MCP servers it spawned, per call: in isolated
  * mode one child per session shares the load, in shared mode one takes it all.
+ * `--edge`: the edge Worker's instead, as deployed, in workerd (bench/edge-profile.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -18,6 +19,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { freePort } from '../scripts/processes.ts';
 import { startBridgeProcess } from './bridge-process.ts';
+import { cpuSeconds, type Profile, type ProfileNode, printTables } from './cpu-profile.ts';
+import { profileEdge } from './edge-profile.ts';
 import { echoThroughput } from './throughput.ts';
 
 const repo = join(import.meta.dirname, '..');
@@ -29,18 +32,6 @@ const sessionsAt = process.argv.indexOf('--sessions');
 const sessions = sessionsAt > 0 ? Number(process.argv[sessionsAt + 1]) : 8;
 if (!Number.isInteger(sessions) || sessions < 1) throw new Error('--sessions takes a whole number above 0');
 const setup = process.argv.includes('--setup');
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
 
 /** Now on the monotonic clock, in µs: the clock a V8 profile's times are on, in any process. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -74,47 +65,6 @@ function ownerOf(frame: ProfileNode['callFrame']): string {
   if (url.startsWith('node:')) return 'node internals';
   const own = /\/((?:bridge|shared)\/.*)$/.exec(url);
   return own?.[1] ?? url;
-}
-
-function selfTimes(profile: Profile): Map<number, number> {
-  const times = new Map<number, number>();
-  profile.samples.forEach((id, i) => {
-    times.set(id, (times.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-  return times;
-}
-
-function summed(profile: Profile, key: (frame: ProfileNode['callFrame']) => string): [string, number][] {
-  const times = selfTimes(profile);
-  const sums = new Map<string, number>();
-  for (const n of profile.nodes) {
-    const us = times.get(n.id) ?? 0;
-    if (us > 0) sums.set(key(n.callFrame), (sums.get(key(n.callFrame)) ?? 0) + us);
-  }
-  return [...sums].sort((a, b) => b[1] - a[1]);
-}
-
-/** Fields of /proc/<pid>/stat after "pid (comm) ": field n of stat(5) is at n - 3. */
-function statFields(pid: number | undefined): number[] {
-  try {
-    return (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []).map(Number);
-  } catch {
-    return []; // it has just ended
-  }
-}
-
-/**
- * The CPU time the kernel charged, in seconds: the bridge itself (utime, stime), and the MCP
- * servers it spawned: those running (from /proc's children list) and those it has reaped
- * (cutime, cstime).
- */
-function cpuSeconds(pid: number | undefined): { user: number; system: number; children: number } {
-  const own = statFields(pid);
-  const live = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
-  const ticks = (f: number[]) => (f[11] ?? 0) + (f[12] ?? 0);
-  const reaped = (own[13] ?? 0) + (own[14] ?? 0); // cutime and cstime
-  const children = live.reduce((sum, child) => sum + ticks(statFields(Number(child))), reaped);
-  return { user: (own[11] ?? 0) / 100, system: (own[12] ?? 0) / 100, children: children / 100 };
 }
 
 async function profiled(mode: 'isolated' | 'shared') {
@@ -186,31 +136,17 @@ async function setups(url: URL, count: number): Promise<number> {
 
 function report(mode: string, run: Awaited<ReturnType<typeof profiled>>): void {
   const { profile, calls } = run;
-  const total = profile.timeDeltas.reduce((a, b) => a + b, 0);
-  const byOwner = summed(profile, ownerOf);
-  const idle = byOwner.find(([owner]) => owner === '(idle)')?.[1] ?? 0;
-  const busy = total - idle;
-  const perCall = (us: number) => (us / calls / 1000).toFixed(3);
   const what = setup ? `${calls} sessions set up, one at a time` : `${calls} calls by ${sessions} sessions`;
-  console.log(`\n## ${mode}: ${what} in ${run.elapsed.toFixed(1)} s; ${run.file}`);
+  const perCall = (us: number) => (us / calls / 1000).toFixed(3);
+  console.log(`\n## ${mode}: ${what} in ${run.elapsed.toFixed(1)} s; ${run.file}\n`);
+  const busy = printTables(profile, calls, ownerOf);
   console.log(
-    `CPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}${setup ? "; with the profiler's own sampling between sessions" : ''}); the profile's busy samples: ${perCall(busy)} ms per call (${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s)`,
+    `\nCPU the kernel charged the bridge: ${perCall((run.cpu.user + run.cpu.system) * 1e6)} ms per call (user ${perCall(run.cpu.user * 1e6)}, system ${perCall(run.cpu.system * 1e6)}${setup ? "; with the profiler's own sampling between sessions" : ''}); the profile's busy samples: ${perCall(busy)} ms per call`,
   );
   console.log(
-    `CPU the kernel charged the MCP servers it spawned (${mode === 'isolated' ? 'one per session' : 'shared'}): ${perCall(run.cpu.children * 1e6)} ms per call\n`,
+    `CPU the kernel charged the MCP servers it spawned (${mode === 'isolated' ? 'one per session' : 'shared'}): ${perCall(run.cpu.children * 1e6)} ms per call`,
   );
-  console.log('| who | ms per call | share of busy |\n|---|---|---|');
-  for (const [owner, us] of byOwner.filter(([o]) => o !== '(idle)').slice(0, 15)) {
-    console.log(`| ${owner} | ${perCall(us)} | ${((100 * us) / busy).toFixed(1)} % |`);
-  }
-  const byFunction = summed(
-    profile,
-    (f) => `${f.functionName || '(anonymous)'} ${ownerOf(f)}:${f.lineNumber + 1}`,
-  );
-  console.log('\n| function (self time) | ms per call |\n|---|---|');
-  for (const [name, us] of byFunction.filter(([n]) => !n.startsWith('(idle)')).slice(0, 20)) {
-    console.log(`| ${name} | ${perCall(us)} |`);
-  }
 }
 
-for (const mode of ['isolated', 'shared'] as const) report(mode, await profiled(mode));
+if (process.argv.includes('--edge')) await profileEdge(quick);
+else for (const mode of ['isolated', 'shared'] as const) report(mode, await profiled(mode));

@@ -9,12 +9,14 @@ import { parseArgs, promisify } from 'node:util';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import { buildOnce } from './cache.ts';
 
-const usage = `node scripts/edge-bundle.ts [--port 8787] [--persist-to DIR] [--var NAME:VALUE]… [--env-file FILE]
+const usage = `node scripts/edge-bundle.ts [--port 8787] [--persist-to DIR] [--var NAME:VALUE]… [--env-file FILE] [--inspector-port PORT]
 
 The edge Worker as \`wrangler deploy\` uploads it: the bundle \`wrangler deploy --dry-run
 --outdir\` writes, run in workerd with wrangler.toml's top-level bindings (KV kept in
 --persist-to's folder, as \`wrangler dev --persist-to\` keeps it). workerd is driven by the
 Miniflare that wrangler itself uses, without wrangler dev's proxy, bundler or file watcher.
+With --inspector-port, workerd serves the DevTools protocol there (the Worker is at
+/core:user:mcp-edge-gateway), as \`wrangler dev --inspector-port\` does.
 Prints "Ready on <url>" once it serves; SIGINT or SIGTERM stops it.`;
 
 const repo = join(import.meta.dirname, '..');
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
       'persist-to': { type: 'string' },
       var: { type: 'string', multiple: true, default: [] },
       'env-file': { type: 'string' },
+      'inspector-port': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
       (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${message}\n`);
     },
     ...(persistTo === undefined ? {} : { resourcePersistencePath: join(persistTo, 'v3') }),
+    ...(values['inspector-port'] === undefined ? {} : { inspectorPort: Number(values['inspector-port']) }),
     workers: [
       {
         ...bindingsAndFlags,

@@ -32,6 +32,8 @@ export interface LocalEdge {
   kvState: string;
   /** What the Worker printed so far (its logs): for a test that failed. */
   workerLog(): string;
+  /** The process that runs the Worker (wrangler, or the bundle's runner; workerd is its child). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,8 @@ export interface LocalOptions {
    * `wrangler deploy` uploads, in workerd without wrangler's proxy (scripts/edge-bundle.ts).
    */
   edge?: 'wrangler-dev' | 'deployed-bundle';
+  /** The deploy bundle's DevTools port (bench:edge --profile); wrangler dev always gets a free one. */
+  inspectorPort?: number;
   /** Extra API keys to create: key → { principal, groups }. */
   keys?: Record<string, { principal: string; groups: string[] }>;
   /** The bridge's environment besides its signing secret (a token-exchange client secret). */
@@ -138,7 +142,7 @@ async function startEdge(options: EdgeOptions, bridgeUrl: string, kvState: strin
   // and the second failed ("Address already in use", socket direct:1:default).
   const program =
     options.edge === 'deployed-bundle'
-      ? [edgeBundle]
+      ? [edgeBundle, ...(options.inspectorPort ? ['--inspector-port', String(options.inspectorPort)] : [])]
       : [
           ...[wrangler, 'dev', '--local', '--ip', '127.0.0.1', '--show-interactive-dev-session=false'],
           ...['--inspector-port', String(await freePort())],
@@ -209,6 +213,7 @@ export async function startLocalEdge(
     servers: documents.map((d) => ({ name: d.name, anonymous: d.access.anonymous })),
     kvState,
     workerLog: () => dev.output(),
+    pid: dev.child.pid,
     stop: () => dev.stop(),
   };
 }
