@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +121,26 @@ describe('the bridge process', () => {
     expect(seen.UPSTREAM_API_TOKEN).toBeUndefined();
     expect(Object.values(seen)).not.toContain('secret-that-stays-in-the-bridge');
   });
+
+  it.skipIf(!existsSync('/usr/bin/chrt'))(
+    'runs its children as the command itself, under SCHED_BATCH (woken, they do not preempt it)',
+    async () => {
+      await startBridgeProcess(1);
+      const pid = (bridge as Started).child.pid ?? 0;
+      const command = (child: number) => readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+      // Started once setpriv, setsid and chrt have each exec'd into the next, the last into Node.
+      const children = await until(() => {
+        const now = childrenOf(pid);
+        return now.length >= 2 && now.every((c) => command(c)[0] === process.execPath) ? now : undefined;
+      }, 'warm pool, started');
+      for (const child of children) {
+        // Fields of stat after "pid (comm) ": policy is field 41 of proc(5); SCHED_BATCH is 3.
+        const fields = readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        expect(fields[38]).toBe('3');
+        expect(command(child)).toContain(fixtureServer);
+      }
+    },
+  );
 
   it('when killed with SIGKILL takes its children with it (no orphans)', async () => {
     await startBridgeProcess(1, ['--linger']);
