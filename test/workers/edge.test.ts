@@ -329,6 +329,22 @@ describe('metering', () => {
     expect(points[0]?.indexes).toEqual(['openshift']);
     expect(points[0]?.doubles?.[1]).toBeGreaterThan(0);
   });
+
+  it.each(['json', 'sse'] as const)(
+    'records the bytes the client got of a filtered answer as %s, not those the bridge sent',
+    async (path) => {
+      await putDocument('openshift', openshift(path));
+      const { env, points } = recordingEnv();
+      const response = await call(mcp('openshift', list, bearer('viewer-key')), env);
+      const got = (await response.arrayBuffer()).byteLength;
+      const [, , responseBytes] = points[0]?.doubles ?? [];
+      expect(responseBytes).toBe(got);
+      // The bridge's list has tools the policy hides: what it sent is larger.
+      const direct = new Request(`${upstream}/${path}/openshift/mcp`, mcp('openshift', list));
+      const sent = await (await fetch(direct)).arrayBuffer();
+      expect(sent.byteLength).toBeGreaterThan(got);
+    },
+  );
 });
 
 describe('routes', () => {
