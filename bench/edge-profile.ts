@@ -32,16 +32,24 @@ async function devtools(port: number, target: string) {
     socket.onerror = reject;
   });
   let next = 0;
-  const pending = new Map<number, (result: unknown) => void>();
+  const pending = new Map<number, { method: string; settle: (result: unknown, error?: Error) => void }>();
   const events: { method: string; params: Record<string, unknown> }[] = [];
   socket.onmessage = (event) => {
     const message = JSON.parse(String(event.data));
-    if (message.id === undefined) events.push(message);
-    else pending.get(message.id)?.(message.result ?? message.error);
+    if (message.id === undefined) return void events.push(message);
+    const call = pending.get(message.id);
+    pending.delete(message.id);
+    const error = message.error && new Error(`${call?.method}: ${message.error.message}`);
+    call?.settle(message.result, error);
+  };
+  // workerd gone: nothing will answer.
+  socket.onclose = () => {
+    for (const call of pending.values()) call.settle(undefined, new Error(`${call.method}: DevTools closed`));
   };
   const send = <T>(method: string, params: Record<string, unknown> = {}) =>
-    new Promise<T>((resolve) => {
-      pending.set(++next, resolve as (result: unknown) => void);
+    new Promise<T>((resolve, reject) => {
+      const settle = (result: unknown, error?: Error) => (error ? reject(error) : resolve(result as T));
+      pending.set(++next, { method, settle });
       socket.send(JSON.stringify({ id: next, method, params }));
     });
   return { send, events, close: () => socket.close() };

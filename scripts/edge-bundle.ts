@@ -91,8 +91,13 @@ async function main(): Promise<void> {
       help: { type: 'boolean' },
     },
   });
-  if (values.help) {
+  const inspectorPort = values['inspector-port'] === undefined ? undefined : Number(values['inspector-port']);
+  if (
+    values.help ||
+    (inspectorPort !== undefined && !(Number.isInteger(inspectorPort) && inspectorPort > 0))
+  ) {
     console.log(usage);
+    if (!values.help) process.exitCode = 1;
     return;
   }
   const { dir: outdir, script } = await build();
@@ -110,7 +115,7 @@ async function main(): Promise<void> {
       (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${message}\n`);
     },
     ...(persistTo === undefined ? {} : { resourcePersistencePath: join(persistTo, 'v3') }),
-    ...(values['inspector-port'] === undefined ? {} : { inspectorPort: Number(values['inspector-port']) }),
+    ...(inspectorPort === undefined ? {} : { inspectorPort }),
     workers: [
       {
         ...bindingsAndFlags,

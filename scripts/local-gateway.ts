@@ -72,7 +72,7 @@ export interface LocalOptions {
    * `wrangler deploy` uploads, in workerd without wrangler's proxy (scripts/edge-bundle.ts).
    */
   edge?: 'wrangler-dev' | 'deployed-bundle';
-  /** The deploy bundle's DevTools port (bench:edge --profile); wrangler dev always gets a free one. */
+  /** The deploy bundle's DevTools port (`bench:profile -- --edge`); wrangler dev always gets a free one. */
   inspectorPort?: number;
   /** Extra API keys to create: key → { principal, groups }. */
   keys?: Record<string, { principal: string; groups: string[] }>;
