@@ -32,6 +32,8 @@ export class ChildLeases {
   private readonly waiters: Waiter[] = [];
   /** How many live children each person holds (isolated mode). */
   private readonly held = new Map<string, number>();
+  /** When a child of each owner (undefined: of no one yet) was last freed. */
+  private readonly freed = new Map<string | undefined, number>();
   private total = 0;
   /** Counted in `total` from their spawn, but not leased before they are ready. */
   private starting = 0;
@@ -166,11 +168,17 @@ export class ChildLeases {
         this.count();
         reject(new Busy(this.roomForOne() ? 'every child is busy' : 'the bridge is near its memory limit'));
       }, leaseWaitMs);
-      const grow = setTimeout(() => {
-        if (!this.waiters.includes(waiter) || this.resting()) return;
-        if (this.growable) this.spare(owner, person);
-        else this.evictFor(owner);
-      }, growAfterMs);
+      let grow: NodeJS.Timeout;
+      const growSoon = () => {
+        grow = setTimeout(() => {
+          if (!this.waiters.includes(waiter) || this.resting()) return;
+          // The queue moves and a child is on its way: another start now would only slow it.
+          if (this.starting > 0 && this.moving(owner)) return growSoon();
+          if (this.growable) this.spare(owner, person);
+          else this.evictFor(owner);
+        }, growAfterMs);
+      };
+      growSoon();
       const waiter: Waiter = {
         owner,
         take: (child) => {
@@ -183,6 +191,17 @@ export class ChildLeases {
       this.waiters.push(waiter);
       this.count();
     });
+  }
+
+  /**
+   * Whether a child that may serve `owner` was freed within the last `growAfterMs`: the wait is
+   * for a turn, not for a child stuck in a long call. Under a burst of quick calls, a start per
+   * waiting request took the CPU the children needed, and each wait grew longer than the last.
+   */
+  private moving(owner: string | undefined): boolean {
+    const since = (key: string | undefined) => Date.now() - (this.freed.get(key) ?? 0) < growAfterMs;
+    if (this.bind && owner !== undefined) return since(owner) || since(undefined);
+    return [...this.freed.keys()].some(since);
   }
 
   /** Ends the idle child kept longest for someone other than `owner`. */
@@ -198,6 +217,7 @@ export class ChildLeases {
   release(child: Child): undefined {
     child.lease = undefined;
     if (!child.open || this.state === 'closed') return this.discard(child);
+    this.freed.set(child.owner, Date.now());
     const index = this.waiters.findIndex((w) => this.serves(child, w.owner));
     const waiter = index === -1 ? undefined : this.waiters.splice(index, 1)[0];
     if (waiter) waiter.take(child);
@@ -293,7 +313,10 @@ export class ChildLeases {
     if (owner === undefined) return;
     const holds = (this.held.get(owner) ?? 1) - 1;
     if (holds > 0) this.held.set(owner, holds);
-    else this.held.delete(owner);
+    else {
+      this.held.delete(owner);
+      this.freed.delete(owner);
+    }
   }
 
   private wire(child: Child): void {

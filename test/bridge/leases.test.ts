@@ -13,8 +13,8 @@ afterEach(async () => {
   leases = undefined;
 });
 
-/** Leases of real fixture children, bound per person as in isolated mode. */
-function bound(max: number): ChildLeases {
+/** Leases of real fixture children, bound per person as in isolated mode; `starts` counts them. */
+function bound(max: number, starts = { now: 0, most: 0 }): ChildLeases {
   const config = parseConfig({ version: 1, servers: [{ name: 'fixture', transport: fixture }] });
   const server = config.servers[0];
   if (!server) throw new Error('no server');
@@ -26,6 +26,15 @@ function bound(max: number): ChildLeases {
     metrics,
     log,
   });
+  const initialized = supply.initialized.bind(supply);
+  supply.initialized = async (...args) => {
+    starts.most = Math.max(starts.most, ++starts.now);
+    try {
+      return await initialized(...args);
+    } finally {
+      starts.now -= 1;
+    }
+  };
   leases = new ChildLeases(supply, { max, keep: 1, bind: true, log });
   return leases;
 }
@@ -41,6 +50,35 @@ describe('2026-07-28 child leases, bound per person', () => {
     expect(again).toBe(first);
     l.release(again);
     l.release(bobs);
+  });
+
+  it('under a burst of quick calls from one person, starts one child at a time while children are freed', async () => {
+    const starts = { now: 0, most: 0 };
+    const l = bound(40, starts);
+    l.release(await l.acquire('alice'));
+    // 16 of alice's requests at once, each holding its child 10 ms, again and again for 800 ms:
+    // each waits its turn, longer than the 50 ms after which a stuck queue grows.
+    const until = Date.now() + 800;
+    let calls = 0;
+    const caller = async () => {
+      while (Date.now() < until) {
+        const child = await l.acquire('alice');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        l.release(child);
+        calls += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, caller));
+    expect(calls).toBeGreaterThan(16);
+    // Before, each waiting request started one: a dozen at once, each taking a CPU to start.
+    expect(starts.most).toBeLessThanOrEqual(3);
+  });
+
+  it('still grows for a person whose children are all held (none is freed)', async () => {
+    const l = bound(8);
+    const held = [await l.acquire('alice'), await l.acquire('alice'), await l.acquire('alice')];
+    expect(new Set(held).size).toBe(3);
+    for (const child of held) l.release(child);
   });
 
   it('at the child limit, a child freed while only someone else waits makes room for theirs', async () => {
