@@ -169,11 +169,14 @@ export class ChildLeases {
         reject(new Busy(this.roomForOne() ? 'every child is busy' : 'the bridge is near its memory limit'));
       }, leaseWaitMs);
       let grow: NodeJS.Timeout;
+      let checked = Date.now();
       const growSoon = () => {
         grow = setTimeout(() => {
           if (!this.waiters.includes(waiter) || this.resting()) return;
+          const moved = this.freedSince(owner, checked);
+          checked = Date.now();
           // The queue moves and a child is on its way: another start now would only slow it.
-          if (this.starting > 0 && this.moving(owner)) return growSoon();
+          if (this.starting > 0 && moved) return growSoon();
           if (this.growable) this.spare(owner, person);
           else this.evictFor(owner);
         }, growAfterMs);
@@ -194,14 +197,16 @@ export class ChildLeases {
   }
 
   /**
-   * Whether a child that may serve `owner` was freed within the last `growAfterMs`: the wait is
-   * for a turn, not for a child stuck in a long call. Under a burst of quick calls, a start per
-   * waiting request took the CPU the children needed, and each wait grew longer than the last.
+   * Whether a child that may serve `owner` was freed since `time` (a waiting request's last
+   * look): the wait is for a turn, not for a child stuck in a long call. Under a burst of quick
+   * calls, a start per waiting request took the CPU the children needed, and each wait grew
+   * longer than the last. Since the last look, not within a fixed span: after a pause of the
+   * event loop, when nothing could be freed, a moving queue still reads as moving.
    */
-  private moving(owner: string | undefined): boolean {
-    const since = (key: string | undefined) => Date.now() - (this.freed.get(key) ?? 0) < growAfterMs;
-    if (this.bind && owner !== undefined) return since(owner) || since(undefined);
-    return [...this.freed.keys()].some(since);
+  private freedSince(owner: string | undefined, time: number): boolean {
+    const after = (key: string | undefined) => (this.freed.get(key) ?? 0) >= time;
+    if (this.bind && owner !== undefined) return after(owner) || after(undefined);
+    return [...this.freed.keys()].some(after);
   }
 
   /** Ends the idle child kept longest for someone other than `owner`. */
