@@ -4,6 +4,7 @@
  * and what the kernel charged a process, from /proc.
  */
 import { readFileSync } from 'node:fs';
+import { childrenOf } from '../scripts/processes.ts';
 
 export interface ProfileNode {
   id: number;
@@ -68,15 +69,6 @@ function statFields(pid: number | undefined): number[] {
     return (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []).map(Number);
   } catch {
     return []; // it has just ended
-  }
-}
-
-/** The processes `pid` started and has not reaped, from /proc's children list. */
-export function childrenOf(pid: number | undefined): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
   }
 }
 

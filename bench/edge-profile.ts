@@ -14,7 +14,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createLogger } from '../bridge/log.ts';
 import { type LocalEdge, startLocalEdge, startLocalGateway } from '../scripts/local-gateway.ts';
 import { freePort } from '../scripts/processes.ts';
-import { childrenOf, cpuSeconds, type Profile, type ProfileNode, printTables } from './cpu-profile.ts';
+import { cpuSeconds, type Profile, type ProfileNode, printTables } from './cpu-profile.ts';
 
 const worker = 'core:user:mcp-edge-gateway';
 
@@ -90,11 +90,7 @@ function ownerIn(moduleAt: (line: number) => string) {
 
 /** What the kernel charged workerd (the runner's children) per `count` runs of `work`, in ms. */
 async function charged(edge: LocalEdge, count: number, work: () => Promise<unknown>): Promise<number> {
-  const workerd = () =>
-    childrenOf(edge.pid).reduce((sum, pid) => {
-      const { user, system } = cpuSeconds(pid);
-      return sum + user + system;
-    }, 0);
+  const workerd = () => cpuSeconds(edge.pid).children;
   const before = workerd();
   for (let i = 0; i < count; i++) await work();
   return ((workerd() - before) * 1000) / count;

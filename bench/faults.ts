@@ -3,9 +3,8 @@
  * fast, and what the metrics say. Figures, not verdicts: the behaviour itself is asserted in
  * test/bridge/lifecycle.test.ts and test/bridge/process.test.ts; timings drift with load.
  */
-import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { alive, listeningUrl } from '../scripts/processes.ts';
+import { alive, childrenOf, listeningUrl } from '../scripts/processes.ts';
 import {
   connect,
   fixture,
@@ -144,10 +143,7 @@ async function sigterm(): Promise<void> {
   const url = new URL(`${listeningUrl(bridge)}/fixture/mcp`);
   const clients: Client[] = [];
   for (let i = 0; i < 4; i++) clients.push(await connect(url));
-  const children = readFileSync(`/proc/${bridge.child.pid}/task/${bridge.child.pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .map(Number);
+  const children = childrenOf(bridge.child.pid);
   const calls = clients.flatMap((c) =>
     Array.from({ length: 5 }, () =>
       c.callTool({ name: 'fault_sleep', arguments: { ms: 1500 } }).then(

@@ -99,6 +99,15 @@ export function listeningUrl(started: Started): string {
 }
 
 /** Whether a process with this PID still exists (signal 0 probes without sending). */
+/** The processes `pid` started and has not reaped, from /proc's children list (Linux); none once it ended. */
+export function childrenOf(pid: number | undefined): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

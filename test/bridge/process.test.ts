@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, bridgeCommand, listeningUrl, type Started, startProcess } from '../../scripts/processes.ts';
+import {
+  alive,
+  bridgeCommand,
+  childrenOf,
+  listeningUrl,
+  type Started,
+  startProcess,
+} from '../../scripts/processes.ts';
 import {
   connect,
   everything,
@@ -48,11 +55,6 @@ async function startBridgeWith(
 function startBridgeProcess(drainSeconds: number, serverArgs: string[] = []): Promise<{ url: string }> {
   const transport = { type: 'stdio', command: process.execPath, args: [fixtureServer, ...serverArgs] };
   return startBridgeWith([{ name: 'fixture', transport }], { drainSeconds });
-}
-
-function childrenOf(pid: number): number[] {
-  const tasks = `/proc/${pid}/task/${pid}/children`;
-  return readFileSync(tasks, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 async function exited(started: Started): Promise<number | null> {

@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, freePort } from '../../scripts/processes.ts';
+import { alive, childrenOf, freePort } from '../../scripts/processes.ts';
 import { claudeCode, codexCli, type Endpoint, geminiCli } from '../../shared/registry/client-configs.ts';
 import { installAiClis, throwawayUser } from '../helpers/ai-clis.ts';
 import { crashing, initializeRequest, repo, until } from '../helpers/bridge.ts';
@@ -17,17 +17,7 @@ import { chromiumPath, signIn, startCallback, TestOAuthClient, toolNames } from 
 const exec = promisify(execFile);
 
 function descendants(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-  return children.flatMap((child) => [child, ...descendants(child)]);
+  return childrenOf(pid).flatMap((child) => [child, ...descendants(child)]);
 }
 
 /** What a hosted client does against npm start: sign in at the demo identity provider, list tools. */
