@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { type JSONRPCMessage, kindOf, type RequestId } from '../../shared/protocol/jsonrpc.ts';
 import type { Person } from '../identity/identity.ts';
 import type { Logger } from '../log.ts';
@@ -43,6 +44,8 @@ export class ChildLeases {
   private readonly max: number;
   private readonly keep: number;
   private readonly bind: boolean;
+  /** Starts at once beyond the CPUs only slow each other down, and the first child waited for arrives later. */
+  private readonly startsAtOnce: number;
   private readonly log: Logger;
   /** Whether memory allows one more child (the bridge's budget). */
   private readonly roomForOne: () => boolean;
@@ -63,6 +66,7 @@ export class ChildLeases {
       log: Logger;
       roomForOne?: () => boolean;
       personal?: boolean;
+      startsAtOnce?: number;
     },
   ) {
     this.supply = supply;
@@ -71,6 +75,7 @@ export class ChildLeases {
     this.max = options.max;
     this.keep = this.personal ? 0 : options.keep;
     this.bind = options.bind;
+    this.startsAtOnce = options.startsAtOnce ?? availableParallelism();
     this.log = options.log;
   }
 
@@ -176,7 +181,7 @@ export class ChildLeases {
           const moved = this.freedSince(owner, checked);
           checked = Date.now();
           // The queue moves and a child is on its way: another start now would only slow it.
-          if (this.starting > 0 && moved) return growSoon();
+          if (this.starting >= this.startsAtOnce || (this.starting > 0 && moved)) return growSoon();
           if (this.growable) this.spare(owner, person);
           else this.evictFor(owner);
         }, growAfterMs);

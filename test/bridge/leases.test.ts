@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 /** Leases of real fixture children, bound per person as in isolated mode; `starts` counts them. */
-function bound(max: number, starts = { now: 0, most: 0 }): ChildLeases {
+function bound(max: number, starts = { now: 0, most: 0 }, startsAtOnce?: number): ChildLeases {
   const config = parseConfig({ version: 1, servers: [{ name: 'fixture', transport: fixture }] });
   const server = config.servers[0];
   if (!server) throw new Error('no server');
@@ -35,7 +35,7 @@ function bound(max: number, starts = { now: 0, most: 0 }): ChildLeases {
       starts.now -= 1;
     }
   };
-  leases = new ChildLeases(supply, { max, keep: 1, bind: true, log });
+  leases = new ChildLeases(supply, { max, keep: 1, bind: true, log, startsAtOnce });
   return leases;
 }
 
@@ -79,6 +79,18 @@ describe('2026-07-28 child leases, bound per person', () => {
     const held = [await l.acquire('alice'), await l.acquire('alice'), await l.acquire('alice')];
     expect(new Set(held).size).toBe(3);
     for (const child of held) l.release(child);
+  });
+
+  it('when every child is held, starts no more at once than it may, and each waiting request gets one', async () => {
+    const starts = { now: 0, most: 0 };
+    const l = bound(16, starts, 2);
+    const first = await l.acquire('alice');
+    // Ten long calls arrive while the only child is held: nothing is freed, so each needs a child.
+    const held = await Promise.all(Array.from({ length: 10 }, () => l.acquire('alice')));
+    expect(new Set([first, ...held]).size).toBe(11);
+    // Before, each waiting request started one at once: ten starts sharing the CPUs.
+    expect(starts.most).toBeLessThanOrEqual(2);
+    for (const child of [first, ...held]) l.release(child);
   });
 
   it('at the child limit, a child freed while only someone else waits makes room for theirs', async () => {
