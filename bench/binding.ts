@@ -2,6 +2,9 @@
  * What binding 2026-07-28 children to one person costs: 32 concurrent SDK 2.x clients of one
  * person, then of 32 people, on an isolated server (children bound per person) and on a shared
  * one (children serve anyone), through one bridge that checks edge signatures as in production.
+ * Each calls `echo` (quick: more children do not help), then a tool that waits 40 ms (as one
+ * waiting on a network would: the pool must grow towards a child per client, 800 calls/s),
+ * first while the pool grows, then once it has.
  */
 import { randomBytes } from 'node:crypto';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -9,12 +12,18 @@ import { freePort } from '../scripts/processes.ts';
 import { signingFetch } from '../scripts/signing-fetch.ts';
 import type { Principal } from '../shared/policy/policy.ts';
 import { startBridgeProcess } from './bridge-process.ts';
-import { echoThroughput } from './throughput.ts';
+import { type Call, callRate } from './throughput.ts';
 import { treeRss } from './tree.ts';
 
 const clients = 32;
 const modes = ['isolated', 'shared'] as const;
 const crowds = [1, clients];
+
+const slowMs = 40;
+const slow: Call = () => ({
+  name: 'trigger-long-running-operation',
+  arguments: { duration: slowMs / 1000, steps: 1 },
+});
 
 const person = (n: number): Principal => ({ subject: `person-${n}`, groups: [], method: 'api_key' });
 
@@ -80,10 +89,14 @@ export async function measureBinding(server: string[], seconds: number): Promise
         const all = [];
         for (let i = 0; i < clients; i += 1) all.push(await modernClient(url, person(i % people), secret));
         const firstMs = await firstCalls(all);
-        await echoThroughput(all, seconds); // the children a burst needs start here, not in the figure
-        const rate = await echoThroughput(all, seconds);
+        await callRate(all, seconds); // the children a burst needs start here, not in the figure
+        const rate = await callRate(all, seconds);
         const grown = treeRss(bridge.child.pid ?? 0) - before;
         const children = await childrenOf(`http://127.0.0.1:${metricsPort}/metrics`, name);
+        // From the pool echo left: how soon it grows, then what it settles at.
+        const slowFirst = await callRate(all, seconds, slow);
+        const slowRate = await callRate(all, seconds, slow);
+        const slowChildren = await childrenOf(`http://127.0.0.1:${metricsPort}/metrics`, name);
         await Promise.all(all.map((c) => c.close()));
         rows.push({
           server: mode,
@@ -92,6 +105,9 @@ export async function measureBinding(server: string[], seconds: number): Promise
           'calls/s @32': rate.toFixed(0),
           children: String(children),
           'RSS grown MiB': (grown / 2 ** 20).toFixed(0),
+          [`${slowMs} ms tool: calls/s, first ${seconds} s`]: slowFirst.toFixed(0),
+          [`next ${seconds} s`]: slowRate.toFixed(0),
+          'children after': String(slowChildren),
         });
       }
     }

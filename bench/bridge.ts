@@ -22,7 +22,7 @@ import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 import { measureBinding } from './binding.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { quantile } from './stats.ts';
-import { echoThroughput } from './throughput.ts';
+import { callRate, echoCall } from './throughput.ts';
 import { treeRss } from './tree.ts';
 import { startWholePath } from './whole-path.ts';
 
@@ -211,8 +211,8 @@ async function measure(target: Target) {
     while (sessions.length < n) sessions.push(await target.connect());
     await settle(1000);
     // Warmed like the first session: with a process per session, the new ones start cold.
-    if (n > 1) await echoThroughput(sessions.slice(0, n), throughputSeconds, 'warm');
-    rates[n] = await echoThroughput(sessions.slice(0, n), throughputSeconds);
+    if (n > 1) await callRate(sessions.slice(0, n), throughputSeconds, echoCall('warm'));
+    rates[n] = await callRate(sessions.slice(0, n), throughputSeconds);
   }
   const rssPerSession = (treeRss(root) - rss1) / 31;
   await Promise.all(sessions.map(end));

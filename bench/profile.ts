@@ -21,7 +21,7 @@ import { freePort } from '../scripts/processes.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { cpuSeconds, type Profile, type ProfileNode, printTables } from './cpu-profile.ts';
 import { profileEdge } from './edge-profile.ts';
-import { echoThroughput } from './throughput.ts';
+import { callRate, echoCall } from './throughput.ts';
 
 const repo = join(import.meta.dirname, '..');
 const node = process.execPath;
@@ -87,13 +87,11 @@ async function profiled(mode: 'isolated' | 'shared') {
     else {
       for (let i = 0; i < sessions; i++) clients.push(await connected(url));
       // As bench/bridge.ts warms: the pool's refills done, every session's child past its first calls.
-      await echoThroughput(clients, quick ? 2 : 3, 'warm');
+      await callRate(clients, quick ? 2 : 3, echoCall('warm'));
     }
     const before = cpuSeconds(bridge.child.pid);
     from = monotonicUs();
-    calls = setup
-      ? await setups(url, seconds * 4)
-      : Math.round((await echoThroughput(clients, seconds)) * seconds);
+    calls = setup ? await setups(url, seconds * 4) : Math.round((await callRate(clients, seconds)) * seconds);
     to = monotonicUs();
     const after = cpuSeconds(bridge.child.pid);
     cpu = {

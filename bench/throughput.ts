@@ -3,14 +3,22 @@ export interface Caller {
   callTool(params: { name: string; arguments: Record<string, unknown> }): Promise<unknown>;
 }
 
-/** `echo` calls per second of every client calling at once, back to back, for `seconds`. */
-export async function echoThroughput(clients: Caller[], seconds: number, tag = 's'): Promise<number> {
+/** The call client number `i` makes, again and again. */
+export type Call = (i: number) => { name: string; arguments: Record<string, unknown> };
+
+/** `echo` of a message tagged with the client's number. */
+export const echoCall =
+  (tag = 's'): Call =>
+  (i) => ({ name: 'echo', arguments: { message: `${tag}${i}` } });
+
+/** Calls per second of every client calling at once, back to back, for `seconds`. */
+export async function callRate(clients: Caller[], seconds: number, call: Call = echoCall()): Promise<number> {
   const deadline = performance.now() + seconds * 1000;
   let calls = 0;
   await Promise.all(
     clients.map(async (c, i) => {
       while (performance.now() < deadline) {
-        await c.callTool({ name: 'echo', arguments: { message: `${tag}${i}` } });
+        await c.callTool(call(i));
         calls += 1;
       }
     }),
