@@ -21,6 +21,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 import { measureBinding } from './binding.ts';
 import { startBridgeProcess } from './bridge-process.ts';
+import { rawHttpP50, rawStdioP50, recordingFetch } from './raw-client.ts';
 import { quantile } from './stats.ts';
 import { callRate, echoCall } from './throughput.ts';
 import { treeRss } from './tree.ts';
@@ -33,6 +34,7 @@ const quick = process.argv.includes('--quick');
 const latencyCalls = quick ? 100 : 500;
 const throughputSeconds = quick ? 1 : 3;
 const setupSamples = quick ? 4 : 10;
+const rawWarmup = quick ? 300 : 1000;
 const roundsArg = process.argv.indexOf('--rounds');
 /** Every target is measured this many times, interleaved: figures are medians, with their spread. */
 const rounds = roundsArg === -1 ? 3 : Math.max(1, Number(process.argv[roundsArg + 1]) || 3);
@@ -51,6 +53,18 @@ interface Target {
   process?: Started;
 
   connect(): Promise<BenchClient>;
+  /** p50 of the same echo call made without the SDK client (bench/raw-client.ts). */
+  raw(): Promise<number>;
+}
+
+/** A target's SDK clients' fetch, and its raw p50: their last `tools/call`, replayed without the SDK. */
+function replayed(): { fetch: typeof fetch; raw: () => Promise<number> } {
+  const recorder = recordingFetch();
+  const raw = async () => {
+    const sent = recorder.lastCall();
+    return sent ? rawHttpP50(sent, latencyCalls, rawWarmup) : Number.NaN;
+  };
+  return { fetch: recorder.fetch, raw };
 }
 
 async function client(transport: StdioClientTransport | StreamableHTTPClientTransport): Promise<Client> {
@@ -67,11 +81,13 @@ async function httpTarget(
   const port = await freePort();
   const started = await start(port);
   const url = `http://127.0.0.1:${port}${path}`;
+  const { fetch, raw } = replayed();
   return {
     name,
     url,
     process: started,
-    connect: () => client(new StreamableHTTPClientTransport(new URL(url))),
+    connect: () => client(new StreamableHTTPClientTransport(new URL(url), { fetch })),
+    raw,
   };
 }
 
@@ -80,6 +96,7 @@ async function targets(): Promise<Target[]> {
   const direct: Target = {
     name: 'direct stdio',
     connect: () => client(new StdioClientTransport({ command: node, args: server, stderr: 'ignore' })),
+    raw: () => rawStdioP50(node, server, latencyCalls, rawWarmup),
   };
   const bridge = await httpTarget(
     'our bridge',
@@ -127,23 +144,25 @@ async function targets(): Promise<Target[]> {
     '/mcp',
   );
   const whole = await wholePath(dir);
+  const sharedUrl = new URL((bridge.url ?? '').replace('/everything/', '/shared/'));
+  const sharedReplay = replayed();
   const shared: Target = {
     name: 'our bridge, shared',
     process: bridge.process,
-    connect: () =>
-      client(
-        new StreamableHTTPClientTransport(new URL((bridge.url ?? '').replace('/everything/', '/shared/'))),
-      ),
+    connect: () => client(new StreamableHTTPClientTransport(sharedUrl, { fetch: sharedReplay.fetch })),
+    raw: sharedReplay.raw,
   };
+  const statelessReplay = replayed();
   const stateless: Target = {
     name: 'our bridge, 2026-07-28',
     process: bridge.process,
     connect: async () => {
       const pinned = { versionNegotiation: { mode: { pin: '2026-07-28' } } } as const;
       const c = new ModernClient({ name: 'bench', version: '1.0.0' }, pinned);
-      await c.connect(new ModernTransport(new URL(bridge.url ?? '')));
+      await c.connect(new ModernTransport(new URL(bridge.url ?? ''), { fetch: statelessReplay.fetch }));
       return c;
     },
+    raw: statelessReplay.raw,
   };
   return [direct, bridge, shared, stateless, whole, supergateway, mcpProxy, floor];
 }
@@ -151,12 +170,16 @@ async function targets(): Promise<Target[]> {
 /** The whole path with the same server and pool as "our bridge" (bench/whole-path.ts). */
 async function wholePath(dir: string): Promise<Target> {
   const whole = await startWholePath(dir, { command: node, args: server }, 4);
+  const { fetch, raw } = replayed();
   return {
     name: 'whole path: Worker → bridge',
     url: whole.url.href,
     process: whole.process,
     connect: () =>
-      client(new StreamableHTTPClientTransport(whole.url, { requestInit: { headers: whole.headers } })),
+      client(
+        new StreamableHTTPClientTransport(whole.url, { requestInit: { headers: whole.headers }, fetch }),
+      ),
+    raw,
   };
 }
 
@@ -199,6 +222,7 @@ async function measure(target: Target) {
   await settle(2000); // let the target finish starting (warm pools, first child) before timing it
   const first = await target.connect();
   const lat = await latency(first, latencyCalls, 'yardstick');
+  const rawP50 = await target.raw();
   // A peer that cannot carry 1 MiB at all shows n/a.
   const big = await latency(first, quick ? 5 : 20, 'x'.repeat(1024 * 1024)).catch(() => ({
     p50: Number.NaN,
@@ -224,7 +248,15 @@ async function measure(target: Target) {
     if (c) await end(c);
   }
   setups.sort((a, b) => a - b);
-  return { p50: lat.p50, p99: lat.p99, bigP50: big.p50, rates, setup: quantile(setups, 0.5), rssPerSession };
+  return {
+    p50: lat.p50,
+    p99: lat.p99,
+    rawP50,
+    bigP50: big.p50,
+    rates,
+    setup: quantile(setups, 0.5),
+    rssPerSession,
+  };
 }
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -271,6 +303,7 @@ async function main(): Promise<void> {
   }
   const direct = runs['direct stdio'] ?? [];
   const added = (r: Measured, round: number) => r.p50 - (direct[round]?.p50 ?? Number.NaN);
+  const rawAdded = (r: Measured, round: number) => r.rawP50 - (direct[round]?.rawP50 ?? Number.NaN);
   const rows = Object.entries(runs).map(([name, r]) => ({
     target: name,
     'p50 ms': spread(
@@ -282,6 +315,11 @@ async function main(): Promise<void> {
       3,
     ),
     'added p50 ms': name === 'direct stdio' ? '-' : spread(r.map(added), 3),
+    'raw p50 ms': spread(
+      r.map((m) => m.rawP50),
+      3,
+    ),
+    'raw added ms': name === 'direct stdio' ? '-' : spread(r.map(rawAdded), 3),
     '1 MiB p50 ms': spread(
       r.map((m) => m.bigP50),
       1,
@@ -322,6 +360,7 @@ async function main(): Promise<void> {
     );
   const ratios = (measured: Measured[]) => ({
     latency: perRound(measured, (o, p, i) => added(o, i) / Math.min(...p.map((m) => added(m, i)))),
+    raw: perRound(measured, (o, p, i) => rawAdded(o, i) / Math.min(...p.map((m) => rawAdded(m, i)))),
     rate: perRound(measured, (o, p) => (o.rates[32] ?? 0) / Math.max(...p.map((m) => m.rates[32] ?? 0))),
     setup: perRound(measured, (o, p) => o.setup / Math.min(...p.map((m) => m.setup))),
   });
@@ -329,18 +368,20 @@ async function main(): Promise<void> {
   for (const name of ours) {
     const measured = runs[name];
     if (!measured) continue;
-    const { latency, rate, setup } = ratios(measured);
+    const { latency, raw, rate, setup } = ratios(measured);
     console.log(`\n${name}, against the best peer (median, lowest–highest of ${rounds}):`);
     console.log(`  added p50 latency ratio:      ${spread(latency)}  (target <= 0.5)`);
+    console.log(`  the same, raw client:         ${spread(raw)}  (target <= 0.5)`);
     console.log(`  calls/s at 32 sessions ratio: ${spread(rate)}  (target >= 2)`);
     console.log(`  session setup p50 ratio:      ${spread(setup)}  (target <= 0.2)`);
   }
   const floor = runs[floorName];
   if (floor) {
     // No MCP server, no checks: what it scores is out of reach for any gateway with this client.
-    const { latency, setup } = ratios(floor);
+    const { latency, raw, setup } = ratios(floor);
     console.log(`\n${floorName}, against the best peer: the least any gateway can reach:`);
     console.log(`  added p50 latency ratio:      ${spread(latency)}`);
+    console.log(`  the same, raw client:         ${spread(raw)}`);
     console.log(`  session setup p50 ratio:      ${spread(setup)}`);
   }
   console.log(
