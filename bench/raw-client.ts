@@ -34,7 +34,8 @@ export function recordingFetch(): { fetch: typeof fetch; lastCall: () => Sent | 
 function post(agent: Agent, sent: Sent, id: string): Promise<void> {
   const body = JSON.stringify({ ...sent.body, id });
   return new Promise((resolve, reject) => {
-    const req = request(sent.url, { method: 'POST', agent, headers: sent.headers }, (response) => {
+    const headers = { ...sent.headers, 'content-length': String(Buffer.byteLength(body)) };
+    const req = request(sent.url, { method: 'POST', agent, headers }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
