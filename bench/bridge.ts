@@ -23,6 +23,7 @@ import { measureBinding } from './binding.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { rawHttpP50, rawStdioP50, recordingFetch } from './raw-client.ts';
 import { quantile } from './stats.ts';
+import { cpuTicks, stealShare } from './steal.ts';
 import { callRate, echoCall } from './throughput.ts';
 import { treeRss } from './tree.ts';
 import { startWholePath } from './whole-path.ts';
@@ -220,6 +221,7 @@ async function end(c: BenchClient): Promise<void> {
 
 async function measure(target: Target) {
   await settle(2000); // let the target finish starting (warm pools, first child) before timing it
+  const ticks = cpuTicks();
   const first = await target.connect();
   const lat = await latency(first, latencyCalls, 'yardstick');
   const rawP50 = await target.raw();
@@ -249,6 +251,7 @@ async function measure(target: Target) {
   }
   setups.sort((a, b) => a - b);
   return {
+    steal: stealShare(ticks, cpuTicks()),
     p50: lat.p50,
     p99: lat.p99,
     rawP50,
@@ -342,6 +345,11 @@ async function main(): Promise<void> {
     ),
     'RSS/session MiB': spread(
       r.map((m) => m.rssPerSession / 2 ** 20),
+      1,
+    ),
+    // CPU time the hypervisor gave other guests while this target was measured: a contended host.
+    'steal %': spread(
+      r.map((m) => m.steal * 100),
       1,
     ),
   }));
