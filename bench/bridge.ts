@@ -4,7 +4,8 @@
  * shared, and 2026-07-28 stateless requests with the SDK 2.x client), (3) through the whole
  * path, edge Worker (wrangler dev) then bridge, (4) through supergateway (stateful Streamable
  * HTTP), (5) through mcp-proxy and (6) from a floor of canned answers (bench/floor-server.ts),
- * measured in one run.
+ * measured in one run. Latency is also taken without the SDK client (bench/raw-client.ts), and
+ * each target's row says how much CPU time the host stole meanwhile (bench/steal.ts).
  * Figures drift with the machine's load: every target is measured `--rounds` times (3),
  * interleaved, and each figure is the median with its spread; ratios are taken within a round.
  */
