@@ -54,21 +54,26 @@ function post(agent: Agent, sent: Sent, id: string): Promise<void> {
   });
 }
 
+/** p50 in ms of `calls` calls, each with its own id, after `warmup` more. */
+async function p50(call: (id: string) => Promise<void>, calls: number, warmup: number): Promise<number> {
+  for (let i = 0; i < warmup; i++) await call(`raw-warm-${i}`);
+  const samples: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await call(`raw-${i}`);
+    samples.push(performance.now() - t0);
+  }
+  return quantile(
+    samples.sort((a, b) => a - b),
+    0.5,
+  );
+}
+
 /** p50 in ms of `calls` replays of `sent` on one keep-alive connection, after `warmup` more. */
 export async function rawHttpP50(sent: Sent, calls: number, warmup: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    for (let i = 0; i < warmup; i++) await post(agent, sent, `raw-warm-${i}`);
-    const samples: number[] = [];
-    for (let i = 0; i < calls; i++) {
-      const t0 = performance.now();
-      await post(agent, sent, `raw-${i}`);
-      samples.push(performance.now() - t0);
-    }
-    return quantile(
-      samples.sort((a, b) => a - b),
-      0.5,
-    );
+    return await p50((id) => post(agent, sent, id), calls, warmup);
   } finally {
     agent.destroy();
   }
@@ -116,17 +121,7 @@ export async function rawStdioP50(
     send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     const echo = (id: string) =>
       call(id, 'tools/call', { name: 'echo', arguments: { message: 'yardstick' } });
-    for (let i = 0; i < warmup; i++) await echo(`raw-warm-${i}`);
-    const samples: number[] = [];
-    for (let i = 0; i < calls; i++) {
-      const t0 = performance.now();
-      await echo(`raw-${i}`);
-      samples.push(performance.now() - t0);
-    }
-    return quantile(
-      samples.sort((a, b) => a - b),
-      0.5,
-    );
+    return await p50(echo, calls, warmup);
   } finally {
     child.kill();
   }
