@@ -98,7 +98,6 @@ export function listeningUrl(started: Started): string {
   return url;
 }
 
-/** Whether a process with this PID still exists (signal 0 probes without sending). */
 /** The processes `pid` started and has not reaped, from /proc's children list (Linux); none once it ended. */
 export function childrenOf(pid: number | undefined): number[] {
   try {
@@ -108,6 +107,7 @@ export function childrenOf(pid: number | undefined): number[] {
   }
 }
 
+/** Whether a process with this PID still exists (signal 0 probes without sending). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
