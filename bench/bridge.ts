@@ -23,7 +23,7 @@ import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 import { measureBinding } from './binding.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { rawHttpP50, rawStdioP50, recordingFetch } from './raw-client.ts';
-import { quantile } from './stats.ts';
+import { quantile, timedRuns } from './stats.ts';
 import { cpuTicks, stealShare } from './steal.ts';
 import { callRate, echoCall } from './throughput.ts';
 import { treeRss } from './tree.ts';
@@ -204,9 +204,7 @@ async function latency(
   // Warm the JIT of every process on the path: a gateway runs for days, its warm speed is what counts.
   const warmup = Math.min(quick ? 300 : 1000, calls * 2);
   for (let i = 0; i < warmup; i++) await echo(c, message);
-  const samples: number[] = [];
-  for (let i = 0; i < calls; i++) samples.push(await timed(() => echo(c, message)));
-  samples.sort((a, b) => a - b);
+  const samples = await timedRuns(calls, () => echo(c, message));
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 

@@ -24,20 +24,16 @@ import { isFailure, peekMessage } from '../shared/protocol/jsonrpc.ts';
 import type { Rewritten } from '../shared/protocol/received.ts';
 import { sseFilter } from '../shared/protocol/sse.ts';
 import { jsonBody } from '../workers/mcp/json-stream.ts';
-import { quantile } from './stats.ts';
+import { quantile, timedRuns } from './stats.ts';
 
 const quick = process.argv.includes('--quick');
 const calls = quick ? 200 : 1000;
 
 async function latency(client: Client): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < calls; i++) await client.callTool({ name: 'echo', arguments: { message: 'warm' } });
-  const samples: number[] = [];
-  for (let i = 0; i < calls; i++) {
-    const t0 = performance.now();
-    await client.callTool({ name: 'echo', arguments: { message: 'yardstick' } });
-    samples.push(performance.now() - t0);
-  }
-  samples.sort((a, b) => a - b);
+  const samples = await timedRuns(calls, () =>
+    client.callTool({ name: 'echo', arguments: { message: 'yardstick' } }),
+  );
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
@@ -95,18 +91,7 @@ async function filtering(): Promise<Record<string, { text: number; parsed: numbe
     }).pipeThrough(filter);
     for await (const _ of stream as unknown as AsyncIterable<Uint8Array>);
   };
-  const time = async (fn: () => Promise<unknown>) => {
-    const samples: number[] = [];
-    for (let i = 0; i < (quick ? 50 : 200); i++) {
-      const t0 = performance.now();
-      await fn();
-      samples.push(performance.now() - t0);
-    }
-    return quantile(
-      samples.sort((a, b) => a - b),
-      0.5,
-    );
-  };
+  const time = async (fn: () => Promise<unknown>) => quantile(await timedRuns(quick ? 50 : 200, fn), 0.5);
   const rows: Record<string, { text: number; parsed: number }> = {};
   for (const [name, message] of Object.entries(messages)) {
     const m = method(name);
@@ -133,16 +118,7 @@ async function filtering(): Promise<Record<string, { text: number; parsed: numbe
 
 async function roundTrips(url: string, init: RequestInit): Promise<number> {
   for (let i = 0; i < 100; i++) await (await fetch(url, init)).text();
-  const samples: number[] = [];
-  for (let i = 0; i < calls; i++) {
-    const t0 = performance.now();
-    await (await fetch(url, init)).text();
-    samples.push(performance.now() - t0);
-  }
-  return quantile(
-    samples.sort((a, b) => a - b),
-    0.5,
-  );
+  return quantile(await timedRuns(calls, async () => (await fetch(url, init)).text()), 0.5);
 }
 
 async function sdkClient(url: string, init: { key?: string; fetch?: typeof fetch }): Promise<Client> {

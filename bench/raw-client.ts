@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { quantile } from './stats.ts';
+import { quantile, timedRuns } from './stats.ts';
 
 const replyTimeoutMs = 10_000;
 
@@ -57,16 +57,7 @@ function post(agent: Agent, sent: Sent, id: string): Promise<void> {
 /** p50 in ms of `calls` calls, each with its own id, after `warmup` more. */
 async function p50(call: (id: string) => Promise<void>, calls: number, warmup: number): Promise<number> {
   for (let i = 0; i < warmup; i++) await call(`raw-warm-${i}`);
-  const samples: number[] = [];
-  for (let i = 0; i < calls; i++) {
-    const t0 = performance.now();
-    await call(`raw-${i}`);
-    samples.push(performance.now() - t0);
-  }
-  return quantile(
-    samples.sort((a, b) => a - b),
-    0.5,
-  );
+  return quantile(await timedRuns(calls, (i) => call(`raw-${i}`)), 0.5);
 }
 
 /** p50 in ms of `calls` replays of `sent` on one keep-alive connection, after `warmup` more. */
