@@ -43,7 +43,14 @@ async function latency(client: Client): Promise<{ p50: number; p99: number }> {
  * in 64 KB chunks. Beside it, the same through the same framing with the whole message parsed
  * and re-serialised, as the relay did before it read answers from their text.
  */
-async function filtering(): Promise<Record<string, { text: number; parsed: number }>> {
+/** The relay's p50 on an answer: seen before (a list's reading remembered), seen for the first time, parsed. */
+interface RelayRow {
+  text: number;
+  firstSight?: number;
+  parsed: number;
+}
+
+async function filtering(): Promise<Record<string, RelayRow>> {
   const parsed = parseDocument({
     version: 1,
     name: 'bench',
@@ -91,24 +98,40 @@ async function filtering(): Promise<Record<string, { text: number; parsed: numbe
     }).pipeThrough(filter);
     for await (const _ of stream as unknown as AsyncIterable<Uint8Array>);
   };
-  const time = async (fn: () => Promise<unknown>) => quantile(await timedRuns(quick ? 50 : 200, fn), 0.5);
-  const rows: Record<string, { text: number; parsed: number }> = {};
+  const runs = quick ? 50 : 200;
+  const time = async (fn: (i: number) => Promise<unknown>) => quantile(await timedRuns(runs, fn), 0.5);
+  // Lists the edge has not read before: the first tool's description differs in each.
+  const unseen = Array.from({ length: runs + 20 }, (_, k) =>
+    JSON.stringify({
+      result: { tools: tools.map((t, i) => (i === 0 ? { ...t, description: `variant ${k}` } : t)) },
+      jsonrpc: '2.0',
+      id: 1,
+    }),
+  );
+  const rows: Record<string, RelayRow> = {};
   for (const [name, message] of Object.entries(messages)) {
     const m = method(name);
     const framings = {
-      JSON: [new TextEncoder().encode(message), (f: (d: string) => Rewritten) => jsonBody(f)],
+      JSON: [(text: string) => text, (f: (d: string) => Rewritten) => jsonBody(f)],
       SSE: [
-        new TextEncoder().encode(`event: message\ndata: ${message}\n\n`),
+        (text: string) => `event: message\ndata: ${text}\n\n`,
         (f: (d: string) => Rewritten) => sseFilter(f),
       ],
     } as const;
-    for (const [framing, [bytes, filter]] of Object.entries(framings)) {
+    for (const [framing, [frame, filter]] of Object.entries(framings)) {
+      const bytes = new TextEncoder().encode(frame(message));
       for (let i = 0; i < 20; i++) {
         await through(bytes, filter(byText(m)));
         await through(bytes, filter(byParsing(m)));
       }
+      const fresh =
+        m === 'tools/list' ? unseen.map((text) => new TextEncoder().encode(frame(text))) : undefined;
+      for (let i = 0; i < 20; i++) if (fresh) await through(fresh[runs + i] as Uint8Array, filter(byText(m)));
       rows[`${name}, ${framing}`] = {
         text: await time(() => through(bytes, filter(byText(m)))),
+        ...(fresh
+          ? { firstSight: await time((i) => through(fresh[i] as Uint8Array, filter(byText(m)))) }
+          : {}),
         parsed: await time(() => through(bytes, filter(byParsing(m)))),
       };
     }
@@ -156,12 +179,13 @@ async function interleaved(paths: Record<string, Client>, rounds: number) {
   );
 }
 
-function printRelay(filter: Record<string, { text: number; parsed: number }>): void {
+function printRelay(filter: Record<string, RelayRow>): void {
   console.log('the relay on an answer, p50 ms (target for the list: <= 1 ms):');
   console.table(
     Object.entries(filter).map(([answer, t]) => ({
       answer,
       'read from its text': t.text.toFixed(3),
+      'a list not seen before': t.firstSight?.toFixed(3) ?? '–',
       'parsed and re-serialised': t.parsed.toFixed(3),
       ratio: (t.text / t.parsed).toFixed(2),
     })),
