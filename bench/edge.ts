@@ -37,12 +37,6 @@ async function latency(client: Client): Promise<{ p50: number; p99: number }> {
   return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
-/**
- * What the relay does with an answer on its way back, in this process (V8, as in workerd): a
- * 1,000-tool list filtered, and a 1 MiB tool result metered, each as JSON and as one SSE event
- * in 64 KB chunks. Beside it, the same through the same framing with the whole message parsed
- * and re-serialised, as the relay did before it read answers from their text.
- */
 /** The relay's p50 on an answer: seen before (a list's reading remembered), seen for the first time, parsed. */
 interface RelayRow {
   text: number;
@@ -50,6 +44,13 @@ interface RelayRow {
   parsed: number;
 }
 
+/**
+ * What the relay does with an answer on its way back, in this process (V8, as in workerd): a
+ * 1,000-tool list filtered, and a 1 MiB tool result metered, each as JSON and as one SSE event
+ * in 64 KB chunks. The list also as the edge first sees it: one whose reading it has not kept.
+ * Beside it, the same through the same framing with the whole message parsed and re-serialised,
+ * as the relay did before it read answers from their text.
+ */
 async function filtering(): Promise<Record<string, RelayRow>> {
   const parsed = parseDocument({
     version: 1,
