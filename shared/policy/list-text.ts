@@ -26,7 +26,9 @@ export interface FilteredText {
   listed: () => ListedTool[];
 }
 
-interface Listed {
+/** A list answer as read from its text: each item with a string name, and where the list and `cacheScope` are. */
+export interface ListText {
+  kind: Kind;
   items: { name: string; span: Span }[];
   list: Span;
   scope: Span | undefined;
@@ -44,55 +46,99 @@ export function filterListText(
   method: string,
   text: string,
 ): FilteredText | undefined {
-  const shape = listShapes[method];
-  const read = shape && readList(text, shape);
-  if (!shape || !read) return undefined;
-  const { items, list, scope } = read;
+  const read = readListText(text, method);
+  if (read === undefined) return undefined;
   const parse = (span: Span) => JSON.parse(text.slice(span.start, span.end)) as ListedTool;
-  // Kept items go as spans of the text in runs: items kept side by side are one span, separators and all.
-  const kept: (string | Span)[] = [];
-  let run: Span | undefined;
-  const keep = (span: Span) => {
-    if (run !== undefined && adjacent(text, run.end, span.start)) run.end = span.end;
-    else put({ start: span.start, end: span.end });
-  };
-  const put = (next: Span | string | undefined) => {
-    if (run !== undefined) kept.push(...(kept.length > 0 ? [','] : []), run);
-    run = undefined;
-    if (typeof next === 'string') kept.push(...(kept.length > 0 ? [','] : []), next);
-    else run = next;
-  };
-  if (shape.kind === 'tools') {
+  const kept = new KeptItems(text);
+  if (read.kind === 'tools') {
     const shownAs = toolsShown(doc, principal);
     // One reader for every item's definition, parsed only when the policy asks (pins, an override).
     let item = { start: 0, end: 0 };
     let definition: ListedTool | undefined;
-    const read = () => {
+    const definitionOf = () => {
       definition ??= parse(item);
       return definition;
     };
-    for (const { name, span } of items) {
+    for (const { name, span } of read.items) {
       item = span;
       definition = undefined;
-      const shown = shownAs(name, read);
-      if (shown === 'as listed') keep(span);
-      else if (shown === 'overridden') put(JSON.stringify(overridden(doc, read())));
-      else put(undefined);
+      const shown = shownAs(name, definitionOf);
+      if (shown === 'as listed') kept.keep(span);
+      else if (shown === 'overridden') kept.add(JSON.stringify(overridden(doc, definitionOf())));
+      else kept.drop();
     }
   } else {
-    const allowed = decider(doc, principal, shape.kind);
-    for (const { name, span } of items) {
-      if (allowed(name).allowed) keep(span);
-      else put(undefined);
+    const allowed = decider(doc, principal, read.kind);
+    for (const { name, span } of read.items) {
+      if (allowed(name).allowed) kept.keep(span);
+      else kept.drop();
     }
   }
-  put(undefined);
-  // A result filtered for one principal may be cached by that client only, whatever the server said.
+  return {
+    spliced: splicedList(text, read, kept.pieces()),
+    listed: () => read.items.map(({ span }) => parse(span)),
+  };
+}
+
+/** A list answer's text, read once (see `readList`); undefined for a method that lists nothing or text not read exactly. */
+export function readListText(text: string, method: string): ListText | undefined {
+  const shape = listShapes[method];
+  const read = shape && readList(text, shape);
+  return shape && read ? { kind: shape.kind, ...read } : undefined;
+}
+
+/** The answer with its list made of `pieces`; a result filtered for one principal may be cached by that client only. */
+export function splicedList(text: string, read: ListText, pieces: readonly (string | Span)[]): Spliced {
   const edits = [
-    { start: list.start, end: list.end, pieces: ['[', ...kept, ']'] },
-    ...(scope ? [{ start: scope.start, end: scope.end, pieces: ['"private"'] }] : []),
+    { start: read.list.start, end: read.list.end, pieces: ['[', ...pieces, ']'] },
+    ...(read.scope ? [{ start: read.scope.start, end: read.scope.end, pieces: ['"private"'] }] : []),
   ].sort((a, b) => a.start - b.start);
-  return { spliced: splice(text, edits), listed: () => items.map(({ span }) => parse(span)) };
+  return splice(text, edits);
+}
+
+/**
+ * The items kept of a list, in order, as pieces of its text: items kept side by side go as one
+ * span, separators and all; an item re-serialised goes as its new text.
+ */
+export class KeptItems {
+  private readonly text: string;
+  private readonly kept: (string | Span)[] = [];
+  private run: Span | undefined;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  keep(span: Span): void {
+    if (this.run !== undefined && adjacent(this.text, this.run.end, span.start)) this.run.end = span.end;
+    else this.put({ start: span.start, end: span.end });
+  }
+
+  add(json: string): void {
+    this.put(json);
+  }
+
+  drop(): void {
+    this.put(undefined);
+  }
+
+  /** What was kept, commas between. */
+  pieces(): (string | Span)[] {
+    this.put(undefined);
+    return this.kept;
+  }
+
+  private put(next: Span | string | undefined): void {
+    if (this.run !== undefined) this.push(this.run);
+    this.run = undefined;
+    if (typeof next === 'string') this.push(next);
+    else this.run = next;
+  }
+
+  private push(piece: string | Span): void {
+    if (this.kept.length > 0) this.kept.push(',');
+    this.kept.push(piece);
+  }
 }
 
 /** Whether only a comma (and space) lies between two items. */
@@ -105,9 +151,9 @@ function adjacent(text: string, end: number, start: number): boolean {
  * The list in a message, in one pass over its text: each item with a string name and its span,
  * the list's span, and `cacheScope`'s. Undefined for anything JSON.parse might read otherwise.
  */
-function readList(text: string, shape: { field: string; key: string }): Listed | undefined {
+function readList(text: string, shape: { field: string; key: string }): Omit<ListText, 'kind'> | undefined {
   const count = { result: 0, other: 0, list: 0, scope: 0 };
-  const items: Listed['items'] = [];
+  const items: ListText['items'] = [];
   let list: Span | undefined;
   let scope: Span | undefined;
   // One visitor for every item's members (no closure per item): the name, and how often it came.
@@ -164,7 +210,7 @@ interface ReadBefore {
   text: string;
   at: number;
   key: string;
-  items: Listed['items'];
+  items: ListText['items'];
   /** The characters it keeps in memory. */
   holds: number;
 }
@@ -191,7 +237,7 @@ function recall(text: string, at: number, key: string): ReadBefore | undefined {
   return found;
 }
 
-function remember(text: string, list: Span, key: string, items: Listed['items']): void {
+function remember(text: string, list: Span, key: string, items: ListText['items']): void {
   if (list.end - list.start < minCharacters || text.length > maxCharacters) return;
   // The slice may keep the whole answer alive (V8 slices point into their parent): count all of it.
   readBefore.unshift({
@@ -209,7 +255,7 @@ function remember(text: string, list: Span, key: string, items: Listed['items'])
   if (first !== -1) readBefore.length = first;
 }
 
-function shifted(item: Listed['items'][number], by: number): Listed['items'][number] {
+function shifted(item: ListText['items'][number], by: number): ListText['items'][number] {
   if (by === 0) return item;
   return { name: item.name, span: { start: item.span.start + by, end: item.span.end + by } };
 }

@@ -1,14 +1,9 @@
 import type { ServerDocument } from '../../shared/policy/document.ts';
-import {
-  filterDiscoverResult,
-  filterListResult,
-  isFilteredList,
-  mayDeliver,
-} from '../../shared/policy/gate.ts';
+import { filterDiscoverResult, mayDeliver } from '../../shared/policy/gate.ts';
 import { portalNaming } from '../../shared/portal/gate.ts';
-import { listsByMember, namespacedList, portalLists } from '../../shared/portal/rewrite.ts';
+import { filterPortalList, filterPortalListText, type MemberListed } from '../../shared/portal/lists.ts';
 import { type JSONRPCMessage, paramsOf } from '../../shared/protocol/jsonrpc.ts';
-import { namedTools, observeList } from './listed.ts';
+import { observeList } from './listed.ts';
 import { membersFor } from './members.ts';
 import type { McpRequest, Passage } from './passage.ts';
 import type { View } from './view.ts';
@@ -16,7 +11,8 @@ import type { View } from './view.ts';
 /**
  * A portal's answers, read by its members' documents: a merged list is split back per member,
  * each part filtered by that member's document (the same predicate as at the member's own URL),
- * and merged again under the portal's names.
+ * and merged again under the portal's names (shared/portal/lists.ts), from its text where it
+ * can be read so.
  */
 export function portalView(
   x: McpRequest,
@@ -28,6 +24,8 @@ export function portalView(
   let known = fingerprint(members);
   const { principal } = passage;
   const naming = portalNaming(portal);
+  const lists = () => ({ members: current, principal, naming, portal });
+  const observe = ({ doc, listed }: MemberListed) => observeList(x, passage, doc, listed);
   return {
     mayDeliver(message) {
       const params = paramsOf(message);
@@ -40,20 +38,12 @@ export function portalView(
     },
     filtered(method, result) {
       if (method === 'server/discover') return filterDiscoverResult([...current.values()], principal, result);
-      const field = portalLists[method]?.field;
-      if (!isFilteredList(method) || field === undefined) return undefined;
-      const items: Record<string, unknown>[] = [];
-      for (const [member, list] of listsByMember(naming, method, result)) {
-        const doc = current.get(member);
-        if (doc === undefined) continue;
-        if (method === 'tools/list') observeList(x, passage, doc, () => namedTools({ tools: list }));
-        const kept = filterListResult(doc, principal, method, { [field]: list });
-        items.push(...namespacedList(naming, member, method, kept));
-      }
-      const merged = { ...result, [field]: items };
-      // A named portal narrows its tools and prompts by their portal names, with the same predicate.
-      const narrows = portal !== undefined && (method === 'tools/list' || method === 'prompts/list');
-      return narrows ? filterListResult(portal, principal, method, merged) : merged;
+      return filterPortalList(lists(), method, result, observe);
+    },
+    filteredText(method, text) {
+      const filtered = filterPortalListText(lists(), method, text);
+      for (const part of filtered?.parts ?? []) observe(part);
+      return filtered?.spliced;
     },
     async changed() {
       const now = await membersFor(x.env.GATEWAY_KV, x.settings, principal, portal);
