@@ -11,7 +11,7 @@ import {
 } from '../policy/policy.ts';
 import type { Span, Spliced } from '../protocol/json-text.ts';
 import type { Members } from './gate.ts';
-import type { Named, Naming } from './names.ts';
+import { isMemberName, type Named, type Naming, namespaced } from './names.ts';
 import { listsByMember, namespacedList, portalLists } from './rewrite.ts';
 
 /** What one member listed, under its own names, read only when asked (the tool snapshot). */
@@ -102,7 +102,11 @@ class MergedList {
   private readonly readOf: (name: string) => Named | undefined;
   /** Every member's names prefixed: a name read back and prefixed again is the name it was. */
   private readonly roundTrips: boolean;
-  private last: { member: string; part: Part | undefined } | undefined;
+  /** The last member read, its part, and the prefix its names have (a member name has no `_`: the first `__` ends it). */
+  private last: { member: string; part: Part | undefined; prefix: string | undefined } | undefined;
+  /** The item being placed, and its member's own name for it. */
+  private placing: Item = { name: '', span: { start: 0, end: 0 } };
+  private ownName = '';
 
   constructor(at: PortalLists, method: string, kind: Kind, key: string, text: string) {
     this.at = at;
@@ -118,31 +122,38 @@ class MergedList {
   }
 
   place(listed: Item): void {
-    const named = this.readOf(listed.name);
+    const named = this.read(listed.name);
     const part = named && this.partOf(named.member);
     if (named === undefined || part === undefined) return;
     part.listed.push(listed);
-    const own = () => ({ ...this.parse(listed.span), [this.key]: named.name }) as ListedTool;
-    const shown = part.shows(named.name, own);
+    this.placing = listed;
+    this.ownName = named.name;
+    const shown = part.shows(named.name, this.own);
     if (shown === 'hidden') part.kept.drop();
     else
       this.underPortal(
         part,
         listed,
         named,
-        shown === 'overridden' ? overridden(part.doc, own()) : undefined,
-        own,
+        shown === 'overridden' ? overridden(part.doc, this.own()) : undefined,
       );
   }
 
+  /** The item being placed under its member's own name (one reader for every item, parsed only when asked). */
+  private readonly own = (): ListedTool =>
+    ({ ...this.parse(this.placing.span), [this.key]: this.ownName }) as ListedTool;
+
+  /** A name read back; a run of one member's names is read by its prefix, as `memberOf` would read it. */
+  private read(name: string): Named | undefined {
+    const prefix = this.last?.prefix;
+    if (this.key === 'name' && prefix !== undefined && name.length > prefix.length && name.startsWith(prefix))
+      return { member: this.last?.member as string, name: name.slice(prefix.length) };
+    return this.readOf(name);
+  }
+
   /** A kept item under its portal name, narrowed by the portal's own document; re-serialised only if it changed. */
-  private underPortal(
-    part: Part,
-    listed: Item,
-    named: Named,
-    memberItem: ListedTool | undefined,
-    own: () => ListedTool,
-  ): void {
+  private underPortal(part: Part, listed: Item, named: Named, memberItem: ListedTool | undefined): void {
+    const own = this.own;
     const portalName =
       memberItem === undefined && this.roundTrips
         ? listed.name
@@ -185,7 +196,12 @@ class MergedList {
 
   /** A merged list comes member by member: a part is looked up once per run of its items. */
   private partOf(member: string): Part | undefined {
-    if (this.last?.member !== member) this.last = { member, part: this.part(member) };
+    if (this.last?.member !== member)
+      this.last = {
+        member,
+        part: this.part(member),
+        prefix: isMemberName(member) ? namespaced(member, '') : undefined,
+      };
     return this.last.part;
   }
 

@@ -39,6 +39,7 @@ const names = [
   'a',
   'read_x',
   'alpha__beta__c',
+  'alpha__',
   '',
   'portal://alpha/file:///ok/1',
   'portal://beta/file:///secret',
@@ -64,6 +65,25 @@ const setups = fc.record({
   groups: fc.subarray(['g1', 'g2'], { minLength: 1 }),
 });
 
+/** The text path's answer and snapshot parts, against the parsed path's. */
+function expectSame(
+  at: PortalLists,
+  method: keyof typeof methods,
+  result: Record<string, unknown>,
+  space?: number,
+) {
+  const message = { jsonrpc: '2.0', id: 3, result };
+  const text = JSON.stringify(message, null, space);
+  const seenParsed: unknown[] = [];
+  const expected = filterPortalList(at, method, structuredClone(result), (part) =>
+    seenParsed.push([part.doc.name, part.listed()]),
+  );
+  const read = filterPortalListText(at, method, text);
+  expect(read).toBeDefined();
+  expect(JSON.parse(read ? joined(text, read.spliced) : '')).toEqual({ ...message, result: expected });
+  expect(read?.parts.map((part) => [part.doc.name, part.listed()])).toEqual(seenParsed);
+}
+
 describe('a portal list filtered from its text gives what the parsed filter gives', () => {
   it('for random members, portals, callers, lists and formatting', () => {
     fc.assert(
@@ -88,23 +108,24 @@ describe('a portal list filtered from its text gives what the parsed filter give
             [field]: listed.map((name) => item(key, name)),
             ...(scoped ? { cacheScope: 'shared' } : {}),
           };
-          const message = { jsonrpc: '2.0', id: 3, result };
-          const text = JSON.stringify(message, null, space);
-          const seenParsed: unknown[] = [];
-          const expected = filterPortalList(at, method, structuredClone(result), (part) =>
-            seenParsed.push([part.doc.name, part.listed()]),
-          );
-          const read = filterPortalListText(at, method, text);
-          expect(read).toBeDefined();
-          expect(JSON.parse(read ? joined(text, read.spliced) : '')).toEqual({
-            ...message,
-            result: expected,
-          });
-          expect(read?.parts.map((part) => [part.doc.name, part.listed()])).toEqual(seenParsed);
+          expectSame(at, method, result, space);
         },
       ),
       { numRuns: 400 },
     );
+  });
+
+  it('reads a run of one member’s names as the naming reads them, an empty own name and an unprefixed member included', () => {
+    const members = new Map([
+      ['alpha', doc('alpha', { tools: { allow: ['*'] } })],
+      ['beta', doc('beta', { tools: { allow: ['*'] } })],
+    ]);
+    const principal: Principal = { subject: 'p', groups: ['g1'], method: 'api_key' };
+    for (const unprefixed of [undefined, 'alpha', 'beta']) {
+      const at: PortalLists = { members, principal, naming: naming(unprefixed), portal: undefined };
+      const names = ['alpha__a', 'alpha__', 'alpha__b__c', 'a', 'beta__a', 'beta__', 'alpha__x'];
+      expectSame(at, 'tools/list', { tools: names.map((name) => item('name', name)) });
+    }
   });
 
   it('keeps what passes as the bytes that came, and re-serialises only what is renamed on the way', () => {
