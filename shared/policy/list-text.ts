@@ -50,34 +50,39 @@ export function filterListText(
   if (read === undefined) return undefined;
   const parse = (span: Span) => JSON.parse(text.slice(span.start, span.end)) as ListedTool;
   const kept = new KeptItems(text);
-  if (read.kind === 'tools') {
-    const shownAs = toolsShown(doc, principal);
-    // One reader for every item's definition, parsed only when the policy asks (pins, an override).
-    let item = { start: 0, end: 0 };
-    let definition: ListedTool | undefined;
-    const definitionOf = () => {
-      definition ??= parse(item);
-      return definition;
-    };
-    for (const { name, span } of read.items) {
-      item = span;
-      definition = undefined;
-      const shown = shownAs(name, definitionOf);
-      if (shown === 'as listed') kept.keep(span);
-      else if (shown === 'overridden') kept.add(JSON.stringify(overridden(doc, definitionOf())));
-      else kept.drop();
-    }
-  } else {
-    const allowed = decider(doc, principal, read.kind);
-    for (const { name, span } of read.items) {
-      if (allowed(name).allowed) kept.keep(span);
-      else kept.drop();
-    }
+  const shows = shownBy(doc, principal, read.kind);
+  // One reader for every item's definition, parsed only when the policy asks (pins, an override).
+  let item = { start: 0, end: 0 };
+  let definition: ListedTool | undefined;
+  const definitionOf = () => {
+    definition ??= parse(item);
+    return definition;
+  };
+  for (const { name, span } of read.items) {
+    item = span;
+    definition = undefined;
+    const shown = shows(name, definitionOf);
+    if (shown === 'as listed') kept.keep(span);
+    else if (shown === 'overridden') kept.add(JSON.stringify(overridden(doc, definitionOf())));
+    else kept.drop();
   }
   return {
     spliced: splicedList(text, read, kept.pieces()),
     listed: () => read.items.map(({ span }) => parse(span)),
   };
+}
+
+export type Shown = 'hidden' | 'as listed' | 'overridden';
+
+/** A document's decision over a name in a list: tools as `tools/list` shows them, the rest allowed or not. */
+export function shownBy(
+  doc: ServerDocument,
+  principal: Principal,
+  kind: Kind,
+): (name: string, definition: () => ListedTool) => Shown {
+  if (kind === 'tools') return toolsShown(doc, principal);
+  const allowed = decider(doc, principal, kind);
+  return (name) => (allowed(name).allowed ? 'as listed' : 'hidden');
 }
 
 /** A list answer's text, read once (see `readList`); undefined for a method that lists nothing or text not read exactly. */

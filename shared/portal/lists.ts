@@ -1,14 +1,7 @@
 import type { ServerDocument } from '../policy/document.ts';
 import { filterListResult, isFilteredList } from '../policy/gate.ts';
-import { KeptItems, readListText, splicedList } from '../policy/list-text.ts';
-import {
-  decider,
-  type Kind,
-  type ListedTool,
-  overridden,
-  type Principal,
-  toolsShown,
-} from '../policy/policy.ts';
+import { KeptItems, readListText, type Shown, shownBy, splicedList } from '../policy/list-text.ts';
+import { type Kind, type ListedTool, overridden, type Principal } from '../policy/policy.ts';
 import type { Span, Spliced } from '../protocol/json-text.ts';
 import type { Members } from './gate.ts';
 import { isMemberName, type Named, type Naming, namespaced } from './names.ts';
@@ -79,7 +72,6 @@ export function filterPortalListText(
   };
 }
 
-type Shown = 'hidden' | 'as listed' | 'overridden';
 type Item = { name: string; span: Span };
 
 /** One member's part of a merged list: its document's decision, what it kept, every item it listed. */
@@ -226,17 +218,6 @@ class MergedList {
   private parse(span: Span): ListedTool {
     return JSON.parse(this.text.slice(span.start, span.end)) as ListedTool;
   }
-}
-
-/** A document's decision over a name in a list: tools as `tools/list` shows them, the rest allowed or not. */
-function shownBy(
-  doc: ServerDocument,
-  principal: Principal,
-  kind: Kind,
-): (name: string, definition: () => ListedTool) => Shown {
-  if (kind === 'tools') return toolsShown(doc, principal);
-  const allowed = decider(doc, principal, kind);
-  return (name) => (allowed(name).allowed ? 'as listed' : 'hidden');
 }
 
 /** A named portal narrows its tools and prompts by their portal names, with the same predicate. */
