@@ -1,11 +1,6 @@
+import { listShapes } from '../../shared/policy/list-text.ts';
 import type { Naming } from '../../shared/portal/names.ts';
-import {
-  addressed,
-  listField,
-  namespacedList,
-  namespacedUpdate,
-  portalLists,
-} from '../../shared/portal/rewrite.ts';
+import { addressed, listField, namespacedList, namespacedUpdate } from '../../shared/portal/rewrite.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -130,7 +125,7 @@ export class PortalChannel implements Channel {
       for (const member of this.reachable()) this.setLevel(member);
       return resultOf(id, {});
     }
-    if (method in portalLists) return this.gather(message);
+    if (method in listShapes) return this.gather(message);
     const address = addressed(this.naming, message);
     if (address.to === 'all') return errorOf({ kind: 'unknown_method', method, stateless: false }, id);
     const member = address.to === 'member' ? this.member(address.member) : undefined;

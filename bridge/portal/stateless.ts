@@ -1,12 +1,7 @@
+import { listShapes } from '../../shared/policy/list-text.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
 import type { Naming } from '../../shared/portal/names.ts';
-import {
-  addressed,
-  listField,
-  namespacedList,
-  namespacedUpdate,
-  portalLists,
-} from '../../shared/portal/rewrite.ts';
+import { addressed, listField, namespacedList, namespacedUpdate } from '../../shared/portal/rewrite.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -57,7 +52,7 @@ export class PortalStateless {
       return { ok: true, response: await this.listen(http, message, reachable, principal, naming) };
     if (method === 'server/discover')
       return { ok: true, response: ok(await this.discover(http, message, reachable, principal)) };
-    if (method in portalLists)
+    if (method in listShapes)
       return { ok: true, response: ok(await this.gather(http, message, reachable, principal, naming)) };
     const address = addressed(naming, message);
     const endpoint =

@@ -11,8 +11,13 @@ import {
 import type { ServerDocument } from './document.ts';
 import { decider, type Kind, type ListedTool, overridden, type Principal, toolsShown } from './policy.ts';
 
-/** The lists the policy filters: the result's field that holds the items, and the item's name. */
-export const listShapes: Readonly<Record<string, { field: string; key: string; kind: Kind }>> = {
+/**
+ * The lists the policy filters, which a portal gathers from every member: the result's field that
+ * holds the items, and the item's name.
+ */
+export const listShapes: Readonly<
+  Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate'; kind: Kind }>
+> = {
   'tools/list': { field: 'tools', key: 'name', kind: 'tools' },
   'prompts/list': { field: 'prompts', key: 'name', kind: 'prompts' },
   'resources/list': { field: 'resources', key: 'uri', kind: 'resources' },
@@ -29,6 +34,8 @@ export interface FilteredText {
 /** A list answer as read from its text: each item with a string name, and where the list and `cacheScope` are. */
 export interface ListText {
   kind: Kind;
+  /** The item's field that names it. */
+  key: 'name' | 'uri' | 'uriTemplate';
   items: { name: string; span: Span }[];
   list: Span;
   scope: Span | undefined;
@@ -89,7 +96,7 @@ export function shownBy(
 export function readListText(text: string, method: string): ListText | undefined {
   const shape = listShapes[method];
   const read = shape && readList(text, shape);
-  return shape && read ? { kind: shape.kind, ...read } : undefined;
+  return shape && read ? { kind: shape.kind, key: shape.key, ...read } : undefined;
 }
 
 /** The answer with its list made of `pieces`; a result filtered for one principal may be cached by that client only. */
@@ -156,7 +163,10 @@ function adjacent(text: string, end: number, start: number): boolean {
  * The list in a message, in one pass over its text: each item with a string name and its span,
  * the list's span, and `cacheScope`'s. Undefined for anything JSON.parse might read otherwise.
  */
-function readList(text: string, shape: { field: string; key: string }): Omit<ListText, 'kind'> | undefined {
+function readList(
+  text: string,
+  shape: { field: string; key: string },
+): Omit<ListText, 'kind' | 'key'> | undefined {
   const count = { result: 0, other: 0, list: 0, scope: 0 };
   const items: ListText['items'] = [];
   let list: Span | undefined;

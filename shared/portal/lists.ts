@@ -1,11 +1,19 @@
 import type { ServerDocument } from '../policy/document.ts';
-import { filterListResult, isFilteredList } from '../policy/gate.ts';
-import { KeptItems, readListText, type Shown, shownBy, splicedList } from '../policy/list-text.ts';
+import { filterListResult } from '../policy/gate.ts';
+import {
+  KeptItems,
+  type ListText,
+  listShapes,
+  readListText,
+  type Shown,
+  shownBy,
+  splicedList,
+} from '../policy/list-text.ts';
 import { type Kind, type ListedTool, overridden, type Principal } from '../policy/policy.ts';
 import type { Span, Spliced } from '../protocol/json-text.ts';
 import type { Members } from './gate.ts';
 import { isMemberName, type Named, type Naming, namespaced } from './names.ts';
-import { listsByMember, namespacedList, portalLists } from './rewrite.ts';
+import { listsByMember, namespacedList } from './rewrite.ts';
 
 /** What one member listed, under its own names, read only when asked (the tool snapshot). */
 export interface MemberListed {
@@ -33,8 +41,8 @@ export function filterPortalList(
   result: Record<string, unknown>,
   observe?: (part: MemberListed) => void,
 ): Record<string, unknown> | undefined {
-  const field = portalLists[method]?.field;
-  if (!isFilteredList(method) || field === undefined) return undefined;
+  const field = listShapes[method]?.field;
+  if (field === undefined) return undefined;
   const items: Record<string, unknown>[] = [];
   for (const [member, list] of listsByMember(at.naming, method, result)) {
     const doc = at.members.get(member);
@@ -62,9 +70,8 @@ export function filterPortalListText(
   text: string,
 ): { spliced: Spliced; parts: MemberListed[] } | undefined {
   const read = readListText(text, method);
-  const key = portalLists[method]?.key;
-  if (read === undefined || key === undefined) return undefined;
-  const merged = new MergedList(at, method, read.kind, key, text);
+  if (read === undefined) return undefined;
+  const merged = new MergedList(at, method, read, text);
   for (const item of read.items) merged.place(item);
   return {
     spliced: splicedList(text, read, merged.pieces()),
@@ -100,7 +107,7 @@ class MergedList {
   private placing: Item = { name: '', span: { start: 0, end: 0 } };
   private ownName = '';
 
-  constructor(at: PortalLists, method: string, kind: Kind, key: string, text: string) {
+  constructor(at: PortalLists, method: string, { kind, key }: ListText, text: string) {
     this.at = at;
     this.kind = kind;
     this.key = key;

@@ -1,17 +1,10 @@
+import { listShapes } from '../policy/list-text.ts';
 import { type JSONRPCMessage, paramsOf } from '../protocol/jsonrpc.ts';
 import type { Named, Naming } from './names.ts';
 
-/** The list methods a portal answers by asking every member, and the field and key of their items. */
-export const portalLists: Readonly<Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate' }>> = {
-  'tools/list': { field: 'tools', key: 'name' },
-  'prompts/list': { field: 'prompts', key: 'name' },
-  'resources/list': { field: 'resources', key: 'uri' },
-  'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate' },
-};
-
 /** The field a list method's items are in (`tools` for `tools/list`). */
 export function listField(method: string): string {
-  return portalLists[method]?.field ?? 'items';
+  return listShapes[method]?.field ?? 'items';
 }
 
 type Params = Record<string, unknown>;
@@ -99,7 +92,7 @@ type Item = Record<string, unknown>;
 
 /** One member's list result with the portal's names. */
 export function namespacedList(naming: Naming, member: string, method: string, result: Item): Item[] {
-  const list = portalLists[method];
+  const list = listShapes[method];
   if (list === undefined) return [];
   const items = Array.isArray(result[list.field]) ? (result[list.field] as Item[]) : [];
   const prefix = list.key === 'name' ? naming.name : naming.uri;
@@ -110,7 +103,7 @@ export function namespacedList(naming: Naming, member: string, method: string, r
 
 /** A merged list split back per member, each item under the member's own name. */
 export function listsByMember(naming: Naming, method: string, result: Item): Map<string, Item[]> {
-  const list = portalLists[method];
+  const list = listShapes[method];
   const byMember = new Map<string, Item[]>();
   if (list === undefined) return byMember;
   const items = Array.isArray(result[list.field]) ? (result[list.field] as Item[]) : [];
