@@ -26,6 +26,9 @@ import {
   statusCodeOf,
 } from '../metrics/metrics.ts';
 import type { Channel } from '../upstream/channel.ts';
+import { oneLine } from '../upstream/lines.ts';
+import { withText, writesText } from './events.ts';
+import { PostedTexts } from './posted.ts';
 import { bridgeRevision, lowered } from './versions.ts';
 
 /** What every session of one configured server shares. */
@@ -87,6 +90,7 @@ export class Session {
   private readonly principal: Principal | undefined;
   /** The channel's answer to this client's `initialize`, given ahead (a primed spare): sent, not asked. */
   private primedAnswer: Record<string, unknown> | undefined;
+  private readonly posted = new PostedTexts();
 
   constructor(
     ctx: ServerContext,
@@ -107,11 +111,12 @@ export class Session {
       sessionIdGenerator: ctx.newSessionId,
       onsessioninitialized: () => hooks.onInitialized(this),
     });
+    writesText(this.http);
     this.http.onmessage = (message, extra) =>
       this.fromClient(message, pinsFromHeader(extra?.requestInfo?.headers[pinsHeader]?.toString()));
     this.http.onclose = () => void this.end('client');
     this.http.onerror = (error) => ctx.log.log('debug', 'client transport', { error: error.message });
-    channel.onmessage = (message) => this.fromServer(message);
+    channel.onmessage = (message, text) => this.fromServer(message, text);
     channel.onexit = (_reason, detail) => this.upstreamExited(detail);
   }
 
@@ -145,12 +150,14 @@ export class Session {
   handle(request: Request, body: unknown): Promise<Response> {
     // A second request under an id still in flight would get the first one's answer on its
     // stream, where the edge filters by the second one's method: it is refused instead.
-    const reused = requestIdsOf(body).find((id) => this.inflight.has(id));
+    const ids = requestIdsOf(body);
+    const reused = ids.find((id) => this.inflight.has(id));
     if (reused !== undefined) {
       const detail = `request id ${JSON.stringify(reused)} is still in progress in this session; use a new id`;
       return Promise.resolve(refusalResponse({ kind: 'invalid_message', detail }, reused));
     }
-    return this.http.handleRequest(request, { parsedBody: body });
+    const release = this.posted.hold(body, ids);
+    return this.http.handleRequest(request, { parsedBody: body }).finally(release);
   }
 
   async end(reason: SessionEnd): Promise<void> {
@@ -184,7 +191,9 @@ export class Session {
       default:
         break;
     }
-    this.channel.send(message).catch((error: Error) => {
+    const text =
+      kindOf(message) === 'request' ? this.posted.take((message as { id: RequestId }).id) : undefined;
+    this.channel.send(message, text).catch((error: Error) => {
       if ('id' in message && 'method' in message) {
         this.refuse(message.id, { kind: 'upstream_failed', detail: error.message });
       }
@@ -226,10 +235,11 @@ export class Session {
     return entry;
   }
 
-  private fromServer(message: JSONRPCMessage): void {
+  /** `text`: the line it came in, where the channel has it; written as it is if nothing changes it. */
+  private fromServer(message: JSONRPCMessage, text?: string): void {
     this.lastActivity = Date.now();
     if (!('id' in message) || 'method' in message) {
-      this.toClient(message, this.relatedRequest(message));
+      this.toClient(withText(message, oneLine(text)), this.relatedRequest(message));
       return;
     }
     const entry = this.forget(message.id);
@@ -243,7 +253,8 @@ export class Session {
     if (entry.method === 'tools/list' && entry.pins) void countDrift(this.ctx, entry.pins, result);
     this.measure(entry, isFailure(message) ? 'error' : 'success', '200');
     // Servers answer in their newest terms whatever they agreed to: an older client gets what it can read.
-    this.toClient(lowered(message, this.revision), undefined);
+    const answer = lowered(message, this.revision);
+    this.toClient(answer === message ? withText(message, oneLine(text)) : answer, undefined);
   }
 
   /** Which open request a server-to-client message belongs to: the POST stream it should travel on. */

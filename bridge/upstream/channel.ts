@@ -6,9 +6,11 @@ import type { ExitReason } from './upstream.ts';
  * multiplexed upstream (shared mode). The session logic is written once against this.
  */
 export interface Channel {
-  onmessage?: (message: JSONRPCMessage) => void;
+  /** `text`, where the channel has it: the one line of JSON the message came in, unchanged. */
+  onmessage?: (message: JSONRPCMessage, text?: string) => void;
   onexit?: (reason: ExitReason, detail: string) => void;
-  send(message: JSONRPCMessage): Promise<void>;
+  /** `text`: the one line of JSON `message` came in; a channel that changes nothing may write it. */
+  send(message: JSONRPCMessage, text?: string): Promise<void>;
   setProtocolVersion(version: string): void;
   close(): Promise<void>;
 }

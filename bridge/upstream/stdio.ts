@@ -1,13 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { redact } from '../../shared/security/redact.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { MemoryBudget } from './memory.ts';
 import { defaultStderrLimits, forwardStderr, StderrTail } from './stderr.ts';
+import { StdioTransport } from './stdio-transport.ts';
 import { Upstream, type UpstreamFactory } from './upstream.ts';
 
 type Stdio = Extract<ServerConfig['transport'], { type: 'stdio' }>;
@@ -21,20 +19,16 @@ export function stdioFactory(
   const { log, metrics, memory } = deps;
   return async (credential) => {
     const [command, args] = commandLine(t.command, t.args);
-    const transport = new StdioClientTransport({
+    const transport = new StdioTransport({
       command,
       args,
       env: { ...childEnv(t.inheritEnv, t.env), ...credential?.env() },
       cwd: t.cwd,
-      stderr: 'pipe',
-      maxBufferSize: server.limits.maxLineBytes,
+      maxLineBytes: server.limits.maxLineBytes,
     });
-    const stderr = transport.stderr as Readable | null;
     const tail = new StderrTail();
-    if (stderr) {
-      const dropped = () => metrics.droppedLines.inc({ server: server.name, reason: 'stderr_rate' });
-      forwardStderr(stderr, log.child({ server: server.name }), dropped, defaultStderrLimits, tail);
-    }
+    const dropped = () => metrics.droppedLines.inc({ server: server.name, reason: 'stderr_rate' });
+    forwardStderr(transport.stderr, log.child({ server: server.name }), dropped, defaultStderrLimits, tail);
     metrics.childSpawns.inc({ server: server.name });
     try {
       await transport.start();
@@ -43,13 +37,13 @@ export function stdioFactory(
       credential?.close();
       throw error;
     }
-    memory?.track(transport.pid ?? undefined);
+    memory?.track(transport.pid);
     return new Upstream(
       transport,
       server.name,
       { ...deps, credential },
       {
-        pid: transport.pid ?? undefined,
+        pid: transport.pid,
         ending: endingOf(transport, tail),
         livenessMs: server.limits.livenessSeconds * 1000,
       },
@@ -93,17 +87,10 @@ export function childEnv(inherit: readonly string[], set: Record<string, string>
   return { ...env, ...set };
 }
 
-/**
- * "exited with code 1; its last stderr: …": what a person needs to fix a child that died. The
- * SDK keeps its ChildProcess private, and the exit code or signal is only on that object.
- */
-function endingOf(transport: StdioClientTransport, tail: StderrTail): () => string | undefined {
-  const child = (transport as unknown as { _process?: ChildProcess })._process;
-  let exit: string | undefined;
-  child?.once('exit', (code, signal) => {
-    exit = signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
-  });
+/** "exited with code 1; its last stderr: …": what a person needs to fix a child that died. */
+function endingOf(transport: StdioTransport, tail: StderrTail): () => string | undefined {
   return () => {
+    const exit = transport.ended;
     if (exit === undefined) return undefined;
     return tail.text === '' ? exit : `${exit}; its last stderr: ${redact(tail.text)}`;
   };

@@ -1,20 +1,22 @@
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import type { Credential } from '../identity/credential.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { LineTooLong } from './lines.ts';
 import { Liveness } from './liveness.ts';
+import { StdioTransport } from './stdio-transport.ts';
 
 export type ExitReason = 'crash' | 'closed';
 
 /**
- * One connection to an MCP server, whatever carries it: a spawned stdio child, or a
- * client session with a Streamable HTTP or SSE server. Built on the SDK's client transports.
+ * One connection to an MCP server, whatever carries it: a spawned stdio child (stdio-transport.ts),
+ * or a client session with a Streamable HTTP or SSE server (the SDK's client transports).
  */
 export class Upstream {
-  onmessage?: (message: JSONRPCMessage) => void;
+  /** A message from the server; from a child, with the line it came in (`text`). */
+  onmessage?: (message: JSONRPCMessage, text?: string) => void;
   onexit?: (reason: ExitReason, detail: string) => void;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private exitDetail = 'the MCP server closed the connection';
@@ -45,16 +47,18 @@ export class Upstream {
     this.pid = child?.pid;
     this.credential = deps.credential;
     this.ending = child?.ending;
-    this.isChild = transport instanceof StdioClientTransport;
+    this.isChild = transport instanceof StdioTransport;
     if (child !== undefined) {
       const ping = (id: string) =>
         void transport.send({ jsonrpc: '2.0', id, method: 'ping' }).catch(() => undefined);
       this.liveness = new Liveness(child.livenessMs, ping, () => this.stoppedAnswering(child.livenessMs));
     }
-    transport.onmessage = (message) => {
+    const heard = (message: JSONRPCMessage, text?: string) => {
       if (this.liveness?.heard(message)) return;
-      this.onmessage?.(message);
+      this.onmessage?.(message, text);
     };
+    if (transport instanceof StdioTransport) transport.online = heard;
+    else transport.onmessage = (message) => heard(message);
     transport.onerror = (error) => this.failed(error);
     transport.onclose = () => this.exited();
   }
@@ -63,9 +67,11 @@ export class Upstream {
     return this.state === 'open';
   }
 
-  send(message: JSONRPCMessage): Promise<void> {
+  /** `text`: the one line of JSON `message` came in, written as it is to a child. */
+  send(message: JSONRPCMessage, text?: string): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new Error('upstream closed'));
     this.liveness?.sent(message);
+    if (text !== undefined && this.transport instanceof StdioTransport) return this.transport.sendText(text);
     return this.transport.send(message);
   }
 
@@ -85,8 +91,7 @@ export class Upstream {
 
   private failed(error: Error): void {
     const text = error.message;
-    if (text.includes('ReadBuffer exceeded')) {
-      if (this.overflowed) return; // the rest of that line, arriving while the SDK closes the child
+    if (error instanceof LineTooLong) {
       this.overflowed = true;
       this.metrics.droppedLines.inc({ server: this.server, reason: 'too_long' });
       this.exitDetail = 'the MCP server wrote a message larger than the line limit';

@@ -29,15 +29,23 @@ export async function readBody(request: Request | Response, limit: number): Prom
 
 export type ParsedJson = { ok: true; value: unknown } | { ok: false; refusal: Refusal };
 
+/** The text each parsed object or array was read from (held as long as the value is). */
+const sources = new WeakMap<object, string>();
+
 export function parseJson(body: Uint8Array): ParsedJson {
   try {
-    return {
-      ok: true,
-      value: JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body)),
-    };
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(body);
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null) sources.set(value, text);
+    return { ok: true, value };
   } catch {
     return { ok: false, refusal: { kind: 'invalid_json' } };
   }
+}
+
+/** The text `parseJson` read `value` from: for a hop that passes a message on unchanged. */
+export function sourceOf(value: unknown): string | undefined {
+  return typeof value === 'object' && value !== null ? sources.get(value) : undefined;
 }
 
 /** Deeper than any real message: refused before anything walks it recursively (the SDK, zod, a server). */

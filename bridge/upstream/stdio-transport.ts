@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import { LineReader } from './lines.ts';
+
+export interface StdioParams {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string | undefined;
+  maxLineBytes: number;
+}
+
+/** How long a closed stdin is given to end the child, then SIGTERM is, before SIGKILL: the SDK's. */
+const graceMs = 2000;
+
+/**
+ * A stdio MCP server as an SDK `Transport`, in place of the SDK's `StdioClientTransport`, for
+ * what a relay needs and it does not give: each message comes with the line it was read from,
+ * and a message can be written as the text it came in, so that a message passing through
+ * unchanged is neither serialised again nor altered (a large integer keeps its digits). Lines
+ * are read in one pass (lines.ts). Spawning, the inherited environment and closing are the SDK's.
+ */
+export class StdioTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  /** Set instead of `onmessage` by who can use the text: a message, and the line it was read from. */
+  online?: (message: JSONRPCMessage, line: string) => void;
+  onerror?: (error: Error) => void;
+  onclose?: () => void;
+  /** Given at once, before start, so that nothing the child writes early is lost. */
+  readonly stderr = new PassThrough();
+  private child: ChildProcess | undefined;
+  private readonly reader: LineReader;
+  private readonly params: StdioParams;
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private closing = false;
+
+  constructor(params: StdioParams) {
+    this.params = params;
+    this.reader = new LineReader(params.maxLineBytes);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** How the child ended: its exit code or signal, once it has. */
+  get ended(): string | undefined {
+    if (this.exit === undefined) return undefined;
+    const { code, signal } = this.exit;
+    return signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
+  }
+
+  start(): Promise<void> {
+    if (this.child) throw new Error('already started');
+    const { command, args, env, cwd } = this.params;
+    const child = spawn(command, args, {
+      env: { ...getDefaultEnvironment(), ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd,
+    });
+    this.child = child;
+    child.once('exit', (code, signal) => {
+      this.exit = { code, signal };
+    });
+    child.once('close', () => {
+      this.child = undefined;
+      this.onclose?.();
+    });
+    child.stdin?.on('error', (error) => this.onerror?.(error));
+    child.stdout?.on('error', (error) => this.onerror?.(error));
+    child.stdout?.on('data', (chunk: Buffer) => this.read(chunk));
+    child.stderr?.pipe(this.stderr);
+    return new Promise((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (error) => {
+        reject(error);
+        this.onerror?.(error);
+      });
+    });
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.write(`${JSON.stringify(message)}\n`);
+  }
+
+  /** `message` as the text it came in: one line of JSON, which the caller has checked it is. */
+  sendText(text: string): Promise<void> {
+    return this.write(`${text}\n`);
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    this.reader.clear();
+    if (child === undefined || this.closing) return;
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const ended = () => Promise.race([closed, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    child.stdin?.end();
+    await ended();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await ended();
+    }
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+
+  private write(line: string): Promise<void> {
+    const stdin = this.closing ? undefined : this.child?.stdin;
+    if (!stdin || stdin.destroyed) return Promise.reject(new Error('Not connected'));
+    return new Promise((resolve) => {
+      if (stdin.write(line)) resolve();
+      else stdin.once('drain', resolve);
+    });
+  }
+
+  private read(chunk: Buffer): void {
+    try {
+      this.reader.push(chunk, (line) => this.deliver(line));
+    } catch (error) {
+      // A line past the bound: what follows of it is not a message either, so the child goes.
+      this.child?.stdout?.removeAllListeners('data');
+      this.onerror?.(error as Error);
+      this.close().catch(() => undefined);
+    }
+  }
+
+  private deliver(line: string): void {
+    let message: JSONRPCMessage;
+    try {
+      message = JSONRPCMessageSchema.parse(JSON.parse(line)) as JSONRPCMessage;
+    } catch (error) {
+      this.onerror?.(error as Error);
+      return;
+    }
+    if (this.online) this.online(message, line);
+    else this.onmessage?.(message);
+  }
+}

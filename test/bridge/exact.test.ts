@@ -1,0 +1,111 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LineReader, LineTooLong } from '../../bridge/upstream/lines.ts';
+import { initializeRequest, post, repo, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
+
+const exact = { type: 'stdio', command: process.execPath, args: [join(repo, 'test/fixtures/exact.ts')] };
+const big = '98765432109876543210987';
+
+/** A session on `server`: a POST after initialize, answered as the text of its one SSE event's data. */
+async function session(bridge: TestBridge, server: string) {
+  const url = bridge.mcpUrl(server);
+  const opened = await post(url, initializeRequest);
+  const headers = {
+    'mcp-session-id': opened.headers.get('mcp-session-id') ?? '',
+    'mcp-protocol-version': '2025-11-25',
+  };
+  await opened.text();
+  await (await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).text();
+  // An event's lines end at CR, LF or CRLF, as SSE says.
+  return async (body: string): Promise<string> => {
+    const response = await post(url, body, headers);
+    expect(response.status).toBe(200);
+    const events = (await response.text()).split(/\r\n|\r|\n/).filter((line) => line.startsWith('data: '));
+    expect(events).toHaveLength(1);
+    return (events[0] ?? '').slice('data: '.length);
+  };
+}
+
+const call = (id: number, name: string, args: string) =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}", "arguments":${args}}}`;
+
+describe('a message through the bridge, as the text it came in', () => {
+  let bridge: TestBridge;
+  beforeAll(async () => {
+    bridge = await startTestBridge([
+      { name: 'exact', transport: exact, pool: 1 },
+      { name: 'shared', transport: exact, sessions: 'shared' },
+    ]);
+  });
+  afterAll(async () => {
+    await bridge?.drain();
+  });
+
+  it('isolated: the child gets the request as sent, and the client the answer as written', async () => {
+    const send = await session(bridge, 'exact');
+    const request = call(7, 'exact', '{"n": 12345678901234567890123,  "s": "é\\u2028"}');
+    const answer = await send(request);
+    expect(answer).toBe(
+      `{"jsonrpc":"2.0", "id":7, "result":{"content":[{"type":"text","text":${JSON.stringify(request)}}], "_meta":{"n": ${big}}}}`,
+    );
+  });
+
+  it('a request in several lines reaches the child as one, and its answer comes back whole', async () => {
+    const send = await session(bridge, 'exact');
+    const answer = JSON.parse(
+      await send(
+        '{\n  "jsonrpc": "2.0",\r\n  "id": 8,\n  "method": "tools/call",\n  "params": {"name": "exact", "arguments": {}}\n}',
+      ),
+    );
+    expect(answer.id).toBe(8);
+    expect(JSON.parse(answer.result.content[0].text)).toEqual({
+      jsonrpc: '2.0',
+      id: 8,
+      method: 'tools/call',
+      params: { name: 'exact', arguments: {} },
+    });
+  });
+
+  it('an answer with a carriage return inside its line goes out as a well-formed event', async () => {
+    const send = await session(bridge, 'exact');
+    const answer = JSON.parse(await send(call(9, 'crlf', '{}')));
+    expect(answer.id).toBe(9);
+    expect(answer.result._meta.n).toBe(Number(big));
+  });
+
+  it('shared: ids are rewritten, so the messages are serialised again, and still arrive whole', async () => {
+    const send = await session(bridge, 'shared');
+    const answer = JSON.parse(await send(call(10, 'exact', '{"k": 1}')));
+    expect(answer.id).toBe(10);
+    expect(JSON.parse(answer.result.content[0].text).params).toEqual({ name: 'exact', arguments: { k: 1 } });
+  });
+});
+
+describe("a child's stdout read as lines", () => {
+  const read = (reader: LineReader, ...chunks: string[]) => {
+    const lines: string[] = [];
+    for (const chunk of chunks) reader.push(Buffer.from(chunk), (line) => lines.push(line));
+    return lines;
+  };
+
+  it('joins a line written in pieces, splits several in one piece, and drops a CR before LF', () => {
+    const reader = new LineReader(100);
+    expect(read(reader, '{"a":', '1}\r\n{"b":2}\n{"c"', '', ':3}\n')).toEqual([
+      '{"a":1}',
+      '{"b":2}',
+      '{"c":3}',
+    ]);
+    expect(read(reader, 'é'.repeat(3), '\n')).toEqual(['ééé']);
+  });
+
+  it('gives the lines before one past the bound, then refuses it, however it arrives', () => {
+    const reader = new LineReader(10);
+    const lines: string[] = [];
+    const push = (chunk: string) => reader.push(Buffer.from(chunk), (line) => lines.push(line));
+    expect(() => push('short\n0123456789X')).toThrow(LineTooLong);
+    expect(lines).toEqual(['short']);
+    expect(() => push('01234')).not.toThrow();
+    expect(() => push('56789X')).toThrow(LineTooLong);
+    expect(read(new LineReader(10), '0123456789\n')).toEqual(['0123456789']);
+  });
+});
