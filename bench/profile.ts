@@ -7,6 +7,7 @@
  * `--setup`: the same for session set-up (SDK client connect, then DELETE), one session at a
  * time, a quarter second apart, as sessions arrive; "calls" are then sessions.
  * `--sessions N`: N concurrent sessions instead of 8 (the throughput bench's 32, say).
+ * `--bytes N`: each `echo` carries N bytes (the 1 MiB echo of `npm run bench`: 1048576).
  * Beside the bridge's own CPU, the CPU of the MCP servers it spawned, per call: in isolated
  * mode one child per session shares the load, in shared mode one takes it all.
  * `--edge`: the edge Worker's instead, as deployed, in workerd (bench/edge-profile.ts).
@@ -21,7 +22,7 @@ import { freePort } from '../scripts/processes.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { cpuSeconds, type Profile, type ProfileNode, printTables } from './cpu-profile.ts';
 import { profileEdge } from './edge-profile.ts';
-import { callRate, echoCall } from './throughput.ts';
+import { type Call, callRate, echoCall } from './throughput.ts';
 
 const repo = join(import.meta.dirname, '..');
 const node = process.execPath;
@@ -32,6 +33,13 @@ const sessionsAt = process.argv.indexOf('--sessions');
 const sessions = sessionsAt > 0 ? Number(process.argv[sessionsAt + 1]) : 8;
 if (!Number.isInteger(sessions) || sessions < 1) throw new Error('--sessions takes a whole number above 0');
 const setup = process.argv.includes('--setup');
+const bytesAt = process.argv.indexOf('--bytes');
+const bytes = bytesAt > 0 ? Number(process.argv[bytesAt + 1]) : 0;
+if (!Number.isInteger(bytes) || bytes < 0) throw new Error('--bytes takes a whole number');
+/** The call every session makes: a short `echo`, or one of `--bytes` bytes. */
+const long = 'x'.repeat(bytes);
+const echo = (tag: string): Call =>
+  bytes > 0 ? () => ({ name: 'echo', arguments: { message: long } }) : echoCall(tag);
 
 /** Now on the monotonic clock, in µs: the clock a V8 profile's times are on, in any process. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -87,11 +95,13 @@ async function profiled(mode: 'isolated' | 'shared') {
     else {
       for (let i = 0; i < sessions; i++) clients.push(await connected(url));
       // As bench/bridge.ts warms: the pool's refills done, every session's child past its first calls.
-      await callRate(clients, quick ? 2 : 3, echoCall('warm'));
+      await callRate(clients, quick ? 2 : 3, echo('warm'));
     }
     const before = cpuSeconds(bridge.child.pid);
     from = monotonicUs();
-    calls = setup ? await setups(url, seconds * 4) : Math.round((await callRate(clients, seconds)) * seconds);
+    calls = setup
+      ? await setups(url, seconds * 4)
+      : Math.round((await callRate(clients, seconds, echo('s'))) * seconds);
     to = monotonicUs();
     const after = cpuSeconds(bridge.child.pid);
     cpu = {

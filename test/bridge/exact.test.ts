@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostedTexts } from '../../bridge/sessions/posted.ts';
 import { LineReader, LineTooLong } from '../../bridge/upstream/lines.ts';
+import { parseJson } from '../../shared/protocol/body.ts';
 import { initializeRequest, post, repo, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 
 const exact = { type: 'stdio', command: process.execPath, args: [join(repo, 'test/fixtures/exact.ts')] };
@@ -107,5 +109,45 @@ describe("a child's stdout read as lines", () => {
     expect(() => push('01234')).not.toThrow();
     expect(() => push('56789X')).toThrow(LineTooLong);
     expect(read(new LineReader(10), '0123456789\n')).toEqual(['0123456789']);
+  });
+});
+
+describe('the text of a POSTed request, found again by its id', () => {
+  const parsed = (text: string) => {
+    const read = parseJson(new TextEncoder().encode(text));
+    if (!read.ok) throw new Error('not JSON');
+    return read.value;
+  };
+  const request = (id: number, extra = '') => `{"jsonrpc":"2.0","id":${id},"method":"ping"${extra}}`;
+
+  it('is taken once, while its POST is held', () => {
+    const posted = new PostedTexts();
+    const release = posted.hold(parsed(request(1)), [1]);
+    expect(posted.take(1)).toBe(request(1));
+    expect(posted.take(1)).toBeUndefined();
+    release();
+    expect(posted.take(1)).toBeUndefined();
+  });
+
+  it('is not used when two POSTs share an id, until both are done', () => {
+    const posted = new PostedTexts();
+    const first = posted.hold(parsed(request(2)), [2]);
+    const second = posted.hold(parsed(request(2, ',"params":{}')), [2]);
+    first();
+    const third = posted.hold(parsed(request(2, ',"params":{"x":1}')), [2]);
+    expect(posted.take(2)).toBeUndefined();
+    second();
+    third();
+    const fourth = posted.hold(parsed(request(2, ' ')), [2]);
+    expect(posted.take(2)).toBe(request(2, ' '));
+    fourth();
+  });
+
+  it('is not kept for a batch, nor for text in several lines', () => {
+    const posted = new PostedTexts();
+    posted.hold(parsed(`[${request(3)}]`), [3]);
+    posted.hold(parsed(request(4).replace(',', ',\n')), [4]);
+    expect(posted.take(3)).toBeUndefined();
+    expect(posted.take(4)).toBeUndefined();
   });
 });
