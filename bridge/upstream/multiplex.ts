@@ -1,3 +1,4 @@
+import { withId } from '../../shared/protocol/json-text.ts';
 import {
   type JSONRPCMessage,
   kindOf,
@@ -23,6 +24,8 @@ type Origin = { readonly channel: SharedChannel; readonly id: RequestId; readonl
  * the first session initializes, at the bridge's own revision and capabilities; every session
  * gets that result with the revision it asked for (when the server speaks it or later; the
  * session lowers what the server sends to it), and only the questions its capabilities allow.
+ * A message that is only renumbered keeps its text (`text`, where the channel has it), with
+ * the new id spliced in; one rewritten otherwise is serialised again.
  */
 export class Multiplexer implements Hub {
   private upstream: Promise<Upstream> | undefined;
@@ -65,7 +68,7 @@ export class Multiplexer implements Hub {
       this.upstream = started;
       started.then(
         (upstream) => {
-          upstream.onmessage = (message) => this.fromUpstream(message);
+          upstream.onmessage = (message, text) => this.fromUpstream(message, text);
           upstream.onexit = (reason, detail) => this.exited(started, reason, detail);
         },
         () => {
@@ -112,18 +115,19 @@ export class Multiplexer implements Hub {
     for (const [id, owner] of this.serverRequests) if (owner === channel) this.serverRequests.delete(id);
   }
 
-  async fromChannel(channel: SharedChannel, message: JSONRPCMessage): Promise<void> {
-    if ('method' in message && 'id' in message) return this.request(channel, message);
-    if ('method' in message) return this.notify(channel, message);
+  async fromChannel(channel: SharedChannel, message: JSONRPCMessage, text?: string): Promise<void> {
+    if ('method' in message && 'id' in message) return this.request(channel, message, text);
+    if ('method' in message) return this.notify(channel, message, text);
     const id = (message as { id?: RequestId }).id;
     if (id === undefined || this.serverRequests.get(id) !== channel) return; // not this session's to answer
     this.serverRequests.delete(id);
-    return this.toUpstream(message);
+    return this.toUpstream(message, text);
   }
 
   private async request(
     channel: SharedChannel,
     message: JSONRPCMessage & { id: RequestId; method: string },
+    text: string | undefined,
   ): Promise<void> {
     const initialize = message.method === 'initialize';
     if (initialize) channel.greeted(paramsOf(message) ?? {});
@@ -143,11 +147,16 @@ export class Multiplexer implements Hub {
       const params = paramsOf(message) ?? {};
       const meta = { ...(params._meta as Record<string, unknown>), progressToken: childToken };
       rewritten = { ...rewritten, params: { ...params, _meta: meta } } as JSONRPCMessage;
+      return this.toUpstream(rewritten);
     }
-    return this.toUpstream(rewritten);
+    return this.toUpstream(rewritten, initialize || text === undefined ? undefined : withId(text, childId));
   }
 
-  private async notify(channel: SharedChannel, message: JSONRPCMessage & { method: string }): Promise<void> {
+  private async notify(
+    channel: SharedChannel,
+    message: JSONRPCMessage & { method: string },
+    text: string | undefined,
+  ): Promise<void> {
     if (message.method === 'notifications/initialized') {
       if (this.initializedSent) return;
       this.initializedSent = true;
@@ -162,7 +171,7 @@ export class Multiplexer implements Hub {
         params: { ...paramsOf(message), requestId: childId },
       } as JSONRPCMessage);
     }
-    return this.toUpstream(message);
+    return this.toUpstream(message, text);
   }
 
   /** For messages nobody waits on (cancellations, refusals): a failure to send has no one to tell. */
@@ -170,27 +179,27 @@ export class Multiplexer implements Hub {
     this.toUpstream(message).catch(() => undefined);
   }
 
-  private async toUpstream(message: JSONRPCMessage): Promise<void> {
+  private async toUpstream(message: JSONRPCMessage, text?: string): Promise<void> {
     const upstream = await this.connect();
-    return upstream.send(message);
+    return upstream.send(message, text);
   }
 
-  private fromUpstream(message: JSONRPCMessage): void {
+  private fromUpstream(message: JSONRPCMessage, text: string | undefined): void {
     switch (kindOf(message)) {
       case 'response':
       case 'error':
-        this.response(message as JSONRPCMessage & { id: number });
+        this.response(message as JSONRPCMessage & { id: number }, text);
         break;
       case 'request':
-        this.serverRequest(message as JSONRPCMessage & { id: RequestId; method: string });
+        this.serverRequest(message as JSONRPCMessage & { id: RequestId; method: string }, text);
         break;
       case 'notification':
-        this.serverNotification(message as JSONRPCMessage & { method: string });
+        this.serverNotification(message as JSONRPCMessage & { method: string }, text);
         break;
     }
   }
 
-  private response(message: JSONRPCMessage & { id: number }): void {
+  private response(message: JSONRPCMessage & { id: number }, text: string | undefined): void {
     const origin = this.pending.get(message.id);
     if (!origin) return;
     this.pending.delete(message.id);
@@ -198,7 +207,7 @@ export class Multiplexer implements Hub {
     if (origin.initialize) {
       this.settleInit(message);
       origin.channel.welcome({ ...message, id: origin.id });
-    } else origin.channel.deliver({ ...message, id: origin.id });
+    } else origin.channel.deliver({ ...message, id: origin.id }, text && withId(text, origin.id));
   }
 
   private settleInit(message: JSONRPCMessage): void {
@@ -219,7 +228,10 @@ export class Multiplexer implements Hub {
     return [...this.pending.values()].at(-1)?.channel;
   }
 
-  private serverRequest(message: JSONRPCMessage & { id: RequestId; method: string }): void {
+  private serverRequest(
+    message: JSONRPCMessage & { id: RequestId; method: string },
+    text: string | undefined,
+  ): void {
     const channel = this.latestChannel();
     if (!channel) {
       this.bestEffort(errorOf({ kind: 'no_client', detail: 'no client session to ask' }, message.id));
@@ -236,10 +248,10 @@ export class Multiplexer implements Hub {
       return;
     }
     this.serverRequests.set(message.id, channel);
-    channel.deliver(message);
+    channel.deliver(message, text);
   }
 
-  private serverNotification(message: JSONRPCMessage & { method: string }): void {
+  private serverNotification(message: JSONRPCMessage & { method: string }, text: string | undefined): void {
     const params = paramsOf(message);
     if (message.method === 'notifications/progress') {
       const entry = this.tokens.get(String(params?.progressToken));
@@ -251,14 +263,14 @@ export class Multiplexer implements Hub {
       return;
     }
     if (message.method === 'notifications/cancelled') {
-      this.serverRequests.get(params?.requestId as RequestId)?.deliver(message);
+      this.serverRequests.get(params?.requestId as RequestId)?.deliver(message, text);
       return;
     }
     if (isBroadcast(message)) {
-      for (const channel of this.channels) channel.deliver(message);
+      for (const channel of this.channels) channel.deliver(message, text);
       return;
     }
-    this.latestChannel()?.deliver(message);
+    this.latestChannel()?.deliver(message, text);
   }
 }
 

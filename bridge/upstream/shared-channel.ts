@@ -5,13 +5,13 @@ import type { ExitReason } from './upstream.ts';
 
 /** What a shared channel hands its messages to: the multiplexer, which owns the upstream. */
 export interface Hub {
-  fromChannel(channel: SharedChannel, message: JSONRPCMessage): Promise<void>;
+  fromChannel(channel: SharedChannel, message: JSONRPCMessage, text?: string): Promise<void>;
   detach(channel: SharedChannel): void;
 }
 
 /** One session's view of a multiplexed upstream. */
 export class SharedChannel implements Channel {
-  onmessage?: (message: JSONRPCMessage) => void;
+  onmessage?: (message: JSONRPCMessage, text?: string) => void;
   onexit?: (reason: ExitReason, detail: string) => void;
   private readonly mux: Hub;
   private requested: unknown;
@@ -32,8 +32,8 @@ export class SharedChannel implements Channel {
     return this.capabilities[capability] !== undefined;
   }
 
-  send(message: JSONRPCMessage): Promise<void> {
-    return this.mux.fromChannel(this, message);
+  send(message: JSONRPCMessage, text?: string): Promise<void> {
+    return this.mux.fromChannel(this, message, text);
   }
 
   /** The answer to this session's initialize: the upstream's result, at the session's revision. */
@@ -47,8 +47,9 @@ export class SharedChannel implements Channel {
     this.onmessage?.({ ...message, result: { ...result, protocolVersion } } as JSONRPCMessage);
   }
 
-  deliver(message: JSONRPCMessage): void {
-    this.onmessage?.(message);
+  /** `text`: the line `message` came in, with this session's id where the multiplexer renumbered it. */
+  deliver(message: JSONRPCMessage, text?: string): void {
+    this.onmessage?.(message, text);
   }
 
   setProtocolVersion(): void {}

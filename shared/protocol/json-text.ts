@@ -206,3 +206,16 @@ export function joined(text: string, spliced: Spliced): string {
     .map((piece) => (typeof piece === 'string' ? piece : text.slice(piece.start, piece.end)))
     .join('');
 }
+
+/**
+ * The JSON-RPC message `text` with its top-level `id` replaced by `id`, the rest as it was: for a
+ * relay that renumbers requests. Undefined when the text is not one object read exactly as
+ * `JSON.parse` reads it, or has no single `id`.
+ */
+export function withId(text: string, id: string | number): string | undefined {
+  const read = objectMembers(text, skipSpace(text, 0));
+  if (read === undefined || skipSpace(text, read.end) !== text.length) return undefined;
+  const member = only(read.members, 'id');
+  if (!member) return undefined;
+  return text.slice(0, member.start) + JSON.stringify(id) + text.slice(member.end);
+}

@@ -75,11 +75,30 @@ describe('a message through the bridge, as the text it came in', () => {
     expect(answer.result._meta.n).toBe(Number(big));
   });
 
-  it('shared: ids are rewritten, so the messages are serialised again, and still arrive whole', async () => {
+  it('shared: the ids are renumbered on the way, and the rest goes as it came', async () => {
     const send = await session(bridge, 'shared');
-    const answer = JSON.parse(await send(call(10, 'exact', '{"k": 1}')));
-    expect(answer.id).toBe(10);
-    expect(JSON.parse(answer.result.content[0].text).params).toEqual({ name: 'exact', arguments: { k: 1 } });
+    const request = call(10, 'exact', '{"k": 12345678901234567890123}');
+    const answer = await send(request);
+    const seen = /"text":("(?:[^"\\]|\\.)*")/.exec(answer)?.[1] ?? '""';
+    const childId = /^\{"jsonrpc":"2.0","id":(\d+),/.exec(JSON.parse(seen))?.[1];
+    expect(childId).toBeDefined();
+    expect(JSON.parse(seen)).toBe(request.replace('"id":10,', `"id":${childId},`));
+    expect(answer).toBe(
+      `{"jsonrpc":"2.0", "id":10, "result":{"content":[{"type":"text","text":${seen}}], "_meta":{"n": ${big}}}}`,
+    );
+  });
+
+  it('shared: a request with a progress token is rewritten deeper, so it is serialised again', async () => {
+    const send = await session(bridge, 'shared');
+    const answer = JSON.parse(
+      await send(
+        '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"exact","arguments":{},"_meta":{"progressToken":"p"}}}',
+      ),
+    );
+    expect(answer.id).toBe(11);
+    const seen = JSON.parse(answer.result.content[0].text);
+    expect(seen.params._meta.progressToken).toMatch(/^mux-/);
+    expect(seen.id).not.toBe(11);
   });
 });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { objectMembers, readArray, valueEnd } from '../../shared/protocol/json-text.ts';
+import { objectMembers, readArray, valueEnd, withId } from '../../shared/protocol/json-text.ts';
 import { isFailure, type JSONRPCMessage, peekMessage } from '../../shared/protocol/jsonrpc.ts';
 
 describe('JSON text read without parsing it', () => {
@@ -32,6 +32,36 @@ describe('JSON text read without parsing it', () => {
 
   it('says a value cut short does not end', () => {
     for (const text of ['{"a":[1,2', '"abc', '"ab\\"', '{"a":"}"']) expect(valueEnd(text, 0), text).toBe(-1);
+  });
+});
+
+describe('a message renumbered in its text', () => {
+  it('replaces the top-level id only, and keeps every other byte', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 4 }),
+        fc.oneof(fc.integer(), fc.string()),
+        fc.oneof(fc.nat(), fc.string()),
+        fc.constantFrom<number | undefined>(undefined, 1),
+        (params, id, next, space) => {
+          const message = { jsonrpc: '2.0', params: { ...params, id: 'nested' }, id };
+          const text = JSON.stringify(message, null, space);
+          const renumbered = withId(text, next);
+          expect(JSON.parse(renumbered ?? 'null')).toEqual({ ...message, id: next });
+          // The id is the last member: its text is the last place its JSON appears.
+          const at = text.lastIndexOf(JSON.stringify(id));
+          const expected =
+            text.slice(0, at) + JSON.stringify(next) + text.slice(at + JSON.stringify(id).length);
+          expect(renumbered).toBe(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reads nothing it cannot read as JSON.parse does', () => {
+    for (const text of ['{"id":1,"id":2}', '{"id":1} x', '{"method":"ping"}', '[{"id":1}]', '{"id":1'])
+      expect(withId(text, 7), text).toBeUndefined();
   });
 });
 
