@@ -4,9 +4,14 @@ import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 /** Messages to be written as the text they came in (a child's line), where the session knows it. */
 const texts = new WeakMap<object, string>();
 
-/** `message`, to be written as `text`: the one line of JSON it was read from, unchanged since. */
+/**
+ * `message`, to be written as `text` (the one line of JSON it was read from, unchanged since), or
+ * serialised if `text` is undefined: the same object may reach several sessions (a shared
+ * child's broadcast), each with what it knows, and each writes at once.
+ */
 export function withText(message: JSONRPCMessage, text: string | undefined): JSONRPCMessage {
-  if (text !== undefined) texts.set(message, text);
+  if (text === undefined) texts.delete(message);
+  else texts.set(message, text);
   return message;
 }
 

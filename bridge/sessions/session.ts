@@ -239,7 +239,7 @@ export class Session {
   private fromServer(message: JSONRPCMessage, text?: string): void {
     this.lastActivity = Date.now();
     if (!('id' in message) || 'method' in message) {
-      this.toClient(withText(message, oneLine(text)), this.relatedRequest(message));
+      this.toClient(message, this.relatedRequest(message), text);
       return;
     }
     const entry = this.forget(message.id);
@@ -254,7 +254,7 @@ export class Session {
     this.measure(entry, isFailure(message) ? 'error' : 'success', '200');
     // Servers answer in their newest terms whatever they agreed to: an older client gets what it can read.
     const answer = lowered(message, this.revision);
-    this.toClient(answer === message ? withText(message, oneLine(text)) : answer, undefined);
+    this.toClient(answer, undefined, answer === message ? text : undefined);
   }
 
   /** Which open request a server-to-client message belongs to: the POST stream it should travel on. */
@@ -267,10 +267,12 @@ export class Session {
     return [...this.inflight.keys()].at(-1);
   }
 
-  private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined): void {
-    this.http.send(message, { relatedRequestId }).catch(() => {
+  /** `text`: the line `message` came in, if nothing changed it; written as it is. */
+  private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined, text?: string): void {
+    const line = oneLine(text);
+    this.http.send(withText(message, line), { relatedRequestId }).catch(() => {
       // The request's stream is gone (client went away): fall back to the session's GET stream.
-      if (relatedRequestId !== undefined) this.http.send(message).catch(() => undefined);
+      if (relatedRequestId !== undefined) this.http.send(withText(message, line)).catch(() => undefined);
     });
   }
 
