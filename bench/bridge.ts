@@ -23,7 +23,7 @@ import { freePort, type Started, startProcess } from '../scripts/processes.ts';
 import { measureBinding } from './binding.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { rawHttpP50, rawStdioP50, recordingFetch } from './raw-client.ts';
-import { quantile, timedRuns } from './stats.ts';
+import { quantile, spread, timedRuns } from './stats.ts';
 import { cpuTicks, stealShare } from './steal.ts';
 import { callRate, echoCall } from './throughput.ts';
 import { treeRss } from './tree.ts';
@@ -44,6 +44,7 @@ const rounds = roundsArg === -1 ? 3 : Math.max(1, Number(process.argv[roundsArg 
 /** What the measurements need of a client: the SDK 1.x one (2025-11-25) or the 2.x one (2026-07-28). */
 interface BenchClient {
   callTool(params: { name: string; arguments: Record<string, unknown> }): Promise<unknown>;
+  listTools(): Promise<unknown>;
   close(): Promise<void>;
   readonly transport?: unknown;
 }
@@ -242,13 +243,19 @@ async function measure(target: Target) {
   const rssPerSession = (treeRss(root) - rss1) / 31;
   await Promise.all(sessions.map(end));
   const setups: number[] = [];
+  const listed: number[] = [];
   for (let i = 0; i < setupSamples; i++) {
     await settle(500); // a session arriving every half second
     let c: BenchClient | undefined;
-    setups.push(await timed(async () => (c = await target.connect())));
-    if (c) await end(c);
+    const opened = await timed(async () => (c = await target.connect()));
+    setups.push(opened);
+    if (!c) continue;
+    // The issue's measure of set-up: initialize, then the tools/list every AI client sends next.
+    listed.push(opened + (await timed(() => (c as BenchClient).listTools())));
+    await end(c);
   }
   setups.sort((a, b) => a - b);
+  listed.sort((a, b) => a - b);
   return {
     steal: stealShare(ticks, cpuTicks()),
     p50: lat.p50,
@@ -257,29 +264,12 @@ async function measure(target: Target) {
     bigP50: big.p50,
     rates,
     setup: quantile(setups, 0.5),
+    setupListed: quantile(listed, 0.5),
     rssPerSession,
   };
 }
 
-const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-
 type Measured = Awaited<ReturnType<typeof measure>>;
-
-/** The median of one figure over the rounds, and its spread (lowest to highest). */
-function spread(values: number[], digits = 2): string {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (sorted.length === 0) return 'n/a';
-  const middle = sorted.length / 2;
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[Math.floor(middle)] ?? Number.NaN)
-      : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-  const low = sorted[0] ?? Number.NaN;
-  const high = sorted.at(-1) ?? Number.NaN;
-  return sorted.length === 1
-    ? fmt(median, digits)
-    : `${fmt(median, digits)} (${fmt(low, digits)}–${fmt(high, digits)})`;
-}
 
 /** Each target once per round; each round starts with another target, so none is always first. */
 async function measureAll(all: Target[]): Promise<Record<string, Measured[]>> {
@@ -342,6 +332,10 @@ async function main(): Promise<void> {
       r.map((m) => m.setup),
       1,
     ),
+    'setup+list p50 ms': spread(
+      r.map((m) => m.setupListed),
+      1,
+    ),
     'RSS/session MiB': spread(
       r.map((m) => m.rssPerSession / 2 ** 20),
       1,
@@ -370,26 +364,29 @@ async function main(): Promise<void> {
     raw: perRound(measured, (o, p, i) => rawAdded(o, i) / Math.min(...p.map((m) => rawAdded(m, i)))),
     rate: perRound(measured, (o, p) => (o.rates[32] ?? 0) / Math.max(...p.map((m) => m.rates[32] ?? 0))),
     setup: perRound(measured, (o, p) => o.setup / Math.min(...p.map((m) => m.setup))),
+    listed: perRound(measured, (o, p) => o.setupListed / Math.min(...p.map((m) => m.setupListed))),
   });
   const ours = ['our bridge', 'our bridge, shared', 'our bridge, 2026-07-28', 'whole path: Worker → bridge'];
   for (const name of ours) {
     const measured = runs[name];
     if (!measured) continue;
-    const { latency, raw, rate, setup } = ratios(measured);
+    const { latency, raw, rate, setup, listed } = ratios(measured);
     console.log(`\n${name}, against the best peer (median, lowest–highest of ${rounds}):`);
     console.log(`  added p50 latency ratio:      ${spread(latency)}  (target <= 0.5)`);
     console.log(`  the same, raw client:         ${spread(raw)}  (target <= 0.5)`);
     console.log(`  calls/s at 32 sessions ratio: ${spread(rate)}  (target >= 2)`);
     console.log(`  session setup p50 ratio:      ${spread(setup)}  (target <= 0.2)`);
+    console.log(`  the same, with tools/list:    ${spread(listed)}  (target <= 0.2)`);
   }
   const floor = runs[floorName];
   if (floor) {
     // No MCP server, no checks: what it scores is out of reach for any gateway with this client.
-    const { latency, raw, setup } = ratios(floor);
+    const { latency, raw, setup, listed } = ratios(floor);
     console.log(`\n${floorName}, against the best peer: the least any gateway can reach:`);
     console.log(`  added p50 latency ratio:      ${spread(latency)}`);
     console.log(`  the same, raw client:         ${spread(raw)}`);
     console.log(`  session setup p50 ratio:      ${spread(setup)}`);
+    console.log(`  the same, with tools/list:    ${spread(listed)}`);
   }
   console.log(
     '\n2026-07-28: 32 clients of one person, then of 32 people (isolated binds children per person)',
