@@ -17,6 +17,7 @@ import { Busy, type ChildLeases } from '../upstream/leases.ts';
 import { Continuations } from './continuations.ts';
 import {
   complete,
+  completeText,
   forChild,
   forClient,
   inputMethods,
@@ -49,7 +50,7 @@ export interface Exchange {
 }
 
 type Event =
-  | { kind: 'answer'; message: JSONRPCMessage }
+  | { kind: 'answer'; message: JSONRPCMessage; text: string | undefined }
   | { kind: 'input'; requests: Request[] }
   | { kind: 'gone'; detail: string }
   | { kind: 'abandoned' }
@@ -169,10 +170,10 @@ export class Conversations {
       child.onexit = (detail) => done({ kind: 'gone', detail });
       if (x.gone?.aborted) abandoned();
       else x.gone?.addEventListener('abort', abandoned, { once: true });
-      child.lease = (message) => {
+      child.lease = (message, text) => {
         const kind = kindOf(message);
         if ((kind === 'response' || kind === 'error') && 'id' in message && message.id === childId) {
-          return done({ kind: 'answer', message });
+          return done({ kind: 'answer', message, text });
         }
         if (kind === 'request' && (message as Request).method === 'ping') {
           child.send({ jsonrpc: '2.0', id: (message as Request).id, result: {} }).catch(() => undefined);
@@ -198,7 +199,11 @@ export class Conversations {
     switch (event.kind) {
       case 'answer':
         this.leases.release(child);
-        return { status: 200, message: complete(request, event.message, child.init) };
+        return {
+          status: 200,
+          message: complete(request, event.message, child.init),
+          text: completeText(request, event.text, child.init),
+        };
       case 'abandoned':
         // The client went away: the server is told, and the child, whose request may still be
         // running and asking, is not lent to anyone else.

@@ -153,7 +153,7 @@ export class StatelessServer {
     x.notice = (message) => events.write(message);
     this.answer(x, started, principal, pins)
       .then(
-        (answer) => events.end(answer.message),
+        (answer) => events.end(answer.message, answer.text),
         // Whatever went wrong, the stream ends with an answer, never open and silent.
         () => events.end(refused(x.request.id, { kind: 'internal_error' }).message),
       )

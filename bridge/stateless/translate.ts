@@ -1,3 +1,4 @@
+import { joined, objectMembers, only, skipSpace, splice, withId } from '../../shared/protocol/json-text.ts';
 import {
   type JSONRPCMessage,
   paramsOf,
@@ -94,6 +95,42 @@ export function complete(
   const cache = cacheableMethods.has(request.method) ? { ttlMs: 0, cacheScope: 'private' } : {};
   const translated = { ...result, resultType: 'complete', ...cache, _meta: meta };
   return { jsonrpc: '2.0', id: request.id, result: translated } as JSONRPCMessage;
+}
+
+/** The members `complete` adds to a result: a result that has one already is parsed instead. */
+const completeKeys = ['resultType', 'ttlMs', 'cacheScope', '_meta'];
+
+/**
+ * `complete`'s answer written from the child's `line`, not serialised again: the result's text
+ * as it came, the client's id spliced in, the members `complete` adds written at the result's
+ * end. Undefined (the caller serialises `complete`'s) when the line does not read exactly as
+ * `JSON.parse` reads it, has members `complete` would drop, or a result with one it would set.
+ */
+export function completeText(
+  request: Request,
+  line: string | undefined,
+  init: Record<string, unknown>,
+): string | undefined {
+  if (line === undefined) return undefined;
+  const top = objectMembers(line, skipSpace(line, 0));
+  if (top === undefined || skipSpace(line, top.end) !== line.length) return undefined;
+  const result = only(top.members, 'result');
+  if (result === undefined) return withId(line, request.id);
+  const id = only(top.members, 'id');
+  if (!result || !id || top.members.some((m) => m.key !== 'jsonrpc' && m.key !== 'id' && m.key !== 'result'))
+    return undefined;
+  const members = objectMembers(line, result.start);
+  if (members === undefined || completeKeys.some((key) => only(members.members, key) !== undefined))
+    return undefined;
+  const meta = init.serverInfo === undefined ? {} : { [metaKeys.serverInfo]: init.serverInfo };
+  const cache = cacheableMethods.has(request.method) ? ',"ttlMs":0,"cacheScope":"private"' : '';
+  const comma = members.members.length > 0 ? ',' : '';
+  const added = `${comma}"resultType":"complete"${cache},"_meta":${JSON.stringify(meta)}`;
+  const edits = [
+    { start: id.start, end: id.end, pieces: [JSON.stringify(request.id)] },
+    { start: members.end - 1, end: members.end - 1, pieces: [added] },
+  ].sort((a, b) => a.start - b.start);
+  return joined(line, splice(line, edits));
 }
 
 /** The answer to `roots/list` for a client without roots: it has none, and the server goes on. */

@@ -1,12 +1,16 @@
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import { sseEvent } from '../../shared/protocol/sse.ts';
+import { oneLine } from '../upstream/lines.ts';
 
-/** What a 2026-07-28 request gets back: an HTTP status and one JSON-RPC message. */
-export type Answer = { status: number; message: JSONRPCMessage };
+/**
+ * What a 2026-07-28 request gets back: an HTTP status and one JSON-RPC message; `text`, where it
+ * was written from the server's own line (translate.ts's `completeText`), is written instead.
+ */
+export type Answer = { status: number; message: JSONRPCMessage; text?: string };
 
 /** The one writer of the 2026-07-28 path: an answer as JSON, or events on a stream. */
 export function jsonAnswer(answer: Answer, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(answer.message), {
+  return new Response(answer.text ?? JSON.stringify(answer.message), {
     status: answer.status,
     headers: { 'content-type': 'application/json', ...headers },
   });
@@ -36,13 +40,17 @@ export class EventStream {
     });
   }
 
-  write(message: JSONRPCMessage): void {
-    if (this.open) this.controller.enqueue(this.encoder.encode(sseEvent(message)));
+  /** `text`: `message` as it was written already; an event's data if it is one line. */
+  write(message: JSONRPCMessage, text?: string): void {
+    if (!this.open) return;
+    const line = oneLine(text);
+    const event = line === undefined ? sseEvent(message) : `event: message\ndata: ${line}\n\n`;
+    this.controller.enqueue(this.encoder.encode(event));
   }
 
-  end(last?: JSONRPCMessage): void {
+  end(last?: JSONRPCMessage, text?: string): void {
     if (!this.open) return;
-    if (last !== undefined) this.write(last);
+    if (last !== undefined) this.write(last, text);
     this.controller.close();
     this.closed();
   }

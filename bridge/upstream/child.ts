@@ -7,7 +7,8 @@ import type { Upstream } from './upstream.ts';
 export class Child {
   readonly upstream: Upstream;
   readonly init: Record<string, unknown>;
-  lease: ((message: JSONRPCMessage) => void) | undefined;
+  /** `text`: the line the message came in (stdio-transport.ts). */
+  lease: ((message: JSONRPCMessage, text?: string) => void) | undefined;
   onexit: ((detail: string) => void) | undefined;
   idleSince = Date.now();
   /** Whom the child serves from its first lease on, in isolated mode; `undefined`: it has served no one. */

@@ -330,9 +330,9 @@ export class ChildLeases {
   }
 
   private wire(child: Child): void {
-    child.upstream.onmessage = (message) => {
+    child.upstream.onmessage = (message, text) => {
       if (kindOf(message) === 'notification' && isBroadcast(message)) this.onBroadcast?.(message);
-      if (child.lease) return child.lease(message);
+      if (child.lease) return child.lease(message, text);
       if (kindOf(message) === 'request')
         answerUnasked(child, message as JSONRPCMessage & { id: RequestId; method: string });
     };

@@ -1,8 +1,12 @@
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostedTexts } from '../../bridge/sessions/posted.ts';
+import { complete, completeText, type Request } from '../../bridge/stateless/translate.ts';
 import { LineReader, LineTooLong } from '../../bridge/upstream/lines.ts';
 import { parseJson } from '../../shared/protocol/body.ts';
+import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import { metaKeys, modernRevision } from '../../shared/protocol/revision.ts';
 import { initializeRequest, post, repo, startTestBridge, type TestBridge } from '../helpers/bridge.ts';
 
 const exact = { type: 'stdio', command: process.execPath, args: [join(repo, 'test/fixtures/exact.ts')] };
@@ -48,7 +52,7 @@ describe('a message through the bridge, as the text it came in', () => {
     const request = call(7, 'exact', '{"n": 12345678901234567890123,  "s": "é\\u2028"}');
     const answer = await send(request);
     expect(answer).toBe(
-      `{"jsonrpc":"2.0", "id":7, "result":{"content":[{"type":"text","text":${JSON.stringify(request)}}], "_meta":{"n": ${big}}}}`,
+      `{"jsonrpc":"2.0", "id":7, "result":{"content":[{"type":"text","text":${JSON.stringify(request)}}], "structuredContent":{"n": ${big}}}}`,
     );
   });
 
@@ -72,7 +76,7 @@ describe('a message through the bridge, as the text it came in', () => {
     const send = await session(bridge, 'exact');
     const answer = JSON.parse(await send(call(9, 'crlf', '{}')));
     expect(answer.id).toBe(9);
-    expect(answer.result._meta.n).toBe(Number(big));
+    expect(answer.result.structuredContent.n).toBe(Number(big));
   });
 
   it('shared: the ids are renumbered on the way, and the rest goes as it came', async () => {
@@ -84,7 +88,7 @@ describe('a message through the bridge, as the text it came in', () => {
     expect(childId).toBeDefined();
     expect(JSON.parse(seen)).toBe(request.replace('"id":10,', `"id":${childId},`));
     expect(answer).toBe(
-      `{"jsonrpc":"2.0", "id":10, "result":{"content":[{"type":"text","text":${seen}}], "_meta":{"n": ${big}}}}`,
+      `{"jsonrpc":"2.0", "id":10, "result":{"content":[{"type":"text","text":${seen}}], "structuredContent":{"n": ${big}}}}`,
     );
   });
 
@@ -99,6 +103,50 @@ describe('a message through the bridge, as the text it came in', () => {
     const seen = JSON.parse(answer.result.content[0].text);
     expect(seen.params._meta.progressToken).toMatch(/^mux-/);
     expect(seen.id).not.toBe(11);
+  });
+  it("2026-07-28: the answer is the child's line, with the client's id and the revision's members added", async () => {
+    const meta = { [metaKeys.protocolVersion]: modernRevision, [metaKeys.clientCapabilities]: {} };
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'm-1',
+      method: 'tools/call',
+      params: { name: 'exact', arguments: {}, _meta: meta },
+    });
+    const response = await post(bridge.mcpUrl('exact'), body, {
+      'mcp-protocol-version': modernRevision,
+      'mcp-method': 'tools/call',
+      'mcp-name': 'exact',
+    });
+    const text = await response.text();
+    expect(response.status).toBe(200);
+    expect(text).toMatch(/^\{"jsonrpc":"2.0", "id":"m-1", "result":\{"content":\[/);
+    expect(text).toContain(
+      `"structuredContent":{"n": ${big}},"resultType":"complete","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"exact","version":"1.0.0"}}}}`,
+    );
+  });
+
+  it('2026-07-28 with a progress token: the answer goes as one event, its data the same text', async () => {
+    const meta = {
+      [metaKeys.protocolVersion]: modernRevision,
+      [metaKeys.clientCapabilities]: {},
+      progressToken: 'p',
+    };
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'm-2',
+      method: 'tools/call',
+      params: { name: 'exact', arguments: {}, _meta: meta },
+    });
+    const response = await post(bridge.mcpUrl('exact'), body, {
+      'mcp-protocol-version': modernRevision,
+      'mcp-method': 'tools/call',
+      'mcp-name': 'exact',
+    });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const data = (await response.text()).split(/\r\n|\r|\n/).filter((line) => line.startsWith('data: '));
+    expect(data).toHaveLength(1);
+    expect(data[0]).toMatch(/^data: \{"jsonrpc":"2.0", "id":"m-2", "result":\{"content":\[/);
+    expect(data[0]).toContain(`"structuredContent":{"n": ${big}},"resultType":"complete"`);
   });
 });
 
@@ -168,5 +216,50 @@ describe('the text of a POSTed request, found again by its id', () => {
     posted.hold(parsed(request(4).replace(',', ',\n')), [4]);
     expect(posted.take(3)).toBeUndefined();
     expect(posted.take(4)).toBeUndefined();
+  });
+});
+
+describe('a 2025 answer made a 2026-07-28 one from its text', () => {
+  const init = { serverInfo: { name: 's', version: '1' } };
+  const result = fc.dictionary(
+    fc.string().filter((key) => !['resultType', 'ttlMs', 'cacheScope', '_meta', '__proto__'].includes(key)),
+    fc.jsonValue(),
+    { maxKeys: 4 },
+  );
+
+  it('reads as complete() writes it, for any result, id and method', () => {
+    fc.assert(
+      fc.property(
+        result,
+        fc.oneof(fc.integer(), fc.string()),
+        fc.constantFrom('tools/call', 'tools/list', 'prompts/get'),
+        fc.constantFrom<number | undefined>(undefined, 1),
+        (value, id, method, space) => {
+          const request = { jsonrpc: '2.0', id, method, params: {} } as Request;
+          const message = { result: value, jsonrpc: '2.0', id: 's-1' } as JSONRPCMessage;
+          const line = JSON.stringify(message, null, space);
+          const text = completeText(request, line, init);
+          expect(JSON.parse(text ?? 'null')).toEqual(
+            JSON.parse(JSON.stringify(complete(request, message, init))),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('leaves to complete() a result it would change inside, or a line with more than a message', () => {
+    const request = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: {} } as Request;
+    for (const line of [
+      '{"jsonrpc":"2.0","id":"s-1","result":{"_meta":{"a":1}}}',
+      '{"jsonrpc":"2.0","id":"s-1","result":{"resultType":"x"}}',
+      '{"jsonrpc":"2.0","id":"s-1","result":{},"extra":1}',
+      '{"jsonrpc":"2.0","id":"s-1","id":"s-2","result":{}}',
+      '{"jsonrpc":"2.0","id":"s-1","result":[]}',
+    ])
+      expect(completeText(request, line, init), line).toBeUndefined();
+    expect(
+      completeText(request, '{"jsonrpc":"2.0","id":"s-1","error":{"code":-1,"message":"no"}}', init),
+    ).toBe('{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}');
   });
 });
