@@ -22,7 +22,8 @@ const graceMs = 2000;
  * what a relay needs and it does not give: each message comes with the line it was read from,
  * and a message can be written as the text it came in, so that a message passing through
  * unchanged is neither serialised again nor altered (a large integer keeps its digits). Lines
- * are read in one pass (lines.ts). Spawning, the inherited environment and closing are the SDK's.
+ * are read in one pass (lines.ts). The spawn options, the inherited environment and the close
+ * sequence are the SDK's; the spawn is Node's own, not `cross-spawn` (the bridge runs on Linux).
  */
 export class StdioTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
