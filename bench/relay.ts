@@ -17,7 +17,7 @@ import { filterPortalList, filterPortalListText, type PortalLists } from '../sha
 import { prefixed } from '../shared/portal/names.ts';
 import { isFailure, peekMessage } from '../shared/protocol/jsonrpc.ts';
 import type { Rewritten } from '../shared/protocol/received.ts';
-import { sseFilter } from '../shared/protocol/sse.ts';
+import { sseData, sseFilter } from '../shared/protocol/sse.ts';
 import { jsonBody } from '../workers/mcp/json-stream.ts';
 import { quantile, timedRuns } from './stats.ts';
 
@@ -128,7 +128,7 @@ async function through(bytes: Uint8Array, filter: TransformStream<Uint8Array, Ui
 
 const framings = {
   JSON: [(text: string) => text, (f: (d: string) => Rewritten) => jsonBody(f)],
-  SSE: [(text: string) => `event: message\ndata: ${text}\n\n`, (f: (d: string) => Rewritten) => sseFilter(f)],
+  SSE: [(text: string) => sseData(text), (f: (d: string) => Rewritten) => sseFilter(f)],
 } as const;
 
 /** p50 of `runs` passes of each answer through each framing, after 20 unmeasured. */

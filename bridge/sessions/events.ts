@@ -1,5 +1,6 @@
 import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import { sseData } from '../../shared/protocol/sse.ts';
 
 /** Messages to be written as the text they came in (a child's line), where the session knows it. */
 const texts = new WeakMap<object, string>();
@@ -37,8 +38,7 @@ export function writesText(transport: WebStandardStreamableHTTPServerTransport):
     const text = texts.get(message);
     if (text === undefined) return original.call(transport, controller, encoder, message, eventId);
     try {
-      const id = eventId ? `id: ${eventId}\n` : '';
-      controller.enqueue(encoder.encode(`event: message\n${id}data: ${text}\n\n`));
+      controller.enqueue(encoder.encode(sseData(text, eventId)));
       return true;
     } catch (error) {
       target.onerror?.(error as Error);

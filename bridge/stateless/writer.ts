@@ -1,5 +1,5 @@
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
-import { sseEvent } from '../../shared/protocol/sse.ts';
+import { sseData, sseEvent } from '../../shared/protocol/sse.ts';
 import { oneLine } from '../upstream/lines.ts';
 
 /**
@@ -44,7 +44,7 @@ export class EventStream {
   write(message: JSONRPCMessage, text?: string): void {
     if (!this.open) return;
     const line = oneLine(text);
-    const event = line === undefined ? sseEvent(message) : `event: message\ndata: ${line}\n\n`;
+    const event = line === undefined ? sseEvent(message) : sseData(line);
     this.controller.enqueue(this.encoder.encode(event));
   }
 

@@ -4,7 +4,12 @@ import { assemble, ChunkText, Received, type Rewritten, shifted } from './receiv
 
 /** One message as one SSE event, as the SDK's transports write them. */
 export function sseEvent(message: JSONRPCMessage): string {
-  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+  return sseData(JSON.stringify(message));
+}
+
+/** A message event whose data is `data`, one line of JSON (its event id first, if it has one). */
+export function sseData(data: string, id?: string): string {
+  return `event: message\n${id ? `id: ${id}\n` : ''}data: ${data}\n\n`;
 }
 
 type Rewrite = (data: string) => Rewritten;

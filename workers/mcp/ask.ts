@@ -1,5 +1,6 @@
 import type { JSONRPCMessage, RequestId } from '../../shared/protocol/jsonrpc.ts';
 import { errorOf } from '../../shared/protocol/refusal.ts';
+import { sseData } from '../../shared/protocol/sse.ts';
 import type { Approval } from './approval.ts';
 import { refused } from './meter.ts';
 import type { McpRequest, Passage } from './passage.ts';
@@ -7,7 +8,7 @@ import type { McpRequest, Passage } from './passage.ts';
 const encoder = new TextEncoder();
 
 function event(message: unknown): Uint8Array {
-  return encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  return encoder.encode(sseData(JSON.stringify(message)));
 }
 
 /**
