@@ -1,4 +1,4 @@
-import { joined, objectMembers, only, skipSpace, splice, withId } from '../../shared/protocol/json-text.ts';
+import { joined, objectMembers, only, skipSpace, splice } from '../../shared/protocol/json-text.ts';
 import {
   type JSONRPCMessage,
   paramsOf,
@@ -114,10 +114,13 @@ export function completeText(
   if (line === undefined) return undefined;
   const top = objectMembers(line, skipSpace(line, 0));
   if (top === undefined || skipSpace(line, top.end) !== line.length) return undefined;
-  const result = only(top.members, 'result');
-  if (result === undefined) return withId(line, request.id);
   const id = only(top.members, 'id');
-  if (!result || !id || top.members.some((m) => m.key !== 'jsonrpc' && m.key !== 'id' && m.key !== 'result'))
+  if (!id) return undefined;
+  const renumbered = { start: id.start, end: id.end, pieces: [JSON.stringify(request.id)] };
+  const result = only(top.members, 'result');
+  // An error: complete() only gives it the client's id.
+  if (result === undefined) return joined(line, splice(line, [renumbered]));
+  if (!result || top.members.some((m) => m.key !== 'jsonrpc' && m.key !== 'id' && m.key !== 'result'))
     return undefined;
   const members = objectMembers(line, result.start);
   if (members === undefined || completeKeys.some((key) => only(members.members, key) !== undefined))
@@ -126,11 +129,14 @@ export function completeText(
   const cache = cacheableMethods.has(request.method) ? ',"ttlMs":0,"cacheScope":"private"' : '';
   const comma = members.members.length > 0 ? ',' : '';
   const added = `${comma}"resultType":"complete"${cache},"_meta":${JSON.stringify(meta)}`;
-  const edits = [
-    { start: id.start, end: id.end, pieces: [JSON.stringify(request.id)] },
-    { start: members.end - 1, end: members.end - 1, pieces: [added] },
-  ].sort((a, b) => a.start - b.start);
-  return joined(line, splice(line, edits));
+  const edits = [renumbered, { start: members.end - 1, end: members.end - 1, pieces: [added] }];
+  return joined(
+    line,
+    splice(
+      line,
+      edits.sort((x, y) => x.start - y.start),
+    ),
+  );
 }
 
 /** The answer to `roots/list` for a client without roots: it has none, and the server goes on. */
