@@ -12,6 +12,27 @@ import { initializeRequest, post, repo, startTestBridge, type TestBridge } from 
 const exact = { type: 'stdio', command: process.execPath, args: [join(repo, 'test/fixtures/exact.ts')] };
 const big = '98765432109876543210987';
 
+/** The data of each event in an SSE body: its lines end at CR, LF or CRLF, as SSE says. */
+function eventData(body: string): string[] {
+  return body
+    .split(/\r\n|\r|\n/)
+    .filter((line) => line.startsWith('data: '))
+    .map((line) => line.slice('data: '.length));
+}
+
+/** A 2026-07-28 `tools/call` of the fixture's `exact` tool, with `meta` beside the revision's own. */
+function modernCall(bridge: TestBridge, id: string, meta: Record<string, unknown> = {}): Promise<Response> {
+  const envelope = { [metaKeys.protocolVersion]: modernRevision, [metaKeys.clientCapabilities]: {}, ...meta };
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name: 'exact', arguments: {}, _meta: envelope },
+  });
+  const headers = { 'mcp-protocol-version': modernRevision, 'mcp-method': 'tools/call', 'mcp-name': 'exact' };
+  return post(bridge.mcpUrl('exact'), body, headers);
+}
+
 /** A session on `server`: a POST after initialize, answered as the text of its one SSE event's data. */
 async function session(bridge: TestBridge, server: string) {
   const url = bridge.mcpUrl(server);
@@ -22,13 +43,12 @@ async function session(bridge: TestBridge, server: string) {
   };
   await opened.text();
   await (await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).text();
-  // An event's lines end at CR, LF or CRLF, as SSE says.
   return async (body: string): Promise<string> => {
     const response = await post(url, body, headers);
     expect(response.status).toBe(200);
-    const events = (await response.text()).split(/\r\n|\r|\n/).filter((line) => line.startsWith('data: '));
+    const events = eventData(await response.text());
     expect(events).toHaveLength(1);
-    return (events[0] ?? '').slice('data: '.length);
+    return events[0] ?? '';
   };
 }
 
@@ -105,18 +125,7 @@ describe('a message through the bridge, as the text it came in', () => {
     expect(seen.id).not.toBe(11);
   });
   it("2026-07-28: the answer is the child's line, with the client's id and the revision's members added", async () => {
-    const meta = { [metaKeys.protocolVersion]: modernRevision, [metaKeys.clientCapabilities]: {} };
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id: 'm-1',
-      method: 'tools/call',
-      params: { name: 'exact', arguments: {}, _meta: meta },
-    });
-    const response = await post(bridge.mcpUrl('exact'), body, {
-      'mcp-protocol-version': modernRevision,
-      'mcp-method': 'tools/call',
-      'mcp-name': 'exact',
-    });
+    const response = await modernCall(bridge, 'm-1');
     const text = await response.text();
     expect(response.status).toBe(200);
     expect(text).toMatch(/^\{"jsonrpc":"2.0", "id":"m-1", "result":\{"content":\[/);
@@ -126,26 +135,11 @@ describe('a message through the bridge, as the text it came in', () => {
   });
 
   it('2026-07-28 with a progress token: the answer goes as one event, its data the same text', async () => {
-    const meta = {
-      [metaKeys.protocolVersion]: modernRevision,
-      [metaKeys.clientCapabilities]: {},
-      progressToken: 'p',
-    };
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id: 'm-2',
-      method: 'tools/call',
-      params: { name: 'exact', arguments: {}, _meta: meta },
-    });
-    const response = await post(bridge.mcpUrl('exact'), body, {
-      'mcp-protocol-version': modernRevision,
-      'mcp-method': 'tools/call',
-      'mcp-name': 'exact',
-    });
+    const response = await modernCall(bridge, 'm-2', { progressToken: 'p' });
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const data = (await response.text()).split(/\r\n|\r|\n/).filter((line) => line.startsWith('data: '));
+    const data = eventData(await response.text());
     expect(data).toHaveLength(1);
-    expect(data[0]).toMatch(/^data: \{"jsonrpc":"2.0", "id":"m-2", "result":\{"content":\[/);
+    expect(data[0]).toMatch(/^\{"jsonrpc":"2.0", "id":"m-2", "result":\{"content":\[/);
     expect(data[0]).toContain(`"structuredContent":{"n": ${big}},"resultType":"complete"`);
   });
 });
