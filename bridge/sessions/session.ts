@@ -172,6 +172,7 @@ export class Session {
   /** A message from the client; `pins`, for a tools/list the edge sent with its document's pins. */
   private fromClient(message: JSONRPCMessage, pins: ReadonlySet<string> | undefined): void {
     this.lastActivity = Date.now();
+    let text: string | undefined;
     switch (kindOf(message)) {
       case 'request': {
         const request = message as JSONRPCMessage & { id: RequestId; method: string };
@@ -181,6 +182,7 @@ export class Session {
           this.answerAhead(request.id);
           return;
         }
+        text = this.posted.take(request.id);
         break;
       }
       case 'notification':
@@ -191,8 +193,6 @@ export class Session {
       default:
         break;
     }
-    const text =
-      kindOf(message) === 'request' ? this.posted.take((message as { id: RequestId }).id) : undefined;
     this.channel.send(message, text).catch((error: Error) => {
       if ('id' in message && 'method' in message) {
         this.refuse(message.id, { kind: 'upstream_failed', detail: error.message });
