@@ -47,7 +47,10 @@ describe('a message renumbered in its text', () => {
           const message = { jsonrpc: '2.0', params: { ...params, id: 'nested' }, id };
           const text = JSON.stringify(message, null, space);
           const renumbered = withId(text, next);
-          expect(JSON.parse(renumbered ?? 'null')).toEqual({ ...message, id: next });
+          // Compared as JSON reads it: a -0 in the message is written, and read back, as 0.
+          expect(JSON.parse(renumbered ?? 'null')).toEqual(
+            JSON.parse(JSON.stringify({ ...message, id: next })),
+          );
           // The id is the last member: its text is the last place its JSON appears.
           const at = text.lastIndexOf(JSON.stringify(id));
           const expected =
