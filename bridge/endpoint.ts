@@ -17,7 +17,7 @@ import type { Channel } from './upstream/channel.ts';
 import { upstreamFactory } from './upstream/connect.ts';
 import type { MemoryBudget } from './upstream/memory.ts';
 import { Multiplexer } from './upstream/multiplex.ts';
-import { type Hello, helloOf } from './upstream/primed.ts';
+import { type Ahead, type Hello, helloOf } from './upstream/primed.ts';
 import { type ServerStatus, Supply } from './upstream/supply.ts';
 
 export type Outcome =
@@ -26,10 +26,10 @@ export type Outcome =
 
 const refuse = (refusal: Refusal): Outcome => ({ ok: false, refusal });
 
-/** A session's channel, and the answer to its `initialize` when a primed spare gave it ahead. */
+/** A session's channel, and what it did ahead of the client when it is a primed spare. */
 interface Opened {
   readonly channel: Channel;
-  readonly answer?: Record<string, unknown>;
+  readonly ahead?: Ahead;
 }
 
 /**
@@ -190,7 +190,7 @@ export class ServerEndpoint {
         return this.unavailable();
       }
       const session = new Session(this.ctx, opened.channel, principal, {
-        primedAnswer: opened.answer,
+        ahead: opened.ahead,
         onInitialized: (s) => {
           release();
           this.admit(s);
@@ -230,13 +230,13 @@ export class ServerEndpoint {
     let credential: Credential | undefined;
     try {
       credential = await this.identity.open(asker.request, asker.principal);
-      const { channel, answer } = await this.channel(credential, hello);
+      const { channel, ahead } = await this.channel(credential, hello);
       // In the gauges too (sessions, connections, busy children), as a session of its own is.
       opened = counted;
       if (opened) this.gauges(1);
       const own = credential;
-      if (own === undefined) return { channel, release, answer };
-      return { channel, release, answer, refresh: (a) => this.identity.freshen(own, a.request, a.principal) };
+      if (own === undefined) return { channel, release, ahead };
+      return { channel, release, ahead, refresh: (a) => this.identity.freshen(own, a.request, a.principal) };
     } catch (error) {
       credential?.close();
       release();
@@ -246,8 +246,8 @@ export class ServerEndpoint {
 
   private async channel(credential?: Credential, hello?: Hello): Promise<Opened> {
     if (this.mux) return { channel: await this.mux.open() };
-    const { upstream, answer } = await this.supply.forSession(hello, credential);
-    return { channel: upstream, answer };
+    const { upstream, ahead } = await this.supply.forSession(hello, credential);
+    return { channel: upstream, ahead };
   }
 
   /** The person's credential step: a refusal that says why, never the token. */

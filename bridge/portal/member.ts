@@ -4,7 +4,7 @@ import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
 import { ExchangeError } from '../identity/exchange.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { initialize } from '../upstream/handshake.ts';
-import { type Hello, helloOf } from '../upstream/primed.ts';
+import { type Ahead, type Hello, helloOf } from '../upstream/primed.ts';
 
 /** The HTTP request a portal session serves now, and its signed caller: whom a member acts as. */
 export interface Asker {
@@ -14,13 +14,13 @@ export interface Asker {
 
 /**
  * A member's channel, counted against its own limits until `release`; `refresh` keeps a person's
- * credential fresh; `answer`: the channel was primed with the client's `initialize`, and answered it.
+ * credential fresh; `ahead`: the channel was primed with the client's `initialize`, and did this ahead.
  */
 export interface MemberChannel {
   channel: Channel;
   release: () => void;
   refresh?: (asker: Asker) => Promise<void>;
-  answer?: Record<string, unknown>;
+  ahead?: Ahead;
 }
 
 /** Where a portal's members come from: each member server's own endpoint, its limits included. */
@@ -121,7 +121,7 @@ export class Member {
   }
 
   private async open(): Promise<Channel> {
-    const { channel, release, refresh, answer } = await this.source.open(
+    const { channel, release, refresh, ahead } = await this.source.open(
       this.name,
       this.asker(),
       helloOf(this.client),
@@ -134,8 +134,8 @@ export class Member {
       throw new Error('the portal session has ended');
     }
     try {
-      if (answer === undefined) await initialize(channel, this.client);
-      else await channel.send(notification('notifications/initialized'));
+      if (ahead === undefined) await initialize(channel, this.client);
+      else if (ahead.said === undefined) await channel.send(notification('notifications/initialized'));
       // The portal session may have ended while the member started: nothing must outlive it.
       if (this.ended) throw new Error('the portal session has ended');
     } catch (error) {
@@ -146,6 +146,8 @@ export class Member {
     channel.onmessage = (message) => this.fromMember(message);
     channel.onexit = (_reason, detail) => this.exited(detail);
     this.channel = channel;
+    // Told it was initialized ahead, the member may have spoken already: now the portal hears it.
+    for (const { message } of ahead?.said ?? []) this.fromMember(message);
     return channel;
   }
 

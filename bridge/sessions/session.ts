@@ -27,6 +27,7 @@ import {
 } from '../metrics/metrics.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { oneLine } from '../upstream/lines.ts';
+import type { Ahead, Said } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
 import { PostedTexts } from './posted.ts';
 import { bridgeRevision, lowered } from './versions.ts';
@@ -61,6 +62,9 @@ function requestIdsOf(body: unknown): RequestId[] {
     .map((m) => m.id);
 }
 
+/** Messages for the session's GET stream that wait for the client to open it; past this, they are not held. */
+const maxHeld = 64;
+
 /** Server-to-client messages that concern the whole session rather than one request. */
 const sessionWide = new Set([
   'notifications/tools/list_changed',
@@ -90,6 +94,10 @@ export class Session {
   private readonly principal: Principal | undefined;
   /** The channel's answer to this client's `initialize`, given ahead (a primed spare): sent, not asked. */
   private primedAnswer: Record<string, unknown> | undefined;
+  /** What a spare told `notifications/initialized` ahead said before this client was past `initialize`. */
+  private saidAhead: readonly Said[] | undefined;
+  /** Requests and notifications for the GET stream, held until the client opens it (undefined since). */
+  private outbox: Said[] | undefined = [];
   private readonly posted = new PostedTexts();
 
   constructor(
@@ -97,7 +105,7 @@ export class Session {
     channel: Channel,
     principal: Principal | undefined,
     hooks: {
-      primedAnswer?: Record<string, unknown>;
+      ahead?: Ahead;
       onInitialized: (session: Session) => void;
       onEnd: (session: Session, reason: SessionEnd) => void;
     },
@@ -105,7 +113,8 @@ export class Session {
     this.ctx = ctx;
     this.channel = channel;
     this.principal = principal;
-    this.primedAnswer = hooks.primedAnswer;
+    this.primedAnswer = hooks.ahead?.answer;
+    this.saidAhead = hooks.ahead?.said;
     this.onEnd = hooks.onEnd;
     this.http = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: ctx.newSessionId,
@@ -157,7 +166,17 @@ export class Session {
       return Promise.resolve(refusalResponse({ kind: 'invalid_message', detail }, reused));
     }
     const release = this.posted.hold(body, ids);
-    return this.http.handleRequest(request, { parsedBody: body }).finally(release);
+    const answered = this.http.handleRequest(request, { parsedBody: body }).finally(release);
+    return request.method === 'GET' ? answered.then((response) => this.streamOpened(response)) : answered;
+  }
+
+  /** The client's GET stream is open: what was held for it goes now, and nothing more waits. */
+  private streamOpened(response: Response): Response {
+    const held = this.outbox;
+    if (response.status !== 200 || held === undefined) return response;
+    this.outbox = undefined;
+    for (const { message, text } of held) this.http.send(withText(message, text)).catch(() => undefined);
+    return response;
   }
 
   async end(reason: SessionEnd): Promise<void> {
@@ -172,6 +191,7 @@ export class Session {
   /** A message from the client; `pins`, for a tools/list the edge sent with its document's pins. */
   private fromClient(message: JSONRPCMessage, pins: ReadonlySet<string> | undefined): void {
     this.lastActivity = Date.now();
+    if (this.caughtUp(message)) return;
     let text: string | undefined;
     switch (kindOf(message)) {
       case 'request': {
@@ -198,6 +218,19 @@ export class Session {
         this.refuse(message.id, { kind: 'upstream_failed', detail: error.message });
       }
     });
+  }
+
+  /**
+   * The client is past `initialize`, and its channel was told `notifications/initialized` ahead:
+   * what the child said since comes to the client now, as it would have after the client's own
+   * `initialized`, which is not passed on a second time. Whether `message` is that one.
+   */
+  private caughtUp(message: JSONRPCMessage): boolean {
+    const said = this.saidAhead;
+    if (said === undefined || ('method' in message && message.method === 'initialize')) return false;
+    this.saidAhead = undefined;
+    for (const { message: spoken, text } of said) this.fromServer(spoken, text);
+    return 'method' in message && message.method === 'notifications/initialized';
   }
 
   private answerAhead(id: RequestId): void {
@@ -270,10 +303,24 @@ export class Session {
   /** `text`: the line `message` came in, if nothing changed it; written as it is. */
   private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined, text?: string): void {
     const line = oneLine(text);
+    if (relatedRequestId === undefined && this.holds(message, line)) return;
     this.http.send(withText(message, line), { relatedRequestId }).catch(() => {
       // The request's stream is gone (client went away): fall back to the session's GET stream.
-      if (relatedRequestId !== undefined) this.http.send(withText(message, line)).catch(() => undefined);
+      if (relatedRequestId !== undefined && !this.holds(message, line)) {
+        this.http.send(withText(message, line)).catch(() => undefined);
+      }
     });
+  }
+
+  /**
+   * A request or notification for the GET stream before the client opened one (the SDK's
+   * transport drops it): held for that stream, up to `maxHeld`. A server that asks the client
+   * something the moment it is initialized is answered, not left waiting.
+   */
+  private holds(message: JSONRPCMessage, text: string | undefined): boolean {
+    if (this.outbox === undefined || !('method' in message) || this.outbox.length >= maxHeld) return false;
+    this.outbox.push({ message, text });
+    return true;
   }
 
   private refuse(id: RequestId, refusal: Refusal): void {

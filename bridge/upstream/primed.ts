@@ -1,3 +1,4 @@
+import { type JSONRPCMessage, notification } from '../../shared/protocol/jsonrpc.ts';
 import { initialize } from './handshake.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -16,26 +17,88 @@ export function helloOf(params: unknown): Hello | undefined {
   return key.length > maxKeyLength ? undefined : { key, params: params as Record<string, unknown> };
 }
 
+/** A message from a child, with the line it came in. */
+export interface Said {
+  readonly message: JSONRPCMessage;
+  readonly text?: string;
+}
+
+/** What a primed spare did ahead of its client, for the session that takes it. */
+export interface Ahead {
+  /** The child's answer to the client's `initialize`. */
+  readonly answer: Record<string, unknown>;
+  /**
+   * Present when the child was also told `notifications/initialized` ahead (then the client's own
+   * is not passed on): what the child said since, in order, for the client.
+   */
+  readonly said?: readonly Said[];
+}
+
 /** A spare that has answered `initialize` with a client's very params, and waits for that client. */
 export interface Primed {
   readonly upstream: Upstream;
   readonly key: string;
-  readonly result: Record<string, unknown>;
+  readonly ahead: Ahead;
 }
+
+/** What a waiting spare may say before its client comes, kept for it; past this, the rest is dropped. */
+export const maxSaid = 64;
+const listId = 'bridge-list-ahead';
+const listTimeoutMs = 5000;
 
 /**
  * Initializes a spare ahead of its client, with the params recent clients of the server sent,
  * so that the next client sending the same ones is answered without waiting for a cold child
  * (server-everything's first `initialize` takes 4 to 6 ms). The child sees what it would have
- * seen: that client's own `initialize`, only earlier, and then that client's own
- * `notifications/initialized`; a client sending other params is never given it.
+ * seen: that client's own `initialize`, only earlier; a client sending other params is never
+ * given it. A server with tools is also told `notifications/initialized` and asked its tools
+ * once, as every AI client does next: a child's first `tools/list` is cold code too.
  */
 export async function prime(upstream: Upstream, hello: Hello): Promise<Primed> {
+  let kept = false;
   try {
-    const result = await initialize(upstream, hello.params, false);
-    return { upstream, key: hello.key, result };
+    const answer = await initialize(upstream, hello.params, false);
+    if (!hasTools(answer)) return { upstream, key: hello.key, ahead: { answer } };
+    const said = await listAhead(upstream);
+    kept = true;
+    return { upstream, key: hello.key, ahead: { answer, said } };
   } finally {
-    upstream.onmessage = undefined;
+    // A child told it is initialized may speak: what it says is kept (listAhead) for its client.
+    if (!kept) upstream.onmessage = undefined;
     upstream.onexit = undefined;
   }
+}
+
+function hasTools(answer: Record<string, unknown>): boolean {
+  const capabilities = answer.capabilities;
+  return typeof capabilities === 'object' && capabilities !== null && 'tools' in capabilities;
+}
+
+/**
+ * `notifications/initialized`, then one `tools/list` whose answer is dropped. Whatever else the
+ * child says from then on, until a session takes it (a log line, a request to the client such
+ * as `roots/list`), is kept in order for that session, up to `maxSaid` messages.
+ */
+function listAhead(upstream: Upstream): Promise<Said[]> {
+  const said: Said[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(said), listTimeoutMs);
+    upstream.onmessage = (message, text) => {
+      if ('id' in message && message.id === listId && !('method' in message)) {
+        clearTimeout(timer);
+        resolve(said);
+      } else if (said.length < maxSaid) said.push({ message, text });
+    };
+    upstream.onexit = (_reason, detail) => {
+      clearTimeout(timer);
+      reject(new Error(detail));
+    };
+    upstream
+      .send(notification('notifications/initialized'))
+      .then(() => upstream.send({ jsonrpc: '2.0', id: listId, method: 'tools/list' }))
+      .catch((error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+  });
 }

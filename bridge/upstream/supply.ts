@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { Backoff } from './backoff.ts';
 import { Child } from './child.ts';
 import { initialize, warmUp } from './handshake.ts';
-import { type Hello, type Primed, prime } from './primed.ts';
+import { type Ahead, type Hello, type Primed, prime } from './primed.ts';
 import type { Upstream, UpstreamFactory } from './upstream.ts';
 
 /** What /readyz, the npm start banner and a refused client are told about one server. */
@@ -106,12 +106,12 @@ export class Supply {
 
   /**
    * An upstream for a client's session opened with `hello`: a spare primed with the very same
-   * `initialize`, with the answer it gave, if there is one; else as `take`.
+   * `initialize`, with what it did ahead, if there is one; else as `take`.
    */
   async forSession(
     hello: Hello | undefined,
     credential?: Credential,
-  ): Promise<{ upstream: Upstream; answer?: Record<string, unknown> }> {
+  ): Promise<{ upstream: Upstream; ahead?: Ahead }> {
     if (credential !== undefined || hello === undefined || this.spares < 2 || !this.repeats(hello)) {
       return { upstream: await this.take(credential, 'session') };
     }
@@ -126,7 +126,7 @@ export class Supply {
     const [primed] = this.primed.splice(index, 1) as [Primed];
     this.demanded();
     this.metrics.sessionStarts.inc({ server: this.server, child: 'primed' });
-    return { upstream: this.handOut(primed.upstream), answer: primed.result };
+    return { upstream: this.handOut(primed.upstream), ahead: primed.ahead };
   }
 
   /** An upstream for one user: a warm spare if there is one, else one started now; a person's own is always new. */

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   connect,
@@ -86,7 +89,7 @@ describe('one supply of upstreams per server', () => {
 });
 
 describe("spares primed with a recent client's initialize", () => {
-  const seen = async (client: Awaited<ReturnType<typeof connect>>) => {
+  const seen = async (client: Client) => {
     const result = await client.callTool({ name: 'handshake_seen', arguments: {} });
     return JSON.parse((result.content as { text: string }[])[0]?.text ?? '{}');
   };
@@ -94,7 +97,7 @@ describe("spares primed with a recent client's initialize", () => {
     sample(await metricsText(bridge as TestBridge), name, { server: 'fixture', ...labels });
   const starts = (child: string) => count('mcp_bridge_session_starts_total', { child });
   const primed = () => count('mcp_bridge_child_processes', { state: 'primed' });
-  const clients: Awaited<ReturnType<typeof connect>>[] = [];
+  const clients: Client[] = [];
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
   });
@@ -120,10 +123,17 @@ describe("spares primed with a recent client's initialize", () => {
       capabilities: await seen(clients[0] as typeof alpha).then((s) => s.capabilities),
       initialize: 1,
       initialized: 1,
+      // The bridge's, ahead of the client: a child's first list is cold code, as its initialize is.
+      lists: 1,
     });
     // Another kind of client is never given a child initialized for alpha: it gets the plain spare.
     const beta = await session('beta');
-    expect(await seen(beta)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
+    expect(await seen(beta)).toMatchObject({
+      clientInfo: { name: 'beta' },
+      initialize: 1,
+      initialized: 1,
+      lists: 0,
+    });
     expect(await starts('primed')).toBe(1);
     // Once beta's repeats, a spare is primed for it too, and the next beta gets it.
     await session('beta');
@@ -132,6 +142,33 @@ describe("spares primed with a recent client's initialize", () => {
     expect(await starts('primed')).toBe(2);
     expect(await seen(beta3)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
     expect(await starts('spawned')).toBe(0);
+  });
+
+  it('a server that asks its client something the moment it is initialized is answered, primed or not', async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
+    const withRoots = async () => {
+      await until(async () => (await count('mcp_bridge_pool_ready')) === 3, 'the pool refilled');
+      const client = new Client(
+        { name: 'roots-at-start', version: '1.0.0' },
+        { capabilities: { roots: {} } },
+      );
+      client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///work' }] }));
+      await client.connect(new StreamableHTTPClientTransport((bridge as TestBridge).mcpUrl('fixture')));
+      clients.push(client);
+      return client;
+    };
+    const rootsSeen = async (client: Client) => {
+      await until(async () => (await seen(client)).roots !== undefined, 'the child had its answer');
+      return seen(client);
+    };
+    // Asked before the client opened its GET stream: the question waits for that stream.
+    expect(await rootsSeen(await withRoots())).toMatchObject({ roots: ['file:///work'], lists: 0 });
+    await withRoots();
+    await until(async () => (await primed()) === 2, 'spares primed for this client');
+    // Asked while the spare waited for its client: kept for the client, and answered once it came.
+    const primedOne = await withRoots();
+    expect(await starts('primed')).toBe(1);
+    expect(await rootsSeen(primedOne)).toMatchObject({ roots: ['file:///work'], initialized: 1, lists: 1 });
   });
 
   it('a client whose initialize kills servers costs a spare, not the supply: others are served', async () => {
