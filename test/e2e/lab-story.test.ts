@@ -73,6 +73,9 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
     doc.policy.tools = { allow: ['echo', 'get-*'], deny: ['get-env'] };
     doc.quotas = [{ tools: ['get-sum'], limit: 2, per: 'hour' }];
     writeFileSync(file, JSON.stringify(doc, null, 2));
+    // server-everything says its list changed when it is initialized (tools for the client's
+    // capabilities): the change looked for is the one after the admin's.
+    const [changed, portalChangedBefore] = [listChanged.length, portalChanged.length];
     const applied = await mcpgw([
       'apply',
       '--yes',
@@ -85,11 +88,15 @@ describe('the lab’s story, through the whole path', { timeout: 120_000 }, () =
     expect(applied.out).toContain('policy.tools.allow[0]: "*" → "echo"');
 
     await until(
-      () => listChanged.length > 0 || undefined,
+      () => listChanged.length > changed || undefined,
       'notifications/tools/list_changed on the open stream',
       20_000,
     );
-    await until(() => portalChanged.length > 0 || undefined, 'list_changed on the portal’s stream', 20_000);
+    await until(
+      () => portalChanged.length > portalChangedBefore || undefined,
+      'list_changed on the portal’s stream',
+      20_000,
+    );
     const portalAfter = (await portal.listTools()).tools.map((t) => t.name);
     expect(portalAfter).toContain('everything__get-sum');
     expect(portalAfter).not.toContain('everything__gzip-file-as-resource');
