@@ -1,6 +1,7 @@
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { pinsFromHeader, pinsHeader } from '../../shared/policy/pins.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
+import { withId } from '../../shared/protocol/json-text.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -27,7 +28,7 @@ import {
 } from '../metrics/metrics.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { oneLine } from '../upstream/lines.ts';
-import type { Ahead, Said } from '../upstream/primed.ts';
+import { type Ahead, type Listed, type Said, toolsChanged } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
 import { PostedTexts } from './posted.ts';
 import { bridgeRevision, lowered } from './versions.ts';
@@ -64,6 +65,8 @@ function requestIdsOf(body: unknown): RequestId[] {
 
 /** Messages for the session's GET stream that wait for the client to open it; past this, they are not held. */
 const maxHeld = 64;
+/** How old a list asked ahead may be and still answer the client's first `tools/list`. */
+const maxListAgeMs = 60_000;
 
 /** Server-to-client messages that concern the whole session rather than one request. */
 const sessionWide = new Set([
@@ -96,6 +99,8 @@ export class Session {
   private primedAnswer: Record<string, unknown> | undefined;
   /** What a spare told `notifications/initialized` ahead said before this client was past `initialize`. */
   private saidAhead: readonly Said[] | undefined;
+  /** The child's answer to a `tools/list` asked ahead, for the client's first, until its tools change. */
+  private listedAhead: Listed | undefined;
   /** Requests and notifications for the GET stream, held until the client opens it (undefined since). */
   private outbox: Said[] | undefined = [];
   private readonly posted = new PostedTexts();
@@ -115,6 +120,7 @@ export class Session {
     this.principal = principal;
     this.primedAnswer = hooks.ahead?.answer;
     this.saidAhead = hooks.ahead?.said;
+    this.listedAhead = hooks.ahead?.listed;
     this.onEnd = hooks.onEnd;
     this.http = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: ctx.newSessionId,
@@ -125,7 +131,10 @@ export class Session {
       this.fromClient(message, pinsFromHeader(extra?.requestInfo?.headers[pinsHeader]?.toString()));
     this.http.onclose = () => void this.end('client');
     this.http.onerror = (error) => ctx.log.log('debug', 'client transport', { error: error.message });
-    channel.onmessage = (message, text) => this.fromServer(message, text);
+    channel.onmessage = (message, text) => {
+      if ('method' in message && message.method === toolsChanged) this.listedAhead = undefined;
+      this.fromServer(message, text);
+    };
     channel.onexit = (_reason, detail) => this.upstreamExited(detail);
   }
 
@@ -202,6 +211,7 @@ export class Session {
           this.answerAhead(request.id);
           return;
         }
+        if (request.method === 'tools/list' && this.listedBefore(request)) return;
         text = this.posted.take(request.id);
         break;
       }
@@ -231,6 +241,21 @@ export class Session {
     this.saidAhead = undefined;
     for (const { message: spoken, text } of said) this.fromServer(spoken, text);
     return 'method' in message && message.method === 'notifications/initialized';
+  }
+
+  /**
+   * The client's first `tools/list`, answered with the child's answer to the one asked ahead:
+   * while the child has not said its tools changed, for a minute, and for a first page only.
+   */
+  private listedBefore(request: JSONRPCMessage & { id: RequestId }): boolean {
+    const listed = this.listedAhead;
+    this.listedAhead = undefined;
+    if (listed === undefined || paramsOf(request)?.cursor !== undefined) return false;
+    if (Date.now() - listed.at > maxListAgeMs) return false;
+    const text = listed.text === undefined ? undefined : withId(listed.text, request.id);
+    const answer = { ...listed.message, id: request.id } as JSONRPCMessage;
+    queueMicrotask(() => this.fromServer(answer, text));
+    return true;
   }
 
   private answerAhead(id: RequestId): void {

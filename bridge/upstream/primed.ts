@@ -1,4 +1,4 @@
-import { type JSONRPCMessage, notification } from '../../shared/protocol/jsonrpc.ts';
+import { isFailure, type JSONRPCMessage, notification } from '../../shared/protocol/jsonrpc.ts';
 import { initialize } from './handshake.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -32,6 +32,13 @@ export interface Ahead {
    * is not passed on): what the child said since, in order, for the client.
    */
   readonly said?: readonly Said[];
+  /** The child's answer to the `tools/list` asked ahead; none if it failed, or the child said since that its tools changed. */
+  readonly listed?: Listed;
+}
+
+/** A child's answer to a `tools/list`, and when it came (ms since the epoch). */
+export interface Listed extends Said {
+  readonly at: number;
 }
 
 /** A spare that has answered `initialize` with a client's very params, and waits for that client. */
@@ -44,6 +51,7 @@ export interface Primed {
 /** What a waiting spare may say before its client comes, kept for it; past this, the rest is dropped. */
 export const maxSaid = 64;
 const listId = 'bridge-list-ahead';
+export const toolsChanged = 'notifications/tools/list_changed';
 const listTimeoutMs = 5000;
 
 /**
@@ -52,16 +60,17 @@ const listTimeoutMs = 5000;
  * (server-everything's first `initialize` takes 4 to 6 ms). The child sees what it would have
  * seen: that client's own `initialize`, only earlier; a client sending other params is never
  * given it. A server with tools is also told `notifications/initialized` and asked its tools
- * once, as every AI client does next: a child's first `tools/list` is cold code too.
+ * once, as every AI client does next (a child's first `tools/list` is cold code too); the
+ * client's first list is then answered with that answer.
  */
 export async function prime(upstream: Upstream, hello: Hello): Promise<Primed> {
   let kept = false;
   try {
     const answer = await initialize(upstream, hello.params, false);
     if (!hasTools(answer)) return { upstream, key: hello.key, ahead: { answer } };
-    const said = await listAhead(upstream);
+    const ahead = await listAhead(upstream, answer);
     kept = true;
-    return { upstream, key: hello.key, ahead: { answer, said } };
+    return { upstream, key: hello.key, ahead };
   } finally {
     // A child told it is initialized may speak: what it says is kept (listAhead) for its client.
     if (!kept) upstream.onmessage = undefined;
@@ -75,19 +84,25 @@ function hasTools(answer: Record<string, unknown>): boolean {
 }
 
 /**
- * `notifications/initialized`, then one `tools/list` whose answer is dropped. Whatever else the
- * child says from then on, until a session takes it (a log line, a request to the client such
- * as `roots/list`), is kept in order for that session, up to `maxSaid` messages.
+ * `notifications/initialized`, then one `tools/list`, whose answer is kept for the client's
+ * first list until the child says its tools changed. Whatever else the child says from then
+ * on, until a session takes it (a log line, a request to the client such as `roots/list`), is
+ * kept in order for that session, up to `maxSaid` messages. The collector runs on while the
+ * spare waits: the session takes what it has gathered by then.
  */
-function listAhead(upstream: Upstream): Promise<Said[]> {
-  const said: Said[] = [];
+function listAhead(upstream: Upstream, answer: Record<string, unknown>): Promise<Ahead> {
+  const ahead: { answer: Record<string, unknown>; said: Said[]; listed?: Listed } = { answer, said: [] };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(said), listTimeoutMs);
+    const timer = setTimeout(() => resolve(ahead), listTimeoutMs);
     upstream.onmessage = (message, text) => {
       if ('id' in message && message.id === listId && !('method' in message)) {
         clearTimeout(timer);
-        resolve(said);
-      } else if (said.length < maxSaid) said.push({ message, text });
+        if (!isFailure(message)) ahead.listed = { message, text, at: Date.now() };
+        resolve(ahead);
+        return;
+      }
+      if ('method' in message && message.method === toolsChanged) ahead.listed = undefined;
+      if (ahead.said.length < maxSaid) ahead.said.push({ message, text });
     };
     upstream.onexit = (_reason, detail) => {
       clearTimeout(timer);

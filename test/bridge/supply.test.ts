@@ -89,6 +89,7 @@ describe('one supply of upstreams per server', () => {
 });
 
 describe("spares primed with a recent client's initialize", () => {
+  const names = async (client: Client) => (await client.listTools()).tools.map((tool) => tool.name);
   const seen = async (client: Client) => {
     const result = await client.callTool({ name: 'handshake_seen', arguments: {} });
     return JSON.parse((result.content as { text: string }[])[0]?.text ?? '{}');
@@ -118,12 +119,13 @@ describe("spares primed with a recent client's initialize", () => {
     const alpha = await session('alpha');
     expect(await starts('primed')).toBe(1);
     expect(alpha.getServerVersion()).toEqual({ name: 'gateway-fixture', version: '1.0.0' });
+    // Its first list is the child's answer to the one the bridge asked ahead: the child is asked once.
+    expect(await names(alpha)).toEqual(await names(clients[0] as Client));
     expect(await seen(alpha)).toEqual({
       clientInfo: { name: 'alpha', version: '1.0.0' },
       capabilities: await seen(clients[0] as typeof alpha).then((s) => s.capabilities),
       initialize: 1,
       initialized: 1,
-      // The bridge's, ahead of the client: a child's first list is cold code, as its initialize is.
       lists: 1,
     });
     // Another kind of client is never given a child initialized for alpha: it gets the plain spare.
@@ -142,6 +144,20 @@ describe("spares primed with a recent client's initialize", () => {
     expect(await starts('primed')).toBe(2);
     expect(await seen(beta3)).toMatchObject({ clientInfo: { name: 'beta' }, initialize: 1, initialized: 1 });
     expect(await starts('spawned')).toBe(0);
+  });
+
+  it("answer a client's first list from the list asked ahead only while the child has not said it changed", async () => {
+    bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
+    await session('alpha');
+    await session('alpha');
+    await until(async () => (await primed()) === 2, "two spares primed with alpha's initialize");
+    const alpha = await session('alpha');
+    await alpha.callTool({ name: 'announce_tools_changed', arguments: {} });
+    expect(await names(alpha)).toContain('announce_tools_changed');
+    expect(await seen(alpha)).toMatchObject({ initialize: 1, initialized: 1, lists: 2 });
+    const second = await alpha.listTools();
+    expect(second.tools.length).toBeGreaterThan(0);
+    expect(await seen(alpha)).toMatchObject({ lists: 3 });
   });
 
   it('a server that asks its client something the moment it is initialized is answered, primed or not', async () => {
