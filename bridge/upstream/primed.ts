@@ -49,7 +49,7 @@ export interface Primed {
 }
 
 /** What a waiting spare may say before its client comes, kept for it; past this, the rest is dropped. */
-export const maxSaid = 64;
+const maxSaid = 64;
 const listId = 'bridge-list-ahead';
 export const toolsChanged = 'notifications/tools/list_changed';
 const listTimeoutMs = 5000;
