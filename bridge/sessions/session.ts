@@ -30,6 +30,7 @@ import type { Channel } from '../upstream/channel.ts';
 import { oneLine } from '../upstream/lines.ts';
 import { type Ahead, type Listed, type Said, toolsChanged } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
+import { jsonWhenAnsweredFirst } from './json-answer.ts';
 import { PostedTexts } from './posted.ts';
 import { bridgeRevision, lowered } from './versions.ts';
 
@@ -103,6 +104,8 @@ export class Session {
   private listedAhead: Listed | undefined;
   /** Requests and notifications for the GET stream, held until the client opens it (undefined since). */
   private outbox: Said[] | undefined = [];
+  /** POSTs of one request whose answer may still go as JSON: whether something else went on its stream first. */
+  private readonly framing = new Map<RequestId, { streamed: boolean }>();
   private readonly posted = new PostedTexts();
 
   constructor(
@@ -175,8 +178,20 @@ export class Session {
       return Promise.resolve(refusalResponse({ kind: 'invalid_message', detail }, reused));
     }
     const release = this.posted.hold(body, ids);
-    const answered = this.http.handleRequest(request, { parsedBody: body }).finally(release);
-    return request.method === 'GET' ? answered.then((response) => this.streamOpened(response)) : answered;
+    const only = ids.length === 1 && !Array.isArray(body) ? ids[0] : undefined;
+    if (only === undefined) {
+      const answered = this.http.handleRequest(request, { parsedBody: body }).finally(release);
+      return request.method === 'GET' ? answered.then((response) => this.streamOpened(response)) : answered;
+    }
+    const first = { streamed: false };
+    this.framing.set(only, first);
+    return this.http
+      .handleRequest(request, { parsedBody: body })
+      .then((response) => jsonWhenAnsweredFirst(response, () => !first.streamed))
+      .finally(() => {
+        release();
+        if (this.framing.get(only) === first) this.framing.delete(only);
+      });
   }
 
   /** The client's GET stream is open: what was held for it goes now, and nothing more waits. */
@@ -328,6 +343,8 @@ export class Session {
   /** `text`: the line `message` came in, if nothing changed it; written as it is. */
   private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined, text?: string): void {
     const line = oneLine(text);
+    const framing = relatedRequestId === undefined ? undefined : this.framing.get(relatedRequestId);
+    if (framing) framing.streamed = true;
     if (relatedRequestId === undefined && this.holds(message, line)) return;
     this.http.send(withText(message, line), { relatedRequestId }).catch(() => {
       // The request's stream is gone (client went away): fall back to the session's GET stream.

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventData as answerData, jsonWhenAnsweredFirst } from '../../bridge/sessions/json-answer.ts';
 import { PostedTexts } from '../../bridge/sessions/posted.ts';
 import { complete, completeText, type Request } from '../../bridge/stateless/translate.ts';
 import { LineReader, LineTooLong } from '../../bridge/upstream/lines.ts';
@@ -33,27 +34,34 @@ function modernCall(bridge: TestBridge, id: string, meta: Record<string, unknown
   return post(bridge.mcpUrl('exact'), body, headers);
 }
 
-/** A session on `server`: a POST after initialize, answered as the text of its one SSE event's data. */
-async function session(bridge: TestBridge, server: string) {
+/** A session on `server`: each POST after initialize answered as its raw response. */
+async function opened(bridge: TestBridge, server: string) {
   const url = bridge.mcpUrl(server);
-  const opened = await post(url, initializeRequest);
+  const opening = await post(url, initializeRequest);
   const headers = {
-    'mcp-session-id': opened.headers.get('mcp-session-id') ?? '',
+    'mcp-session-id': opening.headers.get('mcp-session-id') ?? '',
     'mcp-protocol-version': '2025-11-25',
   };
-  await opened.text();
+  await opening.text();
   await (await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).text();
+  return (body: string) => post(url, body, headers);
+}
+
+/** A session on `server`: a POST after initialize, answered with nothing before its answer: as JSON, the answer's text. */
+async function session(bridge: TestBridge, server: string) {
+  const send = await opened(bridge, server);
   return async (body: string): Promise<string> => {
-    const response = await post(url, body, headers);
+    const response = await send(body);
     expect(response.status).toBe(200);
-    const events = eventData(await response.text());
-    expect(events).toHaveLength(1);
-    return events[0] ?? '';
+    expect(response.headers.get('content-type')).toBe('application/json');
+    return response.text();
   };
 }
 
 const call = (id: number, name: string, args: string) =>
   `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}", "arguments":${args}}}`;
+const progressCall = (id: number, name: string) =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}","arguments":{},"_meta":{"progressToken":"p"}}}`;
 
 describe('a message through the bridge, as the text it came in', () => {
   let bridge: TestBridge;
@@ -92,11 +100,27 @@ describe('a message through the bridge, as the text it came in', () => {
     });
   });
 
-  it('an answer with a carriage return inside its line goes out as a well-formed event', async () => {
+  it('an answer with a carriage return inside its line goes out well-formed, as JSON or as an event', async () => {
     const send = await session(bridge, 'exact');
     const answer = JSON.parse(await send(call(9, 'crlf', '{}')));
     expect(answer.id).toBe(9);
     expect(answer.result.structuredContent.n).toBe(Number(big));
+    const streamed = await (await opened(bridge, 'exact'))(progressCall(9, 'crlf'));
+    const events = eventData(await streamed.text());
+    expect(events).toHaveLength(2);
+    expect(JSON.parse(events[1] ?? '').result.structuredContent.n).toBe(Number(big));
+  });
+
+  it('isolated: an answer with nothing before it is JSON; one after progress, the stream of both', async () => {
+    const send = await opened(bridge, 'exact');
+    const plain = await send(call(12, 'exact', '{}'));
+    expect(plain.headers.get('content-type')).toBe('application/json');
+    expect(plain.headers.get('mcp-session-id')).toMatch(/./);
+    expect(JSON.parse(await plain.text())).toMatchObject({ id: 12, result: { structuredContent: {} } });
+    const streamed = await send(progressCall(13, 'exact'));
+    expect(streamed.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = eventData(await streamed.text()).map((data) => JSON.parse(data));
+    expect(events.map((e) => e.method ?? e.id)).toEqual(['notifications/progress', 13]);
   });
 
   it('shared: the ids are renumbered on the way, and the rest goes as it came', async () => {
@@ -113,12 +137,10 @@ describe('a message through the bridge, as the text it came in', () => {
   });
 
   it('shared: a request with a progress token is rewritten deeper, so it is serialised again', async () => {
-    const send = await session(bridge, 'shared');
-    const answer = JSON.parse(
-      await send(
-        '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"exact","arguments":{},"_meta":{"progressToken":"p"}}}',
-      ),
-    );
+    const send = await opened(bridge, 'shared');
+    const events = eventData(await (await send(progressCall(11, 'exact'))).text());
+    expect(JSON.parse(events[0] ?? '')).toMatchObject({ params: { progressToken: 'p' } });
+    const answer = JSON.parse(events[1] ?? '');
     expect(answer.id).toBe(11);
     const seen = JSON.parse(answer.result.content[0].text);
     expect(seen.params._meta.progressToken).toMatch(/^mux-/);
@@ -134,13 +156,13 @@ describe('a message through the bridge, as the text it came in', () => {
     );
   });
 
-  it('2026-07-28 with a progress token: the answer goes as one event, its data the same text', async () => {
+  it('2026-07-28 with a progress token: the answer goes as an event after its progress, its data the same text', async () => {
     const response = await modernCall(bridge, 'm-2', { progressToken: 'p' });
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const data = eventData(await response.text());
-    expect(data).toHaveLength(1);
-    expect(data[0]).toMatch(/^\{"jsonrpc":"2.0", "id":"m-2", "result":\{"content":\[/);
-    expect(data[0]).toContain(`"structuredContent":{"n": ${big}},"resultType":"complete"`);
+    expect(data).toHaveLength(2);
+    expect(data[1]).toMatch(/^\{"jsonrpc":"2.0", "id":"m-2", "result":\{"content":\[/);
+    expect(data[1]).toContain(`"structuredContent":{"n": ${big}},"resultType":"complete"`);
   });
 });
 
@@ -255,5 +277,54 @@ describe('a 2025 answer made a 2026-07-28 one from its text', () => {
     expect(
       completeText(request, '{"jsonrpc":"2.0","id":"s-1","error":{"code":-1,"message":"no"}}', init),
     ).toBe('{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}');
+  });
+});
+
+describe("a POST's answer, as JSON when it comes first", () => {
+  const encode = (text: string) => new TextEncoder().encode(text);
+  /** An SSE response whose chunks come `afterMs` apart, the first after `afterMs` too. */
+  const sse = (chunks: string[], afterMs: number) => {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, afterMs));
+        const chunk = chunks[sent++];
+        if (chunk === undefined) controller.close();
+        else controller.enqueue(encode(chunk));
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'text/event-stream', 'mcp-session-id': 's-1' } });
+  };
+  const answer = 'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n';
+
+  it('is the event data alone, with the session id', async () => {
+    const json = await jsonWhenAnsweredFirst(sse([answer], 0), () => true);
+    expect(json.headers.get('content-type')).toBe('application/json');
+    expect(json.headers.get('mcp-session-id')).toBe('s-1');
+    expect(await json.text()).toBe('{"jsonrpc":"2.0","id":1,"result":{}}');
+  });
+
+  it('stays the stream, every byte of it, when the first event is late, not a message, or not the answer', async () => {
+    const progress = 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n';
+    const cases = [
+      { response: sse([answer], 50), answeredFirst: true, chunks: [answer] },
+      {
+        response: sse([': keepalive\n\n', answer], 0),
+        answeredFirst: true,
+        chunks: [': keepalive\n\n', answer],
+      },
+      { response: sse([progress, answer], 0), answeredFirst: false, chunks: [progress, answer] },
+    ];
+    for (const { response, answeredFirst, chunks } of cases) {
+      const kept = await jsonWhenAnsweredFirst(response, () => answeredFirst, 10);
+      expect(kept.headers.get('content-type')).toBe('text/event-stream');
+      expect(await kept.text()).toBe(chunks.join(''));
+    }
+  });
+
+  it('reads an event with an id, or one not ended by a blank line, as no answer', () => {
+    expect(answerData(encode('event: message\nid: 7\ndata: {}\n\n'))).toBeUndefined();
+    expect(answerData(encode('event: message\ndata: {}\n'))).toBeUndefined();
+    expect(new TextDecoder().decode(answerData(encode('event: message\ndata: {}\n\n')))).toBe('{}');
   });
 });
