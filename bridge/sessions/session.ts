@@ -1,7 +1,6 @@
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { pinsFromHeader, pinsHeader } from '../../shared/policy/pins.ts';
 import type { Principal } from '../../shared/policy/policy.ts';
-import { withId } from '../../shared/protocol/json-text.ts';
 import {
   isFailure,
   type JSONRPCMessage,
@@ -28,7 +27,7 @@ import {
 } from '../metrics/metrics.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { oneLine } from '../upstream/lines.ts';
-import { type Ahead, type Listed, type Said, toolsChanged } from '../upstream/primed.ts';
+import { type Ahead, answerFromList, type Listed, type Said, toolsChanged } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
 import { jsonWhenAnsweredFirst } from './json-answer.ts';
 import { PostedTexts } from './posted.ts';
@@ -66,8 +65,6 @@ function requestIdsOf(body: unknown): RequestId[] {
 
 /** Messages for the session's GET stream that wait for the client to open it; past this, they are not held. */
 const maxHeld = 64;
-/** How old a list asked ahead may be and still answer the client's first `tools/list`. */
-const maxListAgeMs = 60_000;
 
 /** Server-to-client messages that concern the whole session rather than one request. */
 const sessionWide = new Set([
@@ -258,18 +255,12 @@ export class Session {
     return 'method' in message && message.method === 'notifications/initialized';
   }
 
-  /**
-   * The client's first `tools/list`, answered with the child's answer to the one asked ahead:
-   * while the child has not said its tools changed, for a minute, and for a first page only.
-   */
-  private listedBefore(request: JSONRPCMessage & { id: RequestId }): boolean {
-    const listed = this.listedAhead;
+  /** The client's first `tools/list`, answered with the child's answer to the one asked ahead, if it still holds. */
+  private listedBefore(request: JSONRPCMessage & { id: RequestId; method: string }): boolean {
+    const answer = answerFromList(this.listedAhead, request);
     this.listedAhead = undefined;
-    if (listed === undefined || paramsOf(request)?.cursor !== undefined) return false;
-    if (Date.now() - listed.at > maxListAgeMs) return false;
-    const text = listed.text === undefined ? undefined : withId(listed.text, request.id);
-    const answer = { ...listed.message, id: request.id } as JSONRPCMessage;
-    queueMicrotask(() => this.fromServer(answer, text));
+    if (answer === undefined) return false;
+    queueMicrotask(() => this.fromServer(answer.message, answer.text));
     return true;
   }
 

@@ -1,4 +1,11 @@
-import { isFailure, type JSONRPCMessage, notification } from '../../shared/protocol/jsonrpc.ts';
+import { withId } from '../../shared/protocol/json-text.ts';
+import {
+  isFailure,
+  type JSONRPCMessage,
+  notification,
+  paramsOf,
+  type RequestId,
+} from '../../shared/protocol/jsonrpc.ts';
 import { initialize } from './handshake.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -53,6 +60,8 @@ const maxSaid = 64;
 const listId = 'bridge-list-ahead';
 export const toolsChanged = 'notifications/tools/list_changed';
 const listTimeoutMs = 5000;
+/** How old a list asked ahead may be and still answer a client's first `tools/list`. */
+const maxListAgeMs = 60_000;
 
 /**
  * Initializes a spare ahead of its client, with the params recent clients of the server sent,
@@ -116,4 +125,20 @@ function listAhead(upstream: Upstream, answer: Record<string, unknown>): Promise
         reject(error);
       });
   });
+}
+
+/**
+ * The answer to a client's `tools/list` from the list its child gave ahead, under the request's
+ * id (spliced into the child's line): for a first page, while that list is at most a minute old.
+ * Whoever holds `listed` forgets it when the child says its tools changed.
+ */
+export function answerFromList(
+  listed: Listed | undefined,
+  request: JSONRPCMessage & { id: RequestId; method: string },
+  now = Date.now(),
+): Said | undefined {
+  if (listed === undefined || request.method !== 'tools/list') return undefined;
+  if (paramsOf(request)?.cursor !== undefined || now - listed.at > maxListAgeMs) return undefined;
+  const text = listed.text === undefined ? undefined : withId(listed.text, request.id);
+  return { message: { ...listed.message, id: request.id } as JSONRPCMessage, text };
 }

@@ -231,9 +231,20 @@ describe('the portal at the bridge: every server behind /mcp', () => {
     await seen(await portal());
     await seen(await portal());
     await until(async () => (await count('mcp_bridge_child_processes', { state: 'primed' })) === 1, 'primed');
-    const third = await seen(await portal());
+    const client = await portal();
+    const third = await seen(client);
     expect(await count('mcp_bridge_session_starts_total', { child: 'primed' })).toBe(1);
-    expect(third).toMatchObject({ clientInfo: { name: 'test-client' }, initialize: 1, initialized: 1 });
+    // Its list, asked ahead, is the portal's first list of it: the child is asked once.
+    expect(third).toMatchObject({
+      clientInfo: { name: 'test-client' },
+      initialize: 1,
+      initialized: 1,
+      lists: 1,
+    });
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('fixture__handshake_seen');
+    expect(await seen(client)).toMatchObject({ lists: 1 });
+    await client.listTools();
+    expect(await seen(client)).toMatchObject({ lists: 2 });
   });
 
   it('a member the caller may no longer reach is ended at their next request, its child with it', async () => {
