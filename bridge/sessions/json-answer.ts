@@ -1,5 +1,8 @@
+import { sseData } from '../../shared/protocol/sse.ts';
+
 const encoder = new TextEncoder();
-const messageEvent = encoder.encode('event: message\ndata: ');
+/** What comes before an event's data: as `sseData` writes it without an id, and the SDK's writer alike. */
+const messageEvent = encoder.encode(sseData('').slice(0, -'\n\n'.length));
 const newline = 10;
 type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
 
