@@ -110,13 +110,17 @@ describe("spares primed with a recent client's initialize", () => {
     return client;
   };
 
+  /** A third session of `name`: the second showed that its initialize repeats, so spares were primed with it. */
+  const primedSession = async (name: string) => {
+    await session(name);
+    await session(name);
+    await until(async () => (await primed()) === 2, `two spares primed with ${name}'s initialize`);
+    return session(name);
+  };
+
   it('serve the next client sending the same one: the child sees that client, initialize once', async () => {
     bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
-    // The second alpha session shows that alpha's initialize repeats: spares are primed with it.
-    await session('alpha');
-    await session('alpha');
-    await until(async () => (await primed()) === 2, "two spares primed with alpha's initialize");
-    const alpha = await session('alpha');
+    const alpha = await primedSession('alpha');
     expect(await starts('primed')).toBe(1);
     expect(alpha.getServerVersion()).toEqual({ name: 'gateway-fixture', version: '1.0.0' });
     // Its first list is the child's answer to the one the bridge asked ahead: the child is asked once.
@@ -148,10 +152,7 @@ describe("spares primed with a recent client's initialize", () => {
 
   it("answer a client's first list from the list asked ahead only while the child has not said it changed", async () => {
     bridge = await startTestBridge([{ name: 'fixture', transport: fixture, pool: 3 }]);
-    await session('alpha');
-    await session('alpha');
-    await until(async () => (await primed()) === 2, "two spares primed with alpha's initialize");
-    const alpha = await session('alpha');
+    const alpha = await primedSession('alpha');
     await alpha.callTool({ name: 'announce_tools_changed', arguments: {} });
     expect(await names(alpha)).toContain('announce_tools_changed');
     expect(await seen(alpha)).toMatchObject({ initialize: 1, initialized: 1, lists: 2 });
