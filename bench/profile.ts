@@ -22,7 +22,7 @@ import { freePort } from '../scripts/processes.ts';
 import { startBridgeProcess } from './bridge-process.ts';
 import { cpuSeconds, type Profile, type ProfileNode, printTables } from './cpu-profile.ts';
 import { profileEdge } from './edge-profile.ts';
-import { type Call, callRate, echoCall } from './throughput.ts';
+import { type Call, callRate, echoCall, warm } from './throughput.ts';
 
 const repo = join(import.meta.dirname, '..');
 const node = process.execPath;
@@ -94,8 +94,8 @@ async function profiled(mode: 'isolated' | 'shared') {
     if (setup) await setups(url, 20);
     else {
       for (let i = 0; i < sessions; i++) clients.push(await connected(url));
-      // As bench/bridge.ts warms: the pool's refills done, every session's child past its first calls.
-      await callRate(clients, quick ? 2 : 3, echo('warm'));
+      // As bench/bridge.ts warms: the pool's refills done, every session's child warm.
+      await warm(clients, quick ? 300 : 1000, quick ? 5 : 20, echo('warm'));
     }
     const before = cpuSeconds(bridge.child.pid);
     from = monotonicUs();

@@ -25,3 +25,23 @@ export async function callRate(clients: Caller[], seconds: number, call: Call = 
   );
   return calls / seconds;
 }
+
+/**
+ * Each client makes `calls` calls back to back, all at once, unmeasured, or fewer if `seconds`
+ * pass first: a session's child then runs the warm code it will run for days. Returns the
+ * fewest calls any client made.
+ */
+export async function warm(clients: Caller[], calls: number, seconds: number, call: Call = echoCall('warm')) {
+  const deadline = performance.now() + seconds * 1000;
+  const made = await Promise.all(
+    clients.map(async (c, i) => {
+      let n = 0;
+      while (n < calls && performance.now() < deadline) {
+        await c.callTool(call(i));
+        n += 1;
+      }
+      return n;
+    }),
+  );
+  return Math.min(...made);
+}
