@@ -6,6 +6,14 @@ export class LineTooLong extends Error {
   }
 }
 
+/** A line of JSON that is not a JSON-RPC 2.0 message: dropped and counted, as a line that is not JSON. */
+export class NotAMessage extends Error {
+  constructor() {
+    super('the MCP server wrote a line that is not a JSON-RPC 2.0 message');
+    this.name = 'NotAMessage';
+  }
+}
+
 const newline = 0x0a;
 
 /**

@@ -2,9 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
-import { LineReader } from './lines.ts';
+import { type JSONRPCMessage, validMessage } from '../../shared/protocol/jsonrpc.ts';
+import { LineReader, NotAMessage } from './lines.ts';
 
 export interface StdioParams {
   command: string;
@@ -130,11 +129,15 @@ export class StdioTransport implements Transport {
   }
 
   private deliver(line: string): void {
-    let message: JSONRPCMessage;
+    let message: JSONRPCMessage | undefined;
     try {
-      message = JSONRPCMessageSchema.parse(JSON.parse(line)) as JSONRPCMessage;
+      message = validMessage(JSON.parse(line));
     } catch (error) {
       this.onerror?.(error as Error);
+      return;
+    }
+    if (message === undefined) {
+      this.onerror?.(new NotAMessage());
       return;
     }
     if (this.online) this.online(message, line);

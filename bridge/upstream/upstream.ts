@@ -4,7 +4,7 @@ import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 import type { Credential } from '../identity/credential.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { LineTooLong } from './lines.ts';
+import { LineTooLong, NotAMessage } from './lines.ts';
 import { Liveness } from './liveness.ts';
 import { StdioTransport } from './stdio-transport.ts';
 
@@ -95,7 +95,7 @@ export class Upstream {
       this.overflowed = true;
       this.metrics.droppedLines.inc({ server: this.server, reason: 'too_long' });
       this.exitDetail = 'the MCP server wrote a message larger than the line limit';
-    } else if (error instanceof SyntaxError || error.name === 'ZodError') {
+    } else if (error instanceof SyntaxError || error instanceof NotAMessage || error.name === 'ZodError') {
       this.metrics.droppedLines.inc({ server: this.server, reason: 'not_json' });
     } else {
       this.log.log('warn', 'upstream error', { server: this.server, error: text.slice(0, 300) });

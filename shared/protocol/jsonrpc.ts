@@ -1,10 +1,10 @@
 import {
-  isJSONRPCErrorResponse,
-  isJSONRPCNotification,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
+  JSONRPCErrorResponseSchema,
   type JSONRPCMessage,
+  JSONRPCNotificationSchema,
   type JSONRPCRequest,
+  JSONRPCRequestSchema,
+  JSONRPCResultResponseSchema,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 
@@ -61,12 +61,43 @@ export const clientNotificationMethods: ReadonlySet<string> = new Set([
 
 export type MessageKind = 'request' | 'notification' | 'response' | 'error';
 
+/**
+ * What a message is, by the member only its kind has. A `JSONRPCMessage` was validated where
+ * it came in (`validMessage`, the SDK's transports), and the four schemas are strict, so its
+ * members name its kind; asking the schemas again cost a zod parse per question, up to six per
+ * call in shared mode, most of them failing.
+ */
 export function kindOf(message: JSONRPCMessage): MessageKind {
-  if (isJSONRPCRequest(message)) return 'request';
-  if (isJSONRPCNotification(message)) return 'notification';
-  if (isJSONRPCResultResponse(message)) return 'response';
-  if (isJSONRPCErrorResponse(message)) return 'error';
+  if ('method' in message) return 'id' in message ? 'request' : 'notification';
+  if ('result' in message) return 'response';
+  if ('error' in message) return 'error';
   throw new TypeError('not a JSON-RPC message');
+}
+
+const schemaOf = {
+  request: JSONRPCRequestSchema,
+  notification: JSONRPCNotificationSchema,
+  response: JSONRPCResultResponseSchema,
+  error: JSONRPCErrorResponseSchema,
+};
+
+/**
+ * `value` as a JSON-RPC message, validated by the SDK's schema for the kind its members name,
+ * or undefined. The same verdict as the SDK's union of the four (they are strict, so a value
+ * valid as one kind has no member of another), without first failing the kinds it is not.
+ */
+export function validMessage(value: unknown): JSONRPCMessage | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const kind =
+    'method' in value
+      ? 'id' in value
+        ? 'request'
+        : 'notification'
+      : 'error' in value
+        ? 'error'
+        : 'response';
+  const parsed = schemaOf[kind].safeParse(value);
+  return parsed.success ? (parsed.data as JSONRPCMessage) : undefined;
 }
 
 export function notification(method: string, params?: Record<string, unknown>): JSONRPCMessage {
@@ -96,7 +127,7 @@ export function progressTokenOf(message: JSONRPCMessage): string | number | unde
 
 /** The name of the tool, prompt or resource a request is about (`tools/call`, `prompts/get`, `resources/read`). */
 export function resourceIdOf(message: JSONRPCMessage): string | undefined {
-  if (!isJSONRPCRequest(message)) return undefined;
+  if (kindOf(message) !== 'request' || !('method' in message)) return undefined;
   const params = paramsOf(message);
   const key = message.method === 'resources/read' ? 'uri' : 'name';
   const value = params?.[key];
@@ -105,7 +136,7 @@ export function resourceIdOf(message: JSONRPCMessage): string | undefined {
 
 /** A tool result that reports failure in-band (`isError: true`) is a failure, not a success. */
 export function isFailure(message: JSONRPCMessage): boolean {
-  return isJSONRPCErrorResponse(message) || resultOf(message)?.isError === true;
+  return kindOf(message) === 'error' || resultOf(message)?.isError === true;
 }
 
 /** Names listed by a `tools/list`, `prompts/list` or `resources/list` result. */

@@ -1,3 +1,4 @@
+import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import {
   isFailure,
@@ -7,6 +8,7 @@ import {
   nestedTooDeep,
   progressTokenOf,
   resourceIdOf,
+  validMessage,
   validSessionId,
 } from '../../shared/protocol/jsonrpc.ts';
 import { toWire } from '../../shared/protocol/refusal.ts';
@@ -17,6 +19,35 @@ describe('jsonrpc', () => {
     expect(kindOf({ jsonrpc: '2.0', method: 'notifications/initialized' })).toBe('notification');
     expect(kindOf({ jsonrpc: '2.0', id: 1, result: {} })).toBe('response');
     expect(kindOf({ jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'nope' } })).toBe('error');
+  });
+
+  it("validates a message as the SDK's union of the four kinds does, valid or not", () => {
+    const values: unknown[] = [
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: {} } },
+      { jsonrpc: '2.0', id: 'a', method: 'ping' },
+      { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: 1 } },
+      { jsonrpc: '2.0', id: 1, result: { content: [], _meta: { x: 1 } } },
+      { jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'nope', data: [1] } },
+      { jsonrpc: '2.0', error: { code: -32700, message: 'parse error' } },
+      { jsonrpc: '2.0', id: 1, method: 'ping', result: {} },
+      { jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: 'm' } },
+      { jsonrpc: '2.0', id: null, method: 'ping' },
+      { jsonrpc: '2.0', id: 1.5, method: 'ping' },
+      { jsonrpc: '2.0', id: 1, method: 7 },
+      { jsonrpc: '1.0', id: 1, method: 'ping' },
+      { jsonrpc: '2.0', id: 1, error: { code: 'x', message: 'm' } },
+      { jsonrpc: '2.0', id: 1 },
+      { jsonrpc: '2.0', method: 'x', extra: true },
+      { id: 1, result: {} },
+      [{ jsonrpc: '2.0', id: 1, method: 'ping' }],
+      null,
+      'ping',
+      42,
+    ];
+    for (const value of values) {
+      const sdk = JSONRPCMessageSchema.safeParse(value);
+      expect(validMessage(value), JSON.stringify(value)).toEqual(sdk.success ? sdk.data : undefined);
+    }
   });
 
   it('reads the tool, prompt or resource a request is about', () => {

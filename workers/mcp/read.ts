@@ -1,6 +1,5 @@
-import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { depthRefusal, parseJson, readBody } from '../../shared/protocol/body.ts';
-import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+import { type JSONRPCMessage, validMessage } from '../../shared/protocol/jsonrpc.ts';
 import type { Refusal } from '../../shared/protocol/refusal.ts';
 import { refusalResponse } from '../../shared/protocol/refusal.ts';
 import { type Revision, revisionOf } from '../../shared/protocol/revision.ts';
@@ -40,8 +39,8 @@ export function parseMessage(body: Uint8Array): Parsed {
   if (Array.isArray(json.value)) return { ok: false, refusal: { kind: 'batch_refused' } };
   const deep = depthRefusal(json.value);
   if (deep) return { ok: false, refusal: deep };
-  const parsed = JSONRPCMessageSchema.safeParse(json.value);
-  if (!parsed.success)
+  const message = validMessage(json.value);
+  if (message === undefined)
     return { ok: false, refusal: { kind: 'invalid_message', detail: 'not a JSON-RPC 2.0 message' } };
-  return { ok: true, message: parsed.data as JSONRPCMessage };
+  return { ok: true, message };
 }
