@@ -37,6 +37,7 @@ export class StdioTransport implements Transport {
   private readonly params: StdioParams;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private closing = false;
+  private corked = false;
 
   constructor(params: StdioParams) {
     this.params = params;
@@ -111,9 +112,25 @@ export class StdioTransport implements Transport {
   private write(line: string): Promise<void> {
     const stdin = this.closing ? undefined : this.child?.stdin;
     if (!stdin || stdin.destroyed) return Promise.reject(new Error('Not connected'));
+    this.batch(stdin);
     return new Promise((resolve) => {
       if (stdin.write(line)) resolve();
       else stdin.once('drain', resolve);
+    });
+  }
+
+  /**
+   * The lines written while Node handles one round of I/O go to the child in one write: one
+   * system call and one wake-up of the child for what many sessions sent at once (shared mode),
+   * where each line was a write of its own. Written once that round's callbacks have run.
+   */
+  private batch(stdin: NonNullable<ChildProcess['stdin']>): void {
+    if (this.corked) return;
+    this.corked = true;
+    stdin.cork();
+    setImmediate(() => {
+      this.corked = false;
+      stdin.uncork();
     });
   }
 
