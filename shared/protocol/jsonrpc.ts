@@ -127,16 +127,19 @@ export function progressTokenOf(message: JSONRPCMessage): string | number | unde
 
 /** The name of the tool, prompt or resource a request is about (`tools/call`, `prompts/get`, `resources/read`). */
 export function resourceIdOf(message: JSONRPCMessage): string | undefined {
-  if (kindOf(message) !== 'request' || !('method' in message)) return undefined;
+  if (!('method' in message && 'id' in message)) return undefined;
   const params = paramsOf(message);
   const key = message.method === 'resources/read' ? 'uri' : 'name';
   const value = params?.[key];
   return typeof value === 'string' ? value : undefined;
 }
 
-/** A tool result that reports failure in-band (`isError: true`) is a failure, not a success. */
+/**
+ * A tool result that reports failure in-band (`isError: true`) is a failure, not a success.
+ * Never throws: the edge asks it of an answer it parsed but did not validate.
+ */
 export function isFailure(message: JSONRPCMessage): boolean {
-  return kindOf(message) === 'error' || resultOf(message)?.isError === true;
+  return 'error' in message || resultOf(message)?.isError === true;
 }
 
 /** Names listed by a `tools/list`, `prompts/list` or `resources/list` result. */

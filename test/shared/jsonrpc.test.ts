@@ -79,6 +79,8 @@ describe('jsonrpc', () => {
     expect(isFailure({ jsonrpc: '2.0', id: 1, result: { content: [], isError: true } })).toBe(true);
     expect(isFailure({ jsonrpc: '2.0', id: 1, error: { code: -32602, message: 'bad' } })).toBe(true);
     expect(isFailure({ jsonrpc: '2.0', id: 1, result: { content: [] } })).toBe(false);
+    // The edge asks it of an answer it parsed but did not validate: no kind at all is no failure, not a throw.
+    expect(isFailure({ jsonrpc: '2.0', id: 1 } as never)).toBe(false);
   });
 
   it('lists the names a list result carries, ignoring malformed entries', () => {
