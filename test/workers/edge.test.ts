@@ -330,6 +330,20 @@ describe('metering', () => {
     expect(points[0]?.doubles?.[1]).toBeGreaterThan(0);
   });
 
+  it('passes on an event that is JSON but no message as it came, and still reads the answer after it', async () => {
+    await putDocument('openshift', { ...openshift('sse'), policy: { tools: { allow: ['*'] } } });
+    const { env, points } = recordingEnv();
+    const response = await call(mcp('openshift', callTool('odd-events'), bearer('viewer-key')), env);
+    const text = await response.text();
+    expect(response.status).toBe(200);
+    expect(text).toContain('data: null\n\n');
+    expect(text).toContain('data: 5\n\n');
+    expect(text).toContain('called odd-events');
+    expect(points.map((p) => p.blobs?.slice(0, 6))).toEqual([
+      ['openshift', 'tools/call', 'odd-events', 'allowed', 'alice', 'success'],
+    ]);
+  });
+
   it.each(['json', 'sse'] as const)(
     'records the bytes the client got of a filtered answer as %s, not those the bridge sent',
     async (path) => {

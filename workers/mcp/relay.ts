@@ -45,6 +45,8 @@ export function relay(
     } catch {
       return undefined;
     }
+    // JSON but no message (`null`, a number): passed as it came, as text that is not JSON is.
+    if (typeof message !== 'object' || message === null) return undefined;
     if (!passage.view.mayDeliver(message)) return null;
     if (requestId === undefined || message.id !== requestId || 'method' in message) return undefined;
     status = isFailure(message) ? 'error' : 'success';
