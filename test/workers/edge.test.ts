@@ -330,7 +330,7 @@ describe('metering', () => {
     expect(points[0]?.doubles?.[1]).toBeGreaterThan(0);
   });
 
-  it('passes on an event that is JSON but no message as it came, and still reads the answer after it', async () => {
+  it('passes on an event that is JSON but no message as it came, drops a batch, and still reads the answer after them', async () => {
     await putDocument('openshift', { ...openshift('sse'), policy: { tools: { allow: ['*'] } } });
     const { env, points } = recordingEnv();
     const response = await call(mcp('openshift', callTool('odd-events'), bearer('viewer-key')), env);
@@ -338,6 +338,8 @@ describe('metering', () => {
     expect(response.status).toBe(200);
     expect(text).toContain('data: null\n\n');
     expect(text).toContain('data: 5\n\n');
+    // A batch would carry past the policy what it holds (here an update of a resource it hides).
+    expect(text).not.toContain('secret.md');
     expect(text).toContain('called odd-events');
     expect(points.map((p) => p.blobs?.slice(0, 6))).toEqual([
       ['openshift', 'tools/call', 'odd-events', 'allowed', 'alice', 'success'],

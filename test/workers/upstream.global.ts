@@ -129,9 +129,14 @@ export default async function setup(project: TestProject) {
     }
     // SSE, written in small pieces so that events arrive split across chunks.
     res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'rec.1' });
-    // A call of `odd-events` gets first two events that are JSON but no message.
+    // A call of `odd-events` gets first two events that are JSON but no message, then a batch
+    // whose one message is an update of a resource (its policy may hide it).
     const odd = (message as { params?: { name?: string } }).params?.name === 'odd-events';
-    const before = odd ? 'event: message\ndata: null\n\nevent: message\ndata: 5\n\n' : '';
+    const hidden =
+      '[{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"demo://docs/secret.md"}}]';
+    const before = odd
+      ? `event: message\ndata: null\n\nevent: message\ndata: 5\n\nevent: message\ndata: ${hidden}\n\n`
+      : '';
     const event = `: keepalive\n\n${before}event: message\nid: 1\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"working"}}\n\nevent: message\nid: 2\ndata: ${reply}\n\n`;
     for (let i = 0; i < event.length; i += 7) {
       res.write(event.slice(i, i + 7));

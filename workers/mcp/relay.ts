@@ -47,6 +47,8 @@ export function relay(
     }
     // JSON but no message (`null`, a number): passed as it came, as text that is not JSON is.
     if (typeof message !== 'object' || message === null) return undefined;
+    // A batch: the edge takes none from a client, and the messages in one would pass the policy unread.
+    if (Array.isArray(message)) return null;
     if (!passage.view.mayDeliver(message)) return null;
     if (requestId === undefined || message.id !== requestId || 'method' in message) return undefined;
     status = isFailure(message) ? 'error' : 'success';
