@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { type JSONRPCMessage, validMessage } from '../../shared/protocol/jsonrpc.ts';
@@ -11,6 +11,23 @@ export interface StdioParams {
   env: Record<string, string>;
   cwd: string | undefined;
   maxLineBytes: number;
+}
+
+/**
+ * When a stream's buffer has gone out, or that it never will: a stream that closes or fails
+ * first emits no 'drain', and what waited on it is refused rather than left waiting.
+ */
+function drainOf(stdin: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      stdin.off('drain', drained).off('close', closed).off('error', settle);
+      if (error) reject(error);
+      else resolve();
+    };
+    const drained = () => settle();
+    const closed = () => settle(new Error('Not connected: the MCP server closed its input'));
+    stdin.on('drain', drained).on('close', closed).on('error', settle);
+  });
 }
 
 /** How long a closed stdin is given to end the child, then SIGTERM is, before SIGKILL: the SDK's. */
@@ -38,6 +55,8 @@ export class StdioTransport implements Transport {
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private closing = false;
   private corked = false;
+  /** Writes past stdin's buffer wait for this, all of them: one listener, however many. */
+  private drained: Promise<void> | undefined;
 
   constructor(params: StdioParams) {
     this.params = params;
@@ -113,10 +132,11 @@ export class StdioTransport implements Transport {
     const stdin = this.closing ? undefined : this.child?.stdin;
     if (!stdin || stdin.destroyed) return Promise.reject(new Error('Not connected'));
     this.batch(stdin);
-    return new Promise((resolve) => {
-      if (stdin.write(line)) resolve();
-      else stdin.once('drain', resolve);
+    if (stdin.write(line)) return Promise.resolve();
+    this.drained ??= drainOf(stdin).finally(() => {
+      this.drained = undefined;
     });
+    return this.drained;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { StdioTransport } from '../../bridge/upstream/stdio-transport.ts';
 import {
   connect,
   crashing,
@@ -248,3 +249,41 @@ function sampleReady(b: TestBridge | undefined): Promise<boolean> {
   if (!b) return Promise.resolve(false);
   return metricsText(b).then((t) => sample(t, 'mcp_bridge_pool_ready', { server: 'fixture' }) === 2);
 }
+
+describe('a child that does not read its input', () => {
+  it('settles every write that waited for room once the child is gone, with one listener for all of them', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const transport = new StdioTransport({
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)'],
+      env: {},
+      cwd: undefined,
+      maxLineBytes: 1 << 20,
+    });
+    try {
+      await transport.start();
+      const line = JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'notifications/message',
+        params: { data: 'x'.repeat(16_384) },
+      });
+      // 40 lines of 16 KiB: past the pipe's 64 KiB and stdin's own buffer, so most wait for room.
+      const writes = Array.from({ length: 40 }, () => transport.sendText(line));
+      const closed = transport.close();
+      const outcomes = await Promise.race([
+        Promise.allSettled(writes),
+        new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 20_000)),
+      ]);
+      await closed;
+      expect(outcomes).not.toBe('still waiting');
+      const rejected = (outcomes as PromiseSettledResult<void>[]).filter((o) => o.status === 'rejected');
+      expect(rejected.length).toBeGreaterThan(0);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await transport.close();
+    }
+  }, 40_000);
+});
