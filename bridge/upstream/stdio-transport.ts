@@ -16,11 +16,13 @@ export interface StdioParams {
 /**
  * When a stream's buffer has gone out, or that it never will: a stream that closes or fails
  * first emits no 'drain', and what waited on it is refused rather than left waiting.
+ * `settled` runs at once, before any write the event's other listeners make.
  */
-function drainOf(stdin: Writable): Promise<void> {
+function drainOf(stdin: Writable, settled: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const settle = (error?: Error) => {
       stdin.off('drain', drained).off('close', closed).off('error', settle);
+      settled();
       if (error) reject(error);
       else resolve();
     };
@@ -133,7 +135,7 @@ export class StdioTransport implements Transport {
     if (!stdin || stdin.destroyed) return Promise.reject(new Error('Not connected'));
     this.batch(stdin);
     if (stdin.write(line)) return Promise.resolve();
-    this.drained ??= drainOf(stdin).finally(() => {
+    this.drained ??= drainOf(stdin, () => {
       this.drained = undefined;
     });
     return this.drained;
