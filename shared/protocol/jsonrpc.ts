@@ -68,10 +68,16 @@ export type MessageKind = 'request' | 'notification' | 'response' | 'error';
  * call in shared mode, most of them failing.
  */
 export function kindOf(message: JSONRPCMessage): MessageKind {
-  if ('method' in message) return 'id' in message ? 'request' : 'notification';
-  if ('result' in message) return 'response';
-  if ('error' in message) return 'error';
-  throw new TypeError('not a JSON-RPC message');
+  const kind = kindByMembers(message);
+  if (kind === undefined) throw new TypeError('not a JSON-RPC message');
+  return kind;
+}
+
+function kindByMembers(value: object): MessageKind | undefined {
+  if ('method' in value) return 'id' in value ? 'request' : 'notification';
+  if ('result' in value) return 'response';
+  if ('error' in value) return 'error';
+  return undefined;
 }
 
 const schemaOf = {
@@ -88,14 +94,8 @@ const schemaOf = {
  */
 export function validMessage(value: unknown): JSONRPCMessage | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const kind =
-    'method' in value
-      ? 'id' in value
-        ? 'request'
-        : 'notification'
-      : 'error' in value
-        ? 'error'
-        : 'response';
+  const kind = kindByMembers(value);
+  if (kind === undefined) return undefined; // each kind's schema requires its member
   const parsed = schemaOf[kind].safeParse(value);
   return parsed.success ? (parsed.data as JSONRPCMessage) : undefined;
 }
