@@ -4,14 +4,7 @@ import { errorOf, type Refusal } from '../../shared/protocol/refusal.ts';
 import { ExchangeError } from '../identity/exchange.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { initialize } from '../upstream/handshake.ts';
-import {
-  type Ahead,
-  answerFromList,
-  type Hello,
-  helloOf,
-  type Listed,
-  toolsChanged,
-} from '../upstream/primed.ts';
+import { type Ahead, type Hello, helloOf, ListedAhead } from '../upstream/primed.ts';
 
 /** The HTTP request a portal session serves now, and its signed caller: whom a member acts as. */
 export interface Asker {
@@ -63,7 +56,7 @@ export class Member {
   private readonly asker: () => Asker;
   private refresh: MemberChannel['refresh'];
   /** The child's answer to a `tools/list` asked ahead (a primed child), for the portal's first list. */
-  private listed: Listed | undefined;
+  private listed = new ListedAhead(undefined);
 
   constructor(name: string, source: MemberSource, client: Record<string, unknown>, asker: () => Asker) {
     this.name = name;
@@ -158,24 +151,19 @@ export class Member {
     this.channel = channel;
     // Told it was initialized ahead, the member may have spoken already: now the portal hears it.
     for (const { message } of ahead?.said ?? []) this.fromMember(message);
-    this.listed = ahead?.listed;
+    this.listed = new ListedAhead(ahead?.listed);
     return channel;
   }
 
   /** The portal's first `tools/list` of this member, answered with the list its child gave ahead, if it still holds. */
   private answeredAhead(message: JSONRPCMessage, id: number): boolean {
-    if (!('method' in message) || message.method !== 'tools/list') return false;
-    const answer = answerFromList(this.listed, { ...message, id } as JSONRPCMessage & {
-      id: number;
-      method: string;
-    });
-    this.listed = undefined;
+    const answer = this.listed.answer({ ...message, id } as JSONRPCMessage & { id: number });
     if (answer !== undefined) this.fromMember(answer.message);
     return answer !== undefined;
   }
 
   private fromMember(message: JSONRPCMessage): void {
-    if ('method' in message && message.method === toolsChanged) this.listed = undefined;
+    this.listed.heard(message);
     const id = 'id' in message && !('method' in message) ? (message.id as number) : undefined;
     if (id === undefined) {
       this.onmessage?.(message);

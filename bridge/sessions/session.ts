@@ -27,7 +27,7 @@ import {
 } from '../metrics/metrics.ts';
 import type { Channel } from '../upstream/channel.ts';
 import { oneLine } from '../upstream/lines.ts';
-import { type Ahead, answerFromList, type Listed, type Said, toolsChanged } from '../upstream/primed.ts';
+import { type Ahead, ListedAhead, type Said } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
 import { jsonWhenAnsweredFirst } from './json-answer.ts';
 import { PostedTexts } from './posted.ts';
@@ -98,7 +98,7 @@ export class Session {
   /** What a spare told `notifications/initialized` ahead said before this client was past `initialize`. */
   private saidAhead: readonly Said[] | undefined;
   /** The child's answer to a `tools/list` asked ahead, for the client's first, until its tools change. */
-  private listedAhead: Listed | undefined;
+  private readonly listedAhead: ListedAhead;
   /** Requests and notifications for the GET stream, held until the client opens it (undefined since). */
   private outbox: Said[] | undefined = [];
   /** POSTs of one request whose answer may still go as JSON: whether something else went on its stream first. */
@@ -120,7 +120,7 @@ export class Session {
     this.principal = principal;
     this.primedAnswer = hooks.ahead?.answer;
     this.saidAhead = hooks.ahead?.said;
-    this.listedAhead = hooks.ahead?.listed;
+    this.listedAhead = new ListedAhead(hooks.ahead?.listed);
     this.onEnd = hooks.onEnd;
     this.http = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: ctx.newSessionId,
@@ -132,7 +132,7 @@ export class Session {
     this.http.onclose = () => void this.end('client');
     this.http.onerror = (error) => ctx.log.log('debug', 'client transport', { error: error.message });
     channel.onmessage = (message, text) => {
-      if ('method' in message && message.method === toolsChanged) this.listedAhead = undefined;
+      this.listedAhead.heard(message);
       this.fromServer(message, text);
     };
     channel.onexit = (_reason, detail) => this.upstreamExited(detail);
@@ -223,7 +223,7 @@ export class Session {
           this.answerAhead(request.id);
           return;
         }
-        if (request.method === 'tools/list' && this.listedBefore(request)) return;
+        if (this.listedBefore(request)) return;
         text = this.posted.take(request.id);
         break;
       }
@@ -257,8 +257,7 @@ export class Session {
 
   /** The client's first `tools/list`, answered with the child's answer to the one asked ahead, if it still holds. */
   private listedBefore(request: JSONRPCMessage & { id: RequestId; method: string }): boolean {
-    const answer = answerFromList(this.listedAhead, request);
-    this.listedAhead = undefined;
+    const answer = this.listedAhead.answer(request);
     if (answer === undefined) return false;
     queueMicrotask(() => this.fromServer(answer.message, answer.text));
     return true;

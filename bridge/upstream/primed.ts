@@ -58,7 +58,7 @@ export interface Primed {
 /** What a waiting spare may say before its client comes, kept for it; past this, the rest is dropped. */
 const maxSaid = 64;
 const listId = 'bridge-list-ahead';
-export const toolsChanged = 'notifications/tools/list_changed';
+const toolsChanged = 'notifications/tools/list_changed';
 const listTimeoutMs = 5000;
 /** How old a list asked ahead may be and still answer a client's first `tools/list`. */
 const maxListAgeMs = 60_000;
@@ -128,17 +128,31 @@ function listAhead(upstream: Upstream, answer: Record<string, unknown>): Promise
 }
 
 /**
- * The answer to a client's `tools/list` from the list its child gave ahead, under the request's
- * id (spliced into the child's line): for a first page, while that list is at most a minute old.
- * Whoever holds `listed` forgets it when the child says its tools changed.
+ * The child's answer to the `tools/list` asked ahead, held for its client's first list: a first
+ * page, asked within a minute of that answer, gets it under the request's id (spliced into the
+ * child's line). Forgotten once any list is asked, or when the child says its tools changed.
  */
-export function answerFromList(
-  listed: Listed | undefined,
-  request: JSONRPCMessage & { id: RequestId; method: string },
-  now = Date.now(),
-): Said | undefined {
-  if (listed === undefined || request.method !== 'tools/list') return undefined;
-  if (paramsOf(request)?.cursor !== undefined || now - listed.at > maxListAgeMs) return undefined;
-  const text = listed.text === undefined ? undefined : withId(listed.text, request.id);
-  return { message: { ...listed.message, id: request.id } as JSONRPCMessage, text };
+export class ListedAhead {
+  private listed: Listed | undefined;
+
+  constructor(listed: Listed | undefined) {
+    this.listed = listed;
+  }
+
+  /** A message from the child: a change of its tools makes the list stale. */
+  heard(message: JSONRPCMessage): void {
+    if ('method' in message && message.method === toolsChanged) this.listed = undefined;
+  }
+
+  /** The answer to `request` from the list, if it is the first `tools/list` and the list still holds. */
+  answer(request: JSONRPCMessage & { id: RequestId }, now = Date.now()): Said | undefined {
+    if (!('method' in request) || request.method !== 'tools/list') return undefined;
+    const listed = this.listed;
+    this.listed = undefined;
+    if (listed === undefined || paramsOf(request)?.cursor !== undefined || now - listed.at > maxListAgeMs) {
+      return undefined;
+    }
+    const text = listed.text === undefined ? undefined : withId(listed.text, request.id);
+    return { message: { ...listed.message, id: request.id } as JSONRPCMessage, text };
+  }
 }
