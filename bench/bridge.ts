@@ -302,61 +302,30 @@ async function main(): Promise<void> {
   const direct = runs['direct stdio'] ?? [];
   const added = (r: Measured, round: number) => r.p50 - (direct[round]?.p50 ?? Number.NaN);
   const rawAdded = (r: Measured, round: number) => r.rawP50 - (direct[round]?.rawP50 ?? Number.NaN);
-  const rows = Object.entries(runs).map(([name, r]) => ({
-    target: name,
-    'p50 ms': spread(
-      r.map((m) => m.p50),
-      3,
-    ),
-    'p99 ms': spread(
-      r.map((m) => m.p99),
-      3,
-    ),
-    'added p50 ms': name === 'direct stdio' ? '-' : spread(r.map(added), 3),
-    'raw p50 ms': spread(
-      r.map((m) => m.rawP50),
-      3,
-    ),
-    'raw added ms': name === 'direct stdio' ? '-' : spread(r.map(rawAdded), 3),
-    '1 MiB p50 ms': spread(
-      r.map((m) => m.bigP50),
-      1,
-    ),
-    'calls/s @1': spread(
-      r.map((m) => m.rates[1] ?? 0),
-      0,
-    ),
-    'calls/s @8': spread(
-      r.map((m) => m.rates[8] ?? 0),
-      0,
-    ),
-    'calls/s @32': spread(
-      r.map((m) => m.rates[32] ?? 0),
-      0,
-    ),
-    // The fewest calls a session made before the window at 32: under the count, the cap cut it.
-    'warm-up calls @32': spread(
-      r.map((m) => m.warmedCalls[32] ?? 0),
-      0,
-    ),
-    'setup p50 ms': spread(
-      r.map((m) => m.setup),
-      1,
-    ),
-    'setup+list p50 ms': spread(
-      r.map((m) => m.setupListed),
-      1,
-    ),
-    'RSS/session MiB': spread(
-      r.map((m) => m.rssPerSession / 2 ** 20),
-      1,
-    ),
-    // CPU time the hypervisor gave other guests while this target was measured: a contended host.
-    'steal %': spread(
-      r.map((m) => m.steal * 100),
-      1,
-    ),
-  }));
+  const rows = Object.entries(runs).map(([name, r]) => {
+    const column = (pick: (m: Measured, round: number) => number, digits: number) =>
+      spread(r.map(pick), digits);
+    const baseline = name === 'direct stdio';
+    return {
+      target: name,
+      'p50 ms': column((m) => m.p50, 3),
+      'p99 ms': column((m) => m.p99, 3),
+      'added p50 ms': baseline ? '-' : column(added, 3),
+      'raw p50 ms': column((m) => m.rawP50, 3),
+      'raw added ms': baseline ? '-' : column(rawAdded, 3),
+      '1 MiB p50 ms': column((m) => m.bigP50, 1),
+      'calls/s @1': column((m) => m.rates[1] ?? 0, 0),
+      'calls/s @8': column((m) => m.rates[8] ?? 0, 0),
+      'calls/s @32': column((m) => m.rates[32] ?? 0, 0),
+      // The fewest calls a session made before the window at 32: under the count, the cap cut it.
+      'warm-up calls @32': column((m) => m.warmedCalls[32] ?? 0, 0),
+      'setup p50 ms': column((m) => m.setup, 1),
+      'setup+list p50 ms': column((m) => m.setupListed, 1),
+      'RSS/session MiB': column((m) => m.rssPerSession / 2 ** 20, 1),
+      // CPU time the hypervisor gave other guests while this target was measured: a contended host.
+      'steal %': column((m) => m.steal * 100, 1),
+    };
+  });
   console.log(`${rounds} round(s), interleaved; each figure: median (lowest–highest)`);
   console.table(rows);
   const peers = ['supergateway', 'mcp-proxy'].map((n) => runs[n] ?? []).filter((r) => r.length > 0);
