@@ -30,6 +30,7 @@ import { oneLine } from '../upstream/lines.ts';
 import { type Ahead, ListedAhead, type Said } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
 import { jsonWhenAnsweredFirst } from './json-answer.ts';
+import { ownRequest, PostAnswer, type PostedRequest } from './post-answer.ts';
 import { PostedTexts } from './posted.ts';
 import { bridgeRevision, lowered } from './versions.ts';
 
@@ -75,8 +76,10 @@ const sessionWide = new Set([
 ]);
 
 /**
- * One MCP session: the SDK's Streamable HTTP server transport on the client side, a
- * channel to the server on the other, and the requests in flight between them.
+ * One MCP session: the SDK's Streamable HTTP server transport on the client side (it opens the
+ * session, keeps its GET stream, ends it, and takes what is not one request: a request POSTed
+ * alone is answered here, post-answer.ts), a channel to the server on the other, and the
+ * requests in flight between them.
  */
 export class Session {
   readonly http: WebStandardStreamableHTTPServerTransport;
@@ -101,8 +104,10 @@ export class Session {
   private readonly listedAhead: ListedAhead;
   /** Requests and notifications for the GET stream, held until the client opens it (undefined since). */
   private outbox: Said[] | undefined = [];
-  /** POSTs of one request whose answer may still go as JSON: whether something else went on its stream first. */
+  /** POSTs of one request the SDK's transport took (initialize) whose answer may still go as JSON: whether something else went on its stream first. */
   private readonly framing = new Map<RequestId, { streamed: boolean }>();
+  /** The answers to requests this session took from the SDK's transport's hands, by request id. */
+  private readonly answering = new Map<RequestId, PostAnswer>();
   private readonly posted = new PostedTexts();
 
   constructor(
@@ -174,6 +179,8 @@ export class Session {
       const detail = `request id ${JSON.stringify(reused)} is still in progress in this session; use a new id`;
       return Promise.resolve(refusalResponse({ kind: 'invalid_message', detail }, reused));
     }
+    const own = this.state === 'open' ? ownRequest(request, body, this.http.sessionId) : undefined;
+    if (own !== undefined) return this.answerItself(request, own, body);
     const release = this.posted.hold(body, ids);
     const only = ids.length === 1 && !Array.isArray(body) ? ids[0] : undefined;
     if (only === undefined) {
@@ -191,6 +198,23 @@ export class Session {
       });
   }
 
+  /**
+   * A request on the open session, answered without the SDK's transport: what it would do for
+   * one request (check, hand it on, frame what comes back) costs more than the hop to the server.
+   */
+  private answerItself(request: Request, message: PostedRequest, body: unknown): Promise<Response> {
+    const answer = new PostAnswer(this.http.sessionId as string);
+    answer.onclose = () => this.answering.delete(message.id);
+    this.answering.set(message.id, answer);
+    const release = this.posted.hold(body, [message.id]);
+    try {
+      this.fromClient(message, pinsFromHeader(request.headers.get(pinsHeader) ?? undefined));
+    } finally {
+      release();
+    }
+    return answer.response;
+  }
+
   /** The client's GET stream is open: what was held for it goes now, and nothing more waits. */
   private streamOpened(response: Response): Response {
     const held = this.outbox;
@@ -205,6 +229,8 @@ export class Session {
     this.state = 'ended';
     for (const entry of this.inflight.values()) clearTimeout(entry.timer);
     this.inflight.clear();
+    for (const answer of [...this.answering.values()]) answer.close();
+    this.answering.clear();
     this.onEnd(this, reason);
     await Promise.allSettled([this.http.close(), this.channel.close()]);
   }
@@ -333,6 +359,7 @@ export class Session {
   /** `text`: the line `message` came in, if nothing changed it; written as it is. */
   private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined, text?: string): void {
     const line = oneLine(text);
+    if (this.answeredItself(message, relatedRequestId, line)) return;
     const framing = relatedRequestId === undefined ? undefined : this.framing.get(relatedRequestId);
     if (framing) framing.streamed = true;
     if (relatedRequestId === undefined && this.holds(message, line)) return;
@@ -342,6 +369,20 @@ export class Session {
         this.http.send(withText(message, line)).catch(() => undefined);
       }
     });
+  }
+
+  /** Whether `message` went on the answer of a request this session took itself. */
+  private answeredItself(
+    message: JSONRPCMessage,
+    relatedRequestId: RequestId | undefined,
+    line: string | undefined,
+  ): boolean {
+    const last = relatedRequestId === undefined;
+    const id = last ? ('method' in message ? undefined : message.id) : relatedRequestId;
+    const answer = id === undefined || id === null ? undefined : this.answering.get(id);
+    if (answer === undefined) return false;
+    if (last) this.answering.delete(id as RequestId);
+    return answer.write(message, line, last);
   }
 
   /**

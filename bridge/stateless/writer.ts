@@ -16,6 +16,10 @@ export function jsonAnswer(answer: Answer, headers: Record<string, string> = {})
   });
 }
 
+/** How often an open stream with nothing to say writes a comment, as the SDK's transport does: proxies close silent connections. */
+export const keepAliveMs = 15_000;
+const keepAlive = new TextEncoder().encode(': keepalive\n\n');
+
 /**
  * An SSE answer written as things happen (progress, then the result; or a listen stream's
  * notifications). Writes after the client left are dropped; `onclose` tells who keeps it.
@@ -26,8 +30,10 @@ export class EventStream {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private open = true;
   private readonly encoder = new TextEncoder();
+  private readonly timer: NodeJS.Timeout;
 
-  constructor() {
+  /** `headers`: beside the stream's own (a session's id). */
+  constructor(headers: Record<string, string> = {}) {
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller;
@@ -36,16 +42,24 @@ export class EventStream {
     });
     this.response = new Response(body, {
       status: 200,
-      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+      headers: {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
+        ...headers,
+      },
     });
+    this.timer = setInterval(() => this.controller.enqueue(keepAlive), keepAliveMs);
+    this.timer.unref();
   }
 
-  /** `text`: `message` as it was written already; an event's data if it is one line. */
-  write(message: JSONRPCMessage, text?: string): void {
-    if (!this.open) return;
+  /** `text`: `message` as it was written already; an event's data if it is one line. False: the client left. */
+  write(message: JSONRPCMessage, text?: string): boolean {
+    if (!this.open) return false;
     const line = oneLine(text);
     const event = line === undefined ? sseEvent(message) : sseData(line);
     this.controller.enqueue(this.encoder.encode(event));
+    return true;
   }
 
   end(last?: JSONRPCMessage, text?: string): void {
@@ -58,6 +72,7 @@ export class EventStream {
   private closed(): void {
     if (!this.open) return;
     this.open = false;
+    clearInterval(this.timer);
     this.onclose?.();
   }
 }

@@ -70,6 +70,25 @@ describe('bad input gets a clear error and the bridge stays up', () => {
     });
   });
 
+  it('answers a request on the session that its headers do not allow, as the SDK transport does, and still serves', async () => {
+    const ping = { jsonrpc: '2.0', id: 11, method: 'ping' };
+    const jsonOnly = await post(url, ping, { ...withSession(), accept: 'application/json' });
+    expect(await refusal(jsonOnly)).toMatchObject({
+      status: 406,
+      message: expect.stringContaining('Not Acceptable'),
+    });
+    const text = await post(url, ping, { ...withSession(), 'content-type': 'text/plain' });
+    expect(await refusal(text)).toMatchObject({ status: 415 });
+    const revision = await post(url, ping, { ...withSession(), 'mcp-protocol-version': '1999-01-01' });
+    expect(await refusal(revision)).toMatchObject({
+      status: 400,
+      message: expect.stringContaining('Unsupported protocol version: 1999-01-01'),
+    });
+    const served = await post(url, ping, withSession());
+    expect(served.headers.get('content-type')).toBe('application/json');
+    expect(await served.json()).toEqual({ jsonrpc: '2.0', id: 11, result: {} });
+  });
+
   it('answers a wrong HTTP method with 405 and an Allow header', async () => {
     const response = await fetch(url, { method: 'PUT', body: '{}' });
     expect(response.status).toBe(405);

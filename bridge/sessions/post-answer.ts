@@ -1,0 +1,98 @@
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { type JSONRPCMessage, type RequestId, validMessage } from '../../shared/protocol/jsonrpc.ts';
+import { EventStream, jsonAnswer } from '../stateless/writer.ts';
+import { firstEventWaitMs } from './json-answer.ts';
+
+export type PostedRequest = JSONRPCMessage & { id: RequestId; method: string };
+
+/**
+ * The request POSTed alone to an open session that the session answers itself: one the SDK's
+ * transport would take, by its own checks in its order (Accept, Content-Type, the session's id,
+ * the revision header, a valid message). Undefined for anything else, which the SDK's transport
+ * answers as before: `initialize`, a batch, notifications and responses, and every refusal.
+ */
+export function ownRequest(
+  request: Request,
+  body: unknown,
+  sessionId: string | undefined,
+): PostedRequest | undefined {
+  if (sessionId === undefined || request.method !== 'POST') return undefined;
+  const headers = request.headers;
+  const accept = headers.get('accept');
+  if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
+  if (!isJsonContentType(headers.get('content-type'))) return undefined;
+  if (headers.get('mcp-session-id') !== sessionId) return undefined;
+  const revision = headers.get('mcp-protocol-version');
+  if (revision !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(revision)) return undefined;
+  const message = validMessage(body);
+  if (message === undefined || !('method' in message) || !('id' in message)) return undefined;
+  return message.method === 'initialize' ? undefined : (message as PostedRequest);
+}
+
+/**
+ * What a POSTed request gets back: one JSON body when its answer is the first thing said about
+ * it; else (progress, a question for the client, or nothing within `waitMs`) an SSE stream from
+ * then on, which ends with the answer. A long call still gets its headers early.
+ */
+export class PostAnswer {
+  readonly response: Promise<Response>;
+  /** The client left before its answer: whoever keeps this one forgets it. */
+  onclose: (() => void) | undefined;
+  private settle!: (response: Response) => void;
+  private stream: EventStream | undefined;
+  private done = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly sessionId: string;
+
+  constructor(sessionId: string, waitMs = firstEventWaitMs) {
+    this.sessionId = sessionId;
+    this.response = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+    this.timer = setTimeout(() => this.streaming(), waitMs);
+  }
+
+  /** A message about the request; `last`: its answer. False if it could not be written (the client left). */
+  write(message: JSONRPCMessage, text: string | undefined, last: boolean): boolean {
+    if (this.done) return false;
+    if (last && this.stream === undefined) {
+      this.finish();
+      this.settle(jsonAnswer({ status: 200, message, text }, { 'mcp-session-id': this.sessionId }));
+      return true;
+    }
+    const stream = this.streaming();
+    const written = stream.write(message, text);
+    if (last) this.end(stream);
+    return written;
+  }
+
+  /** The session ended before the answer: the stream ends without it, as the SDK's transport ends its. */
+  close(): void {
+    if (!this.done) this.end(this.streaming());
+  }
+
+  private end(stream: EventStream): void {
+    this.finish();
+    stream.end();
+  }
+
+  private streaming(): EventStream {
+    if (this.stream !== undefined) return this.stream;
+    clearTimeout(this.timer);
+    const stream = new EventStream({ 'mcp-session-id': this.sessionId });
+    stream.onclose = () => {
+      const early = !this.done;
+      this.finish();
+      if (early) this.onclose?.();
+    };
+    this.stream = stream;
+    this.settle(stream.response);
+    return stream;
+  }
+
+  private finish(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+  }
+}

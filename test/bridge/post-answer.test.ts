@@ -1,0 +1,190 @@
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ownRequest, PostAnswer } from '../../bridge/sessions/post-answer.ts';
+import { EventStream, keepAliveMs } from '../../bridge/stateless/writer.ts';
+import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
+
+const call = {
+  jsonrpc: '2.0',
+  id: 2,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { message: 'hi' } },
+};
+const answer: JSONRPCMessage = { jsonrpc: '2.0', id: 2, result: { content: [] } };
+const progress: JSONRPCMessage = {
+  jsonrpc: '2.0',
+  method: 'notifications/progress',
+  params: { progressToken: 't', progress: 1 },
+};
+const good = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2025-11-25',
+};
+
+/** An SDK transport past `initialize`, as a session's is: its id, and its verdict on a POST. */
+async function initializedTransport() {
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => 'session-1' });
+  const taken: JSONRPCMessage[] = [];
+  transport.onmessage = (message) => {
+    taken.push(message);
+    if ('id' in message && 'method' in message && message.method === 'initialize') {
+      void transport.send({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-11-25' } });
+    }
+  };
+  const params = {
+    protocolVersion: '2025-11-25',
+    capabilities: {},
+    clientInfo: { name: 'test', version: '1' },
+  };
+  const opened = await transport.handleRequest(
+    request({ jsonrpc: '2.0', id: 1, method: 'initialize', params }, good),
+  );
+  expect(opened.headers.get('mcp-session-id')).toBe('session-1');
+  await opened.text();
+  taken.length = 0;
+  return { transport, taken };
+}
+
+function request(body: unknown, headers: Record<string, string>): Request {
+  return new Request('http://127.0.0.1/everything/mcp', {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+  });
+}
+
+describe('a POSTed request the session answers itself', () => {
+  it("is the one the SDK transport would take, by its checks; everything else stays the SDK transport's", async () => {
+    const { transport, taken } = await initializedTransport();
+    const session = { 'mcp-session-id': 'session-1' };
+    const cases: { body: unknown; headers: Record<string, string>; own: boolean }[] = [
+      { body: call, headers: { ...good, ...session }, own: true },
+      { body: call, headers: { ...good, 'mcp-protocol-version': '2025-03-26', ...session }, own: true },
+      {
+        body: call,
+        headers: { 'content-type': 'application/json; charset=utf-8', accept: good.accept, ...session },
+        own: true,
+      },
+      { body: { ...call, method: 'ping', params: undefined }, headers: { ...good, ...session }, own: true },
+      { body: call, headers: { ...good, accept: 'application/json', ...session }, own: false },
+      { body: call, headers: { ...good, accept: 'text/event-stream', ...session }, own: false },
+      { body: call, headers: { ...good, 'content-type': 'text/plain', ...session }, own: false },
+      {
+        body: call,
+        headers: { ...good, 'content-type': 'text/plain; a=application/json', ...session },
+        own: false,
+      },
+      { body: call, headers: { ...good, 'mcp-session-id': 'session-2' }, own: false },
+      { body: call, headers: good, own: false },
+      { body: call, headers: { ...good, 'mcp-protocol-version': '1999-01-01', ...session }, own: false },
+      { body: { ...call, id: { not: 'an id' } }, headers: { ...good, ...session }, own: false },
+      { body: { ...call, extra: true }, headers: { ...good, ...session }, own: false },
+      { body: [call], headers: { ...good, ...session }, own: false },
+      {
+        body: { jsonrpc: '2.0', method: 'notifications/initialized' },
+        headers: { ...good, ...session },
+        own: false,
+      },
+      { body: answer, headers: { ...good, ...session }, own: false },
+      { body: { ...call, method: 'initialize' }, headers: { ...good, ...session }, own: false },
+    ];
+    for (const { body, headers, own } of cases) {
+      const mine = ownRequest(request(body, headers), body, 'session-1');
+      expect(mine !== undefined, JSON.stringify({ body, headers })).toBe(own);
+      if (!own) continue;
+      // What the SDK transport does with it: a stream for its answer, the same message handed on.
+      taken.length = 0;
+      const sdk = await transport.handleRequest(request(body, headers));
+      expect(sdk.status, JSON.stringify({ body, headers })).toBe(200);
+      expect(sdk.headers.get('content-type')).toBe('text/event-stream');
+      expect(taken).toEqual([mine]);
+      await sdk.body?.cancel();
+    }
+    // And a request it refuses, the session leaves to it: a refusal, nothing handed on.
+    for (const { body, headers, own } of cases.filter((c) => !c.own && !Array.isArray(c.body))) {
+      if ('method' in (body as object) && !('id' in (body as object))) continue; // a notification: 202
+      if ((body as { method?: string }).method === 'initialize' || 'result' in (body as object)) continue;
+      taken.length = 0;
+      const sdk = await transport.handleRequest(request(body, headers));
+      expect(sdk.status, JSON.stringify({ body, headers })).toBeGreaterThanOrEqual(400);
+      expect(taken).toEqual([]);
+      expect(own).toBe(false);
+    }
+    await transport.close();
+  });
+
+  it('does not take a request before the session has an id', () => {
+    expect(ownRequest(request(call, good), call, undefined)).toBeUndefined();
+  });
+});
+
+describe('the answer to a POSTed request', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('is one JSON body, with the session id, when the answer is the first thing said', async () => {
+    const posted = new PostAnswer('session-1');
+    expect(posted.write(answer, '{"jsonrpc":"2.0","id":2,"result":{"content":[]}}', true)).toBe(true);
+    const response = await posted.response;
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.headers.get('mcp-session-id')).toBe('session-1');
+    expect(await response.text()).toBe('{"jsonrpc":"2.0","id":2,"result":{"content":[]}}');
+    expect(posted.write(answer, undefined, true)).toBe(false);
+  });
+
+  it('is a stream of what came first and then the answer, which ends it', async () => {
+    const posted = new PostAnswer('session-1');
+    posted.write(progress, undefined, false);
+    posted.write(answer, undefined, true);
+    const response = await posted.response;
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(response.headers.get('mcp-session-id')).toBe('session-1');
+    const events = (await response.text()).split('\n\n').filter(Boolean);
+    expect(events.map((e) => JSON.parse(e.split('data: ')[1] ?? 'null'))).toEqual([progress, answer]);
+  });
+
+  it('is a stream whose headers go when nothing is said within the wait, then ends with the answer', async () => {
+    const posted = new PostAnswer('session-1', 20);
+    const response = await posted.response;
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    posted.write(answer, undefined, true);
+    expect(await response.text()).toBe(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
+  });
+
+  it('ends without the answer when the session ends first', async () => {
+    const posted = new PostAnswer('session-1');
+    let left = 0;
+    posted.onclose = () => left++;
+    posted.close();
+    expect(await (await posted.response).text()).toBe('');
+    expect(left).toBe(0);
+    expect(posted.write(answer, undefined, true)).toBe(false);
+  });
+
+  it('tells who keeps it that the client left, and takes nothing more', async () => {
+    const posted = new PostAnswer('session-1');
+    let left = 0;
+    posted.onclose = () => left++;
+    posted.write(progress, undefined, false);
+    await (await posted.response).body?.cancel();
+    expect(left).toBe(1);
+    expect(posted.write(progress, undefined, false)).toBe(false);
+    expect(posted.write(answer, undefined, true)).toBe(false);
+  });
+});
+
+describe('an event stream', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('writes a keep-alive comment while it has nothing to say, and none once it has ended', async () => {
+    vi.useFakeTimers();
+    const stream = new EventStream();
+    const reader = (stream.response.body as ReadableStream<Uint8Array>).getReader();
+    vi.advanceTimersByTime(keepAliveMs);
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toBe(': keepalive\n\n');
+    stream.end();
+    vi.advanceTimersByTime(keepAliveMs * 2);
+    expect((await reader.read()).done).toBe(true);
+  });
+});
