@@ -67,7 +67,7 @@ export class PostAnswer {
     return written;
   }
 
-  /** The session ended before the answer: the stream ends without it, as the SDK's transport ends its. */
+  /** No answer is coming (the session ended, the client cancelled): the stream ends without one, as the SDK's transport ends its. */
   close(): void {
     if (!this.done) this.end(this.streaming());
   }

@@ -255,7 +255,9 @@ export class Session {
       }
       case 'notification':
         if ('method' in message && message.method === 'notifications/cancelled') {
-          this.forget(paramsOf(message)?.requestId as RequestId | undefined);
+          const cancelled = paramsOf(message)?.requestId as RequestId | undefined;
+          this.forget(cancelled);
+          this.unanswered(cancelled);
         }
         break;
       default:
@@ -369,6 +371,14 @@ export class Session {
         this.http.send(withText(message, line)).catch(() => undefined);
       }
     });
+  }
+
+  /** A cancelled request gets no answer: the stream of its POST ends, not left open for one. */
+  private unanswered(id: RequestId | undefined): void {
+    const answer = id === undefined ? undefined : this.answering.get(id);
+    if (answer === undefined) return;
+    this.answering.delete(id as RequestId);
+    answer.close();
   }
 
   /** Whether `message` went on the answer of a request this session took itself. */

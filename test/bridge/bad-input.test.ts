@@ -89,6 +89,28 @@ describe('bad input gets a clear error and the bridge stays up', () => {
     expect(await served.json()).toEqual({ jsonrpc: '2.0', id: 11, result: {} });
   });
 
+  it('ends the stream of a request the client cancelled, with no answer, and serves the next', async () => {
+    const sleep = {
+      jsonrpc: '2.0',
+      id: 12,
+      method: 'tools/call',
+      params: { name: 'fault_sleep', arguments: { ms: 3000 } },
+    };
+    // Its headers come when it has waited a second for its answer: by then the session has it.
+    const cancelled = await post(url, sleep, withSession());
+    const cancel = {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 12, reason: 'test' },
+    };
+    expect((await post(url, cancel, withSession())).status).toBe(202);
+    expect(cancelled.headers.get('content-type')).toBe('text/event-stream');
+    // Left open, it would wait for an answer that is not coming: the test times out.
+    expect(await cancelled.text()).toBe('');
+    const next = await post(url, { jsonrpc: '2.0', id: 12, method: 'ping' }, withSession());
+    expect(await next.json()).toEqual({ jsonrpc: '2.0', id: 12, result: {} });
+  });
+
   it('answers a wrong HTTP method with 405 and an Allow header', async () => {
     const response = await fetch(url, { method: 'PUT', body: '{}' });
     expect(response.status).toBe(405);
