@@ -149,7 +149,7 @@ export class PortalStateless {
       method: 'notifications/subscriptions/acknowledged',
       params: { notifications: honoredFilters(asked), _meta: tag },
     } as JSONRPCMessage);
-    const streams = await Promise.all(
+    const opened = Promise.all(
       members.map(async (member) => {
         const own = subscribed.flatMap((uri) => {
           const named = typeof uri === 'string' ? naming.ofUri(uri) : undefined;
@@ -162,6 +162,11 @@ export class PortalStateless {
         return outcome?.ok && outcome.response.body ? { member, body: outcome.response.body } : undefined;
       }),
     );
+    // A member that failed to answer leaves no stream behind, open and unread.
+    const streams = await opened.catch((error: unknown) => {
+      events.end();
+      throw error;
+    });
     const open = streams.filter((stream) => stream !== undefined);
     let ended = 0;
     const readers = open.map(({ member, body }) => {

@@ -37,8 +37,6 @@ export function ownRequest(
  */
 export class PostAnswer {
   readonly response: Promise<Response>;
-  /** The client left before its answer: whoever keeps this one forgets it. */
-  onclose: (() => void) | undefined;
   private settle!: (response: Response) => void;
   private stream: EventStream | undefined;
   private done = false;
@@ -53,18 +51,21 @@ export class PostAnswer {
     this.timer = setTimeout(() => this.streaming(), waitMs);
   }
 
-  /** A message about the request; `last`: its answer. False if it could not be written (the client left). */
-  write(message: JSONRPCMessage, text: string | undefined, last: boolean): boolean {
-    if (this.done) return false;
+  /**
+   * A message about the request; `last`: its answer. Once the client has left, what comes for
+   * the request goes nowhere, as with the SDK's transport: not to the GET stream, which is for
+   * messages unrelated to a request still running.
+   */
+  write(message: JSONRPCMessage, text: string | undefined, last: boolean): void {
+    if (this.done) return;
     if (last && this.stream === undefined) {
       this.finish();
       this.settle(jsonAnswer({ status: 200, message, text }, { 'mcp-session-id': this.sessionId }));
-      return true;
+      return;
     }
     const stream = this.streaming();
-    const written = stream.write(message, text);
+    stream.write(message, text);
     if (last) this.end(stream);
-    return written;
   }
 
   /** No answer is coming (the session ended, the client cancelled): the stream ends without one, as the SDK's transport ends its. */
@@ -81,11 +82,7 @@ export class PostAnswer {
     if (this.stream !== undefined) return this.stream;
     clearTimeout(this.timer);
     const stream = new EventStream({ 'mcp-session-id': this.sessionId });
-    stream.onclose = () => {
-      const early = !this.done;
-      this.finish();
-      if (early) this.onclose?.();
-    };
+    stream.onclose = () => this.finish();
     this.stream = stream;
     this.settle(stream.response);
     return stream;

@@ -203,12 +203,15 @@ export class Session {
    * one request (check, hand it on, frame what comes back) costs more than the hop to the server.
    */
   private answerItself(request: Request, message: PostedRequest, body: unknown): Promise<Response> {
+    // Kept until the request's answer (or its timeout's refusal) comes, even if the client left.
     const answer = new PostAnswer(this.http.sessionId as string);
-    answer.onclose = () => this.answering.delete(message.id);
     this.answering.set(message.id, answer);
     const release = this.posted.hold(body, [message.id]);
     try {
       this.fromClient(message, pinsFromHeader(request.headers.get(pinsHeader) ?? undefined));
+    } catch (error) {
+      this.unanswered(message.id);
+      throw error;
     } finally {
       release();
     }
@@ -373,7 +376,7 @@ export class Session {
     });
   }
 
-  /** A cancelled request gets no answer: the stream of its POST ends, not left open for one. */
+  /** A request that gets no answer (cancelled): the stream of its POST ends, not left open for one. */
   private unanswered(id: RequestId | undefined): void {
     const answer = id === undefined ? undefined : this.answering.get(id);
     if (answer === undefined) return;
@@ -392,7 +395,8 @@ export class Session {
     const answer = id === undefined || id === null ? undefined : this.answering.get(id);
     if (answer === undefined) return false;
     if (last) this.answering.delete(id as RequestId);
-    return answer.write(message, line, last);
+    answer.write(message, line, last);
+    return true;
   }
 
   /**

@@ -49,17 +49,19 @@ export class EventStream {
         ...headers,
       },
     });
-    this.timer = setInterval(() => this.controller.enqueue(keepAlive), keepAliveMs);
+    // Only into a stream being read: one nobody reads does not grow by a comment at each tick.
+    this.timer = setInterval(() => {
+      if ((this.controller.desiredSize ?? 0) > 0) this.controller.enqueue(keepAlive);
+    }, keepAliveMs);
     this.timer.unref();
   }
 
-  /** `text`: `message` as it was written already; an event's data if it is one line. False: the client left. */
-  write(message: JSONRPCMessage, text?: string): boolean {
-    if (!this.open) return false;
+  /** `text`: `message` as it was written already; an event's data if it is one line. */
+  write(message: JSONRPCMessage, text?: string): void {
+    if (!this.open) return;
     const line = oneLine(text);
     const event = line === undefined ? sseEvent(message) : sseData(line);
     this.controller.enqueue(this.encoder.encode(event));
-    return true;
   }
 
   end(last?: JSONRPCMessage, text?: string): void {

@@ -1,7 +1,12 @@
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../../bridge/config.ts';
+import { createLogger } from '../../bridge/log.ts';
+import { createMetrics, KnownNames } from '../../bridge/metrics/metrics.ts';
 import { ownRequest, PostAnswer } from '../../bridge/sessions/post-answer.ts';
+import { type ServerContext, Session } from '../../bridge/sessions/session.ts';
 import { EventStream, keepAliveMs } from '../../bridge/stateless/writer.ts';
+import type { Channel } from '../../bridge/upstream/channel.ts';
 import type { JSONRPCMessage } from '../../shared/protocol/jsonrpc.ts';
 
 const call = {
@@ -129,12 +134,12 @@ describe('the answer to a POSTed request', () => {
 
   it('is one JSON body, with the session id, when the answer is the first thing said', async () => {
     const posted = new PostAnswer('session-1');
-    expect(posted.write(answer, '{"jsonrpc":"2.0","id":2,"result":{"content":[]}}', true)).toBe(true);
+    posted.write(answer, '{"jsonrpc":"2.0","id":2,"result":{"content":[]}}', true);
     const response = await posted.response;
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(response.headers.get('mcp-session-id')).toBe('session-1');
     expect(await response.text()).toBe('{"jsonrpc":"2.0","id":2,"result":{"content":[]}}');
-    expect(posted.write(answer, undefined, true)).toBe(false);
+    posted.write(answer, undefined, true); // written once: a second answer is nobody's
   });
 
   it('is a stream of what came first and then the answer, which ends it', async () => {
@@ -158,23 +163,89 @@ describe('the answer to a POSTed request', () => {
 
   it('ends without the answer when the session ends first', async () => {
     const posted = new PostAnswer('session-1');
-    let left = 0;
-    posted.onclose = () => left++;
     posted.close();
     expect(await (await posted.response).text()).toBe('');
-    expect(left).toBe(0);
-    expect(posted.write(answer, undefined, true)).toBe(false);
+    posted.write(answer, undefined, true);
   });
 
-  it('tells who keeps it that the client left, and takes nothing more', async () => {
+  it('takes what comes once the client left, and writes it nowhere', async () => {
     const posted = new PostAnswer('session-1');
-    let left = 0;
-    posted.onclose = () => left++;
     posted.write(progress, undefined, false);
     await (await posted.response).body?.cancel();
-    expect(left).toBe(1);
-    expect(posted.write(progress, undefined, false)).toBe(false);
-    expect(posted.write(answer, undefined, true)).toBe(false);
+    posted.write(progress, undefined, false);
+    posted.write(answer, undefined, true);
+  });
+});
+
+/** A session on a channel of the test's own: what the client sends, and a way to speak as the server. */
+async function openSession() {
+  const sent: JSONRPCMessage[] = [];
+  const channel: Channel = {
+    send: async (message) => {
+      sent.push(message);
+      if ('method' in message && message.method === 'initialize' && 'id' in message) {
+        const result = {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          serverInfo: { name: 's', version: '1' },
+        };
+        queueMicrotask(() => channel.onmessage?.({ jsonrpc: '2.0', id: message.id, result }));
+      }
+    },
+    setProtocolVersion: () => undefined,
+    close: async () => undefined,
+  };
+  const config = parseConfig({
+    version: 1,
+    servers: [{ name: 't', transport: { type: 'stdio', command: 'x' } }],
+  }).servers[0];
+  const ctx = {
+    config,
+    metrics: createMetrics(),
+    log: createLogger('error', {}, () => undefined),
+    names: new KnownNames(),
+    newSessionId: () => 'session-1',
+  } as unknown as ServerContext;
+  const session = new Session(ctx, channel, undefined, {
+    onInitialized: () => undefined,
+    onEnd: () => undefined,
+  });
+  const params = { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } };
+  const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params };
+  await (await session.handle(request(init, good), init)).text();
+  const headers = { ...good, 'mcp-session-id': 'session-1' };
+  return {
+    session,
+    post: (body: unknown) => session.handle(request(body, headers), body),
+    get: () => session.handle(new Request('http://127.0.0.1/everything/mcp', { headers }), undefined),
+    speak: (message: JSONRPCMessage) => channel.onmessage?.(message),
+  };
+}
+
+describe('a session answering a request itself', () => {
+  it('sends what comes for a request whose client left nowhere, not to the GET stream', async () => {
+    const { session, post, get, speak } = await openSession();
+    const stream = ((await get()).body as ReadableStream<Uint8Array>).getReader();
+    const asked = post({ ...call, params: { ...call.params, _meta: { progressToken: 't' } } });
+    speak(progress);
+    const answerStream = ((await asked).body as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await answerStream.read()).value)).toContain('notifications/progress');
+    await answerStream.cancel();
+    speak(progress);
+    speak({
+      jsonrpc: '2.0',
+      id: 99,
+      method: 'elicitation/create',
+      params: { message: 'sure?', requestedSchema: {} },
+    });
+    speak(answer);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // anything written elsewhere is written by now
+    // What concerns the whole session still reaches the GET stream, and it is the first thing there.
+    speak({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    expect(new TextDecoder().decode((await stream.read()).value)).toContain(
+      'notifications/tools/list_changed',
+    );
+    await session.end('client');
   });
 });
 
