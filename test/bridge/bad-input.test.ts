@@ -107,8 +107,9 @@ describe('bad input gets a clear error and the bridge stays up', () => {
     expect(cancelled.headers.get('content-type')).toBe('text/event-stream');
     // Left open, it would wait for an answer that is not coming: the test times out.
     expect(await cancelled.text()).toBe('');
-    const next = await post(url, { jsonrpc: '2.0', id: 12, method: 'ping' }, withSession());
-    expect(await next.json()).toEqual({ jsonrpc: '2.0', id: 12, result: {} });
+    // Another id: the child may still answer the cancelled one late, and a reused id would get it.
+    const next = await post(url, { jsonrpc: '2.0', id: 13, method: 'ping' }, withSession());
+    expect(await next.json()).toEqual({ jsonrpc: '2.0', id: 13, result: {} });
   });
 
   it('answers a wrong HTTP method with 405 and an Allow header', async () => {
