@@ -93,3 +93,49 @@ export class PostAnswer {
     clearTimeout(this.timer);
   }
 }
+
+/**
+ * The answers to the requests a session took itself, by request id: each kept until its answer
+ * (or its timeout's refusal) comes, even once its client has left.
+ */
+export class OwnAnswers {
+  private readonly pending = new Map<RequestId, PostAnswer>();
+
+  open(id: RequestId, sessionId: string): PostAnswer {
+    const answer = new PostAnswer(sessionId);
+    this.pending.set(id, answer);
+    return answer;
+  }
+
+  /**
+   * Whether `message` is about one of them: the answer (`relatedRequestId` undefined) or
+   * something said in the middle of the request. Then it went on that request's answer.
+   */
+  deliver(
+    message: JSONRPCMessage,
+    relatedRequestId: RequestId | undefined,
+    line: string | undefined,
+  ): boolean {
+    const last = relatedRequestId === undefined;
+    const id = last ? ('method' in message ? undefined : message.id) : relatedRequestId;
+    const answer = id === undefined || id === null ? undefined : this.pending.get(id);
+    if (answer === undefined) return false;
+    if (last) this.pending.delete(id as RequestId);
+    answer.write(message, line, last);
+    return true;
+  }
+
+  /** A request that gets no answer (cancelled): the stream of its POST ends, not left open for one. */
+  drop(id: RequestId | undefined): void {
+    const answer = id === undefined ? undefined : this.pending.get(id);
+    if (answer === undefined) return;
+    this.pending.delete(id as RequestId);
+    answer.close();
+  }
+
+  /** The session ended: every answer still waiting ends without one. */
+  closeAll(): void {
+    for (const answer of this.pending.values()) answer.close();
+    this.pending.clear();
+  }
+}

@@ -30,7 +30,7 @@ import { oneLine } from '../upstream/lines.ts';
 import { type Ahead, ListedAhead, type Said } from '../upstream/primed.ts';
 import { withText, writesText } from './events.ts';
 import { jsonWhenAnsweredFirst } from './json-answer.ts';
-import { ownRequest, PostAnswer, type PostedRequest } from './post-answer.ts';
+import { OwnAnswers, ownRequest, type PostedRequest } from './post-answer.ts';
 import { PostedTexts } from './posted.ts';
 import { bridgeRevision, lowered } from './versions.ts';
 
@@ -106,8 +106,8 @@ export class Session {
   private outbox: Said[] | undefined = [];
   /** POSTs of one request the SDK's transport took (initialize) whose answer may still go as JSON: whether something else went on its stream first. */
   private readonly framing = new Map<RequestId, { streamed: boolean }>();
-  /** The answers to requests this session took from the SDK's transport's hands, by request id. */
-  private readonly answering = new Map<RequestId, PostAnswer>();
+  /** The answers to requests this session took from the SDK's transport's hands. */
+  private readonly answers = new OwnAnswers();
   private readonly posted = new PostedTexts();
 
   constructor(
@@ -203,14 +203,12 @@ export class Session {
    * one request (check, hand it on, frame what comes back) costs more than the hop to the server.
    */
   private answerItself(request: Request, message: PostedRequest, body: unknown): Promise<Response> {
-    // Kept until the request's answer (or its timeout's refusal) comes, even if the client left.
-    const answer = new PostAnswer(this.http.sessionId as string);
-    this.answering.set(message.id, answer);
+    const answer = this.answers.open(message.id, this.http.sessionId as string);
     const release = this.posted.hold(body, [message.id]);
     try {
       this.fromClient(message, pinsFromHeader(request.headers.get(pinsHeader) ?? undefined));
     } catch (error) {
-      this.unanswered(message.id);
+      this.answers.drop(message.id);
       throw error;
     } finally {
       release();
@@ -232,8 +230,7 @@ export class Session {
     this.state = 'ended';
     for (const entry of this.inflight.values()) clearTimeout(entry.timer);
     this.inflight.clear();
-    for (const answer of [...this.answering.values()]) answer.close();
-    this.answering.clear();
+    this.answers.closeAll();
     this.onEnd(this, reason);
     await Promise.allSettled([this.http.close(), this.channel.close()]);
   }
@@ -260,7 +257,7 @@ export class Session {
         if ('method' in message && message.method === 'notifications/cancelled') {
           const cancelled = paramsOf(message)?.requestId as RequestId | undefined;
           this.forget(cancelled);
-          this.unanswered(cancelled);
+          this.answers.drop(cancelled);
         }
         break;
       default:
@@ -364,7 +361,7 @@ export class Session {
   /** `text`: the line `message` came in, if nothing changed it; written as it is. */
   private toClient(message: JSONRPCMessage, relatedRequestId: RequestId | undefined, text?: string): void {
     const line = oneLine(text);
-    if (this.answeredItself(message, relatedRequestId, line)) return;
+    if (this.answers.deliver(message, relatedRequestId, line)) return;
     const framing = relatedRequestId === undefined ? undefined : this.framing.get(relatedRequestId);
     if (framing) framing.streamed = true;
     if (relatedRequestId === undefined && this.holds(message, line)) return;
@@ -374,29 +371,6 @@ export class Session {
         this.http.send(withText(message, line)).catch(() => undefined);
       }
     });
-  }
-
-  /** A request that gets no answer (cancelled): the stream of its POST ends, not left open for one. */
-  private unanswered(id: RequestId | undefined): void {
-    const answer = id === undefined ? undefined : this.answering.get(id);
-    if (answer === undefined) return;
-    this.answering.delete(id as RequestId);
-    answer.close();
-  }
-
-  /** Whether `message` went on the answer of a request this session took itself. */
-  private answeredItself(
-    message: JSONRPCMessage,
-    relatedRequestId: RequestId | undefined,
-    line: string | undefined,
-  ): boolean {
-    const last = relatedRequestId === undefined;
-    const id = last ? ('method' in message ? undefined : message.id) : relatedRequestId;
-    const answer = id === undefined || id === null ? undefined : this.answering.get(id);
-    if (answer === undefined) return false;
-    if (last) this.answering.delete(id as RequestId);
-    answer.write(message, line, last);
-    return true;
   }
 
   /**
