@@ -8,6 +8,11 @@
  * time, a quarter second apart, as sessions arrive; "calls" are then sessions.
  * `--sessions N`: N concurrent sessions instead of 8 (the throughput bench's 32, say).
  * `--bytes N`: each `echo` carries N bytes (the 1 MiB echo of `npm run bench`: 1048576).
+ * `--interval µs`: the profiler's sampling interval, 97 unless told. Node's default, 1,000 µs, is
+ * about one call's round trip at one session: a sample then lands at much the same point of each
+ * call, and the profile blames whatever runs there (2026-12-02: Node's header parsing got 0.058 ms
+ * of samples per call, where timing it gave 0.006). A short interval that is no round number takes
+ * some ten samples a call, at points that drift from call to call.
  * Beside the bridge's own CPU, the CPU of the MCP servers it spawned, per call: in isolated
  * mode one child per session shares the load, in shared mode one takes it all.
  * `--edge`: the edge Worker's instead, as deployed, in workerd (bench/edge-profile.ts).
@@ -36,6 +41,10 @@ const setup = process.argv.includes('--setup');
 const bytesAt = process.argv.indexOf('--bytes');
 const bytes = bytesAt > 0 ? Number(process.argv[bytesAt + 1]) : 0;
 if (!Number.isInteger(bytes) || bytes < 0) throw new Error('--bytes takes a whole number');
+const intervalAt = process.argv.indexOf('--interval');
+const interval = intervalAt > 0 ? Number(process.argv[intervalAt + 1]) : 97;
+if (!Number.isInteger(interval) || interval < 1)
+  throw new Error('--interval takes a whole number of µs above 0');
 /** The call every session makes: a short `echo`, or one of `--bytes` bytes. */
 const long = 'x'.repeat(bytes);
 const echo = (tag: string): Call =>
@@ -82,7 +91,7 @@ async function profiled(mode: 'isolated' | 'shared') {
   const modeSettings = mode === 'isolated' ? { pool: 4 } : { sessions: 'shared' }; // bench/bridge.ts's
   const bridge = await startBridgeProcess(
     { listen: { port }, metrics: { port: 0 }, servers: [{ ...entry, ...modeSettings }] },
-    { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] },
+    { nodeArgs: ['--cpu-prof', '--cpu-prof-interval', String(interval), '--cpu-prof-dir', dir] },
   );
   const url = new URL(`http://127.0.0.1:${port}/everything/mcp`);
   const clients: Client[] = [];
