@@ -9,11 +9,12 @@ const repo = join(import.meta.dirname, '..');
 /**
  * A bridge in a process of its own, as the image runs it, for a benchmark to measure from
  * outside: `config` (without `version`) written to a fresh directory, ready once it listens.
- * `nodeArgs` go to Node before the bridge (a profiler's); the log says warnings only.
+ * `nodeArgs` go to Node before the bridge (a profiler's); the log says warnings only, unless
+ * `env` sets `LOG_LEVEL`; `logFile`: where it goes (startProcess).
  */
 export async function startBridgeProcess(
   config: Record<string, unknown>,
-  options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[]; logFile?: string } = {},
 ): Promise<Started> {
   const file = join(await mkdtemp(join(tmpdir(), 'bench-bridge-')), 'bridge.json');
   writeFileSync(file, JSON.stringify({ version: 1, ...config }));
@@ -21,6 +22,6 @@ export async function startBridgeProcess(
     process.execPath,
     [...(options.nodeArgs ?? []), ...bridgeCommand.map((part) => join(repo, part)), '--config', file],
     /"listening"/,
-    { env: { ...process.env, LOG_LEVEL: 'warn', ...options.env } },
+    { env: { ...process.env, LOG_LEVEL: 'warn', ...options.env }, logFile: options.logFile },
   );
 }

@@ -9,8 +9,11 @@
  * each target's row says how much CPU time the host stole meanwhile (bench/steal.ts).
  * Figures drift with the machine's load: every target is measured `--rounds` times (3),
  * interleaved, and each figure is the median with its spread; ratios are taken within a round.
+ * Every gateway logs at its default level (ours `info`: an audit line per `tools/call`;
+ * supergateway's `info`: each message, both ways) into a file of its own in the run's temporary
+ * directory: this process, whose clients are timed, does not read what they log.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -98,8 +101,8 @@ async function httpTarget(
   };
 }
 
-async function targets(): Promise<Target[]> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-'));
+/** Every target, with its files (configs, logs, the whole path's state) in `dir`. */
+async function targets(dir: string): Promise<Target[]> {
   const direct: Target = {
     name: 'direct stdio',
     connect: () => client(new StdioClientTransport({ command: node, args: server, stderr: 'ignore' })),
@@ -108,14 +111,17 @@ async function targets(): Promise<Target[]> {
   const bridge = await httpTarget(
     'our bridge',
     (port) =>
-      startBridgeProcess({
-        listen: { port },
-        metrics: { port: 0 },
-        servers: [
-          { name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 },
-          { name: 'shared', transport: { type: 'stdio', command: node, args: server }, sessions: 'shared' },
-        ],
-      }),
+      startBridgeProcess(
+        {
+          listen: { port },
+          metrics: { port: 0 },
+          servers: [
+            { name: 'everything', transport: { type: 'stdio', command: node, args: server }, pool: 4 },
+            { name: 'shared', transport: { type: 'stdio', command: node, args: server }, sessions: 'shared' },
+          ],
+        },
+        { env: { LOG_LEVEL: 'info' }, logFile: join(dir, 'bridge.log') },
+      ),
     '/everything/mcp',
   );
   const supergateway = await httpTarget(
@@ -129,6 +135,7 @@ async function targets(): Promise<Target[]> {
           ...['--port', String(port), '--logLevel', 'info'],
         ],
         /Listening on port|listening/i,
+        { logFile: join(dir, 'supergateway.log') },
       ),
     '/mcp',
   );
@@ -142,18 +149,24 @@ async function targets(): Promise<Target[]> {
           ...['--port', String(port), '--host', '127.0.0.1', '--server', 'stream', '--', node, ...server],
         ],
         /listening|starting/i,
+        { logFile: join(dir, 'mcp-proxy.log') },
       ),
     '/mcp',
   );
   const floor = await httpTarget(
     floorName,
-    (port) => startProcess(node, [join(repo, 'bench/floor-server.ts'), String(port)], /listening/),
+    (port) =>
+      startProcess(node, [join(repo, 'bench/floor-server.ts'), String(port)], /listening/, {
+        logFile: join(dir, 'floor.log'),
+      }),
     '/mcp',
   );
   const relay = await httpTarget(
     relayName,
     (port) =>
-      startProcess(node, [join(repo, 'bench/relay-floor.ts'), String(port), node, ...server], /listening/),
+      startProcess(node, [join(repo, 'bench/relay-floor.ts'), String(port), node, ...server], /listening/, {
+        logFile: join(dir, 'relay.log'),
+      }),
     '/mcp',
   );
   const whole = await wholePath(dir);
@@ -301,12 +314,18 @@ async function measureAll(all: Target[]): Promise<Record<string, Measured[]>> {
 }
 
 async function main(): Promise<void> {
-  const all = await targets();
+  const dir = await mkdtemp(join(tmpdir(), 'bench-'));
   let runs: Record<string, Measured[]>;
   try {
-    runs = await measureAll(all);
+    const all = await targets(dir);
+    try {
+      runs = await measureAll(all);
+    } finally {
+      await Promise.all([...new Set(all.map((t) => t.process))].map((p) => p?.stop()));
+    }
   } finally {
-    await Promise.all([...new Set(all.map((t) => t.process))].map((p) => p?.stop()));
+    // The logs alone are hundreds of MB by the end (an audit line per call).
+    await rm(dir, { recursive: true, force: true });
   }
   const direct = runs['direct stdio'] ?? [];
   const added = (r: Measured, round: number) => r.p50 - (direct[round]?.p50 ?? Number.NaN);

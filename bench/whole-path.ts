@@ -42,7 +42,8 @@ export async function startWholePath(
       join(dir, 'st'),
     ],
     /Ctrl-C stops/,
-    { timeoutMs: 120_000 },
+    // Its log is a line per request (wrangler's and the bridge's): written to a file, not read by the client.
+    { timeoutMs: 120_000, logFile: join(dir, 'whole.log') },
   );
   const key = /Authorization: Bearer (mcpgw_dev_\S+)/.exec(started.output())?.[1] ?? '';
   return {

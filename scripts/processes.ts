@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { commandLine } from '../bridge/upstream/stdio.ts';
 import { listenOn } from './instance-lock.ts';
 
@@ -40,16 +40,23 @@ export interface Started {
  * `ownSession`: out of the terminal's reach (a Ctrl-C meant for us must not end it before we
  * drained what goes through it), and sent SIGTERM by the kernel if we die, so that it still
  * ends what it started (wrangler its workerd).
+ * `logFile`: its stdout and stderr go to that file, not through this process, which reads the
+ * file only until `ready` matches (and for `output()`): a benchmark's client must not also be the
+ * reader of what the measured process logs for every call.
  */
 export async function startProcess(
   command: string,
   args: string[],
   ready: RegExp,
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; ownSession?: boolean } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; ownSession?: boolean; logFile?: string } = {},
 ): Promise<Started> {
   const [file, argv] = options.ownSession ? commandLine(command, args, 'TERM') : [command, args];
-  const child = spawn(file, argv, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
+  const { logFile } = options;
+  const log = logFile === undefined ? 'pipe' : openSync(logFile, 'a');
+  const child = spawn(file, argv, { env: options.env ?? process.env, stdio: ['ignore', log, log] });
+  if (typeof log === 'number') closeSync(log); // the child has its own copy
+  let piped = '';
+  const output = logFile === undefined ? () => piped : () => lastMegabyte(logFile);
   const stop = () =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -59,32 +66,45 @@ export async function startProcess(
     });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`not ready in time: ${command} ${args.join(' ')}\n${output}`)),
+      () => reject(new Error(`not ready in time: ${command} ${args.join(' ')}\n${output()}`)),
       options.timeoutMs ?? 20_000,
     );
     let isReady = false;
+    // Once ready, stop matching: a chatty process (wrangler dev logs every request) would
+    // otherwise cost a scan of up to 1 MB per chunk, in the process measuring it.
+    const check = () => {
+      if (isReady || !ready.test(output())) return;
+      isReady = true;
+      clearTimeout(timer);
+      clearInterval(poll);
+      resolve();
+    };
+    const poll = logFile === undefined ? undefined : setInterval(check, 20);
     const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.length > 1_000_000) output = output.slice(-500_000);
-      // Once ready, stop matching: a chatty process (wrangler dev logs every request) would
-      // otherwise cost a scan of up to 1 MB per chunk, in the process measuring it.
-      if (!isReady && ready.test(output)) {
-        isReady = true;
-        clearTimeout(timer);
-        resolve();
-      }
+      piped += chunk.toString();
+      if (piped.length > 1_000_000) piped = piped.slice(-500_000);
+      check();
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready: ${output}`));
+      clearInterval(poll);
+      reject(new Error(`exited with ${code} before ready: ${output()}`));
     });
   }).catch(async (error) => {
     await stop();
     throw error;
   });
-  return { child, output: () => output, stop };
+  return { child, output, stop };
+}
+
+function lastMegabyte(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-1_000_000);
+  } catch {
+    return '';
+  }
 }
 
 /** The URL a process announced in its `{"event":"listening","url":…}` line (the bridge, the demo servers). */
