@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { commandLine } from '../bridge/upstream/stdio.ts';
 import { listenOn } from './instance-lock.ts';
 
@@ -52,7 +52,7 @@ export async function startProcess(
 ): Promise<Started> {
   const [file, argv] = options.ownSession ? commandLine(command, args, 'TERM') : [command, args];
   const { logFile } = options;
-  const log = logFile === undefined ? 'pipe' : openSync(logFile, 'a');
+  const log = logFile === undefined ? 'pipe' : openSync(logFile, 'w');
   const child = spawn(file, argv, { env: options.env ?? process.env, stdio: ['ignore', log, log] });
   if (typeof log === 'number') closeSync(log); // the child has its own copy
   let piped = '';
@@ -88,6 +88,7 @@ export async function startProcess(
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', (code) => {
+      check(); // a log file is read every 20 ms: what it said last may not have been read yet
       clearTimeout(timer);
       clearInterval(poll);
       reject(new Error(`exited with ${code} before ready: ${output()}`));
@@ -99,11 +100,19 @@ export async function startProcess(
   return { child, output, stop };
 }
 
+/** The file's last megabyte: a log of a long run is far larger, and only its end says why it stopped. */
 function lastMegabyte(file: string): string {
+  let fd: number | undefined;
   try {
-    return readFileSync(file, 'utf8').slice(-1_000_000);
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const tail = Buffer.alloc(Math.min(size, 1_000_000));
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+    return tail.toString('utf8');
   } catch {
     return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
