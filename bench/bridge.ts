@@ -83,6 +83,9 @@ async function client(transport: StdioClientTransport | StreamableHTTPClientTran
   return c;
 }
 
+/** Every process the run started, stopped at its end: also when a later target failed to start. */
+const running: Started[] = [];
+
 async function httpTarget(
   name: string,
   start: (port: number) => Promise<Started>,
@@ -90,6 +93,7 @@ async function httpTarget(
 ): Promise<Target> {
   const port = await freePort();
   const started = await start(port);
+  running.push(started);
   const url = `http://127.0.0.1:${port}${path}`;
   const { fetch, raw } = replayed();
   return {
@@ -196,6 +200,7 @@ async function targets(dir: string): Promise<Target[]> {
 /** The whole path with the same server and pool as "our bridge" (bench/whole-path.ts). */
 async function wholePath(dir: string): Promise<Target> {
   const whole = await startWholePath(dir, { command: node, args: server }, 4);
+  running.push(whole.process);
   const { fetch, raw } = replayed();
   return {
     name: 'whole path: Worker → bridge',
@@ -317,13 +322,9 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
   let runs: Record<string, Measured[]>;
   try {
-    const all = await targets(dir);
-    try {
-      runs = await measureAll(all);
-    } finally {
-      await Promise.all([...new Set(all.map((t) => t.process))].map((p) => p?.stop()));
-    }
+    runs = await measureAll(await targets(dir));
   } finally {
+    await Promise.all(running.map((p) => p.stop()));
     // The logs alone are hundreds of MB by the end (an audit line per call).
     await rm(dir, { recursive: true, force: true });
   }
